@@ -1,0 +1,1 @@
+"""Carteiro api routers package."""

@@ -1,0 +1,1 @@
+"""Carteiro cli package."""

@@ -1,0 +1,1 @@
+"""Carteiro db package."""

@@ -1,0 +1,1 @@
+"""Carteiro mcp package."""
