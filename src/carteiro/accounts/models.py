@@ -1,0 +1,48 @@
+"""Mail accounts: SMTP (and later IMAP) settings, limits, health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carteiro.db.base import Base, TimestampMixin
+from carteiro.db.types import BigIntPK, JSONType, UTCDateTime
+
+
+class Account(TimestampMixin, Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_accounts_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    smtp_host: Mapped[str] = mapped_column(String(255), nullable=False)
+    smtp_port: Mapped[int] = mapped_column(Integer, nullable=False)
+    smtp_security: Mapped[str] = mapped_column(String(16), nullable=False, default="starttls")
+    smtp_username: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    smtp_password_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    smtp_verify_tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    smtp_ca_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+
+    # IMAP settings arrive with inbox sync; the password inside is encrypted like SMTP's.
+    imap: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+    limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_connections: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
+    warmup: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    weight: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_health_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dns_status: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -1,0 +1,90 @@
+"""One Settings object, read from the environment or `.env`, shared by every front end."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    # Accept both the environment name and the attribute name, so tests can pass either.
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every configuration name Carteiro reads; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///./.carteiro/carteiro.db", validation_alias=_env("CARTEIRO_DATABASE_URL")
+    )
+    data_dir: Path = Field(Path("./.carteiro"), validation_alias=_env("CARTEIRO_DATA_DIR"))
+    host: str = Field("127.0.0.1", validation_alias=_env("CARTEIRO_HOST"))
+    port: int = Field(8787, validation_alias=_env("CARTEIRO_PORT"))
+    secret_key: str | None = Field(None, validation_alias=_env("CARTEIRO_SECRET_KEY"))
+    api_key: str | None = Field(None, validation_alias=_env("CARTEIRO_API_KEY"))
+    public_url: str | None = Field(None, validation_alias=_env("CARTEIRO_PUBLIC_URL"))
+    log_level: str = Field("INFO", validation_alias=_env("CARTEIRO_LOG_LEVEL"))
+
+    # Seed names (MCP Gmail Sender).
+    gmail_email: str | None = Field(None, validation_alias=_env("GMAIL_EMAIL"))
+    gmail_app_password: str | None = Field(None, validation_alias=_env("GMAIL_APP_PASSWORD"))
+    email_max_retries: int = Field(3, ge=0, le=50, validation_alias=_env("EMAIL_MAX_RETRIES"))
+    email_batch_size: int = Field(50, ge=1, le=5000, validation_alias=_env("EMAIL_BATCH_SIZE"))
+    email_rate_limit_per_hour: int = Field(
+        100, ge=0, validation_alias=_env("EMAIL_RATE_LIMIT_PER_HOUR")
+    )
+
+    # Capture transport and default sender while no account exists.
+    default_from: str = Field("carteiro@localhost", validation_alias=_env("CARTEIRO_DEFAULT_FROM"))
+
+    # Queue and worker tuning.
+    worker_concurrency: int = Field(
+        50, ge=1, le=1000, validation_alias=_env("CARTEIRO_WORKER_CONCURRENCY")
+    )
+    lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("CARTEIRO_LEASE_SECONDS"))
+    poll_interval: float = Field(1.0, gt=0, validation_alias=_env("CARTEIRO_POLL_INTERVAL"))
+    retry_base_seconds: float = Field(
+        1.0, ge=0, validation_alias=_env("CARTEIRO_RETRY_BASE_SECONDS")
+    )
+    retry_max_seconds: float = Field(
+        30.0, ge=0, validation_alias=_env("CARTEIRO_RETRY_MAX_SECONDS")
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, validation_alias=_env("CARTEIRO_SHUTDOWN_GRACE_SECONDS")
+    )
+    smtp_timeout: float = Field(30.0, gt=0, validation_alias=_env("CARTEIRO_SMTP_TIMEOUT"))
+
+    # Size bounds (Gmail accepts 25 MB messages).
+    max_message_bytes: int = Field(
+        25 * 1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_MESSAGE_BYTES")
+    )
+    max_attachment_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_ATTACHMENT_BYTES")
+    )
+    max_body_chars: int = Field(
+        5 * 1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_BODY_CHARS")
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("CARTEIRO_DATABASE_URL must be sqlite:///… or postgresql://…")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,145 @@
+"""Outbound tables: the queue row per message, its attachments, attempts and events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from carteiro.db.base import Base, TimestampMixin
+from carteiro.db.types import BigIntPK, JSONType, UTCDateTime, utcnow
+
+PRIORITIES = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+PRIORITY_NAMES = {v: k for k, v in PRIORITIES.items()}
+LANE_TRANSACTIONAL = 0
+LANE_BULK = 1
+STATUSES = ("pending", "held", "sending", "sent", "failed", "dead", "cancelled")
+
+
+class Email(TimestampMixin, Base):
+    __tablename__ = "emails"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_emails_tenant_idempotency"),
+        # The claim query walks this partial index in priority order.
+        Index(
+            "ix_emails_claim",
+            "priority",
+            "run_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_emails_lease", "status", "lease_until"),
+        Index("ix_emails_tenant_status_created", "tenant_id", "status", "created_at"),
+        Index("ix_emails_key_created", "api_key_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    # NULL account: the capture transport delivers it.
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
+    lane: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=LANE_TRANSACTIONAL)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    priority: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=2)
+
+    from_email: Mapped[str] = mapped_column(String(320), nullable=False)
+    to_email: Mapped[str] = mapped_column(Text, nullable=False)
+    to_emails: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    cc_emails: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    bcc_emails: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    reply_to: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    subject: Mapped[str] = mapped_column(String(500), nullable=False)
+    body: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    html_body: Mapped[str | None] = deferred(mapped_column(Text, nullable=True))
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
+    message_id: Mapped[str] = mapped_column(String(255), index=True, nullable=False)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    retry_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EmailAttachment(Base):
+    """Attachment metadata; the bytes live inside the stored raw message."""
+
+    __tablename__ = "email_attachments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    email_id: Mapped[int] = mapped_column(
+        ForeignKey("emails.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    file_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    content_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    file_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class EmailAttempt(Base):
+    """One delivery try: when, through which account, what the server answered."""
+
+    __tablename__ = "email_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    email_id: Mapped[int] = mapped_column(
+        ForeignKey("emails.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    account: Mapped[str] = mapped_column(String(100), nullable=False)
+    worker: Mapped[str] = mapped_column(String(64), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    smtp_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    smtp_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class EmailEvent(Base):
+    """What happened to a message, in order (queued, sent, deferred, dead, …)."""
+
+    __tablename__ = "email_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    email_id: Mapped[int] = mapped_column(
+        ForeignKey("emails.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
