@@ -79,7 +79,7 @@ class Email(TimestampMixin, Base):
 
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     run_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, nullable=True)
 
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     retry_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

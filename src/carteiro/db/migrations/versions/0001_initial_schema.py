@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 21:25:23.900653
 """
 
 from collections.abc import Sequence
@@ -214,6 +213,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_emails_key_created", ["api_key_id", "created_at"], unique=False)
         batch_op.create_index("ix_emails_lease", ["status", "lease_until"], unique=False)
         batch_op.create_index(batch_op.f("ix_emails_message_id"), ["message_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_emails_sent_at"), ["sent_at"], unique=False)
         batch_op.create_index(
             "ix_emails_tenant_status_created", ["tenant_id", "status", "created_at"], unique=False
         )
@@ -314,6 +314,7 @@ def downgrade() -> None:
     op.drop_table("email_attachments")
     with op.batch_alter_table("emails", schema=None) as batch_op:
         batch_op.drop_index("ix_emails_tenant_status_created")
+        batch_op.drop_index(batch_op.f("ix_emails_sent_at"))
         batch_op.drop_index(batch_op.f("ix_emails_message_id"))
         batch_op.drop_index("ix_emails_lease")
         batch_op.drop_index("ix_emails_key_created")

@@ -1,0 +1,105 @@
+"""Account request and response shapes; passwords are write-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Security = Literal["starttls", "ssl", "none"]
+AccountStatus = Literal["active", "paused", "disabled"]
+
+
+class SmtpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int | None = Field(None, ge=1, le=65535, description="default: 587, 465 for ssl")
+    security: Security = "starttls"
+    username: str | None = Field(None, max_length=320)
+    password: str | None = Field(None, max_length=1024, description="write-only")
+    verify_tls: bool = True
+    ca_file: str | None = Field(None, max_length=1024)
+
+
+class SmtpUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = Field(None, min_length=1, max_length=255)
+    port: int | None = Field(None, ge=1, le=65535)
+    security: Security | None = None
+    username: str | None = Field(None, max_length=320)
+    password: str | None = Field(None, max_length=1024)
+    verify_tls: bool | None = None
+    ca_file: str | None = Field(None, max_length=1024)
+
+
+class SmtpPublic(BaseModel):
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    has_password: bool
+    verify_tls: bool
+    ca_file: str | None
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: int | None = Field(None, ge=1)
+    per_hour: int | None = Field(None, ge=1)
+    per_day: int | None = Field(None, ge=1)
+    max_connections: int = Field(2, ge=1, le=100)
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\r\n]+$")
+    email: EmailStr
+    display_name: str | None = Field(None, max_length=200, pattern=r"^[^\r\n]*$")
+    smtp: SmtpIn
+    imap: dict[str, Any] | None = None
+    limits: Limits = Field(default_factory=Limits)
+    warmup: dict[str, Any] | None = None
+    weight: int = Field(1, ge=1, le=1000)
+
+
+class AccountUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[^\r\n]+$")
+    email: EmailStr | None = None
+    display_name: str | None = Field(None, max_length=200, pattern=r"^[^\r\n]*$")
+    smtp: SmtpUpdate | None = None
+    imap: dict[str, Any] | None = None
+    limits: Limits | None = None
+    warmup: dict[str, Any] | None = None
+    weight: int | None = Field(None, ge=1, le=1000)
+    status: AccountStatus | None = None
+
+
+class AccountPublic(BaseModel):
+    id: int
+    name: str
+    email: str
+    display_name: str | None
+    smtp: SmtpPublic
+    imap: dict[str, Any] | None
+    limits: Limits
+    warmup: dict[str, Any] | None
+    weight: int
+    status: AccountStatus
+    status_reason: str | None
+    last_health_check_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AccountTestResult(BaseModel):
+    ok: bool
+    account: str
+    detail: str
+    error_type: str | None = None

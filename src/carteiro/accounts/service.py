@@ -1,0 +1,258 @@
+"""Mail accounts: create, list, get, update, delete, test a login, Gmail from the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carteiro.accounts.models import Account
+from carteiro.accounts.schemas import (
+    AccountCreate,
+    AccountPublic,
+    AccountTestResult,
+    AccountUpdate,
+    Limits,
+    SmtpPublic,
+)
+from carteiro.accounts.vault import Vault
+from carteiro.errors import Conflict, InvalidInput, NotFound
+from carteiro.outbound.transports.base import DeliveryError
+from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+GMAIL_ACCOUNT = "gmail"
+
+
+def to_public(account: Account) -> AccountPublic:
+    imap = dict(account.imap) if account.imap else None
+    if imap is not None:
+        imap["has_password"] = bool(imap.pop("password_enc", None))
+    return AccountPublic(
+        id=account.id,
+        name=account.name,
+        email=account.email,
+        display_name=account.display_name,
+        smtp=SmtpPublic(
+            host=account.smtp_host,
+            port=account.smtp_port,
+            security=account.smtp_security,  # type: ignore[arg-type]
+            username=account.smtp_username,
+            has_password=account.smtp_password_enc is not None,
+            verify_tls=account.smtp_verify_tls,
+            ca_file=account.smtp_ca_file,
+        ),
+        imap=imap,
+        limits=Limits(
+            per_minute=account.limit_per_minute,
+            per_hour=account.limit_per_hour,
+            per_day=account.limit_per_day,
+            max_connections=account.max_connections,
+        ),
+        warmup=account.warmup,
+        weight=account.weight,
+        status=account.status,  # type: ignore[arg-type]
+        status_reason=account.status_reason,
+        last_health_check_at=account.last_health_check_at,
+        created_at=account.created_at,
+        updated_at=account.updated_at,
+    )
+
+
+def _seal_imap(imap: dict[str, Any] | None, vault: Vault) -> dict[str, Any] | None:
+    if imap is None:
+        return None
+    sealed = dict(imap)
+    password = sealed.pop("password", None)
+    if password:
+        sealed["password_enc"] = vault.encrypt(str(password))
+    return sealed
+
+
+def _check_name_free(session: Session, *, tenant_id: int, name: str, exclude: int | None) -> None:
+    stmt = select(Account.id).where(Account.tenant_id == tenant_id, Account.name == name)
+    found = session.scalar(stmt)
+    if found is not None and found != exclude:
+        raise Conflict(f"an account named '{name}' already exists", field="name")
+
+
+def _check_ca_file(ca_file: str | None) -> None:
+    if ca_file is not None:
+        from pathlib import Path
+
+        if not Path(ca_file).is_file():
+            raise InvalidInput(f"ca_file '{ca_file}' is not a readable file", field="smtp.ca_file")
+
+
+def create(session: Session, *, tenant_id: int, data: AccountCreate, vault: Vault) -> Account:
+    _check_name_free(session, tenant_id=tenant_id, name=data.name, exclude=None)
+    _check_ca_file(data.smtp.ca_file)
+    account = Account(
+        tenant_id=tenant_id,
+        name=data.name,
+        email=str(data.email),
+        display_name=data.display_name,
+        smtp_host=data.smtp.host,
+        smtp_port=data.smtp.port or DEFAULT_PORTS[data.smtp.security],
+        smtp_security=data.smtp.security,
+        smtp_username=data.smtp.username,
+        smtp_password_enc=vault.encrypt(data.smtp.password) if data.smtp.password else None,
+        smtp_verify_tls=data.smtp.verify_tls,
+        smtp_ca_file=data.smtp.ca_file,
+        imap=_seal_imap(data.imap, vault),
+        limit_per_minute=data.limits.per_minute,
+        limit_per_hour=data.limits.per_hour,
+        limit_per_day=data.limits.per_day,
+        max_connections=data.limits.max_connections,
+        warmup=data.warmup,
+        weight=data.weight,
+        status="active",
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def list_(session: Session, *, tenant_id: int) -> list[Account]:
+    stmt = select(Account).where(Account.tenant_id == tenant_id).order_by(Account.id)
+    return list(session.scalars(stmt))
+
+
+def get(session: Session, *, tenant_id: int, ref: int | str) -> Account | None:
+    """An account by id or by name, within the tenant."""
+    stmt = select(Account).where(Account.tenant_id == tenant_id)
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        by_id = session.scalar(stmt.where(Account.id == int(ref)))
+        if by_id is not None:
+            return by_id
+    return session.scalar(stmt.where(Account.name == str(ref)))
+
+
+def get_or_raise(session: Session, *, tenant_id: int, ref: int | str) -> Account:
+    account = get(session, tenant_id=tenant_id, ref=ref)
+    if account is None:
+        raise NotFound(f"account '{ref}' not found")
+    return account
+
+
+def update(
+    session: Session, *, tenant_id: int, ref: int | str, data: AccountUpdate, vault: Vault
+) -> Account:
+    account = get_or_raise(session, tenant_id=tenant_id, ref=ref)
+    fields = data.model_dump(exclude_unset=True)
+    if "name" in fields and data.name is not None:
+        _check_name_free(session, tenant_id=tenant_id, name=data.name, exclude=account.id)
+        account.name = data.name
+    if data.email is not None:
+        account.email = str(data.email)
+    if "display_name" in fields:
+        account.display_name = data.display_name
+    if data.smtp is not None:
+        smtp = data.smtp.model_dump(exclude_unset=True)
+        if "ca_file" in smtp:
+            _check_ca_file(smtp["ca_file"])
+            account.smtp_ca_file = smtp["ca_file"]
+        if smtp.get("host"):
+            account.smtp_host = smtp["host"]
+        if smtp.get("security"):
+            account.smtp_security = smtp["security"]
+        if smtp.get("port"):
+            account.smtp_port = smtp["port"]
+        if "username" in smtp:
+            account.smtp_username = smtp["username"]
+        if "password" in smtp:
+            pw = smtp["password"]
+            account.smtp_password_enc = vault.encrypt(pw) if pw else None
+        if smtp.get("verify_tls") is not None:
+            account.smtp_verify_tls = smtp["verify_tls"]
+    if "imap" in fields:
+        account.imap = _seal_imap(data.imap, vault)
+    if data.limits is not None:
+        account.limit_per_minute = data.limits.per_minute
+        account.limit_per_hour = data.limits.per_hour
+        account.limit_per_day = data.limits.per_day
+        account.max_connections = data.limits.max_connections
+    if "warmup" in fields:
+        account.warmup = data.warmup
+    if data.weight is not None:
+        account.weight = data.weight
+    if data.status is not None:
+        account.status = data.status
+        account.status_reason = None if data.status == "active" else "set by an operator"
+    session.flush()
+    return account
+
+
+def delete(session: Session, *, tenant_id: int, ref: int | str) -> None:
+    from carteiro.outbound.models import Email
+
+    account = get_or_raise(session, tenant_id=tenant_id, ref=ref)
+    busy = session.scalar(
+        select(Email.id).where(
+            Email.account_id == account.id, Email.status.in_(("pending", "held", "sending"))
+        )
+    )
+    if busy is not None:
+        raise Conflict(
+            f"account '{account.name}' still has queued messages: cancel them or wait",
+            field="account",
+        )
+    session.delete(account)
+    session.flush()
+
+
+def smtp_config(account: Account, vault: Vault, *, timeout: float = 30.0) -> SmtpConfig:
+    return SmtpConfig(
+        host=account.smtp_host,
+        port=account.smtp_port,
+        security=account.smtp_security,  # type: ignore[arg-type]
+        username=account.smtp_username,
+        password=vault.decrypt(account.smtp_password_enc) if account.smtp_password_enc else None,
+        verify_tls=account.smtp_verify_tls,
+        ca_file=account.smtp_ca_file,
+        timeout=timeout,
+        max_connections=account.max_connections,
+    )
+
+
+async def test_login(config: SmtpConfig, *, name: str) -> AccountTestResult:
+    """Really connects, negotiates TLS and logs in; reports what happened."""
+    transport = SmtpTransport(config)
+    try:
+        detail = await transport.check_login()
+        return AccountTestResult(ok=True, account=name, detail=detail)
+    except DeliveryError as exc:
+        return AccountTestResult(
+            ok=False, account=name, detail=exc.reply, error_type=exc.error_type
+        )
+    finally:
+        await transport.close()
+
+
+def ensure_gmail_from_env(
+    session: Session, *, tenant_id: int, email: str, app_password: str, vault: Vault
+) -> Account:
+    """Creates or updates the seed's Gmail account (smtp.gmail.com:587, STARTTLS)."""
+    # Google shows app passwords in groups of four; people paste them with the spaces.
+    password = app_password.replace(" ", "")
+    account = get(session, tenant_id=tenant_id, ref=GMAIL_ACCOUNT)
+    if account is None:
+        data = AccountCreate(
+            name=GMAIL_ACCOUNT,
+            email=email,
+            smtp={  # type: ignore[arg-type]
+                "host": "smtp.gmail.com",
+                "port": 587,
+                "security": "starttls",
+                "username": email,
+                "password": password,
+            },
+        )
+        return create(session, tenant_id=tenant_id, data=data, vault=vault)
+    account.email = email
+    account.smtp_host, account.smtp_port, account.smtp_security = "smtp.gmail.com", 587, "starttls"
+    account.smtp_username = email
+    account.smtp_password_enc = vault.encrypt(password)
+    session.flush()
+    return account

@@ -1,0 +1,308 @@
+"""The durable queue: claim with leases, ack per message, retry with backoff, recover, stats."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from carteiro.accounts.models import Account
+from carteiro.db.types import utcnow
+from carteiro.outbound.models import STATUSES, Email, EmailAttempt, EmailEvent
+from carteiro.outbound.transports.base import DeliveryError, SendResult
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs to deliver one message, read in the claim statement."""
+
+    id: int
+    tenant_id: int
+    account_id: int | None
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    attempt: int
+    retry_count: int
+    max_retries: int
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one delivery try, to be acked."""
+
+    email: Claimed
+    account: str
+    started_at: datetime
+    duration: float
+    result: SendResult | None = None
+    error: DeliveryError | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 1.0
+    max_seconds: float = 30.0
+
+    def delay(self, retry_number: int) -> float:
+        """Exponential (1 s, 2 s, 4 s … capped) with equal jitter so retries spread out."""
+        full = min(self.max_seconds, self.base_seconds * 2 ** max(0, retry_number - 1))
+        return full / 2 + random.uniform(0, full / 2)
+
+
+def claim(
+    session: Session,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Takes up to `limit` due messages in priority order and leases them to `worker_id`."""
+    now = now or utcnow()
+    active_accounts = select(Account.id).where(Account.status == "active")
+    due = (
+        select(Email.id)
+        .where(
+            Email.status == "pending",
+            Email.run_at <= now,
+            # Mail for a paused or disabled account waits instead of going out.
+            or_(Email.account_id.is_(None), Email.account_id.in_(active_accounts)),
+        )
+        .order_by(Email.priority, Email.run_at, Email.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(Email)
+        .where(Email.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            lease_owner=worker_id,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=Email.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            Email.id,
+            Email.tenant_id,
+            Email.account_id,
+            Email.from_email,
+            Email.to_emails,
+            Email.cc_emails,
+            Email.bcc_emails,
+            Email.raw,
+            Email.attempts,
+            Email.retry_count,
+            Email.max_retries,
+            Email.message_id,
+        )
+    )
+    rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
+    claimed = [
+        Claimed(
+            id=r.id,
+            tenant_id=r.tenant_id,
+            account_id=r.account_id,
+            sender=r.from_email,
+            recipients=[*r.to_emails, *(r.cc_emails or []), *(r.bcc_emails or [])],
+            raw=r.raw,
+            attempt=r.attempts,
+            retry_count=r.retry_count,
+            max_retries=r.max_retries,
+            message_id=r.message_id,
+        )
+        for r in rows
+    ]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def _events(rows: list[tuple[Claimed, str, dict | None]]) -> list[dict]:
+    return [
+        {"tenant_id": c.tenant_id, "email_id": c.id, "type": t, "detail": d, "created_at": utcnow()}
+        for c, t, d in rows
+    ]
+
+
+def complete(
+    session: Session,
+    *,
+    worker_id: str,
+    outcomes: list[Outcome],
+    policy: RetryPolicy,
+    now: datetime | None = None,
+) -> int:
+    """Records a group of outcomes; updates are fenced by the lease so a lost lease changes
+    nothing. Returns how many rows this worker still owned."""
+    if not outcomes:
+        return 0
+    now = now or utcnow()
+    attempts = []
+    events: list[tuple[Claimed, str, dict | None]] = []
+    owned = 0
+    fence = (Email.lease_owner == worker_id) & (Email.status == "sending")
+    sent_by_code: dict[int, list[int]] = {}
+    for o in outcomes:
+        err = o.error
+        attempts.append(
+            {
+                "email_id": o.email.id,
+                "number": o.email.attempt,
+                "started_at": o.started_at,
+                "duration_ms": int(o.duration * 1000),
+                "account": o.account,
+                "worker": worker_id,
+                "outcome": "sent" if err is None else ("failed" if err.permanent else "deferred"),
+                "smtp_code": o.result.code if o.result else (err.code if err else None),
+                "smtp_reply": (o.result.reply if o.result else err.reply if err else None),
+                "error_type": err.error_type if err else None,
+            }
+        )
+        if err is None:
+            assert o.result is not None
+            sent_by_code.setdefault(o.result.code, []).append(o.email.id)
+            detail = {"account": o.account}
+            if o.result.refused:
+                detail["refused"] = {k: list(v) for k, v in o.result.refused.items()}
+            events.append((o.email, "sent", detail))
+            continue
+        values: dict = {
+            "lease_owner": None,
+            "lease_until": None,
+            "error_message": err.reply[:2000],
+            "error_type": err.error_type,
+            "last_code": err.code,
+            "updated_at": now,
+        }
+        detail = {"account": o.account, "code": err.code, "reply": err.reply[:500]}
+        if err.permanent:
+            values["status"] = "failed"
+            events.append((o.email, "failed", detail))
+            if err.code is not None and 500 <= err.code < 600:
+                events.append((o.email, "bounce_hard", detail))
+        elif o.email.retry_count < o.email.max_retries:
+            retry_number = o.email.retry_count + 1
+            values.update(
+                status="pending",
+                retry_count=retry_number,
+                run_at=now + timedelta(seconds=policy.delay(retry_number)),
+            )
+            events.append((o.email, "deferred", {**detail, "retry": retry_number}))
+        else:
+            values["status"] = "dead"
+            events.append((o.email, "dead", detail))
+        owned += session.execute(
+            update(Email).where(Email.id == o.email.id, fence).values(**values),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+    for code, ids in sent_by_code.items():
+        owned += session.execute(
+            update(Email)
+            .where(Email.id.in_(ids), fence)
+            .values(
+                status="sent",
+                sent_at=now,
+                lease_owner=None,
+                lease_until=None,
+                error_message=None,
+                error_type=None,
+                last_code=code,
+                updated_at=now,
+            ),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+    session.execute(insert(EmailAttempt), attempts)
+    session.execute(insert(EmailEvent), _events(events))
+    return owned
+
+
+def renew(session: Session, *, worker_id: str, ids: list[int], lease_seconds: float) -> int:
+    if not ids:
+        return 0
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    return session.execute(
+        update(Email)
+        .where(Email.id.in_(ids), Email.lease_owner == worker_id, Email.status == "sending")
+        .values(lease_until=until),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+
+
+def release(session: Session, *, worker_id: str, ids: list[int]) -> int:
+    """Returns claimed-but-unsent messages to the queue without counting an attempt."""
+    if not ids:
+        return 0
+    return session.execute(
+        update(Email)
+        .where(Email.id.in_(ids), Email.lease_owner == worker_id, Email.status == "sending")
+        .values(
+            status="pending",
+            lease_owner=None,
+            lease_until=None,
+            attempts=Email.attempts - 1,
+            updated_at=utcnow(),
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+
+
+def recover_expired(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Messages whose worker vanished go back to pending (at-least-once delivery)."""
+    now = now or utcnow()
+    stmt = (
+        update(Email)
+        .where(Email.status == "sending", Email.lease_until < now)
+        .values(
+            status="pending",
+            lease_owner=None,
+            lease_until=None,
+            run_at=now,
+            error_message="the worker sending it stopped before acknowledging (lease expired)",
+            error_type="lease_expired",
+            updated_at=now,
+        )
+        .returning(Email.id, Email.tenant_id)
+    )
+    rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
+    if rows:
+        session.execute(
+            insert(EmailEvent),
+            [
+                {"tenant_id": r.tenant_id, "email_id": r.id, "type": "recovered", "created_at": now}
+                for r in rows
+            ],
+        )
+    return [r.id for r in rows]
+
+
+def stats(session: Session, *, tenant_id: int | None = None, now: datetime | None = None) -> dict:
+    now = now or utcnow()
+    scope = [Email.tenant_id == tenant_id] if tenant_id is not None else []
+    counts = dict(
+        session.execute(
+            select(Email.status, func.count(Email.id)).where(*scope).group_by(Email.status)
+        ).all()
+    )
+    oldest = session.scalar(
+        select(func.min(Email.created_at)).where(*scope, Email.status == "pending")
+    )
+
+    def sent_since(seconds: int) -> int:
+        since = now - timedelta(seconds=seconds)
+        stmt = select(func.count(Email.id)).where(
+            *scope, Email.status == "sent", Email.sent_at >= since
+        )
+        return session.scalar(stmt) or 0
+
+    return {
+        "counts": {s: counts.get(s, 0) for s in STATUSES},
+        "oldest_pending_age_seconds": (now - oldest).total_seconds() if oldest else None,
+        "sent_last_minute": sent_since(60),
+        "sent_last_hour": sent_since(3600),
+    }

@@ -1,0 +1,72 @@
+"""One transport per account, built from the stored settings and rebuilt when they change."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from carteiro.accounts import service as accounts
+from carteiro.accounts.models import Account
+from carteiro.accounts.vault import Vault
+from carteiro.db.engine import Database
+from carteiro.outbound.transports.base import Transport
+from carteiro.outbound.transports.capture import CaptureTransport
+from carteiro.outbound.transports.smtp import SmtpTransport
+
+
+@dataclass
+class _Entry:
+    transport: Transport
+    name: str
+    version: datetime
+
+
+class TransportRegistry:
+    """Hands the dispatcher a live transport per account id (None: capture)."""
+
+    def __init__(
+        self, db: Database, vault: Vault, *, capture_dir: Path | None, smtp_timeout: float
+    ) -> None:
+        self._db = db
+        self._vault = vault
+        self._smtp_timeout = smtp_timeout
+        self.capture = CaptureTransport(capture_dir)
+        self._entries: dict[int, _Entry] = {}
+        self._lock = asyncio.Lock()
+
+    def _load(self, account_ids: set[int]) -> dict[int, Account]:
+        from sqlalchemy import select
+
+        with self._db.session() as session:
+            rows = session.scalars(select(Account).where(Account.id.in_(account_ids)))
+            return {a.id: a for a in rows}
+
+    async def refresh(self, account_ids: set[int]) -> None:
+        """Builds transports for new accounts and replaces those whose settings changed."""
+        if not account_ids:
+            return
+        async with self._lock:
+            loaded = await asyncio.to_thread(self._load, account_ids)
+            for account_id, account in loaded.items():
+                entry = self._entries.get(account_id)
+                if entry is not None and entry.version == account.updated_at:
+                    continue
+                config = accounts.smtp_config(account, self._vault, timeout=self._smtp_timeout)
+                self._entries[account_id] = _Entry(
+                    SmtpTransport(config), account.name, account.updated_at
+                )
+                if entry is not None:
+                    await entry.transport.close()
+
+    def get(self, account_id: int | None) -> tuple[Transport, str] | None:
+        if account_id is None:
+            return self.capture, "capture"
+        entry = self._entries.get(account_id)
+        return (entry.transport, entry.name) if entry else None
+
+    async def close(self) -> None:
+        for entry in self._entries.values():
+            await entry.transport.close()
+        self._entries.clear()

@@ -1,0 +1,333 @@
+"""SMTP transport: delivers raw messages over a small pool of reused aiosmtplib connections."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPAuthenticationError,
+    SMTPException,
+    SMTPNotSupported,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+)
+
+from carteiro.outbound.transports.base import (
+    DeliveryError,
+    PermanentFailure,
+    SendResult,
+    TemporaryFailure,
+)
+
+Security = Literal["starttls", "ssl", "none"]
+
+_SECURITY_LABEL: dict[str, str] = {
+    "starttls": "STARTTLS",
+    "ssl": "implicit TLS",
+    "none": "an unencrypted connection",
+}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to reach one SMTP submission server."""
+
+    host: str
+    port: int
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    verify_tls: bool = True
+    ca_file: str | None = None
+    timeout: float = 30.0
+    max_connections: int = 2
+    local_hostname: str | None = None
+
+
+@dataclass
+class _Pooled:
+    client: aiosmtplib.SMTP
+    last_used: float
+    generation: int
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind `exc`, if any; aiosmtplib wraps some and passes others through."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _describe_ssl(err: ssl.SSLError) -> str:
+    if isinstance(err, ssl.SSLCertVerificationError) and err.verify_message:
+        return f"certificate verification failed: {err.verify_message}"
+    return err.reason or str(err)
+
+
+class SmtpTransport:
+    """Sends through up to `max_connections` kept-open connections, bound to one event loop.
+
+    A send never resends on its own: once DATA may have reached the server, only the
+    caller's retry policy can decide whether a second attempt is acceptable.
+    """
+
+    name = "smtp"
+
+    def __init__(self, config: SmtpConfig, *, idle_check_seconds: float = 10.0) -> None:
+        if config.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.config = config
+        self.idle_check_seconds = idle_check_seconds
+        self.connections_opened = 0
+        self._slots = asyncio.Semaphore(config.max_connections)
+        # LIFO: the most recently used connection is the least likely to have timed out.
+        self._idle: list[_Pooled] = []
+        self._generation = 0
+        self._local_hostname = config.local_hostname
+        self._tls_context: ssl.SSLContext | None = None
+
+    @property
+    def _where(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    # -- public API --------------------------------------------------------------------
+
+    async def send(self, *, sender: str, recipients: list[str], raw: bytes) -> SendResult:
+        """Deliver `raw` to the envelope; raises TemporaryFailure or PermanentFailure."""
+        started = time.monotonic()
+        async with self._slots:
+            conn = await self._checkout(started)
+            try:
+                refused, reply = await conn.client.sendmail(
+                    sender,
+                    recipients,
+                    raw,
+                    mail_options=self._mail_options(conn, sender, recipients, raw),
+                )
+            except Exception as exc:
+                conn.client.close()
+                classified = self._classify_send(exc, started)
+                if classified is None:
+                    raise
+                raise classified from exc
+            except BaseException:
+                conn.client.close()
+                raise
+            self._checkin(conn)
+        return SendResult(
+            # aiosmtplib raises unless the reply to the message body is exactly 250.
+            code=250,
+            reply=reply,
+            duration=time.monotonic() - started,
+            refused={addr: (r.code, r.message) for addr, r in refused.items()},
+        )
+
+    async def check_login(self) -> str:
+        """Connect, negotiate TLS, log in and QUIT; describe what worked or raise DeliveryError."""
+        client = await self._open(time.monotonic())
+        try:
+            await client.quit()
+        except (SMTPException, OSError):
+            pass
+        finally:
+            client.close()
+        how = _SECURITY_LABEL[self.config.security]
+        if self.config.username is None:
+            return f"connected to {self._where} over {how} (no login configured)"
+        return f"logged in to {self._where} as {self.config.username} over {how}"
+
+    async def close(self) -> None:
+        """QUIT every idle connection; connections in use are closed when their send ends."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._quit(conn.client) for conn in idle))
+
+    # -- pool --------------------------------------------------------------------------
+
+    async def _checkout(self, started: float) -> _Pooled:
+        while self._idle:
+            conn = self._idle.pop()
+            if await self._usable(conn):
+                return conn
+            conn.client.close()
+        client = await self._open(started)
+        return _Pooled(client, time.monotonic(), self._generation)
+
+    def _checkin(self, conn: _Pooled) -> None:
+        if conn.generation != self._generation or not conn.client.is_connected:
+            conn.client.close()
+            return
+        conn.last_used = time.monotonic()
+        self._idle.append(conn)
+
+    async def _usable(self, conn: _Pooled) -> bool:
+        """False for a connection the server has closed, so it never costs a send attempt."""
+        if not conn.client.is_connected:
+            return False
+        if time.monotonic() - conn.last_used < self.idle_check_seconds:
+            return True
+        try:
+            await conn.client.noop(timeout=min(self.config.timeout, 10.0))
+        except (SMTPException, OSError):
+            return False
+        return True
+
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.quit(timeout=min(self.config.timeout, 5.0))
+        except (SMTPException, OSError):
+            pass
+        finally:
+            client.close()
+
+    # -- connecting --------------------------------------------------------------------
+
+    def _context(self) -> ssl.SSLContext:
+        if self._tls_context is None:
+            context = ssl.create_default_context(cafile=self.config.ca_file)
+            if not self.config.verify_tls:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._tls_context = context
+        return self._tls_context
+
+    async def _open(self, started: float) -> aiosmtplib.SMTP:
+        """A connected client with TLS and login done, or a classified DeliveryError."""
+        cfg = self.config
+        if self._local_hostname is None:
+            # aiosmtplib would look this up for every connection; it can be slow on bad DNS.
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            local_hostname=self._local_hostname,
+            timeout=cfg.timeout,
+            use_tls=cfg.security == "ssl",
+            # STARTTLS is done by hand so that a server not offering it is an error, not
+            # a silent fall back to clear text.
+            start_tls=False,
+            tls_context=self._context() if cfg.security != "none" else None,
+        )
+        phase = "connect"
+        try:
+            await client.connect()
+            self.connections_opened += 1
+            await client.ehlo()
+            if cfg.security == "starttls":
+                phase = "tls"
+                if not client.supports_extension("starttls"):
+                    raise TemporaryFailure(
+                        f"{self._where} does not offer STARTTLS; refusing to send in clear text",
+                        error_type="tls",
+                        duration=time.monotonic() - started,
+                    )
+                await client.starttls()
+                await client.ehlo()
+            if cfg.username is not None:
+                phase = "auth"
+                await client.login(cfg.username, cfg.password or "")
+        except DeliveryError:
+            client.close()
+            raise
+        except Exception as exc:
+            client.close()
+            classified = self._classify_open(exc, phase, started)
+            if classified is None:
+                raise
+            raise classified from exc
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    @staticmethod
+    def _mail_options(conn: _Pooled, sender: str, recipients: list[str], raw: bytes) -> list[str]:
+        options: list[str] = []
+        if not raw.isascii() and conn.client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if not all(addr.isascii() for addr in [sender, *recipients]):
+            # aiosmtplib raises SMTPNotSupported if the server lacks it: a permanent failure.
+            options.append("SMTPUTF8")
+        return options
+
+    # -- classification ----------------------------------------------------------------
+
+    def _classify_open(self, exc: Exception, phase: str, started: float) -> DeliveryError | None:
+        """Setup failures are about the account or server, never the message: all temporary."""
+        duration = time.monotonic() - started
+        common = self._classify_transport(exc, duration)
+        if common is not None:
+            return common
+        code = exc.code if isinstance(exc, SMTPResponseException) else None
+        detail = f"{exc.code} {exc.message}" if isinstance(exc, SMTPResponseException) else str(exc)
+        if phase == "auth" or isinstance(exc, SMTPAuthenticationError):
+            reply = f"authentication failed: {detail}"
+            return TemporaryFailure(reply, code=code, error_type="auth", duration=duration)
+        if phase == "tls":
+            reply = f"STARTTLS with {self._where} failed: {detail}"
+            return TemporaryFailure(reply, code=code, error_type="tls", duration=duration)
+        if isinstance(exc, SMTPException):
+            reply = f"{self._where} refused the session: {detail}"
+            return TemporaryFailure(reply, code=code, error_type="connection", duration=duration)
+        return None
+
+    def _classify_send(self, exc: Exception, started: float) -> DeliveryError | None:
+        duration = time.monotonic() - started
+        common = self._classify_transport(exc, duration)
+        if common is not None:
+            return common
+        if isinstance(exc, SMTPRecipientsRefused):
+            refusals = [(r.recipient, r.code, r.message) for r in exc.recipients]
+            reply = "all recipients refused: " + "; ".join(
+                f"{addr}: {code} {message}" for addr, code, message in refusals
+            )
+            temporary = [code for _, code, _ in refusals if 400 <= code < 500]
+            if temporary:
+                return TemporaryFailure(
+                    reply, code=temporary[0], error_type="smtp_4xx", duration=duration
+                )
+            code = refusals[0][1] if refusals else None
+            return PermanentFailure(reply, code=code, error_type="smtp_5xx", duration=duration)
+        if isinstance(exc, SMTPResponseException):
+            if 400 <= exc.code < 500:
+                kind: type[DeliveryError] = TemporaryFailure
+                error_type = "smtp_4xx"
+            elif exc.code >= 500:
+                kind, error_type = PermanentFailure, "smtp_5xx"
+            else:
+                # An unexpected non-error code means a confused session, not a verdict.
+                kind, error_type = TemporaryFailure, "connection"
+            return kind(exc.message, code=exc.code, error_type=error_type, duration=duration)
+        if isinstance(exc, (SMTPNotSupported, ValueError)):
+            # Addresses the server cannot take (bad syntax, non-ASCII without SMTPUTF8)
+            # will never go through, however often they are retried.
+            reply = f"message cannot be sent: {exc}"
+            return PermanentFailure(reply, error_type="smtp_5xx", duration=duration)
+        if isinstance(exc, SMTPException):
+            return TemporaryFailure(str(exc), error_type="connection", duration=duration)
+        return None
+
+    def _classify_transport(self, exc: Exception, duration: float) -> DeliveryError | None:
+        """Timeouts, TLS and socket trouble, in whatever phase they happen."""
+        if isinstance(exc, TimeoutError):
+            reply = f"timed out talking to {self._where} after {self.config.timeout:g}s"
+            return TemporaryFailure(reply, error_type="timeout", duration=duration)
+        tls_error = _ssl_error(exc)
+        if tls_error is not None:
+            reply = f"TLS with {self._where} failed: {_describe_ssl(tls_error)}"
+            return TemporaryFailure(reply, error_type="tls", duration=duration)
+        if isinstance(exc, (OSError, ConnectionError)):
+            reply = f"connection to {self._where} failed: {exc}"
+            return TemporaryFailure(reply, error_type="connection", duration=duration)
+        return None

@@ -1,0 +1,255 @@
+"""The dispatcher: claims batches, delivers them concurrently, acks results in groups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from carteiro.db.engine import Database
+from carteiro.db.types import utcnow
+from carteiro.outbound import metrics, queue, wakeup
+from carteiro.outbound.queue import Claimed, Outcome, RetryPolicy
+from carteiro.outbound.transports.base import DeliveryError, TemporaryFailure
+from carteiro.outbound.transports.registry import TransportRegistry
+
+log = logging.getLogger("carteiro.worker")
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    concurrency: int = 50
+    batch_size: int = 50
+    lease_seconds: float = 60.0
+    poll_interval: float = 1.0
+    shutdown_grace: float = 30.0
+    retry: RetryPolicy = RetryPolicy()
+
+
+class Dispatcher:
+    """One per worker process. Every claimed message is either acked or released/recovered."""
+
+    def __init__(
+        self,
+        db: Database,
+        transports: TransportRegistry,
+        config: DispatcherConfig,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.transports = transports
+        self.config = config
+        self.worker_id = worker_id or new_worker_id()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._acks: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self.sent = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        unsubscribe = wakeup.subscribe(lambda: loop.call_soon_threadsafe(self._wake.set))
+        acker = asyncio.create_task(self._ack_loop(), name="carteiro-acker")
+        keeper = asyncio.create_task(self._lease_loop(stop), name="carteiro-leases")
+        listener = asyncio.create_task(self._listen(stop), name="carteiro-listen")
+        log.info("worker %s started (concurrency %d)", self.worker_id, self.config.concurrency)
+        try:
+            await self._claim_loop(stop)
+        finally:
+            unsubscribe()
+            listener.cancel()
+            keeper.cancel()
+            await self._drain()
+            await self._acks.join()
+            acker.cancel()
+            for task in (acker, keeper, listener):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.transports.close()
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            free = self.config.concurrency - len(self._inflight)
+            claimed: list[Claimed] = []
+            if free > 0:
+                limit = min(self.config.batch_size, free)
+                try:
+                    claimed = await asyncio.to_thread(self._claim, limit)
+                except Exception:
+                    log.exception("claim failed; retrying after the poll interval")
+                if claimed:
+                    await self._start(claimed)
+                    if len(claimed) == limit:
+                        continue
+            self._wake.clear()
+            self._slot_freed.clear()
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            if free <= 0:
+                waits.append(asyncio.ensure_future(self._slot_freed.wait()))
+            _, pending = await asyncio.wait(
+                waits, timeout=self.config.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for fut in pending:
+                fut.cancel()
+
+    def _claim(self, limit: int) -> list[Claimed]:
+        with self.db.session() as session:
+            return queue.claim(
+                session,
+                worker_id=self.worker_id,
+                limit=limit,
+                lease_seconds=self.config.lease_seconds,
+            )
+
+    async def _start(self, claimed: list[Claimed]) -> None:
+        accounts = {c.account_id for c in claimed if c.account_id is not None}
+        try:
+            await self.transports.refresh(accounts)
+        except Exception:
+            log.exception("could not load account settings")
+        for item in claimed:
+            self._inflight[item.id] = asyncio.create_task(self._deliver(item))
+
+    async def _deliver(self, item: Claimed) -> None:
+        started_at = utcnow()
+        t0 = time.perf_counter()
+        found = self.transports.get(item.account_id)
+        try:
+            if found is None:
+                raise TemporaryFailure(
+                    f"account {item.account_id} could not be loaded", error_type="config"
+                )
+            transport, account = found
+            result = await transport.send(
+                sender=item.sender, recipients=item.recipients, raw=item.raw
+            )
+            outcome = Outcome(item, account, started_at, time.perf_counter() - t0, result=result)
+        except DeliveryError as exc:
+            outcome = self._failure(item, found, started_at, t0, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A transport bug must not lose the message: treat it as temporary.
+            log.exception("unexpected error delivering email %s", item.id)
+            err = TemporaryFailure(f"internal error: {exc!r}"[:500], error_type="internal")
+            outcome = self._failure(item, found, started_at, t0, err)
+        await self._acks.put(outcome)
+
+    def _failure(self, item, found, started_at, t0, exc) -> Outcome:  # type: ignore[no-untyped-def]
+        account = found[1] if found else str(item.account_id)
+        return Outcome(item, account, started_at, time.perf_counter() - t0, error=exc)
+
+    async def _ack_loop(self) -> None:
+        while True:
+            first = await self._acks.get()
+            batch = [first]
+            while not self._acks.empty() and len(batch) < 500:
+                batch.append(self._acks.get_nowait())
+            try:
+                await self._complete(batch)
+            finally:
+                for o in batch:
+                    self._inflight.pop(o.email.id, None)
+                    self._acks.task_done()
+                self._slot_freed.set()
+
+    async def _complete(self, batch: list[Outcome]) -> None:
+        for attempt in range(5):
+            try:
+                await asyncio.to_thread(self._write_outcomes, batch)
+                break
+            except Exception:
+                # The lease still protects these rows; if the database stays down they are
+                # recovered by another worker and may be re-sent (never lost).
+                log.exception("ack failed (try %d); retrying", attempt + 1)
+                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+        for o in batch:
+            metrics.observe(o)
+        self.sent += sum(1 for o in batch if o.error is None)
+
+    def _write_outcomes(self, batch: list[Outcome]) -> None:
+        with self.db.session() as session:
+            queue.complete(
+                session, worker_id=self.worker_id, outcomes=batch, policy=self.config.retry
+            )
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
+        interval = self.config.lease_seconds / 2
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self._maintain)
+            except Exception:
+                log.exception("lease maintenance failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    def _maintain(self) -> None:
+        with self.db.session() as session:
+            queue.renew(
+                session,
+                worker_id=self.worker_id,
+                ids=list(self._inflight),
+                lease_seconds=self.config.lease_seconds,
+            )
+            recovered = queue.recover_expired(session)
+        if recovered:
+            log.warning("recovered %d message(s) from expired leases", len(recovered))
+            self._wake.set()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """On PostgreSQL, LISTEN so new mail from any API node wakes this worker at once."""
+        if self.db.dialect != "postgresql":
+            return
+        import psycopg
+
+        url = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {wakeup.CHANNEL}")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+                await asyncio.sleep(self.config.poll_interval)
+
+    async def _drain(self) -> None:
+        """On shutdown: let in-flight sends finish within the grace period, release the rest."""
+        tasks = list(self._inflight.values())
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=self.config.shutdown_grace)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+        await self._acks.join()
+        leftover = list(self._inflight)
+        if leftover:
+            try:
+                await asyncio.to_thread(self._release, leftover)
+            except Exception:
+                log.exception(
+                    "could not release %d message(s); their leases will expire", len(leftover)
+                )
+            for message_id in leftover:
+                self._inflight.pop(message_id, None)
+
+    def _release(self, ids: list[int]) -> None:
+        with self.db.session() as session:
+            queue.release(session, worker_id=self.worker_id, ids=ids)

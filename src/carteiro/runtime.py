@@ -1,0 +1,82 @@
+"""Wires settings, database, vault and dispatcher together for every front end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from carteiro.accounts import service as accounts
+from carteiro.accounts.vault import Vault
+from carteiro.config import Settings
+from carteiro.db import migrate
+from carteiro.db.engine import Database
+from carteiro.outbound.queue import RetryPolicy
+from carteiro.outbound.transports.registry import TransportRegistry
+from carteiro.outbound.worker import Dispatcher, DispatcherConfig
+from carteiro.tenancy import service as tenancy
+from carteiro.tenancy.service import Principal
+
+log = logging.getLogger("carteiro")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    vault: Vault
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        db = Database(settings.database_url)
+        vault = Vault.from_settings(secret_key=settings.secret_key, data_dir=settings.data_dir)
+        return cls(settings=settings, db=db, vault=vault)
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.db.engine)
+
+    def bootstrap(self) -> str | None:
+        """Default tenant (and its first key, returned once) plus the seed's Gmail account."""
+        with self.db.session() as session:
+            tenant, plain = tenancy.ensure_default_tenant(session)
+            s = self.settings
+            if s.gmail_email and s.gmail_app_password:
+                accounts.ensure_gmail_from_env(
+                    session,
+                    tenant_id=tenant.id,
+                    email=s.gmail_email,
+                    app_password=s.gmail_app_password,
+                    vault=self.vault,
+                )
+        return plain
+
+    def authenticate(self, plain: str | None) -> Principal:
+        with self.db.session() as session:
+            return tenancy.authenticate(session, plain=plain)
+
+    def local_principal(self, tenant: str | None = None) -> Principal:
+        """For CLI commands run next to the database: CARTEIRO_API_KEY if set, else the
+        default (or named) tenant with every scope."""
+        if self.settings.api_key and tenant is None:
+            return self.authenticate(self.settings.api_key)
+        with self.db.session() as session:
+            t = tenancy.get_tenant_by_slug_or_raise(session, slug=tenant or tenancy.DEFAULT_TENANT)
+            return Principal(tenant_id=t.id, key_id=None, key_name="local cli", scopes=("*",))
+
+    def dispatcher(self, *, concurrency: int | None = None) -> Dispatcher:
+        s = self.settings
+        registry = TransportRegistry(
+            self.db,
+            self.vault,
+            capture_dir=s.data_dir / "captured",
+            smtp_timeout=s.smtp_timeout,
+        )
+        config = DispatcherConfig(
+            concurrency=concurrency or s.worker_concurrency,
+            batch_size=s.email_batch_size,
+            lease_seconds=s.lease_seconds,
+            poll_interval=s.poll_interval,
+            shutdown_grace=s.shutdown_grace_seconds,
+            retry=RetryPolicy(base_seconds=s.retry_base_seconds, max_seconds=s.retry_max_seconds),
+        )
+        return Dispatcher(self.db, registry, config)
