@@ -9,7 +9,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
@@ -32,7 +32,7 @@ class DispatcherConfig:
     lease_seconds: float = 60.0
     poll_interval: float = 1.0
     shutdown_grace: float = 30.0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class Dispatcher:

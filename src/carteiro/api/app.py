@@ -1,0 +1,58 @@
+"""The ASGI application: REST API, MCP over streamable HTTP and the embedded worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from carteiro import __version__
+from carteiro.api import errors
+from carteiro.api.routers import accounts, emails, keys, ops, queue
+from carteiro.runtime import Runtime
+
+log = logging.getLogger("carteiro.api")
+
+DESCRIPTION = """Carteiro's REST API. Authenticate with `Authorization: Bearer <API key>`.
+Errors are JSON `{error, message, field?}` with a status that says what went wrong."""
+
+
+def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
+    """Builds the app; with `run_worker` a dispatcher runs inside the same event loop."""
+    from carteiro.mcp.http import mcp_http
+
+    mcp_asgi, mcp_lifespan = mcp_http(runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if run_worker:
+            dispatcher = runtime.dispatcher()
+            runtime.extras["dispatcher"] = dispatcher
+            task = asyncio.create_task(dispatcher.run(stop), name="carteiro-dispatcher")
+        try:
+            async with mcp_lifespan():
+                yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+                runtime.extras.pop("dispatcher", None)
+
+    app = FastAPI(
+        title="Carteiro",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    for router in (emails.router, queue.router, accounts.router, keys.router, ops.router):
+        app.include_router(router)
+    app.router.routes.append(Route("/mcp", endpoint=mcp_asgi, methods=["GET", "POST", "DELETE"]))
+    return app

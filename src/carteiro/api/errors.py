@@ -1,0 +1,60 @@
+"""Maps domain errors and validation failures to JSON responses with the field named."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from carteiro.errors import CarteiroError, RateLimited
+
+log = logging.getLogger("carteiro.api")
+
+
+def _loc(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or ".".join(str(p) for p in loc)
+
+
+def validation_body(errors: list[dict]) -> dict:
+    first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
+    field = _loc(tuple(first.get("loc", ())))
+    return {
+        "error": "invalid",
+        "message": f"{field}: {first.get('msg')}" if field else str(first.get("msg")),
+        "field": field,
+        "detail": [
+            {"field": _loc(tuple(e.get("loc", ()))), "message": e.get("msg"), "type": e.get("type")}
+            for e in errors
+        ],
+    }
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CarteiroError)
+    async def _domain(_: Request, exc: CarteiroError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc.orig)
+        return JSONResponse(
+            {"error": "unavailable", "message": "the database does not answer; try again"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )

@@ -1,0 +1,58 @@
+"""Health and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from carteiro.api.deps import get_runtime
+from carteiro.outbound import queue
+from carteiro.runtime import Runtime
+
+router = APIRouter(tags=["operations"])
+
+PENDING_WARNING = 1000
+EMAILS_PENDING = Gauge("emails_pending", "Messages waiting to be sent (all tenants)")
+EMAILS_BY_STATUS = Gauge("emails_by_status", "Messages per status (all tenants)", ["status"])
+
+
+@router.get("/health", summary="200 when the database answers, 503 otherwise")
+async def health(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
+    def _run() -> dict:
+        with rt.db.session() as session:
+            session.execute(text("SELECT 1"))
+            return queue.stats(session)
+
+    checks: dict[str, object] = {}
+    try:
+        stats = await run_in_threadpool(_run)
+    except Exception as exc:
+        checks["database"] = {"status": "error", "detail": type(exc).__name__}
+        return JSONResponse({"status": "error", "checks": checks}, status_code=503)
+    checks["database"] = {"status": "ok", "dialect": rt.db.dialect}
+    pending = stats["counts"]["pending"]
+    checks["queue"] = {
+        "status": "warning" if pending > PENDING_WARNING else "ok",
+        "pending": pending,
+        "dead": stats["counts"]["dead"],
+        "oldest_pending_age_seconds": stats["oldest_pending_age_seconds"],
+    }
+    dispatcher = rt.extras.get("dispatcher")
+    checks["worker"] = {"status": "ok" if dispatcher else "external", "embedded": bool(dispatcher)}
+    return JSONResponse({"status": "ok", "checks": checks})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(rt: Runtime = Depends(get_runtime)) -> Response:
+    def _run() -> dict:
+        with rt.db.session() as session:
+            return queue.stats(session)
+
+    stats = await run_in_threadpool(_run)
+    for state, count in stats["counts"].items():
+        EMAILS_BY_STATUS.labels(status=state).set(count)
+    EMAILS_PENDING.set(stats["counts"]["pending"])
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,303 @@
+"""Building the exact RFC 5322 bytes of an outgoing message from validated parts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email.message import MIMEPart
+from email.policy import SMTP, Policy
+from email.utils import format_datetime
+
+import idna
+
+from carteiro.errors import InvalidInput, TooLarge
+from carteiro.outbound.addresses import format_address, parse_address
+
+__all__ = [
+    "STRUCTURAL_HEADERS",
+    "Attachment",
+    "check_custom_header",
+    "check_header_value",
+    "compose_message",
+    "make_message_id",
+]
+
+# Set through dedicated arguments (or by the receiving server) and never through `headers`.
+STRUCTURAL_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "reply-to",
+        "sender",
+        "return-path",
+    }
+)
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except the colon
+_MAX_HEADER_NAME = 76  # so that "Name: " still fits within a 78-character line
+_BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]")
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,400}@[!-;=?-~]{1,255}>")
+_WHITESPACE = re.compile(r"\s+")
+_FOLD_AT = 78
+_MAX_LINE = 998
+# Python's registry types headers by name (Resent-From as an address list, ...); custom values
+# are free text, so they are always parsed as unstructured.
+_UNSTRUCTURED = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
+
+
+def make_message_id(domain: str) -> str:
+    """A globally unique RFC 5322 msg-id, angle brackets included."""
+    domain = domain.strip().lower()
+    if not domain.isascii():
+        # A domain idna refuses stays non-ASCII and is refused just below.
+        with contextlib.suppress(idna.IDNAError):
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    if not re.fullmatch(r"[a-z0-9._-]+", domain):
+        raise InvalidInput(f"domain: {domain!r} is not a valid domain name", field="domain")
+    return f"<{uuid.uuid4().hex}.{time.time_ns() // 1_000_000}@{domain}>"
+
+
+def check_header_value(name: str, value: str, *, field: str | None = None) -> None:
+    """Refuse a header whose name is not RFC 5322 ftext or whose value could break the header."""
+    field = field or name
+    if not _HEADER_NAME.fullmatch(name) or len(name) > _MAX_HEADER_NAME:
+        raise InvalidInput(
+            f"{field}: {name!r} is not a valid header name (printable ASCII without ':' or "
+            f"spaces, at most {_MAX_HEADER_NAME} characters)",
+            field=field,
+        )
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: the value must be text", field=field)
+    if _LINE_BREAKS.search(value):
+        raise InvalidInput(f"{field}: line breaks are not allowed", field=field)
+    if _BAD_CHARS.search(value):
+        raise InvalidInput(f"{field}: control characters are not allowed", field=field)
+
+
+def check_custom_header(name: str, value: str) -> None:
+    """Validate one entry of `headers`; structural headers have their own arguments."""
+    field = f"headers.{name}"
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise InvalidInput(f"headers: {name!r} is not a valid header name", field="headers")
+    lowered = name.lower()
+    if lowered in STRUCTURAL_HEADERS or lowered.startswith("content-"):
+        raise InvalidInput(
+            f"headers: {name!r} cannot be set here; use the dedicated field instead",
+            field="headers",
+        )
+    check_header_value(name, value, field=field)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach: the name the recipient sees, its MIME type and its decoded bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @classmethod
+    def from_base64(
+        cls, filename: str, content_type: str, content_base64: str, *, field: str
+    ) -> Attachment:
+        """Decode strictly (whitespace and line breaks aside) and validate name and type."""
+        try:
+            data = base64.b64decode(_WHITESPACE.sub("", content_base64), validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise InvalidInput(
+                f"{field}.content_base64: not valid base64", field=f"{field}.content_base64"
+            ) from None
+        attachment = cls(filename=filename, content_type=str(content_type).lower(), data=data)
+        _check_attachment(attachment, field)
+        return attachment
+
+
+def _check_attachment(attachment: Attachment, field: str) -> None:
+    name = attachment.filename
+    if not isinstance(name, str) or not name.strip() or name in (".", ".."):
+        raise InvalidInput(f"{field}.filename: a file name is required", field=f"{field}.filename")
+    if "/" in name or "\\" in name or _BAD_CHARS.search(name) or len(name) > 255:
+        raise InvalidInput(
+            f"{field}.filename: {name!r} must be a plain file name of at most 255 characters, "
+            "without path separators, line breaks or control characters",
+            field=f"{field}.filename",
+        )
+    if "=?" in name:
+        # Mail readers would decode it as an RFC 2047 word and show a different name.
+        raise InvalidInput(f"{field}.filename: must not contain '=?'", field=f"{field}.filename")
+    ctype = attachment.content_type
+    if not isinstance(ctype, str) or not _MIME_TYPE.fullmatch(ctype.lower()):
+        raise InvalidInput(
+            f"{field}.content_type: {ctype!r} is not a MIME type like 'application/pdf'",
+            field=f"{field}.content_type",
+        )
+    if ctype.lower().split("/")[0] in ("multipart", "message"):
+        # These may not be base64-encoded (RFC 2046); an e-mail file travels fine as bytes.
+        raise InvalidInput(
+            f"{field}.content_type: {ctype!r} cannot be attached; use 'application/octet-stream'",
+            field=f"{field}.content_type",
+        )
+
+
+def _fold(name: str, value: str, linesep: str) -> str:
+    """Fold at existing spaces only, so unfolding gives back exactly `value`."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in value.split(" "):
+        if word and len(line) + 1 + len(word) > _FOLD_AT and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return linesep.join(lines) + linesep
+
+
+class _Folded(str):
+    """An ASCII header value written as folded by `_fold`, never re-encoded.
+
+    Python's folder turns long ASCII tokens (List-Unsubscribe URLs) into encoded words and loses
+    spaces in long encoded display names; values set this way bypass it.
+    """
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> _Folded:
+        obj = super().__new__(cls, value)
+        obj.name = name
+        return obj
+
+    def fold(self, *, policy: Policy) -> str:
+        return _fold(self.name, str(self), policy.linesep)
+
+
+def _set_header(msg: MIMEPart, name: str, value: str, field: str) -> None:
+    check_header_value(name, value, field=field)
+    if not value.isascii():
+        msg[name] = _UNSTRUCTURED(name, value)
+        return
+    if any(len(line) > _MAX_LINE for line in _fold(name, value, "\n").splitlines()):
+        raise InvalidInput(f"{field}: contains a word too long for an e-mail header", field=field)
+    msg[name] = _Folded(name, value)
+
+
+def _address_list(values: Sequence[str], field: str) -> str:
+    return ", ".join(
+        format_address(parse_address(v, field=f"{field}[{i}]"), None) for i, v in enumerate(values)
+    )
+
+
+def _text_cte(body: str) -> str:
+    """7bit for short-lined ASCII, quoted-printable while that stays compact, else base64."""
+    data = body.encode("utf-8")
+    if (
+        data.isascii()
+        and b"\x00" not in data
+        and all(len(line) <= _FOLD_AT for line in data.splitlines())
+    ):
+        return "7bit"
+    escaped = len(data) - len(body.encode("ascii", "ignore"))
+    # Quoted-printable triples every escaped byte; base64 costs a third of everything.
+    return "quoted-printable" if escaped * 6 <= len(data) else "base64"
+
+
+def _check_body(body: str, field: str) -> None:
+    if not isinstance(body, str):
+        raise InvalidInput(f"{field}: must be text", field=field)
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{field}: contains characters that are not valid Unicode", field=field
+        ) from None
+
+
+def compose_message(
+    *,
+    from_addr: str,
+    from_name: str | None,
+    to: Sequence[str],
+    cc: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    reply_to: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    message_id: str,
+    date: datetime | None = None,
+    max_bytes: int | None = None,
+) -> bytes:
+    """The message exactly as it goes on the wire (CRLF); Bcc belongs in the envelope only."""
+    for index, attachment in enumerate(attachments):
+        _check_attachment(attachment, f"attachments[{index}]")
+    # base64 alone makes attachments 4/3 bigger, so hopeless sizes fail before encoding anything.
+    if max_bytes is not None and sum(len(a.data) for a in attachments) * 4 // 3 > max_bytes:
+        raise TooLarge(
+            f"attachments: the message would exceed the limit of {max_bytes} bytes",
+            field="attachments",
+        )
+    _check_body(text, "text")
+    if html is not None:
+        _check_body(html, "html")
+    if from_name is not None:
+        check_header_value("From", from_name, field="from_name")
+    if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
+        raise InvalidInput(
+            f"message_id: {message_id!r} is not a valid Message-ID", field="message_id"
+        )
+
+    msg = MIMEPart(policy=SMTP)
+    sender = format_address(
+        parse_address(from_addr, field="from_addr"), from_name, field="from_name"
+    )
+    _set_header(msg, "From", sender, "from_name")
+    if to:
+        _set_header(msg, "To", _address_list(to, "to"), "to")
+    if cc:
+        _set_header(msg, "Cc", _address_list(cc, "cc"), "cc")
+    check_header_value("Subject", subject, field="subject")
+    msg["Subject"] = _UNSTRUCTURED("Subject", subject)
+    when = date or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    _set_header(msg, "Date", format_datetime(when), "date")
+    _set_header(msg, "Message-ID", message_id, "message_id")
+    _set_header(msg, "MIME-Version", "1.0", "mime_version")
+    if reply_to:
+        _set_header(msg, "Reply-To", _address_list(reply_to, "reply_to"), "reply_to")
+    for name, value in (headers or {}).items():
+        check_custom_header(name, value)
+        _set_header(msg, name, value, f"headers.{name}")
+
+    # MIMEPart rather than EmailMessage: the latter stamps MIME-Version on every subpart.
+    msg.set_content(text, subtype="plain", charset="utf-8", cte=_text_cte(text))
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte=_text_cte(html))
+    for attachment in attachments:
+        maintype, subtype = attachment.content_type.lower().split("/")
+        msg.add_attachment(
+            attachment.data, maintype, subtype, cte="base64", filename=attachment.filename
+        )
+
+    raw = msg.as_bytes(policy=SMTP)
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise TooLarge(
+            f"attachments: the message is {len(raw)} bytes, over the limit of {max_bytes} bytes",
+            field="attachments",
+        )
+    return raw
