@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from carteiro.accounts import service as accounts_service
+from carteiro.accounts.schemas import AccountCreate, SmtpIn
 from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
 from carteiro.db.models import Base
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
+from carteiro.testing.smtp_server import SmtpSink
 
 BACKEND = os.environ.get("CARTEIRO_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get(
@@ -107,3 +110,32 @@ def api_key(runtime: Runtime) -> str:
 @pytest.fixture
 def principal(runtime: Runtime, api_key: str) -> Principal:
     return runtime.authenticate(api_key)
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback requiring STARTTLS and AUTH (user/secret)."""
+    with SmtpSink(users={"user": "secret"}, cert_dir=tmp_path / "certs") as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_account(runtime: Runtime, principal: Principal, sink: SmtpSink) -> int:
+    """An account of the default tenant that delivers to `sink`; returns its id."""
+    data = AccountCreate(
+        name="sink",
+        email="sender@example.com",
+        display_name="Equipe Carteiro",
+        smtp=SmtpIn(
+            host=sink.hostname,
+            port=sink.port,
+            security="starttls",
+            username="user",
+            password="secret",
+            ca_file=str(sink.cert_path),
+        ),
+    )
+    with runtime.db.session() as session:
+        return accounts_service.create(
+            session, tenant_id=principal.tenant_id, data=data, vault=runtime.vault
+        ).id

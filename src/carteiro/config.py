@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     )
 
     # Capture transport and default sender while no account exists.
-    default_from: str = Field("carteiro@localhost.localdomain", validation_alias=_env("CARTEIRO_DEFAULT_FROM"))
+    default_from: str = Field(
+        "carteiro@localhost.localdomain", validation_alias=_env("CARTEIRO_DEFAULT_FROM")
+    )
 
     # Queue and worker tuning.
     worker_concurrency: int = Field(

@@ -33,7 +33,7 @@ def _display_name(header_value: str) -> str:
         "a@example.com; b@example.org",
         " a@example.com ;, ,b@example.org , ",
         ["", "a@example.com", "  ", "b@example.org"],
-        "Alice <a@example.com>, \"Org, B\" <b@example.org>",
+        'Alice <a@example.com>, "Org, B" <b@example.org>',
     ],
 )
 def test_lists_and_separated_strings(value: str | list[str]) -> None:

@@ -144,8 +144,11 @@ def _encoded_words(text: str) -> list[str]:
     current = ""
     for char in text:
         if len((current + char).encode()) > _EW_MAX_BYTES:
-            chunks.append(current)
-            current = ""
+            # Breaking after a space keeps words whole for readers that (wrongly) add a space
+            # between encoded words, as Python's own parser does.
+            cut = current.rfind(" ") + 1 or len(current)
+            chunks.append(current[:cut])
+            current = current[cut:]
         current += char
     chunks.append(current)
     return [f"=?utf-8?b?{base64.b64encode(c.encode()).decode('ascii')}?=" for c in chunks if c]
@@ -209,7 +212,8 @@ def format_address(addr: str, name: str | None, *, field: str = "name") -> str:
 
 def domain_of(addr: str) -> str:
     """The lower-cased domain of an address ('' when there is no @-sign)."""
-    return addr.rpartition("@")[2].lower()
+    _, sep, domain = addr.rpartition("@")
+    return domain.lower() if sep else ""
 
 
 def _ascii_labels(domain: str) -> str:

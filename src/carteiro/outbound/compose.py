@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import re
@@ -30,28 +29,18 @@ __all__ = [
     "make_message_id",
 ]
 
-# Set through dedicated arguments (or by the receiving server) and never through `headers`.
+# Set through dedicated arguments and never through `headers`; Sender and Return-Path would let a
+# caller claim another identity or bounce address, which only the account configuration decides.
 STRUCTURAL_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "reply-to",
-        "sender",
-        "return-path",
-    }
+    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "reply-to"}
+    | {"sender", "return-path"}
 )
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except the colon
-_MAX_HEADER_NAME = 76  # so that "Name: " still fits within a 78-character line
+_MAX_NAME = 76  # so that "Name: " still fits within a 78-character line
 _BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]")
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,400}@[!-;=?-~]{1,255}>")
+_MESSAGE_ID = re.compile(r"<[!-;=?A-~]{1,400}@[!-;=?A-~]{1,255}>")  # printable, no <>@
 _WHITESPACE = re.compile(r"\s+")
 _FOLD_AT = 78
 _MAX_LINE = 998
@@ -72,15 +61,19 @@ def make_message_id(domain: str) -> str:
     return f"<{uuid.uuid4().hex}.{time.time_ns() // 1_000_000}@{domain}>"
 
 
+def _check_header_name(name: str, field: str) -> None:
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name) or len(name) > _MAX_NAME:
+        raise InvalidInput(
+            f"{field}: {name!r} is not a valid header name (printable ASCII without ':' or "
+            f"spaces, at most {_MAX_NAME} characters)",
+            field=field,
+        )
+
+
 def check_header_value(name: str, value: str, *, field: str | None = None) -> None:
     """Refuse a header whose name is not RFC 5322 ftext or whose value could break the header."""
     field = field or name
-    if not _HEADER_NAME.fullmatch(name) or len(name) > _MAX_HEADER_NAME:
-        raise InvalidInput(
-            f"{field}: {name!r} is not a valid header name (printable ASCII without ':' or "
-            f"spaces, at most {_MAX_HEADER_NAME} characters)",
-            field=field,
-        )
+    _check_header_name(name, field)
     if not isinstance(value, str):
         raise InvalidInput(f"{field}: the value must be text", field=field)
     if _LINE_BREAKS.search(value):
@@ -91,16 +84,14 @@ def check_header_value(name: str, value: str, *, field: str | None = None) -> No
 
 def check_custom_header(name: str, value: str) -> None:
     """Validate one entry of `headers`; structural headers have their own arguments."""
-    field = f"headers.{name}"
-    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-        raise InvalidInput(f"headers: {name!r} is not a valid header name", field="headers")
+    _check_header_name(name, "headers")
     lowered = name.lower()
     if lowered in STRUCTURAL_HEADERS or lowered.startswith("content-"):
         raise InvalidInput(
             f"headers: {name!r} cannot be set here; use the dedicated field instead",
             field="headers",
         )
-    check_header_value(name, value, field=field)
+    check_header_value(name, value, field=f"headers.{name}")
 
 
 @dataclass(frozen=True)
@@ -116,9 +107,13 @@ class Attachment:
         cls, filename: str, content_type: str, content_base64: str, *, field: str
     ) -> Attachment:
         """Decode strictly (whitespace and line breaks aside) and validate name and type."""
+        cleaned = _WHITESPACE.sub("", content_base64) if isinstance(content_base64, str) else None
         try:
-            data = base64.b64decode(_WHITESPACE.sub("", content_base64), validate=True)
-        except (binascii.Error, ValueError, TypeError):
+            # strict_mode refuses data after padding; the length check refuses stray padding.
+            if cleaned is None or len(cleaned) % 4:
+                raise ValueError("not base64")
+            data = binascii.a2b_base64(cleaned, strict_mode=True)
+        except ValueError:
             raise InvalidInput(
                 f"{field}.content_base64: not valid base64", field=f"{field}.content_base64"
             ) from None
@@ -196,6 +191,8 @@ def _set_header(msg: MIMEPart, name: str, value: str, field: str) -> None:
 
 
 def _address_list(values: Sequence[str], field: str) -> str:
+    if isinstance(values, str):
+        values = [values]
     return ", ".join(
         format_address(parse_address(v, field=f"{field}[{i}]"), None) for i, v in enumerate(values)
     )

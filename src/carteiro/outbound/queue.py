@@ -262,7 +262,6 @@ def recover_expired(session: Session, *, now: datetime | None = None) -> list[in
             status="pending",
             lease_owner=None,
             lease_until=None,
-            run_at=now,
             error_message="the worker sending it stopped before acknowledging (lease expired)",
             error_type="lease_expired",
             updated_at=now,

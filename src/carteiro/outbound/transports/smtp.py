@@ -69,6 +69,22 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def _abort(transport: asyncio.BaseTransport | None) -> None:
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+
+
+def _discard(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -> None:
+    """Drop a connection at once; a graceful TLS shutdown with a broken peer can linger.
+
+    `transport` is the one seen before the failure: aiosmtplib forgets its own when it
+    closes after a timeout or disconnect.
+    """
+    _abort(transport)
+    _abort(client.transport)
+    client.close()
+
+
 def _describe_ssl(err: ssl.SSLError) -> str:
     if isinstance(err, ssl.SSLCertVerificationError) and err.verify_message:
         return f"certificate verification failed: {err.verify_message}"
@@ -108,6 +124,7 @@ class SmtpTransport:
         started = time.monotonic()
         async with self._slots:
             conn = await self._checkout(started)
+            transport = conn.client.transport
             try:
                 refused, reply = await conn.client.sendmail(
                     sender,
@@ -115,15 +132,14 @@ class SmtpTransport:
                     raw,
                     mail_options=self._mail_options(conn, sender, recipients, raw),
                 )
-            except Exception as exc:
-                conn.client.close()
-                classified = self._classify_send(exc, started)
+            except BaseException as exc:
+                _discard(conn.client, transport)
+                classified = (
+                    self._classify_send(exc, started) if isinstance(exc, Exception) else None
+                )
                 if classified is None:
                     raise
                 raise classified from exc
-            except BaseException:
-                conn.client.close()
-                raise
             self._checkin(conn)
         return SendResult(
             # aiosmtplib raises unless the reply to the message body is exactly 250.
@@ -136,12 +152,7 @@ class SmtpTransport:
     async def check_login(self) -> str:
         """Connect, negotiate TLS, log in and QUIT; describe what worked or raise DeliveryError."""
         client = await self._open(time.monotonic())
-        try:
-            await client.quit()
-        except (SMTPException, OSError):
-            pass
-        finally:
-            client.close()
+        await self._quit(client)
         how = _SECURITY_LABEL[self.config.security]
         if self.config.username is None:
             return f"connected to {self._where} over {how} (no login configured)"
@@ -158,15 +169,16 @@ class SmtpTransport:
     async def _checkout(self, started: float) -> _Pooled:
         while self._idle:
             conn = self._idle.pop()
+            transport = conn.client.transport
             if await self._usable(conn):
                 return conn
-            conn.client.close()
+            _discard(conn.client, transport)
         client = await self._open(started)
         return _Pooled(client, time.monotonic(), self._generation)
 
     def _checkin(self, conn: _Pooled) -> None:
         if conn.generation != self._generation or not conn.client.is_connected:
-            conn.client.close()
+            _discard(conn.client, None)
             return
         conn.last_used = time.monotonic()
         self._idle.append(conn)
@@ -184,11 +196,15 @@ class SmtpTransport:
         return True
 
     async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        transport = client.transport
         try:
             await client.quit(timeout=min(self.config.timeout, 5.0))
         except (SMTPException, OSError):
             pass
         finally:
+            # After QUIT there is nothing left to say, and waiting for the peer's TLS
+            # close_notify would only keep the socket open.
+            _abort(transport)
             client.close()
 
     # -- connecting --------------------------------------------------------------------
@@ -220,8 +236,10 @@ class SmtpTransport:
             tls_context=self._context() if cfg.security != "none" else None,
         )
         phase = "connect"
+        tcp: asyncio.BaseTransport | None = None
         try:
             await client.connect()
+            tcp = client.transport
             self.connections_opened += 1
             await client.ehlo()
             if cfg.security == "starttls":
@@ -237,18 +255,14 @@ class SmtpTransport:
             if cfg.username is not None:
                 phase = "auth"
                 await client.login(cfg.username, cfg.password or "")
-        except DeliveryError:
-            client.close()
-            raise
-        except Exception as exc:
-            client.close()
-            classified = self._classify_open(exc, phase, started)
+        except BaseException as exc:
+            _discard(client, tcp)
+            classified = None
+            if isinstance(exc, Exception) and not isinstance(exc, DeliveryError):
+                classified = self._classify_open(exc, phase, started)
             if classified is None:
                 raise
             raise classified from exc
-        except BaseException:
-            client.close()
-            raise
         return client
 
     @staticmethod

@@ -1,0 +1,195 @@
+"""Long-running processes and schema: `carteiro serve`, `carteiro worker`, `carteiro migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import typer
+from sqlalchemy import select
+
+from carteiro.accounts.models import Account
+from carteiro.cli.common import (
+    fail,
+    load_settings,
+    open_runtime,
+    out,
+    safe_url,
+    setup_logging,
+)
+from carteiro.db import migrate as migrations
+from carteiro.outbound.worker import Dispatcher
+from carteiro.runtime import Runtime
+
+if TYPE_CHECKING:
+    import uvicorn
+
+app = typer.Typer()
+log = logging.getLogger("carteiro.cli")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+UVICORN_LEVELS = {"critical", "error", "warning", "info", "debug", "trace"}
+
+
+def _has_accounts(runtime: Runtime) -> bool:
+    with runtime.db.session() as session:
+        return session.scalar(select(Account.id).limit(1)) is not None
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(
+        None, "--host", help="Interface to listen on (default: CARTEIRO_HOST, 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="Port to listen on (default: CARTEIRO_PORT, 8787)."
+    ),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Serve HTTP only; run `carteiro worker` processes separately."
+    ),
+) -> None:
+    """Run the REST API, web UI, MCP over HTTP at /mcp, the worker and the scheduler."""
+    import uvicorn
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    host = host or settings.host
+    port = port or settings.port
+    runtime = Runtime.from_settings(settings)
+    try:
+        runtime.migrate()
+        key = runtime.bootstrap()
+        if key is not None:
+            # Plain print: scripts read this exact line, and it must reach a pipe at once.
+            print(f"API key: {key}", flush=True)
+            out.print("[dim]Shown once: only its hash is stored. Keep it somewhere safe.[/dim]")
+        if not _has_accounts(runtime):
+            out.print(
+                "[dim]No sending account yet: messages are captured locally, nothing leaves "
+                "this machine (add one with `carteiro accounts add`).[/dim]"
+            )
+
+        from carteiro.api.app import create_app
+
+        api = create_app(runtime, run_worker=not no_worker)
+        level = settings.log_level.lower()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                api,
+                host=host,
+                port=port,
+                log_level=level if level in UVICORN_LEVELS else "info",
+            )
+        )
+        shown = f"[{host}]" if ":" in host else host
+        worker_note = "no worker" if no_worker else "with worker"
+        out.print(
+            f"Carteiro listening on http://{shown}:{port} ({worker_note}; "
+            f"API docs at /docs, MCP at /mcp)"
+        )
+        out.file.flush()
+        received = _run_until_signal(server)
+        if not server.started and not received:
+            fail(f"the server did not start on {host}:{port}; see the log above")
+    finally:
+        runtime.db.dispose()
+
+
+def _run_until_signal(server: uvicorn.Server) -> list[int]:
+    """Runs uvicorn; returns the stop signals received.
+
+    Uvicorn re-raises the signal that stopped it once it has shut down, which would kill the
+    process with that signal instead of exiting 0 after a clean shutdown; our handlers, which
+    uvicorn restores before re-raising, absorb it (and cover the moment before uvicorn's own
+    handlers are installed).
+    """
+    received: list[int] = []
+
+    def _request_exit(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, _request_exit) for sig in STOP_SIGNALS}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received
+
+
+async def _run_dispatcher(dispatcher: Dispatcher) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def _stop(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("received %s: finishing in-flight messages, then stopping", sig.name)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, _stop, sig)
+    try:
+        await dispatcher.run(stop)
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+@app.command()
+def worker(
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        min=1,
+        max=1000,
+        help="Messages delivered at once (default: CARTEIRO_WORKER_CONCURRENCY, 50).",
+    ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", min=1, max=65535, help="Expose Prometheus metrics on this port."
+    ),
+    metrics_host: str | None = typer.Option(
+        None, "--metrics-host", help="Interface for --metrics-port (default: CARTEIRO_HOST)."
+    ),
+) -> None:
+    """Run a worker process only; many may share one PostgreSQL database.
+
+    It does not migrate: run `carteiro migrate` (or `carteiro serve`) first.
+    """
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    with open_runtime(require_schema=True) as runtime:
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            addr = metrics_host or settings.host
+            try:
+                start_http_server(metrics_port, addr=addr)
+            except OSError as exc:
+                fail(f"cannot serve metrics on {addr}:{metrics_port}: {exc.strerror or exc}")
+            log.info("metrics at http://%s:%d/metrics", addr, metrics_port)
+        dispatcher = runtime.dispatcher(concurrency=concurrency)
+        log.info(
+            "carteiro worker starting against %s (concurrency %d)",
+            safe_url(settings.database_url),
+            dispatcher.config.concurrency,
+        )
+        asyncio.run(_run_dispatcher(dispatcher))
+        log.info("carteiro worker stopped")
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations up to this version's schema."""
+    with open_runtime(require_schema=False) as runtime:
+        before = migrations.current_revision(runtime.db.engine)
+        runtime.migrate()
+        after = migrations.current_revision(runtime.db.engine)
+        where = safe_url(runtime.settings.database_url)
+        if before == after:
+            out.print(f"database {where} already at revision {after}")
+        else:
+            out.print(f"database {where} migrated to revision {after} (was {before or 'empty'})")

@@ -1,0 +1,31 @@
+"""The migrations produce exactly the schema the models describe."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from carteiro.db import migrate
+from carteiro.db.engine import Database
+from carteiro.db.models import Base
+
+
+def test_upgrade_head_matches_models(fresh_database_url: str) -> None:
+    db = Database(fresh_database_url)
+    try:
+        assert migrate.current_revision(db.engine) == migrate.head_revision()
+        with db.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(ctx, Base.metadata)
+        assert diff == []
+    finally:
+        db.dispose()
+
+
+def test_upgrade_is_idempotent(fresh_database_url: str) -> None:
+    db = Database(fresh_database_url)
+    try:
+        migrate.upgrade(db.engine)
+        assert migrate.current_revision(db.engine) == migrate.head_revision()
+    finally:
+        db.dispose()
