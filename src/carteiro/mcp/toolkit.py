@@ -1,4 +1,4 @@
-"""Runs a tool's service call for the caller's principal and turns domain errors into tool errors."""
+"""Runs a tool's service call as the caller and turns domain errors into tool errors."""
 
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ def _note(email: Email, result: EmailPublic, *, duplicate: bool) -> str:
     when = f"at {email.scheduled_at.isoformat()}" if email.scheduled_at else "as soon as possible"
     if result.account == outbound.CAPTURE:
         return (
-            f"queued for {when}; no mail account is configured, so it will be captured and "
-            "stored locally, not delivered"
+            f"queued: no mail account is configured, so {when} it will be captured and stored "
+            "locally, not delivered"
         )
     return f"queued: it will be sent {when} through account '{result.account}'"
 

@@ -13,15 +13,16 @@ from collections import deque
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from carteiro.testing.certs import make_self_signed_cert
 
 Security = Literal["starttls", "ssl", "none"]
+
+log = logging.getLogger(__name__)
 
 
 def _not_login_data_deprecation(record: logging.LogRecord) -> bool:
@@ -109,6 +110,13 @@ class _Handler:
             self.sink._record(envelope, session)
         return reply
 
+    async def handle_exception(self, error: Exception) -> str:
+        # A client abandoning the STARTTLS handshake (say, it distrusts the test certificate)
+        # is an outcome tests provoke on purpose, not a fault worth a traceback.
+        if not isinstance(error, TLSSetupException):
+            log.exception("SMTP session exception")
+        return f"500 Error: ({type(error).__name__}) {error}"
+
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
@@ -187,8 +195,6 @@ class SmtpSink:
         }
         self._handler = handler
 
-    # -- lifecycle ---------------------------------------------------------------------
-
     def start(self) -> SmtpSink:
         """Bind and serve; afterwards `.port` is the real port."""
         if self._controller is not None:
@@ -211,15 +217,8 @@ class SmtpSink:
     def __enter__(self) -> SmtpSink:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    # -- inspection --------------------------------------------------------------------
 
     @property
     def messages(self) -> list[Received]:
@@ -241,8 +240,6 @@ class SmtpSink:
         with self._lock:
             self._messages.clear()
 
-    # -- fault injection ---------------------------------------------------------------
-
     def script(self, replies: list[str]) -> None:
         """Queue replies for the next DATA commands, one each, after any already queued."""
         with self._lock:
@@ -263,8 +260,6 @@ class SmtpSink:
 
         controller.loop.call_soon_threadsafe(close_all)
         done.wait(5.0)
-
-    # -- called from the server thread -------------------------------------------------
 
     def _connection_made(self, server: SMTP) -> None:
         with self._lock:

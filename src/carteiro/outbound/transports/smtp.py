@@ -59,13 +59,13 @@ class _Pooled:
 
 def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
     """The TLS error behind `exc`, if any; aiosmtplib wraps some and passes others through."""
-    seen: set[int] = set()
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    for _ in range(10):  # explicit causes only; a bound guards against a cycle
+        if current is None:
+            break
         if isinstance(current, ssl.SSLError):
             return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None
 
 
