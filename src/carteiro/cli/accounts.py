@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from carteiro.accounts import service as accounts
@@ -112,8 +113,8 @@ def add(
                 f"added account '{account.name}' (id {account.id}): {account.email} via "
                 f"{account.smtp_host}:{account.smtp_port} ({_tls(account)})"
             )
-        out.print(summary)
-        out.print(f"[dim]Check the login with `carteiro accounts test {name}`.[/dim]")
+        out.print(summary, markup=False)
+        out.print(f"[dim]Check the login with `carteiro accounts test {escape(name)}`.[/dim]")
 
 
 @app.command("list")
@@ -137,8 +138,7 @@ def list_accounts(
             status = account.status
             if account.status_reason:
                 status += f" ({account.status_reason})"
-            table.add_row(
-                str(account.id),
+            cells = (
                 account.name,
                 account.email,
                 f"{account.smtp_host}:{account.smtp_port}",
@@ -147,6 +147,7 @@ def list_accounts(
                 _limits(account),
                 status,
             )
+            table.add_row(str(account.id), *(escape(c) for c in cells))
         out.print(table)
 
 
@@ -167,7 +168,7 @@ def test(
         result = asyncio.run(accounts.test_login(config, name=label))
         if not result.ok:
             fail(f"account '{label}' failed the login test: {result.detail}")
-        out.print(f"[green]ok[/green] {label}: {result.detail}")
+        out.print(f"[green]ok[/green] {escape(label)}: {escape(result.detail)}")
 
 
 @app.command("remove")
@@ -186,4 +187,4 @@ def remove(
             typer.confirm(f"Remove account '{label}'?", abort=True)
         with runtime.db.session() as session:
             accounts.delete(session, tenant_id=tenant_id, ref=name)
-        out.print(f"removed account '{label}'")
+        out.print(f"removed account '{label}'", markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -100,11 +101,11 @@ def create(
         table.add_column(style="bold")
         table.add_column()
         table.add_row("id", str(key.id))
-        table.add_row("name", key.name)
+        table.add_row("name", escape(key.name))
         table.add_row("tenant", slug)
         table.add_row("prefix", key.prefix)
         table.add_row("scopes", ", ".join(key.scopes))
-        table.add_row("recipients", _recipients(key))
+        table.add_row("recipients", escape(_recipients(key)))
         table.add_row("review mode", "on (messages are held)" if key.review_mode else "off")
         table.add_row("rate limit", _rate(key, runtime.settings))
         out.print(table)
@@ -133,10 +134,10 @@ def list_keys(
             status = "[red]revoked[/red]" if key.revoked_at else "[green]active[/green]"
             table.add_row(
                 str(key.id),
-                key.name,
+                escape(key.name),
                 key.prefix + "…",
                 ", ".join(key.scopes),
-                _recipients(key),
+                escape(_recipients(key)),
                 "on" if key.review_mode else "off",
                 _rate(key, runtime.settings),
                 _when(key.created_at),
@@ -148,7 +149,7 @@ def list_keys(
 
 @app.command("revoke")
 def revoke(
-    key_id: int = typer.Argument(..., metavar="ID", help="The key's id (see `carteiro keys list`)."),
+    key_id: int = typer.Argument(..., metavar="ID", help="Key id (see `carteiro keys list`)."),
     tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
 ) -> None:
     """Revoke an API key: it stops authenticating at once."""
@@ -157,8 +158,8 @@ def revoke(
         with runtime.db.session() as session:
             existing = session.get(ApiKey, key_id)
             if existing is not None and existing.tenant_id == tenant_id and existing.revoked_at:
-                out.print(f"key {key_id} ({existing.name}) was already revoked")
+                out.print(f"key {key_id} ({existing.name}) was already revoked", markup=False)
                 return
             key = tenancy.revoke_key(session, tenant_id=tenant_id, key_id=key_id)
             name = key.name
-        out.print(f"revoked key {key_id} ({name})")
+        out.print(f"revoked key {key_id} ({name})", markup=False)

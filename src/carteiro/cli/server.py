@@ -88,7 +88,8 @@ def serve(
         worker_note = "no worker" if no_worker else "with worker"
         out.print(
             f"Carteiro listening on http://{shown}:{port} ({worker_note}; "
-            f"API docs at /docs, MCP at /mcp)"
+            f"API docs at /docs, MCP at /mcp)",
+            markup=False,
         )
         out.file.flush()
         received = _run_until_signal(server)

@@ -1,0 +1,48 @@
+# Carteiro: `make serve` to run it, `make test` to test it. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CARTEIRO_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export CARTEIRO_TEST_PG_URL
+
+.PHONY: serve test test-sqlite test-postgresql lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e ".[postgres]"
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e ".[postgres,test]"
+	touch $@ $(VENV)/.installed
+
+serve: $(VENV)/.installed
+	$(BIN)/carteiro serve
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgresql
+
+test-sqlite: $(VENV)/.installed-test
+	CARTEIRO_TEST_DATABASE=sqlite $(BIN)/pytest -q
+
+# On a developer machine without PostgreSQL this pass is skipped with a notice; in CI it fails.
+test-postgresql: $(VENV)/.installed-test
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(CARTEIRO_TEST_PG_URL)" 2>/dev/null; then \
+		CARTEIRO_TEST_DATABASE=postgresql $(BIN)/pytest -q; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL is not reachable at $(CARTEIRO_TEST_PG_URL) (required in CI)"; exit 1; \
+	else \
+		echo "PostgreSQL not reachable at $(CARTEIRO_TEST_PG_URL): skipping the PostgreSQL pass"; \
+	fi
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""The `carteiro` command: one Typer app gathering every domain's commands."""
+
+from __future__ import annotations
+
+import typer
+
+from carteiro.cli import accounts, doctor, keys, mcp, send, server
+from carteiro.cli.common import CarteiroGroup
+
+app = typer.Typer(
+    name="carteiro",
+    cls=CarteiroGroup,
+    help="Carteiro: self-hosted email operations (queue, accounts, REST API, MCP).",
+    no_args_is_help=True,
+    # Tracebacks with locals could print secrets (passwords, keys); keep them plain.
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(server.app)
+app.add_typer(keys.app, name="keys")
+app.add_typer(accounts.app, name="accounts")
+app.add_typer(send.app)
+app.add_typer(mcp.app)
+app.add_typer(doctor.app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
