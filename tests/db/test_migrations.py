@@ -13,7 +13,7 @@ from carteiro.db.models import Base
 def test_upgrade_head_matches_models(fresh_database_url: str) -> None:
     db = Database(fresh_database_url)
     try:
-        assert migrate.current_revision(db.engine) == migrate.head_revision()
+        assert migrate.is_up_to_date(db.engine)
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(ctx, Base.metadata)
@@ -26,6 +26,6 @@ def test_upgrade_is_idempotent(fresh_database_url: str) -> None:
     db = Database(fresh_database_url)
     try:
         migrate.upgrade(db.engine)
-        assert migrate.current_revision(db.engine) == migrate.head_revision()
+        assert migrate.is_up_to_date(db.engine)
     finally:
         db.dispose()

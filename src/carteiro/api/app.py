@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from carteiro import __version__
 from carteiro.api import errors
-from carteiro.api.routers import accounts, emails, keys, ops, queue
+from carteiro.api import routers
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.api")
@@ -52,7 +52,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for router in (emails.router, queue.router, accounts.router, keys.router, ops.router):
+    for router in routers.all_routers():
         app.include_router(router)
     app.router.routes.append(Route("/mcp", endpoint=mcp_asgi, methods=["GET", "POST", "DELETE"]))
     return app

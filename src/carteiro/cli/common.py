@@ -112,11 +112,11 @@ def setup_logging(level: str, *, default: str = "INFO") -> None:
     resolved = logging.getLevelName(level.upper())
     if not isinstance(resolved, int):
         resolved = logging.getLevelName(default)
+    # No force: a host that already configured logging (a test runner, an embedding app) wins.
     logging.basicConfig(
         stream=sys.stderr,
         level=resolved,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
     )
 
 

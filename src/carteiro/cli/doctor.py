@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -58,14 +59,19 @@ def _age(seconds: float) -> str:
 
 
 def _data_dir(settings: Settings) -> Check:
-    path = settings.data_dir.expanduser()
+    path = settings.data_dir.expanduser().resolve()
+    if not path.exists():
+        # Doctor only looks; the first start creates the directory if its parent allows it.
+        parent = next(p for p in path.parents if p.exists())
+        if os.access(parent, os.W_OK | os.X_OK):
+            return Check("data directory", "note", f"{path} does not exist yet; created on start")
+        return Check("data directory", "fail", f"{path} does not exist and {parent} is read-only")
     try:
-        path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
             pass
     except OSError as exc:
         return Check("data directory", "fail", f"{path} is not writable: {exc.strerror or exc}")
-    return Check("data directory", "ok", f"{path.resolve()} (writable)")
+    return Check("data directory", "ok", f"{path} (writable)")
 
 
 def _secret(settings: Settings) -> tuple[Check, Vault | None]:
@@ -164,7 +170,7 @@ def _account_checks(db: Database, settings: Settings, vault: Vault | None) -> li
                 select(Account, Tenant.slug)
                 .join(Tenant, Tenant.id == Account.tenant_id)
                 .order_by(Account.tenant_id, Account.id)
-            ).tuples()
+            )
         )
     if not rows:
         detail = (
@@ -219,14 +225,12 @@ def run_checks() -> list[Check]:
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else {"msg": str(exc)}
         return [Check("configuration", "fail", str(first.get("msg")))]
-    checks = [
-        Check(
-            "configuration",
-            "ok",
-            f"database {safe_url(settings.database_url)}, HTTP {settings.host}:{settings.port}",
-        ),
-        _data_dir(settings),
-    ]
+    source = "environment and ./.env" if Path(".env").is_file() else "environment"
+    detail = (
+        f"from the {source}: database {safe_url(settings.database_url)}, "
+        f"HTTP {settings.host}:{settings.port}"
+    )
+    checks = [Check("configuration", "ok", detail), _data_dir(settings)]
     secret, vault = _secret(settings)
     checks.append(secret)
     checks.extend(_database_checks(settings, vault))

@@ -19,11 +19,11 @@ from carteiro.tenancy.scopes import ALL_SCOPES, EVERYTHING
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
-def _rate(key: ApiKey, settings: Settings) -> str:
+def _rate(key: ApiKey, settings: Settings, *, source: str = "default") -> str:
     if key.rate_limit_per_hour is None:
         default = settings.email_rate_limit_per_hour
         shown = "unlimited" if default == 0 else f"{default}/hour"
-        return f"{shown} (EMAIL_RATE_LIMIT_PER_HOUR)"
+        return f"{shown} ({source})"
     return "unlimited" if key.rate_limit_per_hour == 0 else f"{key.rate_limit_per_hour}/hour"
 
 
@@ -32,7 +32,7 @@ def _recipients(key: ApiKey) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def _tenant_for_new_key(
@@ -107,7 +107,8 @@ def create(
         table.add_row("scopes", ", ".join(key.scopes))
         table.add_row("recipients", escape(_recipients(key)))
         table.add_row("review mode", "on (messages are held)" if key.review_mode else "off")
-        table.add_row("rate limit", _rate(key, runtime.settings))
+        rate = _rate(key, runtime.settings, source="EMAIL_RATE_LIMIT_PER_HOUR")
+        table.add_row("rate limit", rate)
         out.print(table)
         out.print("[dim]Shown once: only its hash is stored.[/dim]")
 
@@ -125,22 +126,24 @@ def list_keys(
             out.print("no API keys")
             return
         table = Table(title="API keys")
-        for column in ("id", "name", "prefix", "scopes", "recipients", "review", "rate limit"):
+        for column in ("id", "name", "prefix", "scopes", "recipients", "limits"):
             table.add_column(column)
-        table.add_column("created")
         table.add_column("last used")
         table.add_column("status")
         for key in keys:
-            status = "[red]revoked[/red]" if key.revoked_at else "[green]active[/green]"
+            limits = _rate(key, runtime.settings) + (", review" if key.review_mode else "")
+            status = (
+                f"[red]revoked {_when(key.revoked_at)}[/red]"
+                if key.revoked_at
+                else "[green]active[/green]"
+            )
             table.add_row(
                 str(key.id),
                 escape(key.name),
                 key.prefix + "…",
                 ", ".join(key.scopes),
                 escape(_recipients(key)),
-                "on" if key.review_mode else "off",
-                _rate(key, runtime.settings),
-                _when(key.created_at),
+                limits,
                 _when(key.last_used_at),
                 status,
             )

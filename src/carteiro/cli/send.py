@@ -66,8 +66,10 @@ def parse_at(value: str) -> datetime:
 @app.command()
 def send(
     to: list[str] = typer.Option(..., "--to", help="Recipient (repeatable or comma-separated)."),
-    cc: list[str] = typer.Option([], "--cc", help="Cc recipient (repeatable)."),
-    bcc: list[str] = typer.Option([], "--bcc", help="Bcc recipient (repeatable)."),
+    cc: list[str] = typer.Option([], "--cc", help="Cc recipient (repeatable or comma-separated)."),
+    bcc: list[str] = typer.Option(
+        [], "--bcc", help="Bcc recipient (repeatable or comma-separated)."
+    ),
     subject: str = typer.Option(..., "--subject", help="Subject line."),
     body: str | None = typer.Option(None, "--body", help="Plain-text body."),
     body_file: Path | None = typer.Option(
@@ -102,9 +104,10 @@ def send(
     html = _read_text(html_file, "--html-file") if html_file is not None else None
     scheduled = parse_at(at) if at is not None else None
     data = EmailCreate(
-        to_email=to,
-        cc_emails=cc or None,
-        bcc_emails=bcc or None,
+        # One comma-separated string: each option may itself hold several addresses.
+        to_email=", ".join(to),
+        cc_emails=", ".join(cc) or None,
+        bcc_emails=", ".join(bcc) or None,
         subject=subject,
         body=body,
         html_body=html,

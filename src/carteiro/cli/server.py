@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ from sqlalchemy import select
 
 from carteiro.accounts.models import Account
 from carteiro.cli.common import (
+    check_schema,
     fail,
     load_settings,
     open_runtime,
@@ -122,6 +125,18 @@ def _run_until_signal(server: uvicorn.Server) -> list[int]:
     return received
 
 
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silences a logger's INFO lines for a moment (Alembic announces every context it opens)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def _run_dispatcher(dispatcher: Dispatcher) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -162,7 +177,9 @@ def worker(
     """
     settings = load_settings()
     setup_logging(settings.log_level)
-    with open_runtime(require_schema=True) as runtime:
+    with open_runtime(require_schema=False) as runtime:
+        with _quiet("alembic"):
+            check_schema(runtime)
         if metrics_port is not None:
             from prometheus_client import start_http_server
 
@@ -191,6 +208,7 @@ def migrate_command() -> None:
         after = migrations.current_revision(runtime.db.engine)
         where = safe_url(runtime.settings.database_url)
         if before == after:
-            out.print(f"database {where} already at revision {after}")
+            out.print(f"database {where} already at revision {after}", markup=False)
         else:
-            out.print(f"database {where} migrated to revision {after} (was {before or 'empty'})")
+            was = before or "empty"
+            out.print(f"database {where} migrated to revision {after} (was {was})", markup=False)

@@ -20,17 +20,34 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     cfg = alembic_config(str(engine.url))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_heads(engine: Engine) -> set[str]:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def script_heads() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def is_up_to_date(engine: Engine) -> bool:
+    """True when the database has every migration this code knows."""
+    return current_heads(engine) == script_heads()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The applied revision(s), joined for display; None on an empty database."""
+    heads = current_heads(engine)
+    return ", ".join(sorted(heads)) if heads else None
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    """The newest revision(s) this code ships, joined like `current_revision`."""
+    heads = script_heads()
+    return ", ".join(sorted(heads)) if heads else None

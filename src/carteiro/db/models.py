@@ -1,17 +1,21 @@
-"""Imports every model so that `Base.metadata` knows all tables (Alembic, tests)."""
+"""Imports every domain's `models` module so that `Base.metadata` knows all tables."""
 
-from carteiro.accounts.models import Account
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import carteiro
 from carteiro.db.base import Base
-from carteiro.outbound.models import Email, EmailAttachment, EmailAttempt, EmailEvent
-from carteiro.tenancy.models import ApiKey, Tenant
 
-__all__ = [
-    "Account",
-    "ApiKey",
-    "Base",
-    "Email",
-    "EmailAttachment",
-    "EmailAttempt",
-    "EmailEvent",
-    "Tenant",
-]
+# Each domain package keeps its tables in `<domain>/models.py`; finding them here means a new
+# domain needs no edit to a shared list.
+for _info in pkgutil.iter_modules(carteiro.__path__):
+    if _info.ispkg and _info.name not in {"db", "api", "cli", "mcp", "web", "testing"}:
+        try:
+            importlib.import_module(f"carteiro.{_info.name}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"carteiro.{_info.name}.models":
+                raise
+
+__all__ = ["Base"]

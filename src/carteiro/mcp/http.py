@@ -149,6 +149,17 @@ class McpEndpoint:
             response = _error(503, "unavailable", "the database does not answer; try again")
             await response(scope, receive, send)
             return
+        if scope["method"] == "GET":
+            # Stateless: there is no session to push to, so a standalone SSE stream would stay
+            # open and silent, holding a connection; the spec allows 405 instead.
+            response = _error(
+                405,
+                "method_not_allowed",
+                "this MCP endpoint is stateless: send every message with POST",
+                {"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+            return
         await manager.handle_request({**scope, PRINCIPAL_KEY: principal}, receive, send)
 
 

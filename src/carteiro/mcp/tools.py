@@ -49,11 +49,13 @@ def _note(email: Email, result: EmailPublic, *, duplicate: bool) -> str:
             "held: this API key is in review mode, so the message waits for a person to approve "
             "it and is not sent until then"
         )
-    when = f"at {email.scheduled_at.isoformat()}" if email.scheduled_at else "as soon as possible"
+    when = "as soon as possible"
+    if email.scheduled_at is not None and email.run_at > email.created_at:
+        when = f"at {email.scheduled_at.isoformat()}"
     if result.account == outbound.CAPTURE:
         return (
-            f"queued: no mail account is configured, so {when} it will be captured and stored "
-            "locally, not delivered"
+            f"queued for capture {when}: no mail account is configured, so the message is "
+            "stored locally and not delivered"
         )
     return f"queued: it will be sent {when} through account '{result.account}'"
 

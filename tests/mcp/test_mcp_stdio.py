@@ -30,10 +30,12 @@ SERVER = [sys.executable, "-m", "carteiro.mcp.stdio"]
 async def stdio_session(env: dict[str, str], cwd: Path) -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=env, cwd=cwd)
     with (cwd / "server-stderr.log").open("w") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
 
 
 def text(result: CallToolResult) -> str:
@@ -165,9 +167,7 @@ async def test_bad_input_is_a_tool_error_with_a_clear_message(
 
 def _bare_env(extra: dict[str, str]) -> dict[str, str]:
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CARTEIRO_", "EMAIL_", "GMAIL_"))
+        k: v for k, v in os.environ.items() if not k.startswith(("CARTEIRO_", "EMAIL_", "GMAIL_"))
     }
     return env | extra
 

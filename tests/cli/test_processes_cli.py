@@ -1,0 +1,216 @@
+"""`carteiro serve`, `carteiro worker` and `carteiro mcp` as real child processes, with signals."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import Result
+
+from carteiro.outbound.models import Email
+from carteiro.runtime import Runtime
+
+Invoke = Callable[..., Result]
+CARTEIRO = [sys.executable, "-m", "carteiro.cli.main"]
+STOP_TIMEOUT = 30.0
+
+
+class Child:
+    """A `carteiro` child process whose stdout lines are read on a thread, never blocking it."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path) -> None:
+        self.stderr_path = cwd / f"{args[0]}-{time.monotonic_ns()}.stderr"
+        self._stderr = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [*CARTEIRO, *args],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout.append(line)
+            self.lines.put(line)
+
+    def wait_for_line(self, prefix: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if line.startswith(prefix):
+                return line.rstrip("\n")
+        raise AssertionError(f"no line starting {prefix!r}; stderr:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def terminate(self) -> int:
+        """SIGTERM, then the exit code once it stopped on its own (bounded wait)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"still running {STOP_TIMEOUT} s after SIGTERM; stderr:\n{self.stderr()}"
+            ) from None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._stderr.close()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
+    children: list[Child] = []
+
+    def start(args: list[str], env: dict[str, str]) -> Child:
+        child = Child(args, env=env, cwd=tmp_path)
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
+    spawn: Callable[..., Child], child_env: dict[str, str], tmp_path: Path, free_port: int
+) -> None:
+    # Its own SQLite database and data dir, like `make serve` on a fresh machine.
+    data = tmp_path / "serve-data"
+    env = child_env | {
+        "CARTEIRO_DATABASE_URL": f"sqlite:///{data / 'carteiro.db'}",
+        "CARTEIRO_DATA_DIR": str(data),
+    }
+    env.pop("CARTEIRO_SECRET_KEY")
+    child = spawn(["serve", "--port", str(free_port)], env)
+    key = child.wait_for_line("API key: ").removeprefix("API key: ")
+    assert key.startswith("ct_")
+    child.wait_for_line(f"Carteiro listening on http://127.0.0.1:{free_port}")
+
+    base = f"http://127.0.0.1:{free_port}"
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
+
+        def healthy() -> bool:
+            try:
+                return http.get("/health").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, 30, "the HTTP listener")
+        created = http.post(
+            "/emails",
+            json={"to_email": "ana@example.com", "subject": "Olá do serve", "body": "corpo"},
+        )
+        assert created.status_code == 201, created.text
+        email_id = created.json()["id"]
+
+        def sent() -> bool:
+            status = http.get(f"/emails/{email_id}").json()["status"]
+            assert status in ("pending", "sending", "sent"), status
+            return status == "sent"
+
+        wait_until(sent, 20, "the embedded worker to send it")
+        raw = http.get(f"/emails/{email_id}/raw")
+        assert raw.status_code == 200
+        assert raw.headers["content-type"].startswith("message/rfc822")
+        assert message_from_bytes(raw.content, policy=default)["Subject"] == "Olá do serve"
+
+    assert child.terminate() == 0, child.stderr()
+    assert sum(line.startswith("API key:") for line in child.stdout) == 1
+    # The secret key was generated into the data dir, owner-only.
+    assert (data / "secret.key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.slow
+def test_worker_delivers_and_exits_zero_on_sigterm(
+    spawn: Callable[..., Child],
+    child_env: dict[str, str],
+    cli: Invoke,
+    runtime: Runtime,
+    api_key: str,
+) -> None:
+    child = spawn(["worker", "--concurrency", "4"], child_env)
+    result = cli(
+        "send", "--to", "a@example.com", "--subject", "via worker", "--body", "b", "--wait", "30"
+    )
+    assert result.exit_code == 0, result.output + child.stderr()
+    queued, sent = result.stdout.strip().splitlines()
+    email_id = int(queued.split()[1])
+    assert sent.startswith(f"sent {email_id} <")
+    with runtime.db.session() as session:
+        email = session.get(Email, email_id)
+        assert email is not None and email.status == "sent"
+
+    assert child.terminate() == 0, child.stderr()
+    log = child.stderr()
+    assert "carteiro worker starting" in log
+    assert "carteiro worker stopped" in log
+    assert child.stdout == []
+
+
+@pytest.mark.slow
+def test_worker_refuses_an_unmigrated_database(child_env: dict[str, str], tmp_path: Path) -> None:
+    env = child_env | {"CARTEIRO_DATABASE_URL": f"sqlite:///{tmp_path / 'blank.db'}"}
+    done = subprocess.run(
+        [*CARTEIRO, "worker"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: the database is not migrated: run carteiro migrate first"
+    )
+
+
+@pytest.mark.slow
+def test_mcp_without_a_key_says_so_on_stderr_only(
+    child_env: dict[str, str], tmp_path: Path, api_key: str
+) -> None:
+    done = subprocess.run(
+        [*CARTEIRO, "mcp"],
+        env=child_env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CARTEIRO_API_KEY" in lines[0], done.stderr
