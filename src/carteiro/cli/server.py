@@ -61,6 +61,8 @@ def serve(
     setup_logging(settings.log_level)
     host = host or settings.host
     port = port or settings.port
+    # The MCP endpoint's Host check reads the listener from settings.
+    settings = settings.model_copy(update={"host": host, "port": port})
     runtime = Runtime.from_settings(settings)
     try:
         runtime.migrate()

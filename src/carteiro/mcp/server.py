@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Literal, cast
 
 from mcp.server.mcpserver import MCPServer
 
+import carteiro.mcp as mcp_package
 from carteiro import __version__
 from carteiro.mcp import tools
 from carteiro.mcp.toolkit import PrincipalResolver, ToolRunner
@@ -38,4 +41,9 @@ def build_server(runtime: Runtime, principal_resolver: PrincipalResolver) -> MCP
     )
     runner = ToolRunner(runtime=runtime, resolve=principal_resolver)
     tools.register(server, runner, runtime.settings)
+    # Each domain adds its tools in `carteiro/mcp/tools_<domain>.py` with the same `register`.
+    for info in sorted(pkgutil.iter_modules(mcp_package.__path__), key=lambda i: i.name):
+        if info.name.startswith("tools_"):
+            module = importlib.import_module(f"{mcp_package.__name__}.{info.name}")
+            module.register(server, runner, runtime.settings)
     return server
