@@ -1,4 +1,4 @@
-"""Several `carteiro worker` processes on one database: exactly once, and nothing lost on kill -9."""
+"""Several worker processes on one database: exactly once, and nothing lost on kill -9."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def start_worker(runtime: Runtime, cwd: Path, **extra: str) -> subprocess.Popen[
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=open(cwd / f"worker-{time.monotonic_ns()}.log", "wb"),  # noqa: SIM115
+        stderr=open(cwd / f"worker-{time.monotonic_ns()}.log", "wb"),
     )
 
 

@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from carteiro import __version__
-from carteiro.api import errors
-from carteiro.api import routers
+from carteiro.api import errors, routers
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.api")
