@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(
         30.0, ge=0, validation_alias=_env("CARTEIRO_RETRY_MAX_SECONDS")
     )
+    breaker_failures: int = Field(5, ge=1, validation_alias=_env("CARTEIRO_BREAKER_FAILURES"))
+    breaker_cooldown_seconds: float = Field(
+        60.0, ge=0, validation_alias=_env("CARTEIRO_BREAKER_COOLDOWN_SECONDS")
+    )
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, validation_alias=_env("CARTEIRO_SHUTDOWN_GRACE_SECONDS")
     )

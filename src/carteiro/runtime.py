@@ -77,6 +77,11 @@ class Runtime:
             lease_seconds=s.lease_seconds,
             poll_interval=s.poll_interval,
             shutdown_grace=s.shutdown_grace_seconds,
-            retry=RetryPolicy(base_seconds=s.retry_base_seconds, max_seconds=s.retry_max_seconds),
+            retry=RetryPolicy(
+                base_seconds=s.retry_base_seconds,
+                max_seconds=s.retry_max_seconds,
+                breaker_failures=s.breaker_failures,
+                cooldown_seconds=s.breaker_cooldown_seconds,
+            ),
         )
         return Dispatcher(self.db, registry, config)

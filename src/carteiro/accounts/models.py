@@ -44,5 +44,28 @@ class Account(TimestampMixin, Base):
 
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Circuit breaker: consecutive connection failures or 4xx replies, and the cool-down they
+    # triggered (the account stays active but gets no mail until then).
+    consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cooldown_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_health_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     dns_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class AccountUsage(Base):
+    """Messages claimed for an account in one fixed window (minute, hour or day, UTC).
+
+    Counters are taken inside the claim transaction, so limits hold across all workers."""
+
+    __tablename__ = "account_usage"
+    __table_args__ = (
+        UniqueConstraint("account_id", "window", "window_start", name="uq_account_usage_window"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    window: Mapped[str] = mapped_column(String(8), nullable=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

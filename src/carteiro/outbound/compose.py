@@ -298,3 +298,22 @@ def compose_message(
             field="attachments",
         )
     return raw
+
+
+def set_from(raw: bytes, *, from_addr: str, from_name: str | None) -> bytes:
+    """The same message with its From field replaced (the account pool picks the sender late).
+
+    Only the header block changes; body bytes are untouched, so the rest stays byte-exact."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    fields: list[bytes] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    value = format_address(from_addr, from_name)
+    new_field = _fold("From", value, "\r\n").rstrip("\r\n").encode("ascii")
+    replaced = [new_field if f.lower().startswith(b"from:") else f for f in fields]
+    if replaced == fields and not any(f.lower().startswith(b"from:") for f in fields):
+        replaced.insert(0, new_field)
+    return b"\r\n".join(replaced) + sep + body

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -58,6 +59,10 @@ class Email(TimestampMixin, Base):
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True, nullable=True
     )
+    # False: the account pool may route it to any healthy account with budget at claim time.
+    account_pinned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Pool routing constraint: an exact from-address or "@domain".
+    route_from: Mapped[str | None] = mapped_column(String(320), nullable=True)
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
     lane: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=LANE_TRANSACTIONAL)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")

@@ -6,29 +6,15 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from carteiro.accounts.models import Account
 from carteiro.db.types import utcnow
+from carteiro.outbound import breaker
+from carteiro.outbound.claim import Claimed
+from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.models import STATUSES, Email, EmailAttempt, EmailEvent
 from carteiro.outbound.transports.base import DeliveryError, SendResult
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What a worker needs to deliver one message, read in the claim statement."""
-
-    id: int
-    tenant_id: int
-    account_id: int | None
-    sender: str
-    recipients: list[str]
-    raw: bytes
-    attempt: int
-    retry_count: int
-    max_retries: int
-    message_id: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +33,10 @@ class Outcome:
 class RetryPolicy:
     base_seconds: float = 1.0
     max_seconds: float = 30.0
+    # Circuit breaker: this many consecutive connection failures or 4xx replies pause an
+    # account for the cool-down; provider throttling pauses it at once.
+    breaker_failures: int = 5
+    cooldown_seconds: float = 60.0
 
     def delay(self, retry_number: int) -> float:
         """Exponential (1 s, 2 s, 4 s … capped) with equal jitter so retries spread out."""
@@ -62,65 +52,10 @@ def claim(
     lease_seconds: float,
     now: datetime | None = None,
 ) -> list[Claimed]:
-    """Takes up to `limit` due messages in priority order and leases them to `worker_id`."""
-    now = now or utcnow()
-    active_accounts = select(Account.id).where(Account.status == "active")
-    due = (
-        select(Email.id)
-        .where(
-            Email.status == "pending",
-            Email.run_at <= now,
-            # Mail for a paused or disabled account waits instead of going out.
-            or_(Email.account_id.is_(None), Email.account_id.in_(active_accounts)),
-        )
-        .order_by(Email.priority, Email.run_at, Email.id)
-        .limit(limit)
+    """Takes up to `limit` due messages in lane and priority order within account budgets."""
+    return claim_due(
+        session, worker_id=worker_id, limit=limit, lease_seconds=lease_seconds, now=now or utcnow()
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    stmt = (
-        update(Email)
-        .where(Email.id.in_(due.scalar_subquery()))
-        .values(
-            status="sending",
-            lease_owner=worker_id,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=Email.attempts + 1,
-            updated_at=now,
-        )
-        .returning(
-            Email.id,
-            Email.tenant_id,
-            Email.account_id,
-            Email.from_email,
-            Email.to_emails,
-            Email.cc_emails,
-            Email.bcc_emails,
-            Email.raw,
-            Email.attempts,
-            Email.retry_count,
-            Email.max_retries,
-            Email.message_id,
-        )
-    )
-    rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
-    claimed = [
-        Claimed(
-            id=r.id,
-            tenant_id=r.tenant_id,
-            account_id=r.account_id,
-            sender=r.from_email,
-            recipients=[*r.to_emails, *(r.cc_emails or []), *(r.bcc_emails or [])],
-            raw=r.raw,
-            attempt=r.attempts,
-            retry_count=r.retry_count,
-            max_retries=r.max_retries,
-            message_id=r.message_id,
-        )
-        for r in rows
-    ]
-    claimed.sort(key=lambda c: c.id)
-    return claimed
 
 
 def _events(rows: list[tuple[Claimed, str, dict | None]]) -> list[dict]:
@@ -181,11 +116,18 @@ def complete(
             "updated_at": now,
         }
         detail = {"account": o.account, "code": err.code, "reply": err.reply[:500]}
+        kind = breaker.kind_of(err)
         if err.permanent:
             values["status"] = "failed"
             events.append((o.email, "failed", detail))
             if err.code is not None and 500 <= err.code < 600:
                 events.append((o.email, "bounce_hard", detail))
+        elif kind in ("auth", "throttled") and o.email.account_id is not None:
+            # The account's fault, not the message's: wait (or re-route) without a retry.
+            wait = policy.cooldown_seconds if kind == "throttled" else 0.0
+            values.update(status="pending", run_at=now + timedelta(seconds=wait))
+            values["attempts"] = Email.attempts - 1
+            events.append((o.email, "deferred", {**detail, "retry": None, "reason": kind}))
         elif o.email.retry_count < o.email.max_retries:
             retry_number = o.email.retry_count + 1
             values.update(
@@ -219,13 +161,21 @@ def complete(
         ).rowcount
     session.execute(insert(EmailAttempt), attempts)
     session.execute(insert(EmailEvent), _events(events))
+    breaker.record(session, outcomes=outcomes, policy=policy, now=now)
     return owned
 
 
-def renew(session: Session, *, worker_id: str, ids: list[int], lease_seconds: float) -> int:
+def renew(
+    session: Session,
+    *,
+    worker_id: str,
+    ids: list[int],
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> int:
     if not ids:
         return 0
-    until = utcnow() + timedelta(seconds=lease_seconds)
+    until = (now or utcnow()) + timedelta(seconds=lease_seconds)
     return session.execute(
         update(Email)
         .where(Email.id.in_(ids), Email.lease_owner == worker_id, Email.status == "sending")

@@ -37,6 +37,12 @@ class EmailCreate(BaseModel):
     )
     attachments: list[AttachmentIn] | None = None
     account: str | int | None = Field(None, description="account name or id; default: the pool")
+    from_email: str | None = Field(
+        None,
+        max_length=320,
+        description="route through the pool account with this address, or '@domain' for any "
+        "account of that domain",
+    )
     reply_to: AddressList = None
     headers: dict[str, str] | None = None
 

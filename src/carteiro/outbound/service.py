@@ -16,8 +16,8 @@ from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from carteiro.outbound import events, wakeup
-from carteiro.outbound.addresses import domain_of, parse_addresses
-from carteiro.outbound.compose import Attachment, compose_message, make_message_id
+from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
+from carteiro.outbound.compose import Attachment, compose_message, make_message_id, set_from
 from carteiro.outbound.models import (
     LANE_BULK,
     LANE_TRANSACTIONAL,
@@ -48,11 +48,34 @@ class _Pool:
                 return account
         raise InvalidInput(f"unknown or inactive account '{ref}'", field=field)
 
-    def choose(self) -> Account | None:
-        # Weighted choice among active accounts; exact budgets arrive with the dispatcher.
-        if not self.accounts:
+    def choose(self, route: str | None, field: str) -> Account | None:
+        """A provisional sender for the raw preview; the dispatcher re-routes pool mail by
+        weighted round-robin among healthy accounts with budget when it claims it."""
+        matching = [a for a in self.accounts if _matches(a.email, route)]
+        if route and not matching:
+            raise InvalidInput(f"no active account sends as '{route}'", field=field)
+        if not matching:
             return None
-        return random.choices(self.accounts, weights=[a.weight for a in self.accounts])[0]
+        return random.choices(matching, weights=[a.weight for a in matching])[0]
+
+
+def _matches(email: str, route: str | None) -> bool:
+    if not route:
+        return True
+    if route.startswith("@"):
+        return domain_of(email) == route[1:].lower()
+    return email.lower() == route.lower()
+
+
+def _route(value: str | None, field: str) -> str | None:
+    if not value:
+        return None
+    if value.startswith("@"):
+        domain = value[1:].strip().lower()
+        if not domain or "." not in domain or any(c.isspace() for c in domain):
+            raise InvalidInput(f"'{value}' is not '@domain'", field=field)
+        return "@" + domain
+    return parse_address(value, field=field)
 
 
 def _load_pool(session: Session, tenant_id: int) -> _Pool:
@@ -111,9 +134,15 @@ def _build(
             )
         attachments.append(att)
 
-    account = (
-        pool.by_ref(data.account, f"{prefix}account") if data.account is not None else pool.choose()
-    )
+    route = _route(data.from_email, f"{prefix}from_email")
+    if data.account is not None:
+        account = pool.by_ref(data.account, f"{prefix}account")
+        if route and not _matches(account.email, route):
+            raise InvalidInput(
+                f"account '{account.name}' does not send as '{route}'", field=f"{prefix}from_email"
+            )
+    else:
+        account = pool.choose(route, f"{prefix}from_email")
     from_email = account.email if account else settings.default_from
     from_name = account.display_name if account else None
     message_id = make_message_id(domain_of(from_email))
@@ -137,6 +166,9 @@ def _build(
         tenant_id=principal.tenant_id,
         api_key_id=principal.key_id,
         account_id=account.id if account else None,
+        # Pool mail (no explicit account) may be re-routed at claim time; capture mail stays.
+        account_pinned=data.account is not None or account is None,
+        route_from=route,
         source=source,
         lane=lane,
         status="held" if principal.review_mode else "pending",
@@ -451,3 +483,13 @@ def public_page(
     names = account_names(session, {e.account_id for e in emails if e.account_id})
     items = [to_public(e, account_name=names.get(e.account_id or -1)) for e in emails]
     return EmailPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def raw_bytes(session: Session, email: Email) -> bytes:
+    """The bytes sent (or to be sent): pool mail carries the sender the dispatcher chose."""
+    if email.account_pinned or email.account_id is None:
+        return email.raw
+    account = session.get(Account, email.account_id)
+    if account is None:
+        return email.raw
+    return set_from(email.raw, from_addr=account.email, from_name=account.display_name)

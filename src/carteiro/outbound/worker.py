@@ -9,8 +9,11 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from carteiro.accounts import limits
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
 from carteiro.outbound import metrics, queue, wakeup
@@ -33,6 +36,8 @@ class DispatcherConfig:
     poll_interval: float = 1.0
     shutdown_grace: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Injectable so tests can walk through minutes and days of budgets in a second.
+    clock: Callable[[], datetime] = utcnow
 
 
 class Dispatcher:
@@ -97,9 +102,12 @@ class Dispatcher:
                         continue
             self._wake.clear()
             self._slot_freed.clear()
-            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            if free <= 0:
-                waits.append(asyncio.ensure_future(self._slot_freed.wait()))
+            # Finished sends free account budget (in-flight caps) as well as local slots.
+            waits = [
+                asyncio.ensure_future(stop.wait()),
+                asyncio.ensure_future(self._wake.wait()),
+                asyncio.ensure_future(self._slot_freed.wait()),
+            ]
             _, pending = await asyncio.wait(
                 waits, timeout=self.config.poll_interval, return_when=asyncio.FIRST_COMPLETED
             )
@@ -113,6 +121,7 @@ class Dispatcher:
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_seconds=self.config.lease_seconds,
+                now=self.config.clock(),
             )
 
     async def _start(self, claimed: list[Claimed]) -> None:
@@ -125,7 +134,7 @@ class Dispatcher:
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
 
     async def _deliver(self, item: Claimed) -> None:
-        started_at = utcnow()
+        started_at = self.config.clock()
         t0 = time.perf_counter()
         found = self.transports.get(item.account_id)
         try:
@@ -184,7 +193,11 @@ class Dispatcher:
     def _write_outcomes(self, batch: list[Outcome]) -> None:
         with self.db.session() as session:
             queue.complete(
-                session, worker_id=self.worker_id, outcomes=batch, policy=self.config.retry
+                session,
+                worker_id=self.worker_id,
+                outcomes=batch,
+                policy=self.config.retry,
+                now=self.config.clock(),
             )
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
@@ -199,13 +212,16 @@ class Dispatcher:
 
     def _maintain(self) -> None:
         with self.db.session() as session:
+            now = self.config.clock()
             queue.renew(
                 session,
                 worker_id=self.worker_id,
                 ids=list(self._inflight),
                 lease_seconds=self.config.lease_seconds,
+                now=now,
             )
-            recovered = queue.recover_expired(session)
+            recovered = queue.recover_expired(session, now=now)
+            limits.prune(session, now=now)
         if recovered:
             log.warning("recovered %d message(s) from expired leases", len(recovered))
             self._wake.set()

@@ -1,0 +1,1 @@
+"""Deliverability: suppression, DKIM, DNS checks, reply classes, unsubscribe, webhooks, health."""

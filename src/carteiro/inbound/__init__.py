@@ -1,0 +1,1 @@
+"""Inbox: IMAP sync into threads, bounces and complaints, replies and automatic replies."""

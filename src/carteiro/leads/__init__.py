@@ -1,0 +1,1 @@
+"""Leads: spreadsheet ingestion, contacts (e-mails, phones) with consent, and lead queries."""

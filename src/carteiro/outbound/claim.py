@@ -1,0 +1,196 @@
+"""Claiming work: due messages in lane and priority order, within every account's budget."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, false, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from carteiro.accounts import limits
+from carteiro.accounts.models import Account
+from carteiro.outbound.addresses import domain_of
+from carteiro.outbound.compose import set_from
+from carteiro.outbound.models import Email
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs to deliver one message, read in the claim transaction."""
+
+    id: int
+    tenant_id: int
+    account_id: int | None
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    attempt: int
+    retry_count: int
+    max_retries: int
+    message_id: str
+
+
+@dataclass
+class _Open:
+    """An account that may take more mail in this claim."""
+
+    account: Account
+    left: int
+    used_day: int
+
+    def matches(self, route: str | None) -> bool:
+        if not route:
+            return True
+        email = self.account.email.lower()
+        return route.lower() == email if "@" in route[1:] else domain_of(email) == route[1:].lower()
+
+
+def _open_accounts(session: Session, now: datetime) -> dict[int, _Open]:
+    """Active accounts out of cool-down with budget left; locked on PostgreSQL so concurrent
+    claims take their counters one after another."""
+    stmt = (
+        select(Account)
+        .where(
+            Account.status == "active",
+            or_(Account.cooldown_until.is_(None), Account.cooldown_until <= now),
+        )
+        .order_by(Account.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    accounts = list(session.scalars(stmt))
+    ids = [a.id for a in accounts]
+    used = limits.usage(session, account_ids=ids, now=now)
+    flying = limits.in_flight(session, account_ids=ids, now=now)
+    out = {}
+    for account in accounts:
+        budget = limits.budget_of(account, used[account.id], flying.get(account.id, 0), now=now)
+        if budget.remaining > 0:
+            out[account.id] = _Open(account, budget.remaining, used[account.id]["day"])
+    return out
+
+
+def _pick(candidates: list[_Open], route: str | None) -> _Open | None:
+    """Weighted round-robin as least-served-per-weight: over a day the shares follow weights."""
+    best: _Open | None = None
+    for cand in candidates:
+        if cand.left <= 0 or not cand.matches(route):
+            continue
+        load = (cand.used_day + 1) / cand.account.weight
+        if best is None or load < (best.used_day + 1) / best.account.weight:
+            best = cand
+    return best
+
+
+def claim(
+    session: Session,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+) -> list[Claimed]:
+    """Leases up to `limit` due messages to `worker_id` and takes their accounts' budget."""
+    accounts = _open_accounts(session, now)
+    by_tenant: dict[int, list[_Open]] = defaultdict(list)
+    for item in accounts.values():
+        by_tenant[item.account.tenant_id].append(item)
+    eligible = or_(
+        and_(Email.account_pinned.is_(true()), Email.account_id.is_(None)),
+        and_(Email.account_pinned.is_(true()), Email.account_id.in_(list(accounts))),
+        and_(Email.account_pinned.is_(false()), Email.tenant_id.in_(list(by_tenant))),
+    )
+    # Over-fetch: some candidates may find their account's budget taken by earlier ones.
+    candidates = (
+        select(Email.id, Email.account_id, Email.account_pinned, Email.tenant_id, Email.route_from)
+        .where(Email.status == "pending", Email.run_at <= now, eligible)
+        .order_by(Email.lane, Email.priority, Email.run_at, Email.id)
+        .limit(limit * 4)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+
+    chosen: dict[int | None, list[int]] = defaultdict(list)
+    pool: set[int] = set()
+    taken: dict[int, int] = defaultdict(int)
+    count = 0
+    for row in session.execute(candidates):
+        if count >= limit:
+            break
+        if row.account_pinned:
+            if row.account_id is not None:
+                slot = accounts.get(row.account_id)
+                if slot is None or slot.left <= 0:
+                    continue
+                slot.left -= 1
+                slot.used_day += 1
+                taken[row.account_id] += 1
+            chosen[row.account_id].append(row.id)
+        else:
+            slot = _pick(by_tenant.get(row.tenant_id, []), row.route_from)
+            if slot is None:
+                continue
+            slot.left -= 1
+            slot.used_day += 1
+            taken[slot.account.id] += 1
+            chosen[slot.account.id].append(row.id)
+            pool.add(row.id)
+        count += 1
+    if not count:
+        return []
+
+    claimed: list[Claimed] = []
+    until = now + timedelta(seconds=lease_seconds)
+    for account_id, ids in chosen.items():
+        values: dict[str, object] = {
+            "status": "sending",
+            "lease_owner": worker_id,
+            "lease_until": until,
+            "attempts": Email.attempts + 1,
+            "updated_at": now,
+        }
+        account = accounts[account_id].account if account_id is not None else None
+        if account is not None:
+            values.update(account_id=account.id, from_email=account.email)
+        stmt = (
+            update(Email)
+            .where(Email.id.in_(ids))
+            .values(**values)
+            .returning(
+                Email.id,
+                Email.tenant_id,
+                Email.account_id,
+                Email.from_email,
+                Email.to_emails,
+                Email.cc_emails,
+                Email.bcc_emails,
+                Email.raw,
+                Email.attempts,
+                Email.retry_count,
+                Email.max_retries,
+                Email.message_id,
+            )
+        )
+        for r in session.execute(stmt, execution_options={"synchronize_session": False}):
+            raw = r.raw
+            if r.id in pool and account is not None:
+                raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
+            claimed.append(
+                Claimed(
+                    id=r.id,
+                    tenant_id=r.tenant_id,
+                    account_id=r.account_id,
+                    sender=r.from_email,
+                    recipients=[*r.to_emails, *(r.cc_emails or []), *(r.bcc_emails or [])],
+                    raw=raw,
+                    attempt=r.attempts,
+                    retry_count=r.retry_count,
+                    max_retries=r.max_retries,
+                    message_id=r.message_id,
+                )
+            )
+    limits.take(session, taken=taken, now=now)
+    claimed.sort(key=lambda c: c.id)
+    return claimed
