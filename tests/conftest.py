@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from carteiro.accounts import service as accounts_service
 from carteiro.accounts.schemas import AccountCreate, SmtpIn
@@ -65,8 +65,9 @@ def fresh_database_url(database_url: str, tmp_path: Path) -> str:
         shutil.copy(database_url.removeprefix("sqlite:///"), target)
         return f"sqlite:///{target}"
     db = Database(database_url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
+        existing = set(inspect(conn).get_table_names()) - {"alembic_version"}
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name in existing)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     db.dispose()
     return database_url

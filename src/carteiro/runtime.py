@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from carteiro.accounts import service as accounts
 from carteiro.accounts.vault import Vault
 from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
+from carteiro.db.types import utcnow
 from carteiro.outbound.queue import RetryPolicy
 from carteiro.outbound.transports.registry import TransportRegistry
 from carteiro.outbound.worker import Dispatcher, DispatcherConfig
@@ -63,7 +66,9 @@ class Runtime:
             t = tenancy.get_tenant_by_slug_or_raise(session, slug=tenant or tenancy.DEFAULT_TENANT)
             return Principal(tenant_id=t.id, key_id=None, key_name="local cli", scopes=("*",))
 
-    def dispatcher(self, *, concurrency: int | None = None) -> Dispatcher:
+    def dispatcher(
+        self, *, concurrency: int | None = None, clock: Callable[[], datetime] | None = None
+    ) -> Dispatcher:
         s = self.settings
         registry = TransportRegistry(
             self.db,
@@ -77,6 +82,7 @@ class Runtime:
             lease_seconds=s.lease_seconds,
             poll_interval=s.poll_interval,
             shutdown_grace=s.shutdown_grace_seconds,
+            clock=clock or utcnow,
             retry=RetryPolicy(
                 base_seconds=s.retry_base_seconds,
                 max_seconds=s.retry_max_seconds,

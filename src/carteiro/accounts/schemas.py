@@ -81,6 +81,30 @@ class AccountUpdate(BaseModel):
     status: AccountStatus | None = None
 
 
+class WindowUsage(BaseModel):
+    limit: int | None
+    used: int
+    remaining: int | None
+
+
+class AccountUsagePublic(BaseModel):
+    """What the account may still send now (fixed UTC windows) and its in-flight sends."""
+
+    minute: WindowUsage
+    hour: WindowUsage
+    day: WindowUsage
+    in_flight: int
+    max_connections: int
+    remaining_now: int
+
+
+class WarmupPublic(BaseModel):
+    day: int
+    cap: int
+    target: int
+    complete: bool
+
+
 class AccountPublic(BaseModel):
     id: int
     name: str
@@ -93,6 +117,9 @@ class AccountPublic(BaseModel):
     weight: int
     status: AccountStatus
     status_reason: str | None
+    cooldown_until: datetime | None = None
+    usage: AccountUsagePublic | None = None
+    warmup_status: WarmupPublic | None = None
     last_health_check_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -7,16 +7,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carteiro.accounts import limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import (
     AccountCreate,
     AccountPublic,
     AccountTestResult,
     AccountUpdate,
+    AccountUsagePublic,
     Limits,
     SmtpPublic,
+    WarmupPublic,
+    WindowUsage,
 )
 from carteiro.accounts.vault import Vault
+from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, InvalidInput, NotFound
 from carteiro.outbound.transports.base import DeliveryError
 from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
@@ -54,10 +59,43 @@ def to_public(account: Account) -> AccountPublic:
         weight=account.weight,
         status=account.status,  # type: ignore[arg-type]
         status_reason=account.status_reason,
+        cooldown_until=account.cooldown_until,
         last_health_check_at=account.last_health_check_at,
         created_at=account.created_at,
         updated_at=account.updated_at,
     )
+
+
+def public_with_usage(session: Session, accounts: list[Account]) -> list[AccountPublic]:
+    """Public views with each account's remaining budget and warm-up day (one query each)."""
+    now = utcnow()
+    ids = [a.id for a in accounts]
+    used = limits.usage(session, account_ids=ids, now=now)
+    flying = limits.in_flight(session, account_ids=ids, now=now)
+    out = []
+    for account in accounts:
+        budget = limits.budget_of(account, used[account.id], flying.get(account.id, 0), now=now)
+        day_cap = limits.day_limit(account, today=now.date())
+        warm = limits.warmup_status(account.warmup, today=now.date())
+        public = to_public(account)
+        public.usage = AccountUsagePublic(
+            minute=WindowUsage(
+                limit=account.limit_per_minute, used=budget.used["minute"], remaining=budget.minute
+            ),
+            hour=WindowUsage(
+                limit=account.limit_per_hour, used=budget.used["hour"], remaining=budget.hour
+            ),
+            day=WindowUsage(limit=day_cap, used=budget.used["day"], remaining=budget.day),
+            in_flight=flying.get(account.id, 0),
+            max_connections=account.max_connections,
+            remaining_now=budget.remaining,
+        )
+        if warm is not None:
+            public.warmup_status = WarmupPublic(
+                day=warm.day, cap=warm.cap, target=warm.target, complete=warm.complete
+            )
+        out.append(public)
+    return out
 
 
 def _seal_imap(imap: dict[str, Any] | None, vault: Vault) -> dict[str, Any] | None:
@@ -105,7 +143,7 @@ def create(session: Session, *, tenant_id: int, data: AccountCreate, vault: Vaul
         limit_per_hour=data.limits.per_hour,
         limit_per_day=data.limits.per_day,
         max_connections=data.limits.max_connections,
-        warmup=data.warmup,
+        warmup=limits.validate_warmup(data.warmup, today=utcnow().date()),
         weight=data.weight,
         status="active",
     )
@@ -174,12 +212,16 @@ def update(
         account.limit_per_day = data.limits.per_day
         account.max_connections = data.limits.max_connections
     if "warmup" in fields:
-        account.warmup = data.warmup
+        account.warmup = limits.validate_warmup(data.warmup, today=utcnow().date())
     if data.weight is not None:
         account.weight = data.weight
     if data.status is not None:
         account.status = data.status
         account.status_reason = None if data.status == "active" else "set by an operator"
+        if data.status == "active":
+            # An operator re-enabling an account also closes its breaker.
+            account.consecutive_failures = 0
+            account.cooldown_until = None
     session.flush()
     return account
 

@@ -51,8 +51,8 @@ _UNKNOWN_USER_WORDS = re.compile(
 )
 _GREYLIST_WORDS = re.compile(r"greylist|graylist|try again in", re.I)
 _MAILBOX_FULL = frozenset({"5.2.2", "4.2.2"})
-# Route and DNS failures about the recipient's domain (no MX, domain does not exist).
-_BAD_DOMAIN = frozenset({"5.4.4", "5.4.310", "5.1.2", "5.4.1"})
+# Recipient domain without mail hosts or unknown, and Microsoft's directory rejection (5.4.1).
+_UNDELIVERABLE = frozenset({"5.4.4", "5.4.310", "5.1.2", "5.4.1"})
 
 
 def enhanced_code(reply: str) -> str | None:
@@ -95,7 +95,7 @@ def classify_reply(code: int | None, reply: str) -> ReplyClass:
     ):
         # Gmail "550 5.4.5 Daily user sending limit exceeded", Outlook submission quota.
         return ReplyClass.THROTTLED
-    if subject == "1" or enhanced in _BAD_DOMAIN or enhanced == "5.2.1":
+    if subject == "1" or enhanced in _UNDELIVERABLE or enhanced == "5.2.1":
         return ReplyClass.HARD_BOUNCE
     if subject == "7":
         if _AUTH_WORDS.search(text) and not _SPAM_WORDS.search(text):

@@ -197,7 +197,9 @@ def _explicit(
         if key == "email":
             cmap.emails = cols
         elif key == "telefone":
-            cmap.phones = [(c, (classify(headers[c]) or ("", "telefone"))[1] or "telefone") for c in cols]
+            cmap.phones = [
+                (c, (classify(headers[c]) or ("", "telefone"))[1] or "telefone") for c in cols
+            ]
         else:
             cmap.single.pop(key, None)
             if cols:
@@ -205,9 +207,7 @@ def _explicit(
     return cmap
 
 
-def find_header(
-    rows: Sequence[tuple[int, list[str]]], mapping: dict[str, list[str]]
-) -> ColumnMap:
+def find_header(rows: Sequence[tuple[int, list[str]]], mapping: dict[str, list[str]]) -> ColumnMap:
     """The best header among the first rows: the one naming the most known columns.
 
     `rows` are (index, header texts) pairs. Raises InvalidInput when none qualifies.

@@ -146,17 +146,29 @@ class RowParser:
         col = self.cmap.single.get("documento")
         text = self._cell(cells, col, linha) if col is not None else ""
         if not text or normalise(text) in _PLACEHOLDERS:
-            return {"documento": None, "documento_tipo": None, "documento_valido": None,
-                    "documento_raw": text or None}
+            return {
+                "documento": None,
+                "documento_tipo": None,
+                "documento_valido": None,
+                "documento_raw": text or None,
+            }
         result = norm.normalise_document(text, hint=self.doc_hint)
         if result is None:
             assert col is not None
             self.errors.add(linha, self.headers[col], text, "invalid CNPJ/CPF (check digits)")
             digits = re.sub(r"\D+", "", text)[:64]
-            return {"documento": digits or None, "documento_tipo": None,
-                    "documento_valido": False, "documento_raw": text}
-        return {"documento": result[0], "documento_tipo": result[1], "documento_valido": True,
-                "documento_raw": text}
+            return {
+                "documento": digits or None,
+                "documento_tipo": None,
+                "documento_valido": False,
+                "documento_raw": text,
+            }
+        return {
+            "documento": result[0],
+            "documento_tipo": result[1],
+            "documento_valido": True,
+            "documento_raw": text,
+        }
 
     def _text(self, cells: list[object], name: str, linha: int) -> str | None:
         col = self.cmap.single.get(name)
@@ -203,7 +215,9 @@ class RowParser:
 
 def identity(lead: dict[str, Any], emails: list[str], phones: list[str]) -> str:
     """A stable id for a row without an id column: a hash of what identifies the lead."""
-    doc = lead["documento"] if lead["documento_valido"] else norm.identity_text(lead["documento_raw"])
+    doc = (
+        lead["documento"] if lead["documento_valido"] else norm.identity_text(lead["documento_raw"])
+    )
     parts = [
         norm.identity_text(lead["nome"]),
         norm.identity_text(lead["contato_nome"]),

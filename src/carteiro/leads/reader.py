@@ -136,11 +136,7 @@ def _delimiter(text_head: str) -> str:
 
 
 def open_csv(source: bytes | Path) -> Sheet:
-    stream: IO[bytes]
-    if isinstance(source, Path):
-        stream = source.open("rb")
-    else:
-        stream = io.BytesIO(source)
+    stream: IO[bytes] = source.open("rb") if isinstance(source, Path) else io.BytesIO(source)
     head = stream.read(SNIFF_BYTES)
     total, last = head.count(b"\n"), head[-1:]
     while chunk := stream.read(1 << 20):

@@ -54,9 +54,8 @@ async def get_account(
 ) -> AccountPublic:
     def _run() -> AccountPublic:
         with rt.db.session() as session:
-            return service.to_public(
-                service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
-            )
+            account = service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
+            return service.public_with_usage(session, [account])[0]
 
     return await run_in_threadpool(_run)
 

@@ -1,0 +1,193 @@
+"""One-click unsubscribe (RFC 8058): signed tokens, List-Unsubscribe headers, the opt-out itself."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carteiro.accounts.vault import load_or_create_secret
+from carteiro.config import Settings
+from carteiro.deliverability import outbox, suppression
+from carteiro.deliverability.config import DeliverabilityConfig
+from carteiro.deliverability.models import Suppression
+from carteiro.errors import CarteiroError
+from carteiro.outbound import events
+from carteiro.outbound.models import Email
+from carteiro.tenancy.models import Tenant
+
+_VERSION = 1
+_PURPOSE = b"carteiro/unsubscribe/v1"
+MAX_TOKEN = 1000
+
+
+class InvalidToken(CarteiroError):
+    """The link was altered, truncated or made up."""
+
+    status = 400
+    code = "invalid_token"
+
+
+class ExpiredToken(CarteiroError):
+    """The link was genuine but is older than the configured lifetime."""
+
+    status = 410
+    code = "expired_token"
+
+
+@dataclass(frozen=True)
+class UnsubscribeToken:
+    tenant_id: int
+    address: str
+    email_id: int | None = None
+    campaign_id: int | None = None
+    issued_at: int = 0
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@lru_cache(maxsize=8)
+def _key(secret_key: str | None, data_dir: Path) -> bytes:
+    # Derived, so the vault's encryption key and the token key never coincide.
+    secret = secret_key or load_or_create_secret(data_dir)
+    return hmac.new(secret.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
+
+
+def token_key(settings: Settings) -> bytes:
+    return _key(settings.secret_key, Path(settings.data_dir))
+
+
+def issue(
+    settings: Settings,
+    *,
+    tenant_id: int,
+    address: str,
+    email_id: int | None = None,
+    campaign_id: int | None = None,
+    now: float | None = None,
+) -> str:
+    """A URL-safe token naming the tenant and address, signed with HMAC-SHA256."""
+    issued = int(now if now is not None else time.time())
+    payload = json.dumps(
+        [_VERSION, tenant_id, address.strip().lower(), email_id, campaign_id, issued],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    mac = hmac.new(token_key(settings), payload, hashlib.sha256).digest()
+    return f"{_b64(payload)}.{_b64(mac)}"
+
+
+def verify(settings: Settings, token: str, *, now: float | None = None) -> UnsubscribeToken:
+    """The token's content if the signature holds and it has not expired; raises otherwise."""
+    bad = InvalidToken("this unsubscribe link is not valid (it may be incomplete)")
+    if not isinstance(token, str) or len(token) > MAX_TOKEN or token.count(".") != 1:
+        raise bad
+    body, _, signature = token.partition(".")
+    try:
+        payload, mac = _unb64(body), _unb64(signature)
+    except (binascii.Error, ValueError):
+        raise bad from None
+    expected = hmac.new(token_key(settings), payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected):
+        raise bad
+    try:
+        version, tenant_id, address, email_id, campaign_id, issued = json.loads(payload)
+    except (ValueError, TypeError):
+        raise bad from None
+    if version != _VERSION or not isinstance(tenant_id, int) or not isinstance(address, str):
+        raise bad
+    ttl_days = DeliverabilityConfig.from_settings(settings).unsubscribe_ttl_days
+    current = now if now is not None else time.time()
+    if ttl_days > 0 and current - issued > ttl_days * 86400:
+        raise ExpiredToken("this unsubscribe link has expired; use a link from a newer message")
+    return UnsubscribeToken(tenant_id, address, email_id, campaign_id, issued)
+
+
+def unsubscribe_url(settings: Settings, token: str) -> str:
+    return f"{DeliverabilityConfig.from_settings(settings).public_url}/u/{token}"
+
+
+def list_unsubscribe_headers(
+    settings: Settings,
+    *,
+    tenant_id: int,
+    address: str,
+    email_id: int | None = None,
+    campaign_id: int | None = None,
+    mailto: str | None = None,
+) -> dict[str, str]:
+    """List-Unsubscribe (mailto when given, and the one-click https URL) and
+    List-Unsubscribe-Post, for one recipient of a bulk message."""
+    token = issue(
+        settings, tenant_id=tenant_id, address=address, email_id=email_id, campaign_id=campaign_id
+    )
+    links = []
+    if mailto:
+        links.append(f"<mailto:{quote(mailto, safe='@.+-_')}?subject=unsubscribe>")
+    links.append(f"<{unsubscribe_url(settings, token)}>")
+    return {
+        "List-Unsubscribe": ", ".join(links),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def is_unsubscribed(session: Session, token: UnsubscribeToken) -> bool:
+    found = suppression.is_suppressed(
+        session, tenant_id=token.tenant_id, addresses=[token.address]
+    )
+    return token.address in found
+
+
+def unsubscribe(
+    session: Session, *, token: UnsubscribeToken, source: str = "one-click"
+) -> tuple[Suppression, bool]:
+    """Suppresses the token's address (reason unsubscribe) and records the event once."""
+    if session.get(Tenant, token.tenant_id) is None:
+        raise InvalidToken("this unsubscribe link is not valid")
+    detail = {"email_id": token.email_id, "campaign_id": token.campaign_id}
+    row, created = suppression.suppress(
+        session,
+        tenant_id=token.tenant_id,
+        email=token.address,
+        reason="unsubscribe",
+        source=source,
+        detail={k: v for k, v in detail.items() if v is not None} or None,
+    )
+    if not created:
+        return row, False
+    email = None
+    if token.email_id is not None:
+        email = session.scalar(
+            select(Email).where(Email.id == token.email_id, Email.tenant_id == token.tenant_id)
+        )
+    if email is not None:
+        events.record(session, email=email, type="unsubscribed", detail={"address": row.value})
+    outbox.emit(
+        session,
+        tenant_id=token.tenant_id,
+        type="unsubscribed",
+        payload={
+            "address": row.value,
+            "email_id": email.id if email is not None else None,
+            "message_id": email.message_id if email is not None else None,
+            "campaign_id": token.campaign_id,
+            "source": source,
+        },
+    )
+    return row, True

@@ -1,0 +1,126 @@
+"""Feeds bounces and complaints back to the outbound message they are about."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from carteiro.errors import CarteiroError
+from carteiro.inbound.models import InboxMessage
+from carteiro.inbound.parse import ParsedMessage
+from carteiro.inbound.reports import Report, detect, parse_verp, verp_matches
+from carteiro.outbound import events
+from carteiro.outbound.models import Email, EmailEvent
+
+log = logging.getLogger("carteiro.inbox")
+
+BounceHandler = Callable[..., None]
+_handlers: list[BounceHandler] = []
+KINDS = {"bounce_hard": "hard", "bounce_soft": "soft", "complained": "complaint"}
+_SUPPRESS_REASONS = {"hard": "hard_bounce", "complaint": "complaint"}
+
+
+def add_bounce_handler(handler: BounceHandler) -> None:
+    """Registers `handler(session, *, tenant_id, address, kind)` to run on every bounce."""
+    if handler not in _handlers:
+        _handlers.append(handler)
+
+
+def on_bounce(session: Session, *, tenant_id: int, address: str, kind: str) -> None:
+    """The hook every bounce and complaint goes through; `kind` is hard, soft or complaint.
+
+    Hard bounces and complaints put the address on the suppression list when that module is
+    installed; registered handlers run after it."""
+    reason = _SUPPRESS_REASONS.get(kind)
+    if reason and importlib.util.find_spec("carteiro.deliverability.suppression") is not None:
+        from carteiro.deliverability import suppression
+
+        try:
+            with session.begin_nested():
+                suppression.suppress(
+                    session,
+                    tenant_id=tenant_id,
+                    email=address,
+                    reason=reason,
+                    source="inbox",
+                )
+        except (DBAPIError, CarteiroError) as exc:
+            # A missing table (not migrated yet) or an address it refuses: the event stays.
+            log.warning("could not suppress %s after a %s: %s", address, kind, exc)
+    for handler in list(_handlers):
+        handler(session, tenant_id=tenant_id, address=address, kind=kind)
+
+
+def _find_email(session: Session, *, tenant_id: int, report: Report, verp: list[str]) -> Email | None:
+    if report.original_message_id:
+        email = session.scalars(
+            select(Email).where(
+                Email.tenant_id == tenant_id, Email.message_id == report.original_message_id
+            )
+        ).first()
+        if email is not None:
+            return email
+    for address in [*verp, report.original_return_path]:
+        parsed = parse_verp(address)
+        if parsed is None:
+            continue
+        email = session.get(Email, parsed[0])
+        if email is not None and email.tenant_id == tenant_id and verp_matches(
+            email.message_id, parsed[1]
+        ):
+            return email
+    return None
+
+
+def _verp_candidates(parsed: ParsedMessage) -> list[str]:
+    found = [a.email for a in parsed.to]
+    for key in ("delivered-to", "x-original-to"):
+        value = parsed.headers.get(key)
+        if value:
+            found.append(value)
+    return found
+
+
+def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Report | None:
+    """If the message is a bounce or a complaint: mark it, record events on the original
+    outbound message and run `on_bounce` for each failed recipient."""
+    report = detect(parsed)
+    if report is None:
+        return None
+    row.category = report.kind
+    email = _find_email(
+        session, tenant_id=row.tenant_id, report=report, verp=_verp_candidates(parsed)
+    )
+    if email is None:
+        log.info("a %s arrived that matches no message we sent (%s)", report.kind, row.message_id)
+        return report
+    row.related_email_id = email.id
+    known = {
+        (e.type, (e.detail or {}).get("recipient"), (e.detail or {}).get("report_message_id"))
+        for e in session.scalars(select(EmailEvent).where(EmailEvent.email_id == email.id))
+    }
+    report_id = parsed.message_id or f"inbox:{row.id}"
+    recipients = [*email.to_emails, *(email.cc_emails or []), *(email.bcc_emails or [])]
+    for outcome in report.outcomes:
+        # An ARF report often hides the recipient: the original had only one, it was them.
+        recipient = outcome.recipient or (recipients[0] if len(recipients) == 1 else None)
+        if (outcome.kind, recipient, report_id) in known:
+            continue
+        detail = {
+            "recipient": recipient,
+            "status": outcome.status,
+            "diagnostic": (outcome.diagnostic or "")[:500] or None,
+            "report_message_id": report_id,
+            "inbox_message_id": row.id,
+        }
+        if report.feedback_type:
+            detail["feedback_type"] = report.feedback_type
+        events.record(session, email=email, type=outcome.kind, detail=detail)
+        if recipient:
+            on_bounce(session, tenant_id=row.tenant_id, address=recipient, kind=KINDS[outcome.kind])
+    return report

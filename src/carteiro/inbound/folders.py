@@ -1,0 +1,127 @@
+"""Folder discovery: LIST with SPECIAL-USE roles (RFC 6154), names decoded from modified UTF-7."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carteiro.inbound.models import InboxFolder
+
+ROLE_FLAGS = {
+    "\\sent": "sent",
+    "\\drafts": "drafts",
+    "\\junk": "junk",
+    "\\trash": "trash",
+    "\\archive": "archive",
+    "\\all": "all",
+    "\\flagged": "flagged",
+    "\\important": "important",
+}
+# Servers without SPECIAL-USE: common English and Portuguese names.
+ROLE_NAMES = {
+    "sent": "sent",
+    "sent items": "sent",
+    "sent messages": "sent",
+    "sent mail": "sent",
+    "enviados": "sent",
+    "itens enviados": "sent",
+    "mensagens enviadas": "sent",
+    "drafts": "drafts",
+    "rascunhos": "drafts",
+    "junk": "junk",
+    "spam": "junk",
+    "junk e-mail": "junk",
+    "lixo eletrônico": "junk",
+    "trash": "trash",
+    "deleted items": "trash",
+    "deleted messages": "trash",
+    "lixeira": "trash",
+    "itens excluídos": "trash",
+    "archive": "archive",
+    "arquivo": "archive",
+    "arquivados": "archive",
+}
+# Views that show messages of other folders again; syncing them would duplicate everything.
+VIRTUAL_ROLES = frozenset({"all", "flagged", "important"})
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def role_for(name: str, flags: list[str], delimiter: str | None) -> str | None:
+    if name.upper() == "INBOX":
+        return "inbox"
+    for flag in flags:
+        role = ROLE_FLAGS.get(flag.lower())
+        if role:
+            return role
+    leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
+    return ROLE_NAMES.get(leaf.strip().lower())
+
+
+def listed(client: object) -> list[tuple[str, list[str], str | None]]:
+    """(decoded name, flags, delimiter) for every mailbox the server lists."""
+    found = []
+    for flags, delimiter, name in client.list_folders():  # type: ignore[attr-defined]
+        text = _text(name)
+        if text.upper() == "INBOX":
+            text = "INBOX"
+        found.append((text, [_text(f) for f in flags], _text(delimiter) if delimiter else None))
+    return found
+
+
+def sync_folders(
+    session: Session,
+    *,
+    tenant_id: int,
+    account_id: int,
+    mailboxes: list[tuple[str, list[str], str | None]],
+    only: tuple[str, ...] | None = None,
+) -> list[InboxFolder]:
+    """Creates or updates folder rows from a LIST; returns those to sync, INBOX first."""
+    rows = {
+        f.name: f
+        for f in session.scalars(select(InboxFolder).where(InboxFolder.account_id == account_id))
+    }
+    seen = set()
+    for name, flags, delimiter in mailboxes:
+        seen.add(name)
+        lowered = {f.lower() for f in flags}
+        selectable = not ({"\\noselect", "\\nonexistent"} & lowered)
+        role = role_for(name, flags, delimiter)
+        folder = rows.get(name)
+        if folder is None:
+            folder = InboxFolder(
+                tenant_id=tenant_id,
+                account_id=account_id,
+                name=name,
+                last_uid=0,
+                message_count=0,
+                unread_count=0,
+            )
+            session.add(folder)
+            rows[name] = folder
+        folder.delimiter = delimiter
+        folder.role = role
+        folder.flags = flags
+        folder.selectable = selectable
+        folder.present = True
+        wanted = name in only if only is not None else role not in VIRTUAL_ROLES
+        folder.sync_enabled = selectable and wanted
+    for name, folder in rows.items():
+        if name not in seen:
+            folder.present = False
+            folder.sync_enabled = False
+    session.flush()
+    chosen = [f for f in rows.values() if f.sync_enabled]
+    return sorted(chosen, key=lambda f: (f.role != "inbox", f.role is None, f.name))
+
+
+def by_role(session: Session, *, account_id: int, role: str) -> InboxFolder | None:
+    stmt = select(InboxFolder).where(
+        InboxFolder.account_id == account_id,
+        InboxFolder.role == role,
+        InboxFolder.present.is_(True),
+    )
+    return session.scalars(stmt.order_by(InboxFolder.id)).first()

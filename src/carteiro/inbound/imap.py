@@ -1,0 +1,143 @@
+"""IMAP settings of an account and a logged-in connection (IMAPClient, run in threads)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from carteiro.accounts.models import Account
+from carteiro.accounts.vault import Vault
+from carteiro.errors import InvalidInput, Unavailable
+
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+# Gmail files what SMTP sends into [Gmail]/Sent Mail by itself; a second copy would duplicate it.
+SAVES_SENT_ITSELF = ("imap.gmail.com", "outlook.office365.com", "imap-mail.outlook.com")
+
+
+class ImapError(Unavailable):
+    """The IMAP server refused us or could not be reached."""
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str | None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    timeout: float = 30.0
+    sync_enabled: bool = True
+    idle: bool = True
+    poll_seconds: float = 300.0
+    append_sent: bool = True
+    folders: tuple[str, ...] | None = None
+    page_size: int = 500
+
+
+def _flag(imap: dict[str, Any], *names: str, default: bool) -> bool:
+    for name in names:
+        if name in imap and imap[name] is not None:
+            return bool(imap[name])
+    return default
+
+
+def imap_config(account: Account, vault: Vault, *, timeout: float = 30.0) -> ImapConfig | None:
+    """The account's IMAP settings, or None when it has none; bad settings are refused."""
+    imap = account.imap or {}
+    host = str(imap.get("host") or "").strip()
+    if not host:
+        return None
+    security = str(imap.get("security") or "ssl").lower()
+    if security not in DEFAULT_PORTS:
+        raise InvalidInput("imap.security must be ssl, starttls or none", field="imap.security")
+    try:
+        port = int(imap.get("port") or DEFAULT_PORTS[security])
+        poll = float(imap.get("poll_seconds") or 300)
+        page = int(imap.get("page_size") or 500)
+    except (TypeError, ValueError):
+        raise InvalidInput("imap.port, poll_seconds and page_size must be numbers") from None
+    folders = imap.get("folders")
+    return ImapConfig(
+        host=host,
+        port=port,
+        security=security,
+        username=str(imap.get("username") or account.email),
+        password=vault.decrypt(imap["password_enc"]) if imap.get("password_enc") else None,
+        verify_tls=_flag(imap, "verify_tls", default=True),
+        ca_file=imap.get("ca_file") or None,
+        timeout=timeout,
+        sync_enabled=_flag(imap, "sync_enabled", "imap_sync_enabled", default=True),
+        idle=_flag(imap, "idle", default=True),
+        poll_seconds=max(5.0, poll),
+        append_sent=_flag(imap, "append_sent", default=host.lower() not in SAVES_SENT_ITSELF),
+        folders=tuple(str(f) for f in folders) if isinstance(folders, list) else None,
+        page_size=min(max(page, 10), 2000),
+    )
+
+
+def _tls_context(config: ImapConfig) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=config.ca_file)
+    if not config.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect(config: ImapConfig) -> IMAPClient:
+    """A logged-in connection; failures become ImapError with a reason a person understands."""
+    where = f"{config.host}:{config.port}"
+    try:
+        context = _tls_context(config) if config.security != "none" else None
+        client = IMAPClient(
+            config.host,
+            port=config.port,
+            ssl=config.security == "ssl",
+            ssl_context=context,
+            timeout=config.timeout,
+        )
+    except (OSError, IMAPClientError) as exc:
+        raise ImapError(f"cannot reach the IMAP server {where}: {_reason(exc)}") from None
+    try:
+        if config.security == "starttls":
+            client.starttls(context)
+        client.login(config.username, config.password or "")
+    except LoginError as exc:
+        _quietly_close(client)
+        raise ImapError(f"the IMAP server {where} refused the login: {_reason(exc)}") from None
+    except (OSError, IMAPClientError) as exc:
+        _quietly_close(client)
+        raise ImapError(f"IMAP session with {where} failed: {_reason(exc)}") from None
+    # Keep the server's time zones: INTERNALDATE becomes an aware datetime.
+    client.normalise_times = False
+    return client
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    text = str(exc).strip()
+    if text.startswith("b'") or text.startswith('b"'):
+        text = text[2:-1]
+    return text or type(exc).__name__
+
+
+def _quietly_close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
+
+def close(client: IMAPClient | None) -> None:
+    if client is not None:
+        _quietly_close(client)

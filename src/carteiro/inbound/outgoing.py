@@ -1,0 +1,110 @@
+"""Carteiro's own outbound messages in the inbox: joining threads, Sent copies, \\Answered."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carteiro.db.types import utcnow
+from carteiro.inbound import mime
+from carteiro.inbound.models import InboxMessage, InboxThread, InboxThreadKey
+from carteiro.outbound.models import Email
+
+log = logging.getLogger("carteiro.inbox")
+
+
+def _recipients(values: list[str] | None) -> list[dict[str, str]]:
+    return [{"email": v.lower(), "name": ""} for v in values or []]
+
+
+def outbound_row(
+    email: Email,
+    *,
+    account_id: int,
+    thread: InboxThread,
+    sent_copy: str | None = None,
+    reply_to_message_id: int | None = None,
+    references: list[str] | None = None,
+    in_reply_to: str | None = None,
+) -> InboxMessage:
+    """An inbox message standing for an outbound Email (not in any folder yet)."""
+    when: datetime = email.sent_at or email.created_at or utcnow()
+    return InboxMessage(
+        tenant_id=email.tenant_id,
+        account_id=account_id,
+        thread_id=thread.id,
+        folder_id=None,
+        uid=None,
+        direction="out",
+        email_id=email.id,
+        category="normal",
+        reply_to_message_id=reply_to_message_id,
+        sent_copy=sent_copy,
+        message_id=email.message_id,
+        in_reply_to=in_reply_to,
+        reference_ids=references or [],
+        subject=email.subject,
+        from_address=email.from_email.lower(),
+        from_name=None,
+        to_addresses=_recipients(email.to_emails),
+        cc_addresses=_recipients(email.cc_emails),
+        reply_to=_recipients(email.reply_to),
+        headers={},
+        date=when,
+        internal_date=None,
+        size=email.size or 0,
+        seen=True,
+        snippet=mime.snippet(email.body or ""),
+        text_body=email.body or "",
+        html_body=mime.sanitize_html(email.html_body) if email.html_body else None,
+        keywords=[],
+        defects=[],
+    )
+
+
+def add_to_thread(session: Session, *, thread: InboxThread, row: InboxMessage) -> None:
+    """Counts `row` in its thread and registers its Message-ID as a thread key."""
+    thread.message_count = (thread.message_count or 0) + 1
+    thread.last_message_at = max(thread.last_message_at, row.date)
+    thread.first_message_at = min(thread.first_message_at, row.date)
+    thread.snippet = row.snippet or thread.snippet
+    if row.message_id:
+        exists = session.get(InboxThreadKey, (row.account_id, row.message_id))
+        if exists is None:
+            session.add(
+                InboxThreadKey(account_id=row.account_id, key=row.message_id, thread_id=thread.id)
+            )
+
+
+def pending_sent_copies(session: Session, *, account_id: int, limit: int = 50) -> list[int]:
+    """Our sent replies still waiting to be copied into the Sent folder (once delivered)."""
+    stmt = (
+        select(InboxMessage.id)
+        .join(Email, Email.id == InboxMessage.email_id)
+        .where(
+            InboxMessage.account_id == account_id,
+            InboxMessage.sent_copy == "pending",
+            Email.status == "sent",
+        )
+        .order_by(InboxMessage.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def settle_unsendable(session: Session, *, account_id: int) -> None:
+    """Replies that will never be sent need no Sent copy."""
+    stmt = (
+        select(InboxMessage)
+        .join(Email, Email.id == InboxMessage.email_id)
+        .where(
+            InboxMessage.account_id == account_id,
+            InboxMessage.sent_copy == "pending",
+            Email.status.in_(("failed", "dead", "cancelled")),
+        )
+    )
+    for row in session.scalars(stmt):
+        row.sent_copy = "skipped"

@@ -1,0 +1,400 @@
+"""Durable ingest jobs: create (upload kept in the database), claim with a lease, run, finish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from carteiro.config import Settings
+from carteiro.db.engine import Database
+from carteiro.db.types import utcnow
+from carteiro.errors import CarteiroError, InvalidInput, NotFound, TooLarge
+from carteiro.leads import importer
+from carteiro.leads.headers import validate_mapping
+from carteiro.leads.importer import ImportSpec, Interrupted, Progress
+from carteiro.leads.models import IngestJob, IngestUpload
+from carteiro.tenancy.service import Principal
+
+if TYPE_CHECKING:
+    from carteiro.runtime import Runtime
+
+log = logging.getLogger("carteiro.leads")
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# A job whose worker vanished this many times (crash, out of memory) is failed, not retried.
+MAX_ATTEMPTS = 3
+MAX_PAGE = 500
+DB_STORAGE = "db"
+FILE_STORAGE = "file:"
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (our lease expired); stop without writing."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    tenant_id: int
+    arquivo_origem: str
+    armazenamento: str
+    aba: str | None
+    mapeamento: dict[str, Any] | None
+    tentativas: int
+
+
+def uploads_dir(settings: Settings) -> Path:
+    return settings.data_dir / "uploads"
+
+
+def resolve_path(settings: Settings, raw: str) -> Path:
+    """A server-side file the API may import: only inside DATA_DIR/uploads (no other files)."""
+    base = uploads_dir(settings).resolve()
+    path = Path(raw).expanduser()
+    path = (path if path.is_absolute() else base / path).resolve()
+    if path != base and base not in path.parents:
+        raise InvalidInput(
+            "path must name a file inside the server's uploads folder (DATA_DIR/uploads); "
+            "upload the file instead, or copy it there",
+            field="path",
+        )
+    if not path.is_file():
+        raise InvalidInput(f"no such file in the uploads folder: {raw}", field="path")
+    return path
+
+
+def create(
+    session: Session,
+    *,
+    principal: Principal,
+    filename: str,
+    content: bytes | None = None,
+    path: Path | None = None,
+    sheet: str | None = None,
+    mapping: dict[str, Any] | None = None,
+    claimed_by: str | None = None,
+    lease_seconds: float = 60.0,
+) -> IngestJob:
+    """Queues an import of uploaded `content` (stored in the database) or of a local `path`.
+
+    With `claimed_by` the job starts already leased to that worker (the CLI runs it itself).
+    """
+    validate_mapping(mapping)
+    if (content is None) == (path is None):
+        raise InvalidInput("send a file or a path", field="file")
+    if content is not None:
+        if not content:
+            raise InvalidInput("the file is empty", field="file")
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise TooLarge(
+                f"the file is {len(content):,} bytes; uploads are limited to "
+                f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB",
+                field="file",
+            )
+    now = utcnow()
+    job = IngestJob(
+        tenant_id=principal.tenant_id,
+        api_key_id=principal.key_id,
+        arquivo_origem=(filename or "upload")[:255],
+        armazenamento=DB_STORAGE if content is not None else FILE_STORAGE + str(path),
+        tamanho=len(content) if content is not None else None,
+        aba=sheet,
+        mapeamento=mapping or None,
+        status="processando" if claimed_by else "pendente",
+        lease_owner=claimed_by,
+        lease_until=now + timedelta(seconds=lease_seconds) if claimed_by else None,
+        tentativas=1 if claimed_by else 0,
+        iniciado_em=now if claimed_by else None,
+        erros=[],
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    if content is not None:
+        session.add(IngestUpload(job_id=job.job_id, conteudo=content))
+        session.flush()
+    return job
+
+
+def get_or_raise(session: Session, *, tenant_id: int, job_id: int) -> IngestJob:
+    job = session.get(IngestJob, job_id)
+    if job is None or job.tenant_id != tenant_id:
+        raise NotFound(f"import job {job_id} not found")
+    return job
+
+
+def list_(
+    session: Session, *, tenant_id: int, limit: int = 50, offset: int = 0
+) -> tuple[list[IngestJob], int]:
+    where = IngestJob.tenant_id == tenant_id
+    total = session.scalar(select(func.count()).select_from(IngestJob).where(where)) or 0
+    stmt = select(IngestJob).where(where).order_by(IngestJob.job_id.desc())
+    return list(session.scalars(stmt.limit(limit).offset(offset))), total
+
+
+def claim(
+    session: Session,
+    *,
+    worker_id: str,
+    lease_seconds: float,
+    job_id: int | None = None,
+    now: datetime | None = None,
+) -> Claimed | None:
+    """Leases the oldest pending job (or one whose lease expired) to `worker_id`."""
+    now = now or utcnow()
+    claimable = or_(
+        IngestJob.status == "pendente",
+        and_(IngestJob.status == "processando", IngestJob.lease_until < now),
+    )
+    due = select(IngestJob.job_id).where(claimable).order_by(IngestJob.job_id).limit(1)
+    if job_id is not None:
+        due = due.where(IngestJob.job_id == job_id)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(IngestJob)
+        .where(IngestJob.job_id.in_(due.scalar_subquery()), claimable)
+        .values(
+            status="processando",
+            lease_owner=worker_id,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            tentativas=IngestJob.tentativas + 1,
+            iniciado_em=func.coalesce(IngestJob.iniciado_em, now),
+        )
+        .returning(
+            IngestJob.job_id,
+            IngestJob.tenant_id,
+            IngestJob.arquivo_origem,
+            IngestJob.armazenamento,
+            IngestJob.aba,
+            IngestJob.mapeamento,
+            IngestJob.tentativas,
+        )
+    )
+    row = session.execute(stmt, execution_options={"synchronize_session": False}).first()
+    return Claimed(*row) if row else None
+
+
+def _fence(worker_id: str, job_id: int) -> Any:
+    return and_(
+        IngestJob.job_id == job_id,
+        IngestJob.lease_owner == worker_id,
+        IngestJob.status == "processando",
+    )
+
+
+def _counters(progress: Progress) -> dict[str, Any]:
+    return {
+        "linhas_total": progress.linhas_total,
+        "linhas_processadas": progress.linhas_processadas,
+        "linhas_vazias": progress.linhas_vazias,
+        "linhas_duplicadas": progress.linhas_duplicadas,
+        "erros": list(progress.errors.items),
+        "erros_total": progress.errors.total,
+        "aba": progress.aba,
+        "formato": progress.formato,
+    }
+
+
+def _source(db: Database, job: Claimed) -> bytes | Path:
+    if job.armazenamento.startswith(FILE_STORAGE):
+        return Path(job.armazenamento[len(FILE_STORAGE) :])
+    with db.session() as session:
+        content = session.scalar(
+            select(IngestUpload.conteudo).where(IngestUpload.job_id == job.job_id)
+        )
+    if content is None:
+        raise InvalidInput("the uploaded file is no longer stored; upload it again", field="file")
+    return bytes(content)
+
+
+def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Progress) -> None:
+    with db.session() as session:
+        importer.clear(session, job_id=job.job_id)
+        errors = [{"linha": None, "coluna": None, "valor": None, "motivo": message}]
+        values = {**_counters(progress), "erros": errors + list(progress.errors.items)}
+        session.execute(
+            update(IngestJob)
+            .where(_fence(worker_id, job.job_id))
+            .values(
+                **values,
+                status="erro",
+                mensagem_erro=message,
+                lease_owner=None,
+                lease_until=None,
+                concluido_em=utcnow(),
+            )
+        )
+        session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
+
+
+def _release(db: Database, job: Claimed, worker_id: str) -> None:
+    with db.session() as session:
+        importer.clear(session, job_id=job.job_id)
+        session.execute(
+            update(IngestJob)
+            .where(_fence(worker_id, job.job_id))
+            .values(
+                **_counters(Progress()),
+                status="pendente",
+                lease_owner=None,
+                lease_until=None,
+                tentativas=IngestJob.tentativas - 1,
+            )
+        )
+
+
+def run_job(
+    db: Database,
+    job: Claimed,
+    *,
+    worker_id: str,
+    lease_seconds: float,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> str:
+    """Runs one claimed job to its end; returns its final status (or 'pendente' if released)."""
+    if job.tentativas > MAX_ATTEMPTS:
+        message = (
+            f"the import stopped unexpectedly {job.tentativas - 1} times (worker crash or out "
+            "of memory); it will not be retried"
+        )
+        _fail(db, job, worker_id, message, Progress())
+        return "erro"
+    spec = ImportSpec(
+        job_id=job.job_id,
+        tenant_id=job.tenant_id,
+        filename=job.arquivo_origem,
+        sheet=job.aba,
+        mapping=job.mapeamento,
+    )
+    progress = Progress()
+
+    def checkpoint(session: Session, p: Progress) -> None:
+        until = utcnow() + timedelta(seconds=lease_seconds)
+        stmt = update(IngestJob).where(_fence(worker_id, job.job_id))
+        if not session.execute(stmt.values(**_counters(p), lease_until=until)).rowcount:
+            raise LeaseLost
+        if on_progress is not None:
+            on_progress(p)
+
+    try:
+        source = _source(db, job)
+        importer.stage(
+            db,
+            spec=spec,
+            source=source,
+            checkpoint=checkpoint,
+            should_stop=should_stop,
+            progress=progress,
+        )
+        with db.session() as session:
+            # Taking the row first fences the merge: on PostgreSQL the lock keeps claimers away.
+            checkpoint(session, progress)
+            importer.finish(session, spec=spec, progress=progress)
+            session.execute(
+                update(IngestJob)
+                .where(_fence(worker_id, job.job_id))
+                .values(
+                    **_counters(progress),
+                    status="concluido",
+                    leads_criados=progress.leads_criados,
+                    leads_atualizados=progress.leads_atualizados,
+                    telefones_criados=progress.telefones_criados,
+                    emails_criados=progress.emails_criados,
+                    lease_owner=None,
+                    lease_until=None,
+                    concluido_em=utcnow(),
+                )
+            )
+            session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
+        if on_progress is not None:
+            on_progress(progress)
+        log.info(
+            "import job %d done: %d rows, %d leads created, %d updated in %.1f s",
+            job.job_id,
+            progress.linhas_processadas,
+            progress.leads_criados,
+            progress.leads_atualizados,
+            progress.elapsed,
+        )
+        return "concluido"
+    except Interrupted:
+        _release(db, job, worker_id)
+        return "pendente"
+    except LeaseLost:
+        log.warning("import job %d: lease lost to another worker; stopping", job.job_id)
+        return "processando"
+    except CarteiroError as exc:
+        _fail(db, job, worker_id, exc.message, progress)
+        return "erro"
+    except Exception as exc:
+        log.exception("import job %d failed unexpectedly", job.job_id)
+        message = f"unexpected error while importing ({type(exc).__name__}); see the server log"
+        _fail(db, job, worker_id, message, progress)
+        return "erro"
+
+
+def run_pending_jobs(
+    runtime: Runtime, *, worker_id: str, stop: threading.Event | None = None
+) -> int:
+    """Claims and runs pending jobs one at a time until none is left; returns how many ran."""
+    lease = runtime.settings.lease_seconds
+    done = 0
+    while stop is None or not stop.is_set():
+        with runtime.db.session() as session:
+            job = claim(session, worker_id=worker_id, lease_seconds=lease)
+        if job is None:
+            break
+        run_job(
+            runtime.db,
+            job,
+            worker_id=worker_id,
+            lease_seconds=lease,
+            should_stop=stop.is_set if stop is not None else lambda: False,
+        )
+        done += 1
+    return done
+
+
+async def ingest_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Runs import jobs in a worker thread until `stop` is set (a job in progress is released)."""
+    from carteiro.outbound.worker import new_worker_id
+
+    worker_id = new_worker_id()
+    halt = threading.Event()
+
+    async def mirror() -> None:
+        await stop.wait()
+        halt.set()
+
+    mirror_task = asyncio.create_task(mirror(), name="carteiro-ingest-stop")
+    interval = runtime.settings.poll_interval
+    log.info("ingest loop %s started", worker_id)
+    try:
+        while not stop.is_set():
+            try:
+                ran = await asyncio.to_thread(
+                    run_pending_jobs, runtime, worker_id=worker_id, stop=halt
+                )
+            except Exception:
+                # The database may be briefly unreachable; keep polling.
+                log.exception("ingest loop: claiming jobs failed")
+                ran = 0
+            if not ran:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        mirror_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mirror_task

@@ -1,0 +1,194 @@
+"""Set-based merge of a job's staged rows into leads, lead_emails and lead_telefones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, Integer, and_, case, exists, false, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from carteiro.db.types import BigIntPK, UTCDateTime, utcnow
+from carteiro.leads.models import (
+    IngestStageContact,
+    IngestStageLead,
+    Lead,
+    LeadEmail,
+    LeadTelefone,
+)
+
+# Columns a re-import overwrites; status, tags, consent and dates of first sight are kept.
+SHEET_COLUMNS = (
+    "linha_planilha",
+    "nome",
+    "contato_nome",
+    "documento",
+    "documento_tipo",
+    "documento_valido",
+    "documento_raw",
+    "email_raw",
+    "telefone_raw",
+)
+
+
+# INSERT … SELECT row counts are only reported when asked for.
+_ROWCOUNT = {"preserve_rowcount": True}
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    leads_criados: int
+    leads_atualizados: int
+    emails_criados: int
+    telefones_criados: int
+
+
+def _insert(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+def _touched(job_id: int, tenant_id: int) -> Any:
+    """The lead ids this job writes (its staged keys, looked up through the unique index)."""
+    return (
+        select(Lead.lead_id)
+        .join(
+            IngestStageLead,
+            and_(
+                Lead.tenant_id == tenant_id,
+                Lead.lead_id_externo == IngestStageLead.lead_id_externo,
+            ),
+        )
+        .where(IngestStageLead.job_id == job_id)
+    )
+
+
+def _merge_leads(
+    session: Session, *, job_id: int, tenant_id: int, arquivo: str, aba: str | None
+) -> int:
+    now = utcnow()
+    columns = [
+        "tenant_id",
+        "lead_id_externo",
+        "origem_arquivo",
+        "origem_aba",
+        "ingest_job_id",
+        "data_ingestao",
+        "updated_at",
+        *SHEET_COLUMNS,
+    ]
+    source = (
+        select(
+            literal(tenant_id, BigIntPK),
+            IngestStageLead.lead_id_externo,
+            literal(arquivo[:255]),
+            literal(aba[:255] if aba else None),
+            literal(job_id, BigIntPK),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+            *(getattr(IngestStageLead, c) for c in SHEET_COLUMNS),
+        )
+        .where(IngestStageLead.job_id == job_id)
+        .order_by(IngestStageLead.seq)
+    )
+    stmt = _insert(session, Lead).from_select(columns, source)
+    keep = {"origem_arquivo", "origem_aba", "ingest_job_id", "updated_at", *SHEET_COLUMNS}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "lead_id_externo"],
+        set_={c: stmt.excluded[c] for c in keep},
+    )
+    return session.execute(stmt, execution_options=_ROWCOUNT).rowcount
+
+
+def _count_new(session: Session, *, job_id: int, tenant_id: int) -> int:
+    known = exists().where(
+        Lead.tenant_id == tenant_id, Lead.lead_id_externo == IngestStageLead.lead_id_externo
+    )
+    stmt = (
+        select(func.count())
+        .select_from(IngestStageLead)
+        .where(IngestStageLead.job_id == job_id, ~known)
+    )
+    return session.scalar(stmt) or 0
+
+
+def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> int:
+    target = LeadEmail if kind == "e" else LeadTelefone
+    value_column = "email" if kind == "e" else "telefone"
+    principal_column = "email_principal" if kind == "e" else "telefone_principal"
+    extra_columns = [] if kind == "e" else ["tipo", "tipo_origem"]
+    extra_values = [] if kind == "e" else [IngestStageContact.tipo, IngestStageContact.tipo_origem]
+    now = utcnow()
+    source = (
+        select(
+            Lead.lead_id,
+            literal(tenant_id, BigIntPK),
+            IngestStageContact.valor,
+            false(),
+            literal(True, Boolean),
+            literal(now, UTCDateTime()),
+            *extra_values,
+        )
+        .select_from(IngestStageContact)
+        .join(
+            Lead,
+            and_(
+                Lead.tenant_id == tenant_id,
+                Lead.lead_id_externo == IngestStageContact.lead_id_externo,
+            ),
+        )
+        .where(IngestStageContact.job_id == job_id, IngestStageContact.kind == kind)
+        .order_by(IngestStageContact.seq, IngestStageContact.pos)
+    )
+    columns = [
+        "lead_id",
+        "tenant_id",
+        value_column,
+        principal_column,
+        "valido_para_disparo",
+        "created_at",
+        *extra_columns,
+    ]
+    stmt = (
+        _insert(session, target)
+        .from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=["lead_id", value_column])
+    )
+    created = session.execute(stmt, execution_options=_ROWCOUNT).rowcount
+    _fix_principal(session, target=target, job_id=job_id, tenant_id=tenant_id)
+    return created
+
+
+def _fix_principal(session: Session, *, target: Any, job_id: int, tenant_id: int) -> None:
+    """Gives each touched lead without a main contact its first one (lowest id, sheet order)."""
+    pk = target.email_id if target is LeadEmail else target.telefone_id
+    flag = target.email_principal if target is LeadEmail else target.telefone_principal
+    firsts = (
+        select(func.min(pk))
+        .where(target.lead_id.in_(_touched(job_id, tenant_id)))
+        .group_by(target.lead_id)
+        .having(func.sum(case((flag, 1), else_=0).cast(Integer)) == 0)
+    )
+    session.execute(
+        update(target).where(pk.in_(firsts)).values({flag.key: True}),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def merge(
+    session: Session, *, job_id: int, tenant_id: int, arquivo: str, aba: str | None
+) -> MergeCounts:
+    """Upserts the staged leads (by tenant and lead_id_externo) and adds their new contacts."""
+    new = _count_new(session, job_id=job_id, tenant_id=tenant_id)
+    written = _merge_leads(session, job_id=job_id, tenant_id=tenant_id, arquivo=arquivo, aba=aba)
+    emails = _contacts(session, job_id=job_id, tenant_id=tenant_id, kind="e")
+    phones = _contacts(session, job_id=job_id, tenant_id=tenant_id, kind="t")
+    return MergeCounts(
+        leads_criados=new,
+        leads_atualizados=max(0, written - new),
+        emails_criados=emails,
+        telefones_criados=phones,
+    )
