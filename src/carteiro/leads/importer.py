@@ -14,7 +14,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 
 from carteiro.db.engine import Database
@@ -131,6 +131,24 @@ def _stage_chunk(
     return leads, contacts, seq
 
 
+def write_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk-writes staging rows: COPY on PostgreSQL, one executemany elsewhere."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        # Core, not ORM bulk insert: the ORM splits rows by their None values into many batches.
+        connection.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    columns = ", ".join(f'"{name}"' for name in names)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])
+
+
 def stage(
     db: Database,
     *,
@@ -181,10 +199,8 @@ def stage(
         if progress.linhas_processadas > MAX_ROWS:
             raise InvalidInput(f"at most {MAX_ROWS:,} rows can be imported", field="file")
         with db.session() as session:
-            if leads:
-                session.execute(insert(IngestStageLead), leads)
-            if contacts:
-                session.execute(insert(IngestStageContact), contacts)
+            write_rows(session, IngestStageLead.__table__, leads)
+            write_rows(session, IngestStageContact.__table__, contacts)
             checkpoint(session, progress)
     if progress.linhas_total is None or progress.linhas_total < progress.linhas_processadas:
         progress.linhas_total = progress.linhas_processadas

@@ -39,9 +39,9 @@ async def list_accounts(
 ) -> list[AccountPublic]:
     def _run() -> list[AccountPublic]:
         with rt.db.session() as session:
-            return [
-                service.to_public(a) for a in service.list_(session, tenant_id=principal.tenant_id)
-            ]
+            return service.public_with_usage(
+                session, service.list_(session, tenant_id=principal.tenant_id)
+            )
 
     return await run_in_threadpool(_run)
 

@@ -1,0 +1,312 @@
+"""Delivering webhook events: claim due rows with a lease, POST them signed, retry with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from carteiro import __version__
+from carteiro.accounts.vault import Vault
+from carteiro.db.engine import Database
+from carteiro.db.types import utcnow
+from carteiro.deliverability import leader, outbox, webhooks
+from carteiro.deliverability.config import DeliverabilityConfig
+from carteiro.deliverability.models import Webhook, WebhookAttempt, WebhookDelivery
+
+log = logging.getLogger("carteiro.webhooks")
+
+
+@dataclass(frozen=True)
+class Due:
+    id: int
+    webhook_id: int
+    event_type: str
+    attempt: int
+    payload: dict[str, Any]
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Result:
+    due: Due
+    started_at: datetime
+    duration: float
+    status_code: int | None
+    error: str | None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def backoff(attempt: int, config: DeliverabilityConfig, retry_after: float | None = None) -> float:
+    """Exponential from the base, capped, with equal jitter; a receiver's Retry-After wins
+    when it asks for longer."""
+    full = min(
+        config.webhook_retry_max_seconds,
+        config.webhook_retry_base_seconds * 2 ** max(0, attempt - 1),
+    )
+    delay = full / 2 + random.uniform(0, full / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, config.webhook_retry_max_seconds))
+    return delay
+
+
+def claim(
+    session: Session, *, owner: str, limit: int, lease_seconds: float, vault: Vault
+) -> list[Due]:
+    """Leases up to `limit` due deliveries (and ones whose worker vanished) to `owner`."""
+    now = utcnow()
+    due = (
+        select(WebhookDelivery.id)
+        .where(
+            or_(
+                and_(WebhookDelivery.status == "pending", WebhookDelivery.run_at <= now),
+                and_(WebhookDelivery.status == "delivering", WebhookDelivery.lease_until < now),
+            )
+        )
+        .order_by(WebhookDelivery.run_at, WebhookDelivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(due.scalar_subquery()))
+        .values(
+            status="delivering",
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=WebhookDelivery.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.webhook_id,
+            WebhookDelivery.event_type,
+            WebhookDelivery.attempts,
+            WebhookDelivery.payload,
+        ),
+        execution_options={"synchronize_session": False},
+    ).all()
+    if not rows:
+        return []
+    hooks = {
+        h.id: h
+        for h in session.execute(
+            select(Webhook.id, Webhook.url, Webhook.secret_enc).where(
+                Webhook.id.in_({r.webhook_id for r in rows})
+            )
+        )
+    }
+    secrets = {i: vault.decrypt(h.secret_enc) for i, h in hooks.items()}
+    return sorted(
+        (
+            Due(
+                id=r.id,
+                webhook_id=r.webhook_id,
+                event_type=r.event_type,
+                attempt=r.attempts,
+                payload=r.payload,
+                url=hooks[r.webhook_id].url,
+                secret=secrets[r.webhook_id],
+            )
+            for r in rows
+            if r.webhook_id in hooks
+        ),
+        key=lambda d: d.id,
+    )
+
+
+async def _target_allowed(url: str, config: DeliverabilityConfig) -> bool:
+    """Refuses hosts that resolve to internal addresses (checked again at each delivery,
+    since DNS may change after the URL was accepted)."""
+    if config.webhook_allow_private:
+        return True
+    parts = urlsplit(url)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        )
+    except OSError:
+        return True  # the POST fails with the resolver's own error, which is logged
+    return not any(webhooks.is_private_address(info[4][0]) for info in infos)
+
+
+async def post(client: httpx.AsyncClient, due: Due, config: DeliverabilityConfig) -> Result:
+    """One signed HTTP POST; never raises."""
+    body = json.dumps(due.payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    started, clock = utcnow(), time.perf_counter()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"Carteiro-Webhooks/{__version__}",
+        "X-Carteiro-Event": due.event_type,
+        "X-Carteiro-Delivery": str(due.id),
+        webhooks.SIGNATURE_HEADER: webhooks.sign(due.secret, body),
+    }
+    if not await _target_allowed(due.url, config):
+        return Result(due, started, 0.0, None, "refused: the host resolves to an internal address")
+    try:
+        response = await client.post(due.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        return Result(due, started, time.perf_counter() - clock, None, reason[:500])
+    retry_after = None
+    if response.status_code in (429, 503):
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    return Result(
+        due, started, time.perf_counter() - clock, response.status_code, error, retry_after
+    )
+
+
+def complete(
+    session: Session, *, owner: str, results: list[Result], config: DeliverabilityConfig
+) -> int:
+    """Logs each attempt and moves each delivery on, fenced by the lease. Returns how many
+    were delivered."""
+    if not results:
+        return 0
+    now = utcnow()
+    session.execute(
+        insert(WebhookAttempt),
+        [
+            {
+                "delivery_id": r.due.id,
+                "number": r.due.attempt,
+                "started_at": r.started_at,
+                "duration_ms": int(r.duration * 1000),
+                "status_code": r.status_code,
+                "error": r.error,
+            }
+            for r in results
+        ],
+    )
+    delivered = 0
+    fence = (WebhookDelivery.lease_owner == owner) & (WebhookDelivery.status == "delivering")
+    for r in results:
+        values: dict[str, Any] = {
+            "lease_owner": None,
+            "lease_until": None,
+            "last_status_code": r.status_code,
+            "last_error": r.error,
+            "updated_at": now,
+        }
+        if r.ok:
+            values.update(status="delivered", delivered_at=now)
+        elif r.status_code == 410 or r.due.attempt >= config.webhook_max_attempts:
+            # 410 Gone: the receiver says the endpoint is retired; retrying cannot help.
+            values["status"] = "failed"
+        else:
+            delay = backoff(r.due.attempt, config, r.retry_after)
+            values.update(status="pending", run_at=now + timedelta(seconds=delay))
+        changed = session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == r.due.id, fence).values(**values),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+        delivered += int(r.ok and changed == 1)
+        if not r.ok:
+            log.warning(
+                "webhook delivery %s (%s) attempt %s failed: %s",
+                r.due.id,
+                r.due.event_type,
+                r.due.attempt,
+                r.error,
+            )
+    return delivered
+
+
+def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> int:
+    with db.session() as session:
+        return outbox.fan_out(
+            session,
+            owner=owner,
+            batch=max(config.webhook_batch_size, 100),
+            lease_seconds=max(30.0, config.webhook_poll_interval * 10),
+        )
+
+
+def _claim(db: Database, owner: str, config: DeliverabilityConfig, vault: Vault) -> list[Due]:
+    with db.session() as session:
+        return claim(
+            session,
+            owner=owner,
+            limit=config.webhook_batch_size,
+            lease_seconds=config.webhook_timeout * 3 + 30,
+            vault=vault,
+        )
+
+
+def _complete(db: Database, owner: str, results: list[Result], config: DeliverabilityConfig) -> int:
+    with db.session() as session:
+        return complete(session, owner=owner, results=results, config=config)
+
+
+async def run_once(runtime: Any, client: httpx.AsyncClient, owner: str) -> tuple[int, int]:
+    """One round: fan out new events, deliver what is due. Returns (fanned out, attempted)."""
+    config = DeliverabilityConfig.from_settings(runtime.settings)
+    fanned = await asyncio.to_thread(_fan_out, runtime.db, owner, config)
+    due = await asyncio.to_thread(_claim, runtime.db, owner, config, runtime.vault)
+    if due:
+        gate = asyncio.Semaphore(config.webhook_concurrency)
+
+        async def one(d: Due) -> Result:
+            async with gate:
+                return await post(client, d, config)
+
+        results = await asyncio.gather(*(one(d) for d in due))
+        await asyncio.to_thread(_complete, runtime.db, owner, list(results), config)
+    return fanned, len(due)
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def webhook_loop(runtime: Any, stop: asyncio.Event) -> None:
+    """Fans out and delivers webhook events until `stop` is set; safe to run in every process
+    (fan-out runs in one at a time, deliveries are leased row by row)."""
+    config = DeliverabilityConfig.from_settings(runtime.settings)
+    owner = owner_id()
+    timeout = httpx.Timeout(config.webhook_timeout)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        while not stop.is_set():
+            busy = False
+            try:
+                fanned, attempted = await run_once(runtime, client, owner)
+                busy = attempted >= config.webhook_batch_size
+            except Exception:
+                log.exception("webhook round failed; retrying after a pause")
+            if not busy:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=config.webhook_poll_interval)
+                except TimeoutError:
+                    pass
+    await asyncio.to_thread(_release, runtime.db, owner)
+
+
+def _release(db: Database, owner: str) -> None:
+    try:
+        with db.session() as session:
+            leader.release(session, name=outbox.STATE, owner=owner)
+    except Exception:
+        log.warning("could not release the webhook scheduler lease", exc_info=True)

@@ -1,0 +1,412 @@
+"""Incremental sync of an account's folders over one IMAP connection (blocking; run in a thread)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from imapclient import IMAPClient
+from sqlalchemy import delete, func, select, update
+
+from carteiro.accounts.models import Account
+from carteiro.db.types import utcnow
+from carteiro.errors import NotFound
+from carteiro.inbound import folders, ingest, mime, outgoing, replies, rules, threads
+from carteiro.inbound.imap import ImapConfig
+from carteiro.inbound.models import InboxFolder, InboxMessage
+from carteiro.inbound.parse import parse_message
+from carteiro.inbound.schemas import FolderReport, SyncReport
+from carteiro.inbound.storage import BlobStore
+from carteiro.outbound import service as outbound
+from carteiro.outbound.models import Email
+from carteiro.runtime import Runtime
+
+log = logging.getLogger("carteiro.inbox")
+
+FLAGS_CHUNK = 1000
+# A page's bodies are fetched in groups of at most this many bytes.
+FETCH_BYTES = 16 * 1024 * 1024
+
+
+class Stopped(Exception):
+    """The worker is shutting down; the sync stops between pages (nothing half-written)."""
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class AccountSync:
+    """Syncs one account; the caller holds the account's sync lock and owns `client`."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        account_id: int,
+        client: IMAPClient,
+        config: ImapConfig,
+        should_stop: Callable[[], bool] = lambda: False,
+        keep_alive: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.rt = runtime
+        self.account_id = account_id
+        self.client = client
+        self.config = config
+        self.should_stop = should_stop
+        self.keep_alive = keep_alive
+        self.store = BlobStore.for_data_dir(runtime.settings.data_dir)
+        self.condstore = client.has_capability("CONDSTORE")
+        with runtime.db.session() as session:
+            account = session.get(Account, account_id)
+            if account is None:
+                raise NotFound(f"account {account_id} not found")
+            self.tenant_id = account.tenant_id
+            self.report = SyncReport(account_id=account_id, account=account.name)
+            self.own = replies.own_addresses(session, tenant_id=account.tenant_id)
+        if self.condstore and client.has_capability("ENABLE"):
+            client.enable("CONDSTORE")
+
+    def run(self, *, only_roles: tuple[str, ...] | None = None) -> SyncReport:
+        started = time.monotonic()
+        mailboxes = folders.listed(self.client)
+        with self.rt.db.session() as session:
+            chosen = folders.sync_folders(
+                session,
+                tenant_id=self.tenant_id,
+                account_id=self.account_id,
+                mailboxes=mailboxes,
+                only=self.config.folders,
+            )
+            targets = [(f.id, f.name, f.role) for f in chosen]
+            self._purge_missing(session)
+        self.report.sent_copies += self.flush_outbox()
+        for folder_id, name, role in targets:
+            if only_roles is not None and role not in only_roles:
+                continue
+            if self.should_stop():
+                raise Stopped()
+            self.report.folders.append(self.sync_folder(folder_id, name, role))
+        for part in self.report.folders:
+            self.report.new += part.new
+            self.report.flags_changed += part.flags_changed
+            self.report.deleted += part.deleted
+        self.report.seconds = round(time.monotonic() - started, 3)
+        return self.report
+
+    def _purge_missing(self, session) -> None:  # type: ignore[no-untyped-def]
+        gone = select(InboxFolder.id).where(
+            InboxFolder.account_id == self.account_id, InboxFolder.present.is_(False)
+        )
+        touched = list(
+            session.scalars(
+                select(InboxMessage.thread_id).where(InboxMessage.folder_id.in_(gone)).distinct()
+            )
+        )
+        if touched:
+            session.execute(delete(InboxMessage).where(InboxMessage.folder_id.in_(gone)))
+            threads.recount(session, touched)
+
+    # -- one folder -------------------------------------------------------------------------
+
+    def sync_folder(self, folder_id: int, name: str, role: str | None) -> FolderReport:
+        part = FolderReport(folder=name, role=role)
+        info = self.client.select_folder(name, readonly=True)
+        validity = int(info.get(b"UIDVALIDITY") or 0)
+        exists = int(info.get(b"EXISTS") or 0)
+        modseq = info.get(b"HIGHESTMODSEQ")
+        with self.rt.db.session() as session:
+            folder = session.get(InboxFolder, folder_id)
+            assert folder is not None
+            stored_validity, last_uid, stored_modseq = (
+                folder.uidvalidity,
+                folder.last_uid,
+                folder.highest_modseq,
+            )
+        if stored_validity is not None and stored_validity != validity:
+            part.uidvalidity_reset = True
+            self._reset(folder_id, validity, part)
+        else:
+            if last_uid:
+                part.flags_changed = self._refresh_flags(folder_id, last_uid, stored_modseq)
+            found = self.client.search(["UID", f"{last_uid + 1}:*"])
+            new = sorted(u for u in found if u > last_uid)
+            part.new = self._fetch_new(folder_id, new)
+        part.deleted += self._remove_expunged(folder_id, exists)
+        with self.rt.db.session() as session:
+            folder = session.get(InboxFolder, folder_id)
+            assert folder is not None
+            folder.uidvalidity = validity
+            folder.highest_modseq = int(modseq) if modseq is not None and self.condstore else None
+            folder.message_count, folder.unread_count = session.execute(
+                select(
+                    func.count(InboxMessage.id),
+                    func.count(InboxMessage.id).filter(InboxMessage.seen.is_(False)),
+                ).where(InboxMessage.folder_id == folder_id)
+            ).one()
+            folder.last_sync_at = utcnow()
+            folder.last_error = None
+        return part
+
+    def _fetch_new(self, folder_id: int, uids: list[int]) -> int:
+        added = 0
+        page_size = self.config.page_size
+        for start in range(0, len(uids), page_size):
+            if self.should_stop():
+                raise Stopped()
+            page = uids[start : start + page_size]
+            with self.rt.db.session() as session:
+                folder = session.get(InboxFolder, folder_id)
+                assert folder is not None
+                have = ingest._existing_uids(session, folder, page)
+            wanted = [u for u in page if u not in have]
+            items = self._download(wanted) if wanted else []
+            with self.rt.db.session() as session:
+                folder = session.get(InboxFolder, folder_id)
+                assert folder is not None
+                ctx = ingest.Context(
+                    tenant_id=self.tenant_id,
+                    account_id=self.account_id,
+                    own_addresses=self.own,
+                    store=self.store,
+                )
+                added += ingest.store_page(session, ctx, folder, items)
+                folder.last_uid = max(folder.last_uid or 0, max(page))
+                self.report.auto_replies += rules.apply(
+                    session,
+                    tenant_id=self.tenant_id,
+                    account_id=self.account_id,
+                    folder=folder,
+                    rows=ctx.new_rows,
+                    settings=self.rt.settings,
+                    store=self.store,
+                )
+            self.keep_alive()
+        return added
+
+    def _download(self, uids: list[int]) -> list[ingest.Fetched]:
+        meta = self.client.fetch(uids, ["FLAGS", "INTERNALDATE", "RFC822.SIZE"])
+        limit = self.rt.settings.max_message_bytes
+        small = [u for u in uids if u in meta and int(meta[u].get(b"RFC822.SIZE") or 0) <= limit]
+        large = [u for u in uids if u in meta and u not in set(small)]
+        bodies: dict[int, bytes] = {}
+        group: list[int] = []
+        size = 0
+        for uid in small:
+            group.append(uid)
+            size += int(meta[uid].get(b"RFC822.SIZE") or 0)
+            if size >= FETCH_BYTES:
+                bodies.update(self._bodies(group, b"BODY[]"))
+                group, size = [], 0
+        if group:
+            bodies.update(self._bodies(group, b"BODY[]"))
+        headers = self._bodies(large, b"BODY[HEADER]") if large else {}
+        items = []
+        for uid in uids:
+            if uid not in meta:
+                continue  # expunged between SEARCH and FETCH
+            raw = bodies.get(uid) if uid in bodies else headers.get(uid, b"")
+            items.append(
+                ingest.Fetched(
+                    uid=uid,
+                    flags=[_text(f) for f in meta[uid].get(b"FLAGS", ())],
+                    internal_date=_aware(meta[uid].get(b"INTERNALDATE")),
+                    size=int(meta[uid].get(b"RFC822.SIZE") or len(raw or b"")),
+                    raw=raw or b"",
+                    parsed=parse_message(raw or b""),
+                    truncated=uid not in bodies,
+                )
+            )
+        return items
+
+    def _bodies(self, uids: list[int], key: bytes) -> dict[int, bytes]:
+        item = "BODY.PEEK[]" if key == b"BODY[]" else "BODY.PEEK[HEADER]"
+        data = self.client.fetch(uids, [item])
+        return {uid: bytes(d.get(key) or b"") for uid, d in data.items()}
+
+    def _known(self, folder_id: int) -> dict[int, tuple[int, tuple]]:
+        with self.rt.db.session() as session:
+            rows = session.execute(
+                select(
+                    InboxMessage.uid,
+                    InboxMessage.id,
+                    InboxMessage.seen,
+                    InboxMessage.flagged,
+                    InboxMessage.answered,
+                    InboxMessage.draft,
+                    InboxMessage.keywords,
+                ).where(InboxMessage.folder_id == folder_id, InboxMessage.uid.is_not(None))
+            ).all()
+        return {r[0]: (r[1], (r[2], r[3], r[4], r[5], sorted(r[6] or []))) for r in rows}
+
+    def _refresh_flags(self, folder_id: int, last_uid: int, modseq: int | None) -> int:
+        known = self._known(folder_id)
+        uids = sorted(u for u in known if u <= last_uid)
+        modifiers = [f"CHANGEDSINCE {modseq}"] if self.condstore and modseq else None
+        changes = []
+        for start in range(0, len(uids), FLAGS_CHUNK):
+            part = uids[start : start + FLAGS_CHUNK]
+            for uid, data in self.client.fetch(part, ["FLAGS"], modifiers=modifiers).items():
+                if uid not in known or b"FLAGS" not in data:
+                    continue
+                values = ingest.flag_values([_text(f) for f in data[b"FLAGS"]])
+                now = (
+                    values["seen"],
+                    values["flagged"],
+                    values["answered"],
+                    values["draft"],
+                    sorted(values["keywords"]),  # type: ignore[arg-type]
+                )
+                row_id, before = known[uid]
+                if now != before:
+                    changes.append({"id": row_id, **values})
+        if changes:
+            with self.rt.db.session() as session:
+                session.execute(update(InboxMessage), changes)
+                affected = session.scalars(
+                    select(InboxMessage.thread_id)
+                    .where(InboxMessage.id.in_([c["id"] for c in changes]))
+                    .distinct()
+                ).all()
+                threads.recount(session, affected)
+        return len(changes)
+
+    def _remove_expunged(self, folder_id: int, exists: int) -> int:
+        with self.rt.db.session() as session:
+            count = session.scalar(
+                select(func.count(InboxMessage.id)).where(InboxMessage.folder_id == folder_id)
+            )
+        if count == exists:
+            return 0
+        on_server = set(self.client.search("ALL"))
+        known = self._known(folder_id)
+        gone = [row_id for uid, (row_id, _) in known.items() if uid not in on_server]
+        if gone:
+            self._delete_rows(gone)
+        return len(gone)
+
+    def _delete_rows(self, row_ids: list[int]) -> None:
+        with self.rt.db.session() as session:
+            affected: set[int] = set()
+            for part in threads.chunks(row_ids):
+                affected.update(
+                    session.scalars(
+                        select(InboxMessage.thread_id).where(InboxMessage.id.in_(part))
+                    )
+                )
+                session.execute(delete(InboxMessage).where(InboxMessage.id.in_(part)))
+            threads.recount(session, affected)
+
+    def _reset(self, folder_id: int, validity: int, part: FolderReport) -> None:
+        """UIDVALIDITY changed: re-map what we have by (Message-ID, size), fetch the rest."""
+        uids = self.client.search("ALL")
+        server: dict[int, tuple[str | None, int, list[str]]] = {}
+        field = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+        for start in range(0, len(uids), FLAGS_CHUNK):
+            chunk = uids[start : start + FLAGS_CHUNK]
+            fetched = self.client.fetch(
+                chunk, ["RFC822.SIZE", "FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
+            )
+            for uid, data in fetched.items():
+                ids = mime.message_ids(_text(data.get(field) or b""), 1)
+                flags = [_text(f) for f in data.get(b"FLAGS", ())]
+                server[uid] = (ids[0] if ids else None, int(data.get(b"RFC822.SIZE") or 0), flags)
+        unmatched: list[int] = []
+        with self.rt.db.session() as session:
+            rows = session.execute(
+                select(InboxMessage.id, InboxMessage.message_id, InboxMessage.size).where(
+                    InboxMessage.folder_id == folder_id
+                )
+            ).all()
+            pool: dict[tuple[str, int], list[int]] = defaultdict(list)
+            for row_id, message_id, size in rows:
+                if message_id:
+                    pool[(message_id, size)].append(row_id)
+            # Clear every UID first: old and new numbers overlap.
+            session.execute(
+                update(InboxMessage).where(InboxMessage.folder_id == folder_id).values(uid=None)
+            )
+            remap = []
+            for uid in sorted(server):
+                message_id, size, flags = server[uid]
+                candidates = pool.get((message_id, size)) if message_id else None
+                if candidates:
+                    remap.append({"id": candidates.pop(0), "uid": uid, **ingest.flag_values(flags)})
+                else:
+                    unmatched.append(uid)
+            if remap:
+                session.execute(update(InboxMessage), remap)
+            stale = [r for rs in pool.values() for r in rs] + [r[0] for r in rows if not r[1]]
+            folder = session.get(InboxFolder, folder_id)
+            assert folder is not None
+            folder.uidvalidity = validity
+            folder.highest_modseq = None
+            folder.last_uid = 0
+        if stale:
+            self._delete_rows(stale)
+            part.deleted += len(stale)
+        part.new = self._fetch_new(folder_id, unmatched)
+        with self.rt.db.session() as session:
+            folder = session.get(InboxFolder, folder_id)
+            assert folder is not None
+            folder.last_uid = max(server, default=0)
+        log.info(
+            "folder %s: UIDVALIDITY changed; %d kept, %d fetched, %d removed",
+            part.folder,
+            len(server) - len(unmatched),
+            part.new,
+            len(stale),
+        )
+
+    # -- our own sent replies ---------------------------------------------------------------
+
+    def flush_outbox(self) -> int:
+        """Copies delivered replies into Sent and flags what they answer as \\Answered."""
+        with self.rt.db.session() as session:
+            outgoing.settle_unsendable(session, account_id=self.account_id)
+            ids = outgoing.pending_sent_copies(session, account_id=self.account_id)
+            sent_folder = folders.by_role(session, account_id=self.account_id, role="sent")
+            work = []
+            for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids))):
+                email = session.get(Email, row.email_id)
+                target = session.get(InboxMessage, row.reply_to_message_id or -1)
+                where = session.get(InboxFolder, target.folder_id) if target and target.folder_id else None
+                work.append(
+                    (
+                        row.id,
+                        outbound.raw_bytes(session, email) if email else None,
+                        email.sent_at if email else None,
+                        (where.name, target.uid, target.id) if where and target and target.uid else None,
+                    )
+                )
+            sent_name = sent_folder.name if sent_folder else None
+        done = 0
+        for row_id, raw, sent_at, answered in work:
+            state = "skipped"
+            if raw and sent_name and self.config.append_sent:
+                self.client.append(sent_name, raw, flags=[b"\\Seen"], msg_time=sent_at)
+                state = "done"
+                done += 1
+            if answered:
+                self.client.select_folder(answered[0], readonly=False)
+                self.client.add_flags([answered[1]], [b"\\Answered"])
+            with self.rt.db.session() as session:
+                session.execute(
+                    update(InboxMessage).where(InboxMessage.id == row_id).values(sent_copy=state)
+                )
+                if answered:
+                    session.execute(
+                        update(InboxMessage)
+                        .where(InboxMessage.id == answered[2])
+                        .values(answered=True)
+                    )
+        return done
