@@ -7,7 +7,28 @@ EMAILS_READ = "emails:read"
 EMAILS_MANAGE = "emails:manage"
 ACCOUNTS_READ = "accounts:read"
 ACCOUNTS_WRITE = "accounts:write"
+LEADS_READ = "leads:read"
+LEADS_WRITE = "leads:write"
+INBOX_READ = "inbox:read"
+INBOX_WRITE = "inbox:write"
+DELIVERABILITY_READ = "deliverability:read"
+DELIVERABILITY_WRITE = "deliverability:write"
+WEBHOOKS_WRITE = "webhooks:write"
 ADMIN = "admin"
 
-ALL_SCOPES = (EMAILS_SEND, EMAILS_READ, EMAILS_MANAGE, ACCOUNTS_READ, ACCOUNTS_WRITE, ADMIN)
+ALL_SCOPES = (
+    EMAILS_SEND,
+    EMAILS_READ,
+    EMAILS_MANAGE,
+    ACCOUNTS_READ,
+    ACCOUNTS_WRITE,
+    LEADS_READ,
+    LEADS_WRITE,
+    INBOX_READ,
+    INBOX_WRITE,
+    DELIVERABILITY_READ,
+    DELIVERABILITY_WRITE,
+    WEBHOOKS_WRITE,
+    ADMIN,
+)
 EVERYTHING = "*"

@@ -39,6 +39,7 @@ default_internal_user = {internal_user}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 200
+mail_fsync = never
 imap_idle_notify_interval = 2 mins
 passdb {{
   driver = passwd-file
