@@ -1,4 +1,4 @@
-"""Deliverability settings, read from the shared Settings object with defaults until it names them."""
+"""Deliverability settings, read by name from the shared Settings with defaults meanwhile."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -292,15 +293,13 @@ async def webhook_loop(runtime: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
             busy = False
             try:
-                fanned, attempted = await run_once(runtime, client, owner)
+                _, attempted = await run_once(runtime, client, owner)
                 busy = attempted >= config.webhook_batch_size
             except Exception:
                 log.exception("webhook round failed; retrying after a pause")
             if not busy:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=config.webhook_poll_interval)
-                except TimeoutError:
-                    pass
     await asyncio.to_thread(_release, runtime.db, owner)
 
 

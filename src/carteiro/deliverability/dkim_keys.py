@@ -134,7 +134,9 @@ def list_(session: Session, *, tenant_id: int, domain: str | None = None) -> lis
 
 
 def get_or_raise(session: Session, *, tenant_id: int, key_id: int) -> DkimKey:
-    key = session.scalar(select(DkimKey).where(DkimKey.tenant_id == tenant_id, DkimKey.id == key_id))
+    key = session.scalar(
+        select(DkimKey).where(DkimKey.tenant_id == tenant_id, DkimKey.id == key_id)
+    )
     if key is None:
         raise NotFound(f"DKIM key {key_id} not found")
     return key

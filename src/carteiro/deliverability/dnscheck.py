@@ -102,8 +102,7 @@ def check_spf(resolver: Resolver, *, domain: str, smtp_host: str) -> Check:
         return Check(
             name="spf",
             status="error",
-            message=f"the SPF record does not allow the SMTP host {smtp_host}: use "
-            f"'{suggestion}'",
+            message=f"the SPF record does not allow the SMTP host {smtp_host}: use '{suggestion}'",
             found=found,
             detail={**detail, "errors": policy.errors},
         )
@@ -225,9 +224,7 @@ def _same_key(published: str, ours: str) -> bool:
         return False
 
 
-def check_dmarc(
-    resolver: Resolver, *, domain: str, spf_ok: bool, dkim_ok: bool
-) -> Check:
+def check_dmarc(resolver: Resolver, *, domain: str, spf_ok: bool, dkim_ok: bool) -> Check:
     name = f"_dmarc.{domain}"
     records = [r for r in resolver.txt(name) if r.lower().startswith("v=dmarc1")]
     inherited = False
@@ -347,8 +344,9 @@ def records_to_publish(
             name=f"_dmarc.{domain}",
             value=current_dmarc or "v=DMARC1; p=none; adkim=r; aspf=r",
             purpose="DMARC",
-            note="already published" if current_dmarc else "start with p=none; move to "
-            "p=quarantine once reports show all your mail passes",
+            note="already published"
+            if current_dmarc
+            else "start with p=none; move to p=quarantine once reports show all your mail passes",
         )
     )
     return records
@@ -398,8 +396,16 @@ def check_domain(
         else None
     )
     records = records_to_publish(
-        domain=domain, smtp_host=smtp_host, key=key, current_spf=spf_found, current_dmarc=dmarc_found
+        domain=domain,
+        smtp_host=smtp_host,
+        key=key,
+        current_spf=spf_found,
+        current_dmarc=dmarc_found,
     )
     return DnsReport(
-        domain=domain, status=overall(checks), checks=checks, records=records, checked_at=now  # type: ignore[arg-type]
+        domain=domain,
+        status=overall(checks),
+        checks=checks,
+        records=records,
+        checked_at=now,  # type: ignore[arg-type]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -94,8 +95,7 @@ def record(
         row.health_failures = (row.health_failures or 0) + 1
         if row.health_failures >= max_failures:
             reason = (
-                f"{HEALTH_PREFIX}SMTP login failed {row.health_failures} times in a row: "
-                f"{detail}"
+                f"{HEALTH_PREFIX}SMTP login failed {row.health_failures} times in a row: {detail}"
             )
             paused = pause_account(session, account=account, reason=reason, source="health")
             row.paused_by_health = row.paused_by_health or paused
@@ -121,7 +121,9 @@ async def check_account_health(runtime: Any, *, account_id: int) -> HealthResult
             account = session.get(Account, account_id)
             if account is None:
                 raise NotFound(f"account {account_id} not found")
-            smtp = accounts.smtp_config(account, runtime.vault, timeout=runtime.settings.smtp_timeout)
+            smtp = accounts.smtp_config(
+                account, runtime.vault, timeout=runtime.settings.smtp_timeout
+            )
             return smtp, account.name
 
     smtp, name = await asyncio.to_thread(load)
@@ -176,22 +178,18 @@ async def health_loop(runtime: Any, stop: asyncio.Event, *, owner: str | None = 
                 )
             return ids
 
+    gate = asyncio.Semaphore(4)
+
+    async def one(account_id: int) -> None:
+        async with gate:
+            with contextlib.suppress(NotFound):  # removed meanwhile
+                await check_account_health(runtime, account_id=account_id)
+
     while not stop.is_set():
         try:
             ids = await asyncio.to_thread(claim_due)
-            gate = asyncio.Semaphore(4)
-
-            async def one(account_id: int) -> None:
-                async with gate:
-                    try:
-                        await check_account_health(runtime, account_id=account_id)
-                    except NotFound:
-                        pass  # removed meanwhile
-
             await asyncio.gather(*(one(i) for i in ids))
         except Exception:
             log.exception("health round failed; retrying after a pause")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=tick)
-        except TimeoutError:
-            pass

@@ -9,7 +9,9 @@ import idna
 from carteiro.errors import InvalidInput
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+_SELECTOR = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
 
 
 def normalise_domain(value: str, *, field: str = "domain") -> str:
@@ -23,7 +25,9 @@ def normalise_domain(value: str, *, field: str = "domain") -> str:
         try:
             domain = idna.encode(domain, uts46=True).decode("ascii")
         except idna.IDNAError:
-            raise InvalidInput(f"{field}: {value!r} is not a valid domain name", field=field) from None
+            raise InvalidInput(
+                f"{field}: {value!r} is not a valid domain name", field=field
+            ) from None
     labels = domain.split(".")
     if (
         len(domain) > 253

@@ -43,9 +43,7 @@ def _insert(session: Session):  # type: ignore[no-untyped-def]
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
-def emit(
-    session: Session, *, tenant_id: int, type: str, payload: dict[str, Any]
-) -> OutboxEvent:
+def emit(session: Session, *, tenant_id: int, type: str, payload: dict[str, Any]) -> OutboxEvent:
     """Records an event that is not about one message (account_paused, unsubscribed); it is
     delivered to webhooks once this transaction commits."""
     if type not in EVENT_TYPES:
@@ -196,7 +194,9 @@ def fan_out(
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     row = session.scalars(stmt.execution_options(populate_existing=True)).one()
-    newest = _max_ids(session)  # read before the webhooks, so a hook created meanwhile misses nothing
+    newest = _max_ids(
+        session
+    )  # read before the webhooks, so a hook created meanwhile misses nothing
     hooks = _hooks(session)
     if not hooks:
         # Nobody listens: skip straight to the newest events instead of reading them.

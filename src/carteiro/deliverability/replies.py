@@ -29,7 +29,7 @@ _AUTH_WORDS = re.compile(
     re.I,
 )
 _THROTTLE_WORDS = re.compile(
-    r"rate limit|too many|quota|limit exceeded|exceeded the|throttl|try again later|"
+    r"rate limit|at a rate|too many|quota|limit exceeded|exceeded the|throttl|"
     r"temporarily deferred|deferred due to|concurrent|unusual rate|unexpected volume|"
     r"sending limit|server busy|maximum sending rate|resources temporarily",
     re.I,
@@ -46,7 +46,8 @@ _UNKNOWN_USER_WORDS = re.compile(
     r"doesn't exist|recipient not found|recipientnotfound|invalid recipient|"
     r"unknown recipient|mailbox unavailable|mailbox not found|address rejected|"
     r"account (is )?disabled|not a valid (mailbox|recipient)|no mailbox|unrouteable|"
-    r"address not found|bad destination mailbox|suppression list|address blacklisted",
+    r"address not found|bad destination mailbox|suppression list|address blacklisted|"
+    r"(doesn't|does not) have an? [\w.-]{0,40} ?account",
     re.I,
 )
 _GREYLIST_WORDS = re.compile(r"greylist|graylist|try again in", re.I)
@@ -70,7 +71,8 @@ def classify_reply(code: int | None, reply: str) -> ReplyClass:
     klass = enhanced[0] if enhanced else str(code)[0]
     subject = enhanced.split(".")[1] if enhanced else None
 
-    if code in _AUTH_BASIC or enhanced in _AUTH_ENHANCED:
+    if code in _AUTH_BASIC or (enhanced in _AUTH_ENHANCED and not _SPAM_WORDS.search(text)):
+        # Yahoo answers 554 5.7.9 for policy rejections, so the code alone is not enough.
         return ReplyClass.AUTH
     if code == 454:
         # SES "454 Throttling failure"; a 454 about TLS or login is the account's set-up.
@@ -78,6 +80,8 @@ def classify_reply(code: int | None, reply: str) -> ReplyClass:
     if code == 421 and (subject == "7" or _THROTTLE_WORDS.search(text)):
         return ReplyClass.THROTTLED
     if klass == "4":
+        if enhanced in _MAILBOX_FULL:
+            return ReplyClass.SOFT_BOUNCE
         if subject in ("2", "3", "7") and _THROTTLE_WORDS.search(text):
             return ReplyClass.THROTTLED  # 450 4.2.1 recipient rate, 432 4.3.2 thread limit
         if _GREYLIST_WORDS.search(text):
@@ -116,6 +120,6 @@ def classify_reply(code: int | None, reply: str) -> ReplyClass:
         return ReplyClass.THROTTLED
     if enhanced is not None and subject in ("0", "5", "6") and _SPAM_WORDS.search(text):
         return ReplyClass.POLICY_SPAM
-    if enhanced is not None and _UNKNOWN_USER_WORDS.search(text) and subject in ("0", "5"):
+    if enhanced is not None and subject == "0" and _UNKNOWN_USER_WORDS.search(text):
         return ReplyClass.HARD_BOUNCE
     return ReplyClass.OTHER

@@ -47,7 +47,9 @@ class DnsResolver:
 
     @classmethod
     def from_config(cls, config: DeliverabilityConfig) -> DnsResolver:
-        return cls(nameservers=config.dns_nameservers, port=config.dns_port, timeout=config.dns_timeout)
+        return cls(
+            nameservers=config.dns_nameservers, port=config.dns_port, timeout=config.dns_timeout
+        )
 
     def _query(self, name: str, rdtype: str) -> list[dns.rdata.Rdata]:
         try:

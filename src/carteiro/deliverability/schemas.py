@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 Reason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
 REASONS: tuple[str, ...] = ("hard_bounce", "complaint", "unsubscribe", "manual")
@@ -26,17 +26,13 @@ EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 
 
 class SuppressionCreate(BaseModel):
+    """Exactly one of `email` or `domain` (checked by the service, which names the field)."""
+
     model_config = ConfigDict(extra="forbid")
 
     email: str | None = Field(None, max_length=320, description="one address")
     domain: str | None = Field(None, max_length=253, description="every address of a domain")
     reason: Reason = "manual"
-
-    @model_validator(mode="after")
-    def _one_target(self) -> SuppressionCreate:
-        if (self.email is None) == (self.domain is None):
-            raise ValueError("give exactly one of email or domain")
-        return self
 
 
 class SuppressionPublic(BaseModel):

@@ -95,7 +95,9 @@ class DkimSigner:
         if b"from" not in include:
             raise ValueError("a message without a From header cannot be DKIM-signed")
         include += (b"from",)
-        body_hash = base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(parsed.body)).digest())
+        body_hash = base64.b64encode(
+            hashlib.sha256(_POLICY.canonicalize_body(parsed.body)).digest()
+        )
         fields = [
             (b"v", b"1"),
             (b"a", b"rsa-sha256"),

@@ -103,11 +103,14 @@ def suppress(
 
 def suppress_many(
     session: Session, *, tenant_id: int, emails: Iterable[str], reason: str, source: str
-) -> int:
-    """Suppresses already-parsed addresses in one statement (hard bounces of a batch)."""
+) -> None:
+    """Suppresses already-parsed addresses in one statement (hard bounces of a batch);
+    addresses already on the list keep their entry."""
+    if reason not in REASONS:
+        raise InvalidInput(f"reason must be one of {', '.join(REASONS)}", field="reason")
     values = {e.strip().lower() for e in emails if "@" in e}
     if not values:
-        return 0
+        return
     now = utcnow()
     rows = [
         {
@@ -123,7 +126,7 @@ def suppress_many(
     stmt = _insert(session)(Suppression).on_conflict_do_nothing(
         index_elements=["tenant_id", "value"]
     )
-    return session.execute(stmt, rows).rowcount or 0
+    session.execute(stmt, rows)
 
 
 def public(row: Suppression) -> SuppressionPublic:
@@ -154,7 +157,7 @@ def get_or_raise(session: Session, *, tenant_id: int, suppression_id: int) -> Su
 
 def find(session: Session, *, tenant_id: int, value: str) -> Suppression | None:
     """The entry for an address or a domain, as typed by a person."""
-    kind, normalised = _target(value, None) if "@" in value else _target(None, value)
+    _, normalised = _target(value, None) if "@" in value else _target(None, value)
     return session.scalar(
         select(Suppression).where(
             Suppression.tenant_id == tenant_id, Suppression.value == normalised
@@ -180,7 +183,9 @@ def list_(
     if reason is not None:
         where.append(Suppression.reason == reason)
     if search:
-        escaped = search.strip().lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        escaped = (
+            search.strip().lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        )
         where.append(Suppression.value.like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count(Suppression.id)).where(*where)) or 0
     rows = session.scalars(

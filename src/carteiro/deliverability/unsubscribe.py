@@ -148,9 +148,7 @@ def list_unsubscribe_headers(
 
 
 def is_unsubscribed(session: Session, token: UnsubscribeToken) -> bool:
-    found = suppression.is_suppressed(
-        session, tenant_id=token.tenant_id, addresses=[token.address]
-    )
+    found = suppression.is_suppressed(session, tenant_id=token.tenant_id, addresses=[token.address])
     return token.address in found
 
 

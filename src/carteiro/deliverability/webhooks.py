@@ -66,8 +66,7 @@ def validate_url(url: str, *, allow_private: bool) -> str:
         raise InvalidInput("url: has no host name", field=field)
     if parts.username is not None or parts.password is not None:
         raise InvalidInput(
-            "url: must not carry a user name or password; the signature authenticates "
-            "deliveries",
+            "url: must not carry a user name or password; the signature authenticates deliveries",
             field=field,
         )
     if port == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
@@ -46,6 +46,19 @@ class Context:
     own_addresses: set[str]
     store: BlobStore
     new_rows: list[tuple[InboxMessage, ParsedMessage]] = field(default_factory=list)
+
+
+def allocate_ids(session: Session, model: type, count: int) -> list[int]:
+    """Primary keys for rows about to be inserted, so inserts need no RETURNING round trip."""
+    if count <= 0:
+        return []
+    table = model.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+        return list(session.scalars(stmt, {"t": table.name, "n": count}))
+    # SQLite transactions here begin IMMEDIATE: nobody else can insert until we commit.
+    start = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + count))
 
 
 def flag_values(flags: list[str]) -> dict[str, object]:
@@ -100,9 +113,11 @@ class _Page:
             for email in session.scalars(stmt):
                 self.emails.setdefault(email.message_id, email)
         self.outbound: list[tuple[Email, InboxThread]] = []
+        self.thread_ids = allocate_ids(session, InboxThread, len(items))
 
     def _new_thread(self, p: ParsedMessage, when: datetime) -> InboxThread:
         thread = InboxThread(
+            id=self.thread_ids.pop(0),
             tenant_id=self.ctx.tenant_id,
             account_id=self.ctx.account_id,
             subject=p.subject,

@@ -6,9 +6,10 @@ import re
 import unicodedata
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from operator import mul
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumberType
 
 DEFAULT_REGION = "BR"
@@ -64,11 +65,33 @@ def split_emails(text: str) -> list[str]:
     return [t for t in _EMAIL_SPLIT.split(text.replace("mailto:", " ")) if t]
 
 
+# Plain ASCII addresses the validator would accept, checked without it (it is the slowest step
+# of an import). Anything else (other characters, IDNA, '--' in the domain, odd top-level
+# domains) still goes through email-validator, which stays the authority.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_email(address: str) -> bool:
+    if len(address) > 254 or not _PLAIN_EMAIL.fullmatch(address) or "--" in address:
+        return False
+    local, _, domain = address.partition("@")
+    if len(local) > 64:
+        return False
+    tld = domain.rsplit(".", 1)[-1]
+    return not any(tld == name or domain.endswith("." + name) for name in _SPECIAL_USE)
+
+
 def normalise_email(token: str) -> str | None:
     """The lower-cased address when the syntax is valid (no DNS lookup), else None."""
     token = token.strip().strip("<>()[]\"'.,:")
     if "@" not in token:
         return None
+    lowered = token.lower()
+    if _plain_email(lowered):
+        return lowered
     try:
         result = validate_email(token, check_deliverability=False)
     except EmailNotValidError:
@@ -80,21 +103,50 @@ def split_phones(text: str) -> list[str]:
     return [t.strip() for t in _PHONE_SPLIT.split(text) if t and t.strip()]
 
 
-def phone_type(number: phonenumbers.PhoneNumber) -> str:
-    kind = phonenumbers.number_type(number)
-    if kind in _MOBILE:
+def _kind(number_type: int) -> str:
+    if number_type in _MOBILE:
         return "mobile"
-    if kind in _LANDLINE:
+    if number_type in _LANDLINE:
         return "landline"
     return "other"
 
 
-def _parse(candidate: str, region: str) -> phonenumbers.PhoneNumber | None:
+def phone_type(number: phonenumbers.PhoneNumber) -> str:
+    return _kind(phonenumbers.number_type(number))
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _checked(number: phonenumbers.PhoneNumber) -> tuple[str, str] | None:
+    # number_type is UNKNOWN exactly when is_valid_number is False; one lookup serves both.
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
+        return None
+    return _e164(number), _kind(kind)
+
+
+def _parse(candidate: str, region: str) -> tuple[str, str] | None:
     try:
         number = phonenumbers.parse(candidate, region)
     except NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    return _checked(number)
+
+
+_BR_NSN = re.compile(r"[1-9]{2}\d{8,9}")
+
+
+def _br_national(digits: str, explicit_plus: bool) -> str | None:
+    """DDD + subscriber digits for the usual Brazilian spellings, else None."""
+    if explicit_plus or (len(digits) in (12, 13) and digits.startswith("55")):
+        nsn = digits[2:] if digits.startswith("55") else ""
+    elif len(digits) in (11, 12) and digits[0] == "0" and digits[1] != "0":
+        nsn = digits[1:]  # trunk prefix
+    else:
+        nsn = digits
+    return nsn if _BR_NSN.fullmatch(nsn) else None
 
 
 def normalise_phone(token: str, *, region: str = DEFAULT_REGION) -> tuple[str, str] | None:
@@ -110,6 +162,12 @@ def normalise_phone(token: str, *, region: str = DEFAULT_REGION) -> tuple[str, s
     if len(digits) < 8 or len(digits) > 17:
         return None
     explicit_plus = as_number is None and token.lstrip().startswith("+")
+    if region == "BR":
+        nsn = _br_national(digits, explicit_plus)
+        if nsn is not None:
+            found = _checked(phonenumbers.PhoneNumber(country_code=55, national_number=int(nsn)))
+            if found is not None:
+                return found
     candidates: list[str] = []
     if explicit_plus:
         candidates.append("+" + digits)
@@ -120,27 +178,22 @@ def normalise_phone(token: str, *, region: str = DEFAULT_REGION) -> tuple[str, s
         if len(digits) > 11:
             candidates.append("+" + digits)
     for candidate in candidates:
-        number = _parse(candidate, region)
-        if number is not None:
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), (
-                phone_type(number)
-            )
+        found = _parse(candidate, region)
+        if found is not None:
+            return found
     if region == "BR":
         national = digits[2:] if digits.startswith("55") and len(digits) == 12 else digits
         national = national.lstrip("0")
         # Pre-2016 mobiles: DDD + 8 digits starting 6-9 gained a leading 9.
         if len(national) == 10 and national[2] in "6789":
-            number = _parse(national[:2] + "9" + national[2:], region)
-            if number is not None and phone_type(number) == "mobile":
-                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), (
-                    "mobile"
-                )
+            found = _parse(national[:2] + "9" + national[2:], region)
+            if found is not None and found[1] == "mobile":
+                return found
     return None
 
 
 def _check_digit(digits: str, weights: list[int]) -> int:
-    total = sum(int(d) * w for d, w in zip(digits, weights, strict=False))
-    rest = total % 11
+    rest = sum(map(mul, map(int, digits), weights)) % 11
     return 0 if rest < 2 else 11 - rest
 
 
@@ -199,6 +252,8 @@ def identity_text(value: str | None) -> str:
     """Case-, space- and accent-insensitive form used in a row's identity hash."""
     if not value:
         return ""
+    if value.isascii():
+        return " ".join(value.split()).lower()
     decomposed = unicodedata.normalize("NFKD", value)
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SPACES.sub(" ", folded).strip().casefold()

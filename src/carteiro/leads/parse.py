@@ -40,6 +40,17 @@ _PLACEHOLDERS = {
     "nenhum",
     "vazio",
 }
+_MAX_PLACEHOLDER = max(len(p) for p in _PLACEHOLDERS) + 4
+_DIGIT = re.compile(r"\d")
+
+
+def is_placeholder(text: str) -> bool:
+    """'-', 'N/A', 'não tem'… written where a value is missing (cheap test first)."""
+    if len(text) > _MAX_PLACEHOLDER or (text != "0" and _DIGIT.search(text)):
+        return False
+    return normalise(text) in _PLACEHOLDERS
+
+
 _WEAK_SPLIT = re.compile(r"\s{2,}|\s+-\s+|\s+(?:ou|or|e|and)\s+", re.IGNORECASE)
 
 
@@ -100,7 +111,7 @@ class RowParser:
                 continue
             raw.append(text)
             if "@" not in text:
-                if normalise(text) not in _PLACEHOLDERS:
+                if not is_placeholder(text):
                     self.errors.add(linha, self.headers[col], text, "not an e-mail address")
                 continue
             for token in norm.split_emails(text):
@@ -124,7 +135,7 @@ class RowParser:
                 continue
             raw.append(text)
             for token in norm.split_phones(text):
-                if normalise(token) in _PLACEHOLDERS:
+                if is_placeholder(token):
                     continue
                 parsed = norm.normalise_phone(token)
                 parts = [(token, parsed)]
@@ -145,7 +156,7 @@ class RowParser:
     def _document(self, cells: list[object], linha: int) -> dict[str, Any]:
         col = self.cmap.single.get("documento")
         text = self._cell(cells, col, linha) if col is not None else ""
-        if not text or normalise(text) in _PLACEHOLDERS:
+        if not text or is_placeholder(text):
             return {
                 "documento": None,
                 "documento_tipo": None,

@@ -249,7 +249,14 @@ class Dovecot:
         date: datetime | None = None,
     ) -> None:
         """Delivers one message to `folder` (a display name; created if missing)."""
-        self.append_many(folder, [raw], flags=flags, date=date)
+        mailbox = _quote(encode_folder(folder))
+        flag_list = "(" + " ".join(flags) + ")" if flags else None
+        when = imaplib.Time2Internaldate(date) if date else None
+        with self.client() as conn:
+            self._ensure(conn, mailbox)
+            typ, data = conn.append(mailbox, flag_list, when, raw)
+            if typ != "OK":
+                raise RuntimeError(f"APPEND to {folder} failed: {data!r}")
 
     def append_many(
         self,
@@ -258,19 +265,32 @@ class Dovecot:
         *,
         flags: Sequence[str] = (),
         date: datetime | None = None,
+        batch: int = 200,
     ) -> int:
-        """Delivers several messages over one connection; returns how many."""
-        mailbox = _quote(encode_folder(folder))
-        flag_list = "(" + " ".join(flags) + ")" if flags else None
-        when = imaplib.Time2Internaldate(date) if date else None
+        """Delivers several messages with MULTIAPPEND (RFC 3502), `batch` per command."""
+        from imapclient import IMAPClient
+
+        client = IMAPClient(self.host, self.port, ssl=False, timeout=60)
         count = 0
-        with self.client() as conn:
-            self._ensure(conn, mailbox)
+        try:
+            client.login(self.user, self.password)
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            pending: list[dict[str, object]] = []
             for raw in messages:
-                typ, data = conn.append(mailbox, flag_list, when, raw)
-                if typ != "OK":
-                    raise RuntimeError(f"APPEND to {folder} failed: {data!r}")
-                count += 1
+                item: dict[str, object] = {"msg": raw, "flags": tuple(flags)}
+                if date is not None:
+                    item["date"] = date
+                pending.append(item)
+                if len(pending) >= batch:
+                    client.multiappend(folder, pending)
+                    count, pending = count + len(pending), []
+            if pending:
+                client.multiappend(folder, pending)
+                count += len(pending)
+        finally:
+            with contextlib.suppress(Exception):
+                client.logout()
         return count
 
     @staticmethod

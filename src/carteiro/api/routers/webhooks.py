@@ -56,7 +56,9 @@ async def list_webhooks(
 ) -> list[WebhookPublic]:
     def _run() -> list[WebhookPublic]:
         with rt.db.session() as session:
-            return [webhooks.public(h) for h in webhooks.list_(session, tenant_id=principal.tenant_id)]
+            return [
+                webhooks.public(h) for h in webhooks.list_(session, tenant_id=principal.tenant_id)
+            ]
 
     return await run_in_threadpool(_run)
 
