@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 
 SEED_ROWS = 164_809
+GENERATOR_VERSION = "v2"  # bump when generate() changes, so a cached workbook is not reused
 TARGET_SECONDS = 30.0
 TARGET_RSS_MB = 400.0
 PG_ADMIN_URL = os.environ.get(
@@ -111,11 +112,11 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             doc = int(doc)  # leading zeros lost when stored as a number
         email: object = None
         e = rng.random()
-        if e < 0.30:
+        if e < 0.28:
             email = _email(rng, person, i)
-        elif e < 0.335:
+        elif e < 0.315:
             email = f"{_email(rng, person, i)}; {_email(rng, company, i)}".upper()
-        elif e < 0.35:
+        elif e < 0.33:
             email = f"{person.split()[0].lower()}@"  # invalid
         phone = _phone(rng) if rng.random() < 0.5 else None
         cell = _phone(rng) if rng.random() < 0.155 else None
@@ -302,7 +303,7 @@ def main() -> None:
 
     cache = Path(tempfile.gettempdir()) / "carteiro-bench"
     cache.mkdir(exist_ok=True)
-    workbook = args.workbook or cache / f"leads_{args.rows}.xlsx"
+    workbook = args.workbook or cache / f"leads_{args.rows}_{GENERATOR_VERSION}.xlsx"
     if not workbook.exists():
         print(f"generating {workbook} ({args.rows:,} rows)…", flush=True)
         t = time.perf_counter()

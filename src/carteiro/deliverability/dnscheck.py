@@ -130,11 +130,6 @@ def _covering_term(resolver: Resolver, policy: spf.SpfPolicy, smtp_host: str) ->
     include = spf.provider_include(smtp_host)
     if include and include in policy.includes:
         return f"include:{include}"
-    host_org = organisational_domain(smtp_host.lower()) if "." in smtp_host else None
-    for name in policy.includes:
-        # include:_spf.provider.net for smtp.provider.net: the provider's own list.
-        if host_org and "." in name and organisational_domain(name) == host_org:
-            return f"include:{name}"
     try:
         addresses = [smtp_host] if _is_ip(smtp_host) else resolver.addresses(smtp_host)
     except LookupFailed:
@@ -142,6 +137,12 @@ def _covering_term(resolver: Resolver, policy: spf.SpfPolicy, smtp_host: str) ->
     for address in addresses:
         if policy.allows_ip(address):
             return f"covers {address}"
+    host_org = None if _is_ip(smtp_host) else organisational_domain(smtp_host.lower())
+    for name in policy.includes:
+        # include:_spf.provider.net for smtp.provider.net: the provider's own list, whose
+        # outbound servers need not be the submission host's addresses.
+        if host_org and "." in name and organisational_domain(name) == host_org:
+            return f"include:{name}"
     return None
 
 

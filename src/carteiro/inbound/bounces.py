@@ -56,7 +56,9 @@ def on_bounce(session: Session, *, tenant_id: int, address: str, kind: str) -> N
         handler(session, tenant_id=tenant_id, address=address, kind=kind)
 
 
-def _find_email(session: Session, *, tenant_id: int, report: Report, verp: list[str]) -> Email | None:
+def _find_email(
+    session: Session, *, tenant_id: int, report: Report, verp: list[str]
+) -> Email | None:
     if report.original_message_id:
         email = session.scalars(
             select(Email).where(
@@ -70,8 +72,10 @@ def _find_email(session: Session, *, tenant_id: int, report: Report, verp: list[
         if parsed is None:
             continue
         email = session.get(Email, parsed[0])
-        if email is not None and email.tenant_id == tenant_id and verp_matches(
-            email.message_id, parsed[1]
+        if (
+            email is not None
+            and email.tenant_id == tenant_id
+            and verp_matches(email.message_id, parsed[1])
         ):
             return email
     return None

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carteiro.inbound.models import InboxFolder
+from carteiro.inbound.schemas import FolderPublic
 
 ROLE_FLAGS = {
     "\\sent": "sent",
@@ -125,3 +126,25 @@ def by_role(session: Session, *, account_id: int, role: str) -> InboxFolder | No
         InboxFolder.present.is_(True),
     )
     return session.scalars(stmt.order_by(InboxFolder.id)).first()
+
+
+def list_folders(session: Session, *, tenant_id: int) -> list[FolderPublic]:
+    stmt = select(InboxFolder).where(
+        InboxFolder.tenant_id == tenant_id, InboxFolder.present.is_(True)
+    )
+    return [
+        FolderPublic(
+            id=f.id,
+            account_id=f.account_id,
+            name=f.name,
+            role=f.role,
+            sync_enabled=f.sync_enabled,
+            message_count=f.message_count,
+            unread_count=f.unread_count,
+            uidvalidity=f.uidvalidity,
+            last_uid=f.last_uid,
+            last_sync_at=f.last_sync_at,
+            last_error=f.last_error,
+        )
+        for f in session.scalars(stmt.order_by(InboxFolder.account_id, InboxFolder.name))
+    ]

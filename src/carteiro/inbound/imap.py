@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
@@ -108,6 +111,9 @@ def connect(config: ImapConfig) -> IMAPClient:
         if config.security == "starttls":
             client.starttls(context)
         client.login(config.username, config.password or "")
+        if client.has_capability("CONDSTORE") and client.has_capability("ENABLE"):
+            # Only allowed before a folder is selected: SELECT then reports HIGHESTMODSEQ.
+            client.enable("CONDSTORE")
     except LoginError as exc:
         _quietly_close(client)
         raise ImapError(f"the IMAP server {where} refused the login: {_reason(exc)}") from None
@@ -132,12 +138,20 @@ def _quietly_close(client: IMAPClient) -> None:
     try:
         client.logout()
     except Exception:
-        try:
+        with contextlib.suppress(Exception):
             client.shutdown()
-        except Exception:
-            pass
 
 
 def close(client: IMAPClient | None) -> None:
     if client is not None:
         _quietly_close(client)
+
+
+def imap_accounts(session: Session, *, tenant_id: int) -> list[tuple[int, str]]:
+    """(id, name) of the tenant's accounts that have IMAP settings."""
+    rows = session.execute(
+        select(Account.id, Account.name, Account.imap)
+        .where(Account.tenant_id == tenant_id)
+        .order_by(Account.id)
+    ).all()
+    return [(i, n) for i, n, imap in rows if (imap or {}).get("host")]

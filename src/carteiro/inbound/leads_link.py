@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from carteiro.inbound.threads import chunks
+from carteiro.inbound.dbutil import chunks
 
 log = logging.getLogger("carteiro.inbox")
 
@@ -36,7 +36,7 @@ def lead_ids(session: Session, *, tenant_id: int, addresses: Iterable[str]) -> d
                     .where(LeadEmail.tenant_id == tenant_id, LeadEmail.email.in_(part))
                     .order_by(LeadEmail.lead_id)
                 )
-                for email, lead_id in session.execute(stmt).tuples():
+                for email, lead_id in session.execute(stmt):
                     found.setdefault(email.lower(), lead_id)
     except DBAPIError as exc:
         log.warning("leads are not linked: %s", exc.orig)

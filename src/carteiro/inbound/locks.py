@@ -63,9 +63,11 @@ class AdvisoryLocks:
         with self._mutex:
             if name in self._held:
                 return True
-            got = self._connection().execute(
-                text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key(name)}
-            ).scalar()
+            got = (
+                self._connection()
+                .execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key(name)})
+                .scalar()
+            )
             if got:
                 self._held.add(name)
             return bool(got)
@@ -94,6 +96,9 @@ class AdvisoryLocks:
         with self._mutex:
             if self._conn is not None:
                 try:
+                    # Closing would return the connection to the pool with its locks still
+                    # held; dropping it ends the database session and every lock with it.
+                    self._conn.invalidate()
                     self._conn.close()
                 finally:
                     self._conn = None
@@ -140,7 +145,9 @@ class LeaseLocks:
             self._held.discard(name)
             with self._db.session() as session:
                 session.execute(
-                    delete(InboxLease).where(InboxLease.name == name, InboxLease.owner == self._owner)
+                    delete(InboxLease).where(
+                        InboxLease.name == name, InboxLease.owner == self._owner
+                    )
                 )
 
     def renew(self) -> set[str]:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from carteiro.db.base import Base, TimestampMixin
 from carteiro.db.types import BigIntPK, JSONType, UTCDateTime, utcnow
+
 
 class InboxFolder(TimestampMixin, Base):
     """One IMAP mailbox of an account and where its incremental sync stands."""
@@ -157,10 +159,21 @@ class InboxMessage(TimestampMixin, Base):
     text_body: Mapped[str] = deferred(mapped_column(Text, nullable=False, default=""))
     html_body: Mapped[str | None] = deferred(mapped_column(Text, nullable=True))
     has_attachments: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    raw_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     defects: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
     lead_id: Mapped[int | None] = mapped_column(BigInteger, index=True, nullable=True)
+
+
+class InboxRaw(Base):
+    """The message exactly as fetched, gzip-compressed; kept apart so listings stay lean."""
+
+    __tablename__ = "inbox_raw"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("inbox_messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class InboxParticipant(Base):
@@ -267,6 +280,7 @@ __all__ = [
     "InboxLease",
     "InboxMessage",
     "InboxParticipant",
+    "InboxRaw",
     "InboxRule",
     "InboxThread",
     "InboxThreadKey",

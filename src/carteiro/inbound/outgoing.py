@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from imapclient import IMAPClient
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+if TYPE_CHECKING:
+    from carteiro.runtime import Runtime
+
 from carteiro.db.types import utcnow
-from carteiro.inbound import mime
-from carteiro.inbound.models import InboxMessage, InboxThread, InboxThreadKey
+from carteiro.inbound import folders, mime
+from carteiro.inbound.imap import ImapConfig
+from carteiro.inbound.models import InboxFolder, InboxMessage, InboxThread, InboxThreadKey
+from carteiro.outbound import service as outbound
 from carteiro.outbound.models import Email
 
 log = logging.getLogger("carteiro.inbox")
@@ -57,6 +64,11 @@ def outbound_row(
         internal_date=None,
         size=email.size or 0,
         seen=True,
+        flagged=False,
+        answered=False,
+        draft=False,
+        has_attachments=False,
+        truncated=False,
         snippet=mime.snippet(email.body or ""),
         text_body=email.body or "",
         html_body=mime.sanitize_html(email.html_body) if email.html_body else None,
@@ -108,3 +120,50 @@ def settle_unsendable(session: Session, *, account_id: int) -> None:
     )
     for row in session.scalars(stmt):
         row.sent_copy = "skipped"
+
+
+def flush_outbox(
+    runtime: Runtime, *, account_id: int, client: IMAPClient, config: ImapConfig
+) -> int:
+    """Copies delivered replies into Sent and flags what they answer as \\Answered."""
+    with runtime.db.session() as session:
+        settle_unsendable(session, account_id=account_id)
+        ids = pending_sent_copies(session, account_id=account_id)
+        sent_folder = folders.by_role(session, account_id=account_id, role="sent")
+        work = []
+        for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids))):
+            email = session.get(Email, row.email_id)
+            target = session.get(InboxMessage, row.reply_to_message_id or -1)
+            where = (
+                session.get(InboxFolder, target.folder_id) if target and target.folder_id else None
+            )
+            work.append(
+                (
+                    row.id,
+                    outbound.raw_bytes(session, email) if email else None,
+                    email.sent_at if email else None,
+                    (where.name, target.uid, target.id)
+                    if where and target and target.uid
+                    else None,
+                )
+            )
+        sent_name = sent_folder.name if sent_folder else None
+    done = 0
+    for row_id, raw, sent_at, answered in work:
+        state = "skipped"
+        if raw and sent_name and config.append_sent:
+            client.append(sent_name, raw, flags=[b"\\Seen"], msg_time=sent_at)
+            state = "done"
+            done += 1
+        if answered:
+            client.select_folder(answered[0], readonly=False)
+            client.add_flags([answered[1]], [b"\\Answered"])
+        with runtime.db.session() as session:
+            session.execute(
+                update(InboxMessage).where(InboxMessage.id == row_id).values(sent_copy=state)
+            )
+            if answered:
+                session.execute(
+                    update(InboxMessage).where(InboxMessage.id == answered[2]).values(answered=True)
+                )
+    return done

@@ -80,9 +80,7 @@ def _emails(values: Sequence[dict[str, str]]) -> list[str]:
     return [v["email"] for v in values if v.get("email")]
 
 
-def recipients(
-    message: InboxMessage, *, mode: str, own: set[str]
-) -> tuple[list[str], list[str]]:
+def recipients(message: InboxMessage, *, mode: str, own: set[str]) -> tuple[list[str], list[str]]:
     """(to, cc) for a reply or reply-all; a forward names its own recipients."""
     if mode == "forward":
         return [], []

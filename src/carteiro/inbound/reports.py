@@ -70,7 +70,9 @@ def _blocks(part: Message) -> list[dict[str, str]]:
     if isinstance(payload, list):
         for block in payload:
             if isinstance(block, Message):
-                blocks.append({k.lower(): mime.decode_header_value(v) for k, v in block.raw_items()})
+                blocks.append(
+                    {k.lower(): mime.decode_header_value(v) for k, v in block.raw_items()}
+                )
         if any(blocks):
             return blocks
     # Some mailers encode the report (base64) or send it as text: parse the text ourselves.
@@ -114,7 +116,7 @@ def _kind_for(action: str, status: str | None) -> str | None:
     action = action.lower()
     if action in ("delivered", "relayed", "expanded"):
         return None
-    if status and status.startswith("4") or action == "delayed":
+    if (status and status.startswith("4")) or action == "delayed":
         return "bounce_soft"
     return "bounce_hard"
 
@@ -183,7 +185,9 @@ def detect(parsed: ParsedMessage) -> Report | None:
             first = _arf if report_type == "feedback-report" else _dsn
             # Some senders label the report type wrongly; the parts say what it is.
             report = first(msg) or _dsn(msg) or _arf(msg)
-        report = report or _legacy_bounce(parsed)
+        else:
+            # A report that says "delivered" is not a bounce, whatever its subject.
+            report = _legacy_bounce(parsed)
         if report is None:
             return None
         report.original_message_id, report.original_return_path = _original(msg)

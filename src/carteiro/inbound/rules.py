@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,7 @@ _AUTOMATED = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|notifications?)[@+-]", re.I
 )
 MATCH_KEYS = ("from", "subject", "body", "folder")
+HISTORY_GRACE = timedelta(minutes=1)
 
 
 @dataclass
@@ -151,8 +153,9 @@ def apply(
             continue
         arrived = message.internal_date or message.date
         for rule in active:
-            # Mail that was already there when the rule was made is history, not a request.
-            if arrived < rule.created_at or not matches(rule, message, folder):
+            # Mail that was already there when the rule was made is history, not a request
+            # (servers keep arrival times to the second, hence the grace).
+            if arrived < rule.created_at - HISTORY_GRACE or not matches(rule, message, folder):
                 continue
             if _answered(session, rule.id, message.thread_id):
                 continue

@@ -36,6 +36,20 @@ class SyncReport(BaseModel):
     seconds: float = 0.0
 
 
+class FolderPublic(BaseModel):
+    id: int
+    account_id: int
+    name: str
+    role: str | None
+    sync_enabled: bool
+    message_count: int
+    unread_count: int
+    uidvalidity: int | None
+    last_uid: int
+    last_sync_at: datetime | None
+    last_error: str | None
+
+
 class AddressPublic(BaseModel):
     email: str
     name: str = ""

@@ -25,6 +25,16 @@ class Stored:
     size: int
 
 
+def pack(raw: bytes) -> bytes:
+    """gzip: mail compresses three to five times and any tool can open it."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return packer.compress(raw) + packer.flush()
+
+
+def unpack(data: bytes) -> bytes:
+    return zlib.decompress(data, 31)
+
+
 class BlobStore:
     """Writes each distinct content once (atomically) and reads it back by key."""
 
@@ -75,13 +85,14 @@ class BlobStore:
             raise NotFound("stored content not found (the data directory may differ)") from None
 
     def stream(self, key: str) -> Iterator[bytes]:
-        """The content in chunks, for large attachments."""
+        """The content in chunks, for large attachments; a missing file is NotFound at once."""
         path = self._path(key)
-        opener = gzip.open if key.endswith(".gz") else open
-        try:
-            fh = opener(path, "rb")
-        except FileNotFoundError:
-            raise NotFound("stored content not found (the data directory may differ)") from None
-        with fh:
+        if not path.is_file():
+            raise NotFound("stored content not found (the data directory may differ)")
+        return self._chunks(path, compressed=key.endswith(".gz"))
+
+    @staticmethod
+    def _chunks(path: Path, *, compressed: bool) -> Iterator[bytes]:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 yield chunk

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from sqlalchemy import delete, func, select, update
@@ -14,35 +12,31 @@ from sqlalchemy import delete, func, select, update
 from carteiro.accounts.models import Account
 from carteiro.db.types import utcnow
 from carteiro.errors import NotFound
-from carteiro.inbound import folders, ingest, mime, outgoing, replies, rules, threads
+from carteiro.inbound import (
+    fetching,
+    folders,
+    ingest,
+    mime,
+    outgoing,
+    replies,
+    resync,
+    rules,
+    threads,
+)
+from carteiro.inbound.dbutil import chunks
 from carteiro.inbound.imap import ImapConfig
 from carteiro.inbound.models import InboxFolder, InboxMessage
-from carteiro.inbound.parse import parse_message
 from carteiro.inbound.schemas import FolderReport, SyncReport
 from carteiro.inbound.storage import BlobStore
-from carteiro.outbound import service as outbound
-from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.inbox")
 
 FLAGS_CHUNK = 1000
-# A page's bodies are fetched in groups of at most this many bytes.
-FETCH_BYTES = 16 * 1024 * 1024
 
 
 class Stopped(Exception):
     """The worker is shutting down; the sync stops between pages (nothing half-written)."""
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _aware(value: object) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class AccountSync:
@@ -73,8 +67,6 @@ class AccountSync:
             self.tenant_id = account.tenant_id
             self.report = SyncReport(account_id=account_id, account=account.name)
             self.own = replies.own_addresses(session, tenant_id=account.tenant_id)
-        if self.condstore and client.has_capability("ENABLE"):
-            client.enable("CONDSTORE")
 
     def run(self, *, only_roles: tuple[str, ...] | None = None) -> SyncReport:
         started = time.monotonic()
@@ -89,7 +81,9 @@ class AccountSync:
             )
             targets = [(f.id, f.name, f.role) for f in chosen]
             self._purge_missing(session)
-        self.report.sent_copies += self.flush_outbox()
+        self.report.sent_copies += outgoing.flush_outbox(
+            self.rt, account_id=self.account_id, client=self.client, config=self.config
+        )
         for folder_id, name, role in targets:
             if only_roles is not None and role not in only_roles:
                 continue
@@ -167,9 +161,13 @@ class AccountSync:
             with self.rt.db.session() as session:
                 folder = session.get(InboxFolder, folder_id)
                 assert folder is not None
-                have = ingest._existing_uids(session, folder, page)
+                have = ingest.existing_uids(session, folder, page)
             wanted = [u for u in page if u not in have]
-            items = self._download(wanted) if wanted else []
+            items = (
+                fetching.download(self.client, wanted, max_bytes=self.rt.settings.max_message_bytes)
+                if wanted
+                else []
+            )
             with self.rt.db.session() as session:
                 folder = session.get(InboxFolder, folder_id)
                 assert folder is not None
@@ -192,46 +190,6 @@ class AccountSync:
                 )
             self.keep_alive()
         return added
-
-    def _download(self, uids: list[int]) -> list[ingest.Fetched]:
-        meta = self.client.fetch(uids, ["FLAGS", "INTERNALDATE", "RFC822.SIZE"])
-        limit = self.rt.settings.max_message_bytes
-        small = [u for u in uids if u in meta and int(meta[u].get(b"RFC822.SIZE") or 0) <= limit]
-        large = [u for u in uids if u in meta and u not in set(small)]
-        bodies: dict[int, bytes] = {}
-        group: list[int] = []
-        size = 0
-        for uid in small:
-            group.append(uid)
-            size += int(meta[uid].get(b"RFC822.SIZE") or 0)
-            if size >= FETCH_BYTES:
-                bodies.update(self._bodies(group, b"BODY[]"))
-                group, size = [], 0
-        if group:
-            bodies.update(self._bodies(group, b"BODY[]"))
-        headers = self._bodies(large, b"BODY[HEADER]") if large else {}
-        items = []
-        for uid in uids:
-            if uid not in meta:
-                continue  # expunged between SEARCH and FETCH
-            raw = bodies.get(uid) if uid in bodies else headers.get(uid, b"")
-            items.append(
-                ingest.Fetched(
-                    uid=uid,
-                    flags=[_text(f) for f in meta[uid].get(b"FLAGS", ())],
-                    internal_date=_aware(meta[uid].get(b"INTERNALDATE")),
-                    size=int(meta[uid].get(b"RFC822.SIZE") or len(raw or b"")),
-                    raw=raw or b"",
-                    parsed=parse_message(raw or b""),
-                    truncated=uid not in bodies,
-                )
-            )
-        return items
-
-    def _bodies(self, uids: list[int], key: bytes) -> dict[int, bytes]:
-        item = "BODY.PEEK[]" if key == b"BODY[]" else "BODY.PEEK[HEADER]"
-        data = self.client.fetch(uids, [item])
-        return {uid: bytes(d.get(key) or b"") for uid, d in data.items()}
 
     def _known(self, folder_id: int) -> dict[int, tuple[int, tuple]]:
         with self.rt.db.session() as session:
@@ -258,7 +216,7 @@ class AccountSync:
             for uid, data in self.client.fetch(part, ["FLAGS"], modifiers=modifiers).items():
                 if uid not in known or b"FLAGS" not in data:
                     continue
-                values = ingest.flag_values([_text(f) for f in data[b"FLAGS"]])
+                values = ingest.flag_values([fetching.text(f) for f in data[b"FLAGS"]])
                 now = (
                     values["seen"],
                     values["flagged"],
@@ -297,11 +255,9 @@ class AccountSync:
     def _delete_rows(self, row_ids: list[int]) -> None:
         with self.rt.db.session() as session:
             affected: set[int] = set()
-            for part in threads.chunks(row_ids):
+            for part in chunks(row_ids):
                 affected.update(
-                    session.scalars(
-                        select(InboxMessage.thread_id).where(InboxMessage.id.in_(part))
-                    )
+                    session.scalars(select(InboxMessage.thread_id).where(InboxMessage.id.in_(part)))
                 )
                 session.execute(delete(InboxMessage).where(InboxMessage.id.in_(part)))
             threads.recount(session, affected)
@@ -317,40 +273,13 @@ class AccountSync:
                 chunk, ["RFC822.SIZE", "FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
             )
             for uid, data in fetched.items():
-                ids = mime.message_ids(_text(data.get(field) or b""), 1)
-                flags = [_text(f) for f in data.get(b"FLAGS", ())]
+                ids = mime.message_ids(fetching.text(data.get(field) or b""), 1)
+                flags = [fetching.text(f) for f in data.get(b"FLAGS", ())]
                 server[uid] = (ids[0] if ids else None, int(data.get(b"RFC822.SIZE") or 0), flags)
-        unmatched: list[int] = []
         with self.rt.db.session() as session:
-            rows = session.execute(
-                select(InboxMessage.id, InboxMessage.message_id, InboxMessage.size).where(
-                    InboxMessage.folder_id == folder_id
-                )
-            ).all()
-            pool: dict[tuple[str, int], list[int]] = defaultdict(list)
-            for row_id, message_id, size in rows:
-                if message_id:
-                    pool[(message_id, size)].append(row_id)
-            # Clear every UID first: old and new numbers overlap.
-            session.execute(
-                update(InboxMessage).where(InboxMessage.folder_id == folder_id).values(uid=None)
+            unmatched, stale = resync.remap(
+                session, folder_id=folder_id, validity=validity, server=server
             )
-            remap = []
-            for uid in sorted(server):
-                message_id, size, flags = server[uid]
-                candidates = pool.get((message_id, size)) if message_id else None
-                if candidates:
-                    remap.append({"id": candidates.pop(0), "uid": uid, **ingest.flag_values(flags)})
-                else:
-                    unmatched.append(uid)
-            if remap:
-                session.execute(update(InboxMessage), remap)
-            stale = [r for rs in pool.values() for r in rs] + [r[0] for r in rows if not r[1]]
-            folder = session.get(InboxFolder, folder_id)
-            assert folder is not None
-            folder.uidvalidity = validity
-            folder.highest_modseq = None
-            folder.last_uid = 0
         if stale:
             self._delete_rows(stale)
             part.deleted += len(stale)
@@ -366,47 +295,3 @@ class AccountSync:
             part.new,
             len(stale),
         )
-
-    # -- our own sent replies ---------------------------------------------------------------
-
-    def flush_outbox(self) -> int:
-        """Copies delivered replies into Sent and flags what they answer as \\Answered."""
-        with self.rt.db.session() as session:
-            outgoing.settle_unsendable(session, account_id=self.account_id)
-            ids = outgoing.pending_sent_copies(session, account_id=self.account_id)
-            sent_folder = folders.by_role(session, account_id=self.account_id, role="sent")
-            work = []
-            for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids))):
-                email = session.get(Email, row.email_id)
-                target = session.get(InboxMessage, row.reply_to_message_id or -1)
-                where = session.get(InboxFolder, target.folder_id) if target and target.folder_id else None
-                work.append(
-                    (
-                        row.id,
-                        outbound.raw_bytes(session, email) if email else None,
-                        email.sent_at if email else None,
-                        (where.name, target.uid, target.id) if where and target and target.uid else None,
-                    )
-                )
-            sent_name = sent_folder.name if sent_folder else None
-        done = 0
-        for row_id, raw, sent_at, answered in work:
-            state = "skipped"
-            if raw and sent_name and self.config.append_sent:
-                self.client.append(sent_name, raw, flags=[b"\\Seen"], msg_time=sent_at)
-                state = "done"
-                done += 1
-            if answered:
-                self.client.select_folder(answered[0], readonly=False)
-                self.client.add_flags([answered[1]], [b"\\Answered"])
-            with self.rt.db.session() as session:
-                session.execute(
-                    update(InboxMessage).where(InboxMessage.id == row_id).values(sent_copy=state)
-                )
-                if answered:
-                    session.execute(
-                        update(InboxMessage)
-                        .where(InboxMessage.id == answered[2])
-                        .values(answered=True)
-                    )
-        return done

@@ -6,9 +6,10 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from carteiro.inbound.dbutil import chunks
 from carteiro.inbound.models import (
     InboxAutoReply,
     InboxMessage,
@@ -25,7 +26,6 @@ _PREFIX = re.compile(
 _LIST_TAG = re.compile(r"^\s*\[[^\]]{1,40}\]\s*")
 SUBJECT_WINDOW = timedelta(days=30)
 MAX_PARTICIPANTS = 30
-IN_CHUNK = 500
 
 
 def strip_prefixes(subject: str) -> str:
@@ -47,11 +47,6 @@ def is_reply_subject(subject: str) -> bool:
     return bool(_PREFIX.match(_LIST_TAG.sub("", subject or "", count=1)))
 
 
-def chunks(values: list, size: int = IN_CHUNK) -> Iterable[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def threads_for_keys(session: Session, *, account_id: int, keys: Iterable[str]) -> dict[str, int]:
     """Message-ID → thread id for every key already known in the account."""
     wanted = list(dict.fromkeys(keys))
@@ -60,7 +55,7 @@ def threads_for_keys(session: Session, *, account_id: int, keys: Iterable[str]) 
         stmt = select(InboxThreadKey.key, InboxThreadKey.thread_id).where(
             InboxThreadKey.account_id == account_id, InboxThreadKey.key.in_(part)
         )
-        found.update(dict(session.execute(stmt).tuples().all()))
+        found.update(dict(session.execute(stmt).all()))
     return found
 
 
@@ -113,46 +108,53 @@ def merge(session: Session, *, into: int, others: Iterable[int]) -> None:
 def recount(session: Session, thread_ids: Iterable[int]) -> None:
     """Recomputes counts and dates from the messages; deletes threads left empty."""
     ids = list(dict.fromkeys(thread_ids))
+    table = InboxThread.__table__
     for part in chunks(ids):
         stats = session.execute(
             select(
                 InboxMessage.thread_id,
                 func.count(InboxMessage.id),
+                func.count(InboxMessage.id).filter(
+                    InboxMessage.seen.is_(False), InboxMessage.direction == "in"
+                ),
                 func.min(InboxMessage.date),
                 func.max(InboxMessage.date),
             )
             .where(InboxMessage.thread_id.in_(part))
             .group_by(InboxMessage.thread_id)
         ).all()
-        unread = dict(
+        values = [
+            {"tid": t, "n": n, "unread": u, "first": first, "last": last}
+            for t, n, u, first, last in stats
+        ]
+        if values:
+            # One executemany on the table: an ORM UPDATE would re-evaluate every object in the
+            # session for each thread.
             session.execute(
-                select(InboxMessage.thread_id, func.count(InboxMessage.id))
-                .where(
-                    InboxMessage.thread_id.in_(part),
-                    InboxMessage.seen.is_(False),
-                    InboxMessage.direction == "in",
-                )
-                .group_by(InboxMessage.thread_id)
-            )
-            .tuples()
-            .all()
-        )
-        alive = set()
-        for thread_id, count, first, last in stats:
-            alive.add(thread_id)
-            session.execute(
-                update(InboxThread)
-                .where(InboxThread.id == thread_id)
+                update(table)
+                .where(table.c.id == bindparam("tid"))
                 .values(
-                    message_count=count,
-                    unread_count=unread.get(thread_id, 0),
-                    first_message_at=first,
-                    last_message_at=last,
-                )
+                    message_count=bindparam("n"),
+                    unread_count=bindparam("unread"),
+                    first_message_at=bindparam("first"),
+                    last_message_at=bindparam("last"),
+                ),
+                values,
             )
+        alive = {v["tid"] for v in values}
         empty = [t for t in part if t not in alive]
         if empty:
-            session.execute(delete(InboxThread).where(InboxThread.id.in_(empty)))
+            session.execute(
+                delete(InboxThread)
+                .where(InboxThread.id.in_(empty))
+                .execution_options(synchronize_session=False)
+            )
+    wanted = set(ids)
+    stale = ["message_count", "unread_count", "first_message_at", "last_message_at"]
+    for thread in [o for o in session.identity_map.values() if isinstance(o, InboxThread)]:
+        if thread.id in wanted:
+            # Loaded threads would otherwise keep their old counts in memory.
+            session.expire(thread, stale)
 
 
 def add_participants(thread: InboxThread, addresses: Iterable[str]) -> None:

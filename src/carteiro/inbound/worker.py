@@ -156,6 +156,15 @@ class AccountOwner(threading.Thread):
         finally:
             self.locks.release(name)
 
+    def _inbox_last_uid(self) -> int:
+        with self.runtime.db.session() as session:
+            found = session.scalar(
+                select(InboxFolder.last_uid).where(
+                    InboxFolder.account_id == self.account_id, InboxFolder.role == "inbox"
+                )
+            )
+            return int(found or 0)
+
     def _outbox_waiting(self) -> bool:
         with self.runtime.db.session() as session:
             return bool(outgoing.pending_sent_copies(session, account_id=self.account_id, limit=1))
@@ -165,14 +174,19 @@ class AccountOwner(threading.Thread):
         next_outbox = time.monotonic() + OUTBOX_CHECK_SECONDS
         idling = config.idle and client.has_capability("IDLE")
         if idling:
-            client.select_folder("INBOX", readonly=True)
+            info = client.select_folder("INBOX", readonly=True)
+            # Mail that arrived between the last sync and IDLE would not be announced.
+            if int(info.get(b"UIDNEXT") or 0) > self._inbox_last_uid() + 1:
+                return "inbox"
             client.idle()
         try:
             while not self.stopping.is_set():
                 if idling:
                     responses = client.idle_check(timeout=IDLE_TICK)
                     if any(
-                        isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH")
+                        isinstance(r, tuple)
+                        and len(r) > 1
+                        and r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH")
                         for r in responses
                     ):
                         return "inbox"

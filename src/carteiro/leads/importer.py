@@ -157,10 +157,12 @@ def stage(
     checkpoint: Checkpoint,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Progress | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> Progress:
     """Reads and normalises the whole sheet into the staging tables; returns the counters.
 
     Raises InvalidInput with a message for the user when the file cannot be imported.
+    `on_progress` is called after each chunk is committed.
     """
     progress = progress or Progress()
     mapping = validate_mapping(spec.mapping)
@@ -202,6 +204,8 @@ def stage(
             write_rows(session, IngestStageLead.__table__, leads)
             write_rows(session, IngestStageContact.__table__, contacts)
             checkpoint(session, progress)
+        if on_progress is not None:
+            on_progress(progress)
     if progress.linhas_total is None or progress.linhas_total < progress.linhas_processadas:
         progress.linhas_total = progress.linhas_processadas
     if not seen:

@@ -34,6 +34,7 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # A job whose worker vanished this many times (crash, out of memory) is failed, not retried.
 MAX_ATTEMPTS = 3
 MAX_PAGE = 500
+MAX_SHEET_NAME = 255
 DB_STORAGE = "db"
 FILE_STORAGE = "file:"
 
@@ -90,6 +91,8 @@ def create(
     With `claimed_by` the job starts already leased to that worker (the CLI runs it itself).
     """
     validate_mapping(mapping)
+    if sheet is not None and not 0 < len(sheet) <= MAX_SHEET_NAME:
+        raise InvalidInput(f"sheet must be 1 to {MAX_SHEET_NAME} characters", field="sheet")
     if (content is None) == (path is None):
         raise InvalidInput("send a file or a path", field="file")
     if content is not None:
@@ -124,6 +127,19 @@ def create(
         session.add(IngestUpload(job_id=job.job_id, conteudo=content))
         session.flush()
     return job
+
+
+def claimed(job: IngestJob) -> Claimed:
+    """The claim of a job created already leased (`create(..., claimed_by=...)`)."""
+    return Claimed(
+        job_id=job.job_id,
+        tenant_id=job.tenant_id,
+        arquivo_origem=job.arquivo_origem,
+        armazenamento=job.armazenamento,
+        aba=job.aba,
+        mapeamento=job.mapeamento,
+        tentativas=job.tentativas,
+    )
 
 
 def get_or_raise(session: Session, *, tenant_id: int, job_id: int) -> IngestJob:
@@ -161,9 +177,14 @@ def claim(
         due = due.where(IngestJob.job_id == job_id)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    # Two statements, not UPDATE … IN (subquery): PostgreSQL may re-run a LIMIT subquery per
+    # candidate row and so take more than one job.
+    found = session.scalar(due)
+    if found is None:
+        return None
     stmt = (
         update(IngestJob)
-        .where(IngestJob.job_id.in_(due.scalar_subquery()), claimable)
+        .where(IngestJob.job_id == found, claimable)
         .values(
             status="processando",
             lease_owner=worker_id,
@@ -218,12 +239,12 @@ def _source(db: Database, job: Claimed) -> bytes | Path:
     return bytes(content)
 
 
-def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Progress) -> None:
+def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Progress) -> bool:
+    """Marks the job failed and drops its staged rows and upload; False if no longer ours."""
     with db.session() as session:
-        importer.clear(session, job_id=job.job_id)
         errors = [{"linha": None, "coluna": None, "valor": None, "motivo": message}]
         values = {**_counters(progress), "erros": errors + list(progress.errors.items)}
-        session.execute(
+        owned = session.execute(
             update(IngestJob)
             .where(_fence(worker_id, job.job_id))
             .values(
@@ -234,14 +255,16 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
                 lease_until=None,
                 concluido_em=utcnow(),
             )
-        )
-        session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
+        ).rowcount
+        if owned:
+            importer.clear(session, job_id=job.job_id)
+            session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
+    return bool(owned)
 
 
 def _release(db: Database, job: Claimed, worker_id: str) -> None:
     with db.session() as session:
-        importer.clear(session, job_id=job.job_id)
-        session.execute(
+        owned = session.execute(
             update(IngestJob)
             .where(_fence(worker_id, job.job_id))
             .values(
@@ -251,7 +274,9 @@ def _release(db: Database, job: Claimed, worker_id: str) -> None:
                 lease_until=None,
                 tentativas=IngestJob.tentativas - 1,
             )
-        )
+        ).rowcount
+        if owned:
+            importer.clear(session, job_id=job.job_id)
 
 
 def run_job(
@@ -269,8 +294,7 @@ def run_job(
             f"the import stopped unexpectedly {job.tentativas - 1} times (worker crash or out "
             "of memory); it will not be retried"
         )
-        _fail(db, job, worker_id, message, Progress())
-        return "erro"
+        return "erro" if _fail(db, job, worker_id, message, Progress()) else "processando"
     spec = ImportSpec(
         job_id=job.job_id,
         tenant_id=job.tenant_id,
@@ -285,8 +309,6 @@ def run_job(
         stmt = update(IngestJob).where(_fence(worker_id, job.job_id))
         if not session.execute(stmt.values(**_counters(p), lease_until=until)).rowcount:
             raise LeaseLost
-        if on_progress is not None:
-            on_progress(p)
 
     try:
         source = _source(db, job)
@@ -297,6 +319,7 @@ def run_job(
             checkpoint=checkpoint,
             should_stop=should_stop,
             progress=progress,
+            on_progress=on_progress,
         )
         with db.session() as session:
             # Taking the row first fences the merge: on PostgreSQL the lock keeps claimers away.
@@ -336,13 +359,30 @@ def run_job(
         log.warning("import job %d: lease lost to another worker; stopping", job.job_id)
         return "processando"
     except CarteiroError as exc:
-        _fail(db, job, worker_id, exc.message, progress)
-        return "erro"
+        message = exc.message
     except Exception as exc:
         log.exception("import job %d failed unexpectedly", job.job_id)
         message = f"unexpected error while importing ({type(exc).__name__}); see the server log"
-        _fail(db, job, worker_id, message, progress)
+    if _fail(db, job, worker_id, message, progress):
         return "erro"
+    log.warning("import job %d: lease lost to another worker; not marking it failed", job.job_id)
+    return "processando"
+
+
+def abandon(db: Database, job: Claimed, *, worker_id: str, message: str) -> None:
+    """Ends a job this worker holds as failed (e.g. the user interrupted the CLI import)."""
+    _fail(db, job, worker_id, message, Progress())
+
+
+def run_now(runtime: Runtime, job_id: int, *, worker_id: str) -> bool:
+    """Runs one pending job in this thread if no worker has taken it; False if one has."""
+    lease = runtime.settings.lease_seconds
+    with runtime.db.session() as session:
+        job = claim(session, worker_id=worker_id, lease_seconds=lease, job_id=job_id)
+    if job is None:
+        return False
+    run_job(runtime.db, job, worker_id=worker_id, lease_seconds=lease)
+    return True
 
 
 def run_pending_jobs(

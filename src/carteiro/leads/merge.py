@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, and_, case, exists, false, func, literal, select, update
+from sqlalchemy import and_, case, exists, false, func, literal, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -49,21 +49,6 @@ def _insert(session: Session, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
-
-
-def _touched(job_id: int, tenant_id: int) -> Any:
-    """The lead ids this job writes (its staged keys, looked up through the unique index)."""
-    return (
-        select(Lead.lead_id)
-        .join(
-            IngestStageLead,
-            and_(
-                Lead.tenant_id == tenant_id,
-                Lead.lead_id_externo == IngestStageLead.lead_id_externo,
-            ),
-        )
-        .where(IngestStageLead.job_id == job_id)
-    )
 
 
 def _merge_leads(
@@ -116,20 +101,29 @@ def _count_new(session: Session, *, job_id: int, tenant_id: int) -> int:
 
 
 def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> int:
-    target = LeadEmail if kind == "e" else LeadTelefone
-    value_column = "email" if kind == "e" else "telefone"
-    principal_column = "email_principal" if kind == "e" else "telefone_principal"
+    """Adds the staged contacts of one kind; returns how many were new.
+
+    The first contact of a lead in sheet order becomes its main one, unless the lead already
+    has one (a lead with contacts always has exactly one main contact of each kind).
+    """
+    if kind == "e":
+        target, value_column, flag = LeadEmail, "email", LeadEmail.email_principal
+    else:
+        target, value_column, flag = LeadTelefone, "telefone", LeadTelefone.telefone_principal
     extra_columns = [] if kind == "e" else ["tipo", "tipo_origem"]
     extra_values = [] if kind == "e" else [IngestStageContact.tipo, IngestStageContact.tipo_origem]
-    now = utcnow()
+    first = func.row_number().over(
+        partition_by=Lead.lead_id, order_by=(IngestStageContact.seq, IngestStageContact.pos)
+    )
+    has_main = exists().where(target.lead_id == Lead.lead_id, flag.is_(True))
     source = (
         select(
             Lead.lead_id,
             literal(tenant_id, BigIntPK),
             IngestStageContact.valor,
-            false(),
-            literal(True, Boolean),
-            literal(now, UTCDateTime()),
+            case((and_(first == 1, ~has_main), true()), else_=false()),
+            true(),
+            literal(utcnow(), UTCDateTime()),
             *extra_values,
         )
         .select_from(IngestStageContact)
@@ -147,7 +141,7 @@ def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> in
         "lead_id",
         "tenant_id",
         value_column,
-        principal_column,
+        flag.key,
         "valido_para_disparo",
         "created_at",
         *extra_columns,
@@ -157,25 +151,7 @@ def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> in
         .from_select(columns, source)
         .on_conflict_do_nothing(index_elements=["lead_id", value_column])
     )
-    created = session.execute(stmt, execution_options=_ROWCOUNT).rowcount
-    _fix_principal(session, target=target, job_id=job_id, tenant_id=tenant_id)
-    return created
-
-
-def _fix_principal(session: Session, *, target: Any, job_id: int, tenant_id: int) -> None:
-    """Gives each touched lead without a main contact its first one (lowest id, sheet order)."""
-    pk = target.email_id if target is LeadEmail else target.telefone_id
-    flag = target.email_principal if target is LeadEmail else target.telefone_principal
-    firsts = (
-        select(func.min(pk))
-        .where(target.lead_id.in_(_touched(job_id, tenant_id)))
-        .group_by(target.lead_id)
-        .having(func.sum(case((flag, 1), else_=0).cast(Integer)) == 0)
-    )
-    session.execute(
-        update(target).where(pk.in_(firsts)).values({flag.key: True}),
-        execution_options={"synchronize_session": False},
-    )
+    return session.execute(stmt, execution_options=_ROWCOUNT).rowcount
 
 
 def merge(

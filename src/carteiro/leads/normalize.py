@@ -27,7 +27,9 @@ _LANDLINE = {PhoneNumberType.FIXED_LINE}
 
 def cell_text(value: object) -> str:
     """A cell as text: integral floats lose '.0', dates become ISO, None becomes ''."""
-    if value is None or value == "":
+    if type(value) is str:
+        return value.strip()
+    if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -86,7 +88,8 @@ def _plain_email(address: str) -> bool:
 
 def normalise_email(token: str) -> str | None:
     """The lower-cased address when the syntax is valid (no DNS lookup), else None."""
-    token = token.strip().strip("<>()[]\"'.,:")
+    # Brackets around it and punctuation after it are writing, not part of the address.
+    token = token.strip().strip("<>()[]\"'").rstrip(".,:")
     if "@" not in token:
         return None
     lowered = token.lower()
@@ -220,15 +223,14 @@ def valid_cnpj(digits: str) -> bool:
 def normalise_document(text: str, *, hint: str | None = None) -> tuple[str, str] | None:
     """(digits, 'cnpj'|'cpf') when the check digits hold, restoring lost leading zeros.
 
-    `hint` is 'cnpj' or 'cpf' when the column says which one it holds.
+    `hint` is 'cnpj' or 'cpf' when the column says which one it holds: it is tried first.
     """
     as_number = _digits_of_number(text)
     digits = as_number if as_number is not None else _NON_DIGIT.sub("", text)
     if not digits or len(digits) > 14:
         return None
-    kinds = [hint] if hint in ("cnpj", "cpf") else (["cpf", "cnpj"] if len(digits) <= 11 else [])
-    if not kinds:
-        kinds = ["cnpj"]
+    # The column's name decides which is tried first: a "CNPJ" column may still hold CPFs.
+    kinds = ["cnpj", "cpf"] if hint == "cnpj" or len(digits) > 11 else ["cpf", "cnpj"]
     for kind in kinds:
         size = 14 if kind == "cnpj" else 11
         if len(digits) > size:
@@ -248,12 +250,19 @@ def document_hint(header: str) -> str | None:
     return None
 
 
+# Combining marks (accents) of the blocks Latin-script names use.
+_COMBINING = dict.fromkeys(
+    c
+    for block in ((0x0300, 0x0370), (0x1AB0, 0x1B00), (0x1DC0, 0x1E00), (0x20D0, 0x2100))
+    for c in range(*block)
+)
+
+
 def identity_text(value: str | None) -> str:
     """Case-, space- and accent-insensitive form used in a row's identity hash."""
     if not value:
         return ""
     if value.isascii():
         return " ".join(value.split()).lower()
-    decomposed = unicodedata.normalize("NFKD", value)
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SPACES.sub(" ", folded).strip().casefold()
+    folded = unicodedata.normalize("NFKD", value).translate(_COMBINING)
+    return " ".join(folded.split()).casefold()

@@ -134,6 +134,8 @@ class RowParser:
             if not text:
                 continue
             raw.append(text)
+            if is_placeholder(text):
+                continue
             for token in norm.split_phones(text):
                 if is_placeholder(token):
                     continue

@@ -14,6 +14,7 @@ import python_calamine as calamine
 
 from carteiro.errors import InvalidInput
 from carteiro.leads.headers import normalise
+from carteiro.leads.parse import MAX_CELL_CHARS
 
 DEFAULT_SHEET = "Leads"
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
@@ -52,14 +53,13 @@ def detect_format(head: bytes, filename: str) -> str:
     raise _fail("the file is not a spreadsheet: send an .xlsx, .xlsm, .xls, .ods or .csv file")
 
 
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
+
+
 def _looks_like_text(sample: bytes) -> bool:
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is still text.
-        if exc.start < len(sample) - 4:
-            return False
-    return True
+    """Text in any 8-bit encoding has (almost) no control bytes; binary formats have many."""
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls <= len(sample) // 1000
 
 
 def _pick_sheet(book: calamine.CalamineWorkbook, wanted: str | None) -> str:
@@ -156,7 +156,12 @@ def open_csv(source: bytes | Path) -> Sheet:
                 start, previous = previous + 1, reader.line_num
                 yield start, list(row)
         except csv.Error as exc:
-            raise _fail(f"the CSV cannot be read near line {reader.line_num + 1}: {exc}") from None
+            if "field larger than field limit" in str(exc):
+                raise _fail(
+                    f"row {previous + 1}: a cell of more than {csv.field_size_limit():,} "
+                    f"characters; the limit is {MAX_CELL_CHARS:,}"
+                ) from None
+            raise _fail(f"the CSV cannot be read near line {previous + 1}: {exc}") from None
         finally:
             text.close()
 

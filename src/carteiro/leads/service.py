@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import column, exists, func, or_, select
+from sqlalchemy import column, exists, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
@@ -33,7 +34,7 @@ _DIGITS = re.compile(r"\D+")
 
 def _has_tag(session: Session, tag: str) -> Any:
     if session.get_bind().dialect.name == "postgresql":
-        return Lead.tags.contains([tag])
+        return type_coerce(Lead.tags, JSONB).contains([tag])
     values = func.json_each(Lead.tags).table_valued("value")
     return exists(select(1).select_from(values).where(column("value") == tag))
 

@@ -13,8 +13,9 @@ _MAX_PENDING = 8 * 1024 * 1024
 class _Side(asyncio.Protocol):
     """One end of a proxied connection; forwards what it reads to `peer` after `delay`."""
 
-    def __init__(self, proxy: LatencyProxy) -> None:
+    def __init__(self, proxy: LatencyProxy, *, accepted: bool = False) -> None:
         self.proxy = proxy
+        self.accepted = accepted
         self.loop = asyncio.get_running_loop()
         self.delay = proxy.rtt / 2
         self.transport: asyncio.Transport | None = None
@@ -28,6 +29,9 @@ class _Side(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.accepted:
+            transport.pause_reading()
+            self.loop.create_task(self.proxy._connect(self))
 
     def data_received(self, data: bytes) -> None:
         peer = self.peer
@@ -181,15 +185,13 @@ class LatencyProxy:
         self.stop()
 
     def _accept(self) -> _Side:
-        client = _Side(self)
+        client = _Side(self, accepted=True)
         self.connections += 1
         self._sides.add(client)
-        asyncio.get_running_loop().create_task(self._connect(client))
         return client
 
     async def _connect(self, client: _Side) -> None:
         assert client.transport is not None
-        client.transport.pause_reading()
         if self.rtt > 0:
             await asyncio.sleep(self.rtt)
         loop = asyncio.get_running_loop()

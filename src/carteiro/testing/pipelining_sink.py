@@ -97,6 +97,7 @@ class PipeliningSink:
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         if tls:
             if cert_dir is None:
@@ -154,7 +155,10 @@ class PipeliningSink:
                 self._server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
-            await asyncio.sleep(0)
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5.0)
         loop.call_soon_threadsafe(loop.stop)
@@ -272,6 +276,9 @@ class PipeliningSink:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
         with self._lock:
             self.connections += 1
         peer = writer.get_extra_info("peername")
@@ -341,6 +348,7 @@ class PipeliningSink:
             return
         finally:
             self._writers.discard(writer)
+            self._tasks.discard(task)  # type: ignore[arg-type]
             writer.transport.abort()
 
 

@@ -1,4 +1,4 @@
-"""SMTP transport: delivers raw messages over a small pool of reused aiosmtplib connections."""
+"""SMTP transport: delivers raw messages over a small pool of reused, pipelined connections."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from carteiro.outbound.transports.base import (
     SendResult,
     TemporaryFailure,
 )
+from carteiro.outbound.transports.pipelining import PipelinedConnection
 
 Security = Literal["starttls", "ssl", "none"]
 
@@ -48,6 +49,8 @@ class SmtpConfig:
     timeout: float = 30.0
     max_connections: int = 2
     local_hostname: str | None = None
+    # Use RFC 2920 PIPELINING when the server offers it (one round trip for the envelope).
+    pipelining: bool = True
 
 
 @dataclass
@@ -55,6 +58,16 @@ class _Pooled:
     client: aiosmtplib.SMTP
     last_used: float
     generation: int
+    # Set when the server pipelines: the connection's reads and writes then go through it.
+    pipe: PipelinedConnection | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.pipe.is_connected if self.pipe is not None else self.client.is_connected
+
+
+# Failures after which a pipelined session is still in step with the server.
+_CLEAN_FAILURES = (SMTPResponseException, SMTPRecipientsRefused, SMTPNotSupported, ValueError)
 
 
 def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
@@ -126,14 +139,22 @@ class SmtpTransport:
             conn = await self._checkout(started)
             transport = conn.client.transport
             try:
-                refused, reply = await conn.client.sendmail(
-                    sender,
-                    recipients,
-                    raw,
-                    mail_options=self._mail_options(conn, sender, recipients, raw),
-                )
+                options = self._mail_options(conn, sender, recipients, raw)
+                if conn.pipe is not None:
+                    refused, reply = await conn.pipe.send(
+                        sender, recipients, raw, mail_options=options
+                    )
+                else:
+                    refused, reply = await conn.client.sendmail(
+                        sender, recipients, raw, mail_options=options
+                    )
             except BaseException as exc:
-                _discard(conn.client, transport)
+                pipe = conn.pipe
+                if pipe is not None and pipe.in_sync and isinstance(exc, _CLEAN_FAILURES):
+                    # A refusal the session survived: reconnecting would cost TLS and login.
+                    self._checkin(conn)
+                else:
+                    _discard(conn.client, transport)
                 classified = (
                     self._classify_send(exc, started) if isinstance(exc, Exception) else None
                 )
@@ -162,7 +183,7 @@ class SmtpTransport:
         """QUIT every idle connection; connections in use are closed when their send ends."""
         self._generation += 1
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(self._quit(conn.client) for conn in idle))
+        await asyncio.gather(*(self._quit(conn.client, conn.pipe) for conn in idle))
 
     # -- pool --------------------------------------------------------------------------
 
@@ -174,10 +195,13 @@ class SmtpTransport:
                 return conn
             _discard(conn.client, transport)
         client = await self._open(started)
-        return _Pooled(client, time.monotonic(), self._generation)
+        pipe = None
+        if self.config.pipelining and client.supports_extension("pipelining"):
+            pipe = PipelinedConnection(client, timeout=self.config.timeout)
+        return _Pooled(client, time.monotonic(), self._generation, pipe)
 
     def _checkin(self, conn: _Pooled) -> None:
-        if conn.generation != self._generation or not conn.client.is_connected:
+        if conn.generation != self._generation or not conn.connected:
             _discard(conn.client, None)
             return
         conn.last_used = time.monotonic()
@@ -185,21 +209,28 @@ class SmtpTransport:
 
     async def _usable(self, conn: _Pooled) -> bool:
         """False for a connection the server has closed, so it never costs a send attempt."""
-        if not conn.client.is_connected:
+        if not conn.connected:
             return False
         if time.monotonic() - conn.last_used < self.idle_check_seconds:
             return True
         try:
-            await conn.client.noop(timeout=min(self.config.timeout, 10.0))
+            if conn.pipe is not None:
+                await conn.pipe.noop()
+            else:
+                await conn.client.noop(timeout=min(self.config.timeout, 10.0))
         except (SMTPException, OSError):
             return False
         return True
 
-    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+    async def _quit(self, client: aiosmtplib.SMTP, pipe: PipelinedConnection | None = None) -> None:
         transport = client.transport
         try:
-            await client.quit(timeout=min(self.config.timeout, 5.0))
-        except (SMTPException, OSError):
+            if pipe is not None:
+                async with asyncio.timeout(min(self.config.timeout, 5.0)):
+                    await pipe.quit()
+            else:
+                await client.quit(timeout=min(self.config.timeout, 5.0))
+        except (SMTPException, OSError, TimeoutError):
             pass
         finally:
             # After QUIT there is nothing left to say, and waiting for the peer's TLS

@@ -237,7 +237,6 @@ def upgrade() -> None:
         sa.Column("text_body", sa.Text(), nullable=False),
         sa.Column("html_body", sa.Text(), nullable=True),
         sa.Column("has_attachments", sa.Boolean(), nullable=False),
-        sa.Column("raw_key", sa.String(length=100), nullable=True),
         sa.Column("truncated", sa.Boolean(), nullable=False),
         sa.Column(
             "defects",
@@ -481,9 +480,25 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_inbox_participants_thread_id"), "inbox_participants", ["thread_id"], unique=False
     )
+    op.create_table(
+        "inbox_raw",
+        sa.Column(
+            "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["inbox_messages.id"],
+            name=op.f("fk_inbox_raw_message_id_inbox_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("message_id", name=op.f("pk_inbox_raw")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("inbox_raw")
     op.drop_table("inbox_participants")
     op.drop_table("inbox_auto_replies")
     op.drop_table("inbox_attachments")

@@ -101,7 +101,11 @@ def test_domain_entry_matches_every_address_of_the_domain(
 def test_idn_domains_are_stored_as_punycode(runtime: Runtime, principal: Principal) -> None:
     with runtime.db.session() as session:
         row, _ = suppression.suppress(
-            session, tenant_id=principal.tenant_id, domain="açaí.com.br", reason="manual", source="t"
+            session,
+            tenant_id=principal.tenant_id,
+            domain="açaí.com.br",
+            reason="manual",
+            source="t",
         )
         found = suppression.is_suppressed(
             session, tenant_id=principal.tenant_id, addresses=["ana@xn--aa-4iaz.com.br"]
@@ -120,7 +124,11 @@ def test_a_batch_of_1000_is_checked_in_one_query(runtime: Runtime, principal: Pr
             source="test",
         )
         suppression.suppress(
-            session, tenant_id=principal.tenant_id, domain="blocked.org", reason="manual", source="t"
+            session,
+            tenant_id=principal.tenant_id,
+            domain="blocked.org",
+            reason="manual",
+            source="t",
         )
     addresses = [f"r{i}@example.com" for i in range(900)] + [
         f"p{i}@blocked.org" for i in range(100)
@@ -242,7 +250,9 @@ def test_api_scopes_and_tenancy(
     reader = make_key(scopes=["emails:read"])
     headers = {"Authorization": f"Bearer {reader}"}
     assert client.get("/suppressions", headers=headers).status_code == 403
-    assert client.post("/suppressions", json={"email": "b@x.com"}, headers=headers).status_code == 403
+    assert (
+        client.post("/suppressions", json={"email": "b@x.com"}, headers=headers).status_code == 403
+    )
 
     stranger = {"Authorization": f"Bearer {make_key(tenant='outro')}"}
     assert client.get("/suppressions", headers=stranger).json()["total"] == 0
