@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,6 +27,9 @@ from carteiro.db.types import utcnow
 from carteiro.deliverability import leader, outbox, webhooks
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.models import Webhook, WebhookAttempt, WebhookDelivery
+
+if TYPE_CHECKING:
+    from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.webhooks")
 
@@ -262,7 +265,7 @@ def _complete(db: Database, owner: str, results: list[Result], config: Deliverab
         return complete(session, owner=owner, results=results, config=config)
 
 
-async def run_once(runtime: Any, client: httpx.AsyncClient, owner: str) -> tuple[int, int]:
+async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> tuple[int, int]:
     """One round: fan out new events, deliver what is due. Returns (fanned out, attempted)."""
     config = DeliverabilityConfig.from_settings(runtime.settings)
     fanned = await asyncio.to_thread(_fan_out, runtime.db, owner, config)
@@ -283,7 +286,7 @@ def owner_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def webhook_loop(runtime: Any, stop: asyncio.Event) -> None:
+async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     """Fans out and delivers webhook events until `stop` is set; safe to run in every process
     (fan-out runs in one at a time, deliveries are leased row by row)."""
     config = DeliverabilityConfig.from_settings(runtime.settings)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from carteiro.db.types import utcnow
 from carteiro.deliverability import spf
+from carteiro.deliverability.names import organisational_domain
 from carteiro.deliverability.resolver import LookupFailed, Resolver
 from carteiro.deliverability.schemas import Check, DnsRecord, DnsReport
 
@@ -29,14 +30,6 @@ PROVIDER_DOMAINS = frozenset(
         "bol.com.br",
     }
 )
-# Second-level labels under which registrations happen (empresa.com.br, firma.co.uk); a
-# small stand-in for the public suffix list, enough to find the organisational domain.
-_SECOND_LEVEL = frozenset(
-    {"com", "net", "org", "gov", "edu", "co", "ac", "mil", "nom", "art", "adv", "eng", "ind"}
-    | {"inf", "med", "ltd", "plc", "blog", "eco", "jus", "leg", "mp", "tv", "br"}
-)
-
-
 @dataclass(frozen=True)
 class KeyInfo:
     """What the DKIM check needs of a stored key."""
@@ -44,13 +37,6 @@ class KeyInfo:
     domain: str
     selector: str
     public_key: str
-
-
-def organisational_domain(domain: str) -> str:
-    labels = domain.split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
 
 
 def tags(record: str) -> dict[str, str]:
@@ -68,92 +54,6 @@ def _lookup(check: str, fn: Callable[[], Check]) -> Check:
         return fn()
     except LookupFailed as exc:
         return Check(name=check, status="error", message=f"DNS look-up failed: {exc}")  # type: ignore[arg-type]
-
-
-def check_spf(resolver: Resolver, *, domain: str, smtp_host: str) -> Check:
-    policy = spf.read_policy(resolver, domain)
-    suggestion = spf.merged_record(policy.record, spf.suggested_term(smtp_host))
-    detail: dict[str, object] = {"suggested": suggestion, "includes": policy.includes}
-    if not policy.records:
-        return Check(
-            name="spf", status="error", message=f"{domain} has no SPF record", detail=detail
-        )
-    if len(policy.records) > 1:
-        return Check(
-            name="spf",
-            status="error",
-            message=f"{domain} has {len(policy.records)} SPF records; receivers treat that as "
-            "an error: merge them into one",
-            found=policy.records,
-            detail=detail,
-        )
-    found = [policy.record or ""]
-    if policy.lookups > spf.MAX_LOOKUPS:
-        return Check(
-            name="spf",
-            status="error",
-            message=f"the SPF record needs {policy.lookups} DNS look-ups; more than "
-            f"{spf.MAX_LOOKUPS} makes it invalid",
-            found=found,
-            detail=detail,
-        )
-    covered_by = _covering_term(resolver, policy, smtp_host)
-    if covered_by is None:
-        return Check(
-            name="spf",
-            status="error",
-            message=f"the SPF record does not allow the SMTP host {smtp_host}: use '{suggestion}'",
-            found=found,
-            detail={**detail, "errors": policy.errors},
-        )
-    detail["allowed_by"] = covered_by
-    if policy.all_qualifier in (None, "?", "+"):
-        term = "no 'all' term" if policy.all_qualifier is None else f"'{policy.all_qualifier}all'"
-        return Check(
-            name="spf",
-            status="warning",
-            message=f"SPF allows {smtp_host} ({covered_by}) but ends with {term}: end it with "
-            "'~all' or '-all' so others cannot send as this domain",
-            found=found,
-            detail=detail,
-        )
-    return Check(
-        name="spf",
-        status="ok",
-        message=f"SPF allows {smtp_host} ({covered_by})",
-        found=found,
-        detail=detail,
-    )
-
-
-def _covering_term(resolver: Resolver, policy: spf.SpfPolicy, smtp_host: str) -> str | None:
-    include = spf.provider_include(smtp_host)
-    if include and include in policy.includes:
-        return f"include:{include}"
-    try:
-        addresses = [smtp_host] if _is_ip(smtp_host) else resolver.addresses(smtp_host)
-    except LookupFailed:
-        addresses = []
-    for address in addresses:
-        if policy.allows_ip(address):
-            return f"covers {address}"
-    host_org = None if _is_ip(smtp_host) else organisational_domain(smtp_host.lower())
-    for name in policy.includes:
-        # include:_spf.provider.net for smtp.provider.net: the provider's own list, whose
-        # outbound servers need not be the submission host's addresses.
-        if host_org and "." in name and organisational_domain(name) == host_org:
-            return f"include:{name}"
-    return None
-
-
-def _is_ip(value: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def check_dkim(resolver: Resolver, *, domain: str, key: KeyInfo | None) -> Check:
@@ -375,7 +275,7 @@ def check_domain(
             for n in ("spf", "dkim", "dmarc", "mx")
         ]
         return DnsReport(domain=domain, status="ok", checks=checks, records=[], checked_at=now)
-    spf_check = _lookup("spf", lambda: check_spf(resolver, domain=domain, smtp_host=smtp_host))
+    spf_check = _lookup("spf", lambda: spf.check_spf(resolver, domain=domain, smtp_host=smtp_host))
     dkim_check = _lookup("dkim", lambda: check_dkim(resolver, domain=domain, key=key))
     dmarc_check = _lookup(
         "dmarc",

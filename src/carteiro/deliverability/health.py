@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +19,10 @@ from carteiro.deliverability import leader, outbox
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.models import AccountCheck
 from carteiro.errors import NotFound
+from carteiro.outbound.transports.smtp import SmtpConfig
+
+if TYPE_CHECKING:
+    from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.health")
 JOB = "account-health"
@@ -112,11 +116,11 @@ def record(
     )
 
 
-async def check_account_health(runtime: Any, *, account_id: int) -> HealthResult:
+async def check_account_health(runtime: Runtime, *, account_id: int) -> HealthResult:
     """Logs in to the account's SMTP server for real and records the outcome."""
     config = DeliverabilityConfig.from_settings(runtime.settings)
 
-    def load() -> tuple[Any, str]:
+    def load() -> tuple[SmtpConfig, str]:
         with runtime.db.session() as session:
             account = session.get(Account, account_id)
             if account is None:
@@ -157,7 +161,7 @@ def due_accounts(session: Session, *, interval: float) -> list[int]:
     return list(session.scalars(stmt.order_by(Account.id)))
 
 
-async def health_loop(runtime: Any, stop: asyncio.Event, *, owner: str | None = None) -> None:
+async def health_loop(runtime: Runtime, stop: asyncio.Event, *, owner: str | None = None) -> None:
     """Checks every account once per interval; one process at a time does the checking."""
     from carteiro.deliverability.delivery import owner_id
 

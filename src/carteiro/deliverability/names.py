@@ -1,4 +1,4 @@
-"""Validating and normalising domain names and DKIM selectors (lower-case ASCII, IDNA)."""
+"""Domain names: validating, normalising (lower-case ASCII, IDNA), organisational domain."""
 
 from __future__ import annotations
 
@@ -51,3 +51,18 @@ def normalise_selector(value: str, *, field: str = "selector") -> str:
             field=field,
         )
     return selector
+
+
+# Second-level labels under which registrations happen (empresa.com.br, firma.co.uk); a
+# small stand-in for the public suffix list, enough to find the organisational domain.
+_SECOND_LEVEL = frozenset(
+    {"com", "net", "org", "gov", "edu", "co", "ac", "mil", "nom", "art", "adv", "eng", "ind"}
+    | {"inf", "med", "ltd", "plc", "blog", "eco", "jus", "leg", "mp", "tv", "br"}
+)
+
+
+def organisational_domain(domain: str) -> str:
+    labels = domain.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])

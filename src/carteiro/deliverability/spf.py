@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from carteiro.deliverability.names import organisational_domain
 from carteiro.deliverability.resolver import LookupFailed, Resolver
+from carteiro.deliverability.schemas import Check
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_LOOKUPS = 10  # RFC 7208 4.6.4: more DNS-querying terms than this is a permerror
@@ -192,3 +194,89 @@ def merged_record(current: str | None, term: str) -> str:
         if bare == "all" or bare.startswith("redirect="):
             return " ".join([*terms[:index], term, *terms[index:]])
     return " ".join([*terms, term])
+
+
+def check_spf(resolver: Resolver, *, domain: str, smtp_host: str) -> Check:
+    policy = read_policy(resolver, domain)
+    suggestion = merged_record(policy.record, suggested_term(smtp_host))
+    detail: dict[str, object] = {"suggested": suggestion, "includes": policy.includes}
+    if not policy.records:
+        return Check(
+            name="spf", status="error", message=f"{domain} has no SPF record", detail=detail
+        )
+    if len(policy.records) > 1:
+        return Check(
+            name="spf",
+            status="error",
+            message=f"{domain} has {len(policy.records)} SPF records; receivers treat that as "
+            "an error: merge them into one",
+            found=policy.records,
+            detail=detail,
+        )
+    found = [policy.record or ""]
+    if policy.lookups > MAX_LOOKUPS:
+        return Check(
+            name="spf",
+            status="error",
+            message=f"the SPF record needs {policy.lookups} DNS look-ups; more than "
+            f"{MAX_LOOKUPS} makes it invalid",
+            found=found,
+            detail=detail,
+        )
+    covered_by = _covering_term(resolver, policy, smtp_host)
+    if covered_by is None:
+        return Check(
+            name="spf",
+            status="error",
+            message=f"the SPF record does not allow the SMTP host {smtp_host}: use '{suggestion}'",
+            found=found,
+            detail={**detail, "errors": policy.errors},
+        )
+    detail["allowed_by"] = covered_by
+    if policy.all_qualifier in (None, "?", "+"):
+        term = "no 'all' term" if policy.all_qualifier is None else f"'{policy.all_qualifier}all'"
+        return Check(
+            name="spf",
+            status="warning",
+            message=f"SPF allows {smtp_host} ({covered_by}) but ends with {term}: end it with "
+            "'~all' or '-all' so others cannot send as this domain",
+            found=found,
+            detail=detail,
+        )
+    return Check(
+        name="spf",
+        status="ok",
+        message=f"SPF allows {smtp_host} ({covered_by})",
+        found=found,
+        detail=detail,
+    )
+
+
+def _covering_term(resolver: Resolver, policy: SpfPolicy, smtp_host: str) -> str | None:
+    include = provider_include(smtp_host)
+    if include and include in policy.includes:
+        return f"include:{include}"
+    try:
+        addresses = [smtp_host] if _is_ip(smtp_host) else resolver.addresses(smtp_host)
+    except LookupFailed:
+        addresses = []
+    for address in addresses:
+        if policy.allows_ip(address):
+            return f"covers {address}"
+    host_org = None if _is_ip(smtp_host) else organisational_domain(smtp_host.lower())
+    for name in policy.includes:
+        # include:_provider.net for smtp.provider.net: the provider's own list, whose
+        # outbound servers need not be the submission host's addresses.
+        if host_org and "." in name and organisational_domain(name) == host_org:
+            return f"include:{name}"
+    return None
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

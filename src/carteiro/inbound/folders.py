@@ -119,6 +119,15 @@ def sync_folders(
     return sorted(chosen, key=lambda f: (f.role != "inbox", f.role is None, f.name))
 
 
+def enabled(session: Session, *, account_id: int) -> list[InboxFolder]:
+    """The folders the last full sync chose, INBOX first."""
+    stmt = select(InboxFolder).where(
+        InboxFolder.account_id == account_id, InboxFolder.sync_enabled.is_(True)
+    )
+    rows = list(session.scalars(stmt))
+    return sorted(rows, key=lambda f: (f.role != "inbox", f.role is None, f.name))
+
+
 def by_role(session: Session, *, account_id: int, role: str) -> InboxFolder | None:
     stmt = select(InboxFolder).where(
         InboxFolder.account_id == account_id,

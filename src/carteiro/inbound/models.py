@@ -104,6 +104,8 @@ class InboxMessage(TimestampMixin, Base):
         UniqueConstraint("folder_id", "uid", name="uq_inbox_messages_folder_uid"),
         Index("ix_inbox_messages_account_message_id", "account_id", "message_id"),
         Index("ix_inbox_messages_thread_date", "thread_id", "date"),
+        # Folder totals and unread counts without reading the (large) rows.
+        Index("ix_inbox_messages_folder_seen", "folder_id", "seen"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -118,7 +120,7 @@ class InboxMessage(TimestampMixin, Base):
     )
     # NULL folder: an outbound message not (yet) seen in any IMAP folder.
     folder_id: Mapped[int | None] = mapped_column(
-        ForeignKey("inbox_folders.id", ondelete="CASCADE"), index=True, nullable=True
+        ForeignKey("inbox_folders.id", ondelete="CASCADE"), nullable=True
     )
     uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     direction: Mapped[str] = mapped_column(String(8), nullable=False, default="in")

@@ -68,28 +68,35 @@ class AccountSync:
             self.report = SyncReport(account_id=account_id, account=account.name)
             self.own = replies.own_addresses(session, tenant_id=account.tenant_id)
 
-    def run(self, *, only_roles: tuple[str, ...] | None = None) -> SyncReport:
+    def run(self, *, only_roles: tuple[str, ...] | None = None, quick: bool = False) -> SyncReport:
+        """Syncs the folders (only those with `only_roles`, if given).
+
+        `quick` is for IDLE's "new mail" news: no folder listing, no Sent copies, no flag or
+        deletion checks, only new UIDs; the next full sync catches up on the rest."""
         started = time.monotonic()
-        mailboxes = folders.listed(self.client)
         with self.rt.db.session() as session:
-            chosen = folders.sync_folders(
-                session,
-                tenant_id=self.tenant_id,
-                account_id=self.account_id,
-                mailboxes=mailboxes,
-                only=self.config.folders,
-            )
+            if quick:
+                chosen = folders.enabled(session, account_id=self.account_id)
+            else:
+                chosen = folders.sync_folders(
+                    session,
+                    tenant_id=self.tenant_id,
+                    account_id=self.account_id,
+                    mailboxes=folders.listed(self.client),
+                    only=self.config.folders,
+                )
+                self._purge_missing(session)
             targets = [(f.id, f.name, f.role) for f in chosen]
-            self._purge_missing(session)
-        self.report.sent_copies += outgoing.flush_outbox(
-            self.rt, account_id=self.account_id, client=self.client, config=self.config
-        )
+        if not quick:
+            self.report.sent_copies += outgoing.flush_outbox(
+                self.rt, account_id=self.account_id, client=self.client, config=self.config
+            )
         for folder_id, name, role in targets:
             if only_roles is not None and role not in only_roles:
                 continue
             if self.should_stop():
                 raise Stopped()
-            self.report.folders.append(self.sync_folder(folder_id, name, role))
+            self.report.folders.append(self.sync_folder(folder_id, name, role, quick=quick))
         for part in self.report.folders:
             self.report.new += part.new
             self.report.flags_changed += part.flags_changed
@@ -112,7 +119,9 @@ class AccountSync:
 
     # -- one folder -------------------------------------------------------------------------
 
-    def sync_folder(self, folder_id: int, name: str, role: str | None) -> FolderReport:
+    def sync_folder(
+        self, folder_id: int, name: str, role: str | None, *, quick: bool = False
+    ) -> FolderReport:
         part = FolderReport(folder=name, role=role)
         info = self.client.select_folder(name, readonly=True)
         validity = int(info.get(b"UIDVALIDITY") or 0)
@@ -130,17 +139,20 @@ class AccountSync:
             part.uidvalidity_reset = True
             self._reset(folder_id, validity, part)
         else:
-            if last_uid:
+            if last_uid and not quick:
                 part.flags_changed = self._refresh_flags(folder_id, last_uid, stored_modseq)
             found = self.client.search(["UID", f"{last_uid + 1}:*"])
             new = sorted(u for u in found if u > last_uid)
             part.new = self._fetch_new(folder_id, new)
-        part.deleted += self._remove_expunged(folder_id, exists)
+        if not quick or part.uidvalidity_reset:
+            part.deleted += self._remove_expunged(folder_id, exists)
         with self.rt.db.session() as session:
             folder = session.get(InboxFolder, folder_id)
             assert folder is not None
             folder.uidvalidity = validity
-            folder.highest_modseq = int(modseq) if modseq is not None and self.condstore else None
+            if not quick or part.uidvalidity_reset:
+                # After a quick sync flag changes are still unread: keep the old MODSEQ.
+                folder.highest_modseq = int(modseq) if modseq and self.condstore else None
             folder.message_count, folder.unread_count = session.execute(
                 select(
                     func.count(InboxMessage.id),
@@ -191,29 +203,44 @@ class AccountSync:
             self.keep_alive()
         return added
 
-    def _known(self, folder_id: int) -> dict[int, tuple[int, tuple]]:
+    def _known(self, folder_id: int, uids: list[int] | None = None) -> dict[int, tuple[int, tuple]]:
+        """uid -> (row id, flags as stored) for the folder (or just those UIDs)."""
+        columns = (
+            InboxMessage.uid,
+            InboxMessage.id,
+            InboxMessage.seen,
+            InboxMessage.flagged,
+            InboxMessage.answered,
+            InboxMessage.draft,
+            InboxMessage.keywords,
+        )
+        where = [InboxMessage.folder_id == folder_id, InboxMessage.uid.is_not(None)]
         with self.rt.db.session() as session:
-            rows = session.execute(
-                select(
-                    InboxMessage.uid,
-                    InboxMessage.id,
-                    InboxMessage.seen,
-                    InboxMessage.flagged,
-                    InboxMessage.answered,
-                    InboxMessage.draft,
-                    InboxMessage.keywords,
-                ).where(InboxMessage.folder_id == folder_id, InboxMessage.uid.is_not(None))
-            ).all()
+            if uids is None:
+                rows = session.execute(select(*columns).where(*where)).all()
+            else:
+                rows = [
+                    r
+                    for part in chunks(uids)
+                    for r in session.execute(
+                        select(*columns).where(*where, InboxMessage.uid.in_(part))
+                    ).all()
+                ]
         return {r[0]: (r[1], (r[2], r[3], r[4], r[5], sorted(r[6] or []))) for r in rows}
 
     def _refresh_flags(self, folder_id: int, last_uid: int, modseq: int | None) -> int:
-        known = self._known(folder_id)
-        uids = sorted(u for u in known if u <= last_uid)
-        modifiers = [f"CHANGEDSINCE {modseq}"] if self.condstore and modseq else None
+        if self.condstore and modseq:
+            # Only what changed since the last sync (RFC 7162), in one round trip.
+            changed = self.client.search(["MODSEQ", str(modseq + 1)])
+            uids = sorted(u for u in changed if u <= last_uid)
+            known = self._known(folder_id, uids)
+        else:
+            known = self._known(folder_id)
+            uids = sorted(u for u in known if u <= last_uid)
         changes = []
         for start in range(0, len(uids), FLAGS_CHUNK):
             part = uids[start : start + FLAGS_CHUNK]
-            for uid, data in self.client.fetch(part, ["FLAGS"], modifiers=modifiers).items():
+            for uid, data in self.client.fetch(part, ["FLAGS"]).items():
                 if uid not in known or b"FLAGS" not in data:
                     continue
                 values = ingest.flag_values([fetching.text(f) for f in data[b"FLAGS"]])

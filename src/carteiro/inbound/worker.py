@@ -34,7 +34,7 @@ OUTBOX_CHECK_SECONDS = 5.0
 # Servers drop IDLE after 30 minutes of silence (RFC 2177); renew well before.
 IDLE_MAX_SECONDS = 25 * 60
 MAX_BACKOFF = 300.0
-Change = Literal["inbox", "outbox", "all"]
+Change = Literal["new", "inbox", "outbox", "all"]
 
 
 def _worker_id() -> str:
@@ -140,10 +140,11 @@ class AccountOwner(threading.Thread):
 
     def _sync(self, client: IMAPClient, config: ImapConfig, change: Change) -> None:
         name = sync_lock(self.account_id)
+        began = time.monotonic()
         if not acquire_waiting(self.locks, name, timeout=SYNC_WAIT_SECONDS):
             return  # someone else is syncing the account right now and will see the same mail
         try:
-            roles = {"inbox": ("inbox",), "outbox": ("sent",), "all": None}[change]
+            roles = {"new": ("inbox",), "inbox": ("inbox",), "outbox": ("sent",)}.get(change)
             AccountSync(
                 self.runtime,
                 account_id=self.account_id,
@@ -151,8 +152,11 @@ class AccountOwner(threading.Thread):
                 config=config,
                 should_stop=self.stopping.is_set,
                 keep_alive=self.locks.renew,
-            ).run(only_roles=roles)
+            ).run(only_roles=roles, quick=change == "new")
             self.syncs += 1
+            log.debug(
+                "account %s: %s sync took %.3f s", self.account_id, change, time.monotonic() - began
+            )
         finally:
             self.locks.release(name)
 
@@ -177,19 +181,20 @@ class AccountOwner(threading.Thread):
             info = client.select_folder("INBOX", readonly=True)
             # Mail that arrived between the last sync and IDLE would not be announced.
             if int(info.get(b"UIDNEXT") or 0) > self._inbox_last_uid() + 1:
-                return "inbox"
+                return "new"
             client.idle()
         try:
             while not self.stopping.is_set():
                 if idling:
-                    responses = client.idle_check(timeout=IDLE_TICK)
-                    if any(
-                        isinstance(r, tuple)
-                        and len(r) > 1
-                        and r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH")
-                        for r in responses
-                    ):
+                    kinds = {
+                        r[1]
+                        for r in client.idle_check(timeout=IDLE_TICK)
+                        if isinstance(r, tuple) and len(r) > 1
+                    }
+                    if kinds & {b"EXPUNGE", b"FETCH"}:
                         return "inbox"
+                    if b"EXISTS" in kinds:
+                        return "new"
                 else:
                     self.stopping.wait(IDLE_TICK)
                 now = time.monotonic()

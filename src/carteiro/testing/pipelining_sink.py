@@ -328,9 +328,10 @@ class PipeliningSink:
                 if action is not None and action.startswith(CLOSE):
                     out.append(action.split(":", 1)[1].encode() + b"\r\n")
                 if out:
-                    writer.write(b"".join(out))
+                    # Counted before the write, so a client that sees the reply sees the count.
                     with self._lock:
                         self.round_trips += 1
+                    writer.write(b"".join(out))
                 if action is not None and action.startswith(CLOSE):
                     await writer.drain()
                     writer.close()

@@ -301,7 +301,7 @@ def upgrade() -> None:
         op.f("ix_inbox_messages_email_id"), "inbox_messages", ["email_id"], unique=False
     )
     op.create_index(
-        op.f("ix_inbox_messages_folder_id"), "inbox_messages", ["folder_id"], unique=False
+        "ix_inbox_messages_folder_seen", "inbox_messages", ["folder_id", "seen"], unique=False
     )
     op.create_index(
         op.f("ix_inbox_messages_from_address"), "inbox_messages", ["from_address"], unique=False
