@@ -124,10 +124,12 @@ def main() -> None:
         )
 
     print(
-        f"DKIM rsa-sha256 2048-bit, relaxed/relaxed; {args.n} messages per size (peer {args.peer_n})"
+        f"DKIM rsa-sha256 2048-bit, relaxed/relaxed; {args.n} messages per size "
+        f"(peer {args.peer_n})"
     )
     print(
-        f"{'message':<14}{'bytes':>9}{'carteiro µs':>14}{'msgs/s':>10}{'dkimpy µs':>12}{'msgs/s':>9}{'ratio':>8}"
+        f"{'message':<14}{'bytes':>9}{'carteiro µs':>14}{'msgs/s':>10}"
+        f"{'dkimpy µs':>12}{'msgs/s':>9}{'ratio':>8}"
     )
     costs = []
     for kind in ("transactional", "newsletter", "attachment"):
@@ -148,7 +150,8 @@ def main() -> None:
         share = args.dispatcher_rate * typical
         print(
             f"at the dispatcher's {args.dispatcher_rate:.0f} msgs/s (0 ms SMTP), signing takes "
-            f"{share:.1%} of one core ({typical * 1e6:.0f} µs of every {1e6 / args.dispatcher_rate:.0f} µs)"
+            f"{share:.1%} of one core ({typical * 1e6:.0f} µs of every "
+            f"{1e6 / args.dispatcher_rate:.0f} µs)"
         )
     else:
         print("pass --dispatcher-rate N (msgs/s with a 0 ms SMTP server) for signing's share of it")

@@ -24,9 +24,10 @@ from carteiro.testing.smtp_server import SmtpSink
 
 class Clock:
     def __init__(self) -> None:
-        # Ahead of the real clock (mail created now is due) and early in a fresh minute.
-        ahead = datetime.now(UTC) + timedelta(minutes=2)
-        self.now = ahead.replace(second=5, microsecond=0)
+        # Tomorrow morning: ahead of the real clock (mail created now is due) and far from a
+        # day boundary whatever the time the suite runs.
+        ahead = datetime.now(UTC) + timedelta(days=1)
+        self.now = ahead.replace(hour=9, minute=0, second=5, microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now

@@ -48,6 +48,9 @@ class Account(TimestampMixin, Base):
     # triggered (the account stays active but gets no mail until then).
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cooldown_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A spam/policy rejection stops bulk (campaign, batch) mail on the account for a while;
+    # transactional mail keeps flowing.
+    bulk_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_health_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     dns_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 

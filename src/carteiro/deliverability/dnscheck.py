@@ -30,6 +30,8 @@ PROVIDER_DOMAINS = frozenset(
         "bol.com.br",
     }
 )
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     """What the DKIM check needs of a stored key."""

@@ -1,4 +1,4 @@
-"""A best-effort SPF reader: which networks and includes a domain's record authorises."""
+"""SPF, best effort: read what a domain's record authorises; check it allows the SMTP host."""
 
 from __future__ import annotations
 
@@ -197,6 +197,7 @@ def merged_record(current: str | None, term: str) -> str:
 
 
 def check_spf(resolver: Resolver, *, domain: str, smtp_host: str) -> Check:
+    """One record, within the look-up limit, allowing the SMTP host, ending in ~all or -all."""
     policy = read_policy(resolver, domain)
     suggestion = merged_record(policy.record, suggested_term(smtp_host))
     detail: dict[str, object] = {"suggested": suggestion, "includes": policy.includes}
@@ -265,7 +266,7 @@ def _covering_term(resolver: Resolver, policy: SpfPolicy, smtp_host: str) -> str
             return f"covers {address}"
     host_org = None if _is_ip(smtp_host) else organisational_domain(smtp_host.lower())
     for name in policy.includes:
-        # include:_provider.net for smtp.provider.net: the provider's own list, whose
+        # include:_spf.provider.net for smtp.provider.net: the provider's own list, whose
         # outbound servers need not be the submission host's addresses.
         if host_org and "." in name and organisational_domain(name) == host_org:
             return f"include:{name}"
@@ -273,8 +274,6 @@ def _covering_term(resolver: Resolver, policy: SpfPolicy, smtp_host: str) -> str
 
 
 def _is_ip(value: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(value)
     except ValueError:

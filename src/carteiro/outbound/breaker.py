@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -11,29 +10,37 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
+from carteiro.deliverability.replies import ReplyClass, classify_reply
 from carteiro.outbound.transports.base import DeliveryError
 
 if TYPE_CHECKING:
     from carteiro.outbound.queue import Outcome, RetryPolicy
 
-_POLICY_CODE = re.compile(r"\b4\.7\.\d{1,3}\b")
-_THROTTLE_WORDS = re.compile(r"rate limit|too many|throttl|sending rate|try again later", re.I)
 COUNTED = {"connection", "timeout", "tls", "smtp_4xx"}
+BULK_PAUSE = timedelta(hours=1)
 
 
-def kind_of(err: DeliveryError) -> str:
-    """auth (bad credentials), throttled (the provider asks us to slow down), or other."""
+def kind_of(err: DeliveryError) -> ReplyClass:
+    """What a failure means (RFC 3463 classes): auth and throttling are the account's problem,
+    hard bounces the address's, policy/spam rejections the account's bulk mail's."""
     if err.error_type == "auth":
-        return "auth"
-    if err.permanent or err.code is None:
-        return "other"
-    reply = err.reply or ""
-    # 421 4.7.x (Gmail, Outlook) and SES's 454 mean "slow down"; greylisting (451 4.7.1) does not.
-    if err.code == 454 or (err.code == 421 and _POLICY_CODE.search(reply)):
-        return "throttled"
-    if 400 <= err.code < 500 and _THROTTLE_WORDS.search(reply) and err.code != 451:
-        return "throttled"
-    return "other"
+        return ReplyClass.AUTH
+    if err.code is None:
+        return ReplyClass.OTHER
+    return classify_reply(err.code, err.reply or "")
+
+
+def pause_bulk(session: Session, *, account_id: int, now: datetime, why: str) -> None:
+    until = now + BULK_PAUSE
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(
+            bulk_paused_until=until,
+            status_reason=f"bulk mail paused until {until.isoformat(timespec='seconds')}: "
+            f"{why[:300]}",
+        )
+    )
 
 
 def record(
@@ -55,7 +62,7 @@ def record(
             continue
         err = last.error
         kind = kind_of(err)
-        if kind == "auth":
+        if kind == ReplyClass.AUTH:
             session.execute(
                 update(Account)
                 .where(Account.id == account_id, Account.status == "active")
@@ -67,8 +74,11 @@ def record(
             )
             continue
         failures = sum(1 for o in items if o.error is not None and o.error.error_type in COUNTED)
-        if kind == "throttled":
+        if kind == ReplyClass.THROTTLED:
             _cool(session, account_id, now, policy.cooldown_seconds, f"throttled: {err.reply}")
+            continue
+        if kind == ReplyClass.POLICY_SPAM:
+            pause_bulk(session, account_id=account_id, now=now, why=err.reply)
             continue
         if not failures:
             continue

@@ -6,14 +6,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, false, or_, select, true, update
+from sqlalchemy import Row, and_, false, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import limits
 from carteiro.accounts.models import Account
+from carteiro.deliverability import suppression
 from carteiro.outbound.addresses import domain_of
 from carteiro.outbound.compose import set_from
-from carteiro.outbound.models import Email
+from carteiro.outbound.models import LANE_BULK, Email, EmailEvent
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class _Open:
     account: Account
     left: int
     used_day: int
+    bulk_paused: bool = False
+
+    def takes(self, lane: int) -> bool:
+        return self.left > 0 and not (lane == LANE_BULK and self.bulk_paused)
 
     def matches(self, route: str | None) -> bool:
         if not route:
@@ -68,20 +73,70 @@ def _open_accounts(session: Session, now: datetime) -> dict[int, _Open]:
     for account in accounts:
         budget = limits.budget_of(account, used[account.id], flying.get(account.id, 0), now=now)
         if budget.remaining > 0:
-            out[account.id] = _Open(account, budget.remaining, used[account.id]["day"])
+            paused = account.bulk_paused_until is not None and account.bulk_paused_until > now
+            out[account.id] = _Open(account, budget.remaining, used[account.id]["day"], paused)
     return out
 
 
-def _pick(candidates: list[_Open], route: str | None) -> _Open | None:
+def _pick(candidates: list[_Open], route: str | None, lane: int) -> _Open | None:
     """Weighted round-robin as least-served-per-weight: over a day the shares follow weights."""
     best: _Open | None = None
     for cand in candidates:
-        if cand.left <= 0 or not cand.matches(route):
+        if not cand.takes(lane) or not cand.matches(route):
             continue
         load = (cand.used_day + 1) / cand.account.weight
         if best is None or load < (best.used_day + 1) / best.account.weight:
             best = cand
     return best
+
+
+def _suppressed(session: Session, rows: list[Row], now: datetime) -> set[int]:
+    """Candidates with a recipient suppressed since they were queued: marked, never sent."""
+    by_tenant: dict[int, set[str]] = defaultdict(set)
+    for row in rows:
+        by_tenant[row.tenant_id].update(_recipients(row))
+    hits: dict[int, dict[str, str]] = {
+        tenant: found
+        for tenant, addresses in by_tenant.items()
+        if (
+            found := suppression.is_suppressed(
+                session, tenant_id=tenant, addresses=sorted(addresses)
+            )
+        )
+    }
+    if not hits:
+        return set()
+    blocked: dict[int, str] = {}
+    for row in rows:
+        listed = [
+            f"{a} ({hits[row.tenant_id][a]})"
+            for a in _recipients(row)
+            if a in hits.get(row.tenant_id, {})
+        ]
+        if listed:
+            blocked[row.id] = "on the suppression list: " + ", ".join(listed)
+    for email_id, why in blocked.items():
+        session.execute(
+            update(Email)
+            .where(Email.id == email_id)
+            .values(
+                status="suppressed", error_message=why, error_type="suppressed", updated_at=now
+            ),
+            execution_options={"synchronize_session": False},
+        )
+    tenants = {row.id: row.tenant_id for row in rows}
+    session.execute(
+        insert(EmailEvent),
+        [
+            {"tenant_id": tenants[i], "email_id": i, "type": "suppressed", "created_at": now}
+            for i in blocked
+        ],
+    )
+    return set(blocked)
+
+
+def _recipients(row: Row) -> list[str]:
+    return [*row.to_emails, *(row.cc_emails or []), *(row.bcc_emails or [])]
 
 
 def claim(
@@ -104,7 +159,17 @@ def claim(
     )
     # Over-fetch: some candidates may find their account's budget taken by earlier ones.
     candidates = (
-        select(Email.id, Email.account_id, Email.account_pinned, Email.tenant_id, Email.route_from)
+        select(
+            Email.id,
+            Email.account_id,
+            Email.account_pinned,
+            Email.tenant_id,
+            Email.route_from,
+            Email.lane,
+            Email.to_emails,
+            Email.cc_emails,
+            Email.bcc_emails,
+        )
         .where(Email.status == "pending", Email.run_at <= now, eligible)
         .order_by(Email.lane, Email.priority, Email.run_at, Email.id)
         .limit(limit * 4)
@@ -116,20 +181,24 @@ def claim(
     pool: set[int] = set()
     taken: dict[int, int] = defaultdict(int)
     count = 0
-    for row in session.execute(candidates):
+    rows = session.execute(candidates).all()
+    blocked = _suppressed(session, rows, now)
+    for row in rows:
         if count >= limit:
             break
+        if row.id in blocked:
+            continue
         if row.account_pinned:
             if row.account_id is not None:
                 slot = accounts.get(row.account_id)
-                if slot is None or slot.left <= 0:
+                if slot is None or not slot.takes(row.lane):
                     continue
                 slot.left -= 1
                 slot.used_day += 1
                 taken[row.account_id] += 1
             chosen[row.account_id].append(row.id)
         else:
-            slot = _pick(by_tenant.get(row.tenant_id, []), row.route_from)
+            slot = _pick(by_tenant.get(row.tenant_id, []), row.route_from, row.lane)
             if slot is None:
                 continue
             slot.left -= 1

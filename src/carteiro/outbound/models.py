@@ -27,7 +27,7 @@ PRIORITIES = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 PRIORITY_NAMES = {v: k for k, v in PRIORITIES.items()}
 LANE_TRANSACTIONAL = 0
 LANE_BULK = 1
-STATUSES = ("pending", "held", "sending", "sent", "failed", "dead", "cancelled")
+STATUSES = ("pending", "held", "sending", "sent", "failed", "dead", "cancelled", "suppressed")
 
 
 class Email(TimestampMixin, Base):

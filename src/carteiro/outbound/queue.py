@@ -10,6 +10,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
+from carteiro.deliverability import suppression
+from carteiro.deliverability.replies import ReplyClass, classify_reply
 from carteiro.outbound import breaker
 from carteiro.outbound.claim import Claimed
 from carteiro.outbound.claim import claim as claim_due
@@ -83,6 +85,7 @@ def complete(
     owned = 0
     fence = (Email.lease_owner == worker_id) & (Email.status == "sending")
     sent_by_code: dict[int, list[int]] = {}
+    bounced: dict[int, set[str]] = {}
     for o in outcomes:
         err = o.error
         attempts.append(
@@ -105,6 +108,9 @@ def complete(
             detail = {"account": o.account}
             if o.result.refused:
                 detail["refused"] = {k: list(v) for k, v in o.result.refused.items()}
+                for address, (code, reply) in o.result.refused.items():
+                    if classify_reply(code, reply) == ReplyClass.HARD_BOUNCE:
+                        bounced.setdefault(o.email.tenant_id, set()).add(address)
             events.append((o.email, "sent", detail))
             continue
         values: dict = {
@@ -117,17 +123,20 @@ def complete(
         }
         detail = {"account": o.account, "code": err.code, "reply": err.reply[:500]}
         kind = breaker.kind_of(err)
-        if err.permanent:
-            values["status"] = "failed"
-            events.append((o.email, "failed", detail))
-            if err.code is not None and 500 <= err.code < 600:
-                events.append((o.email, "bounce_hard", detail))
-        elif kind in ("auth", "throttled") and o.email.account_id is not None:
+        if kind in (ReplyClass.AUTH, ReplyClass.THROTTLED) and o.email.account_id is not None:
             # The account's fault, not the message's: wait (or re-route) without a retry.
-            wait = policy.cooldown_seconds if kind == "throttled" else 0.0
+            wait = policy.cooldown_seconds if kind == ReplyClass.THROTTLED else 0.0
             values.update(status="pending", run_at=now + timedelta(seconds=wait))
             values["attempts"] = Email.attempts - 1
-            events.append((o.email, "deferred", {**detail, "retry": None, "reason": kind}))
+            events.append((o.email, "deferred", {**detail, "retry": None, "reason": kind.value}))
+        elif err.permanent:
+            values["status"] = "failed"
+            events.append((o.email, "failed", {**detail, "class": kind.value}))
+            if kind == ReplyClass.HARD_BOUNCE:
+                events.append((o.email, "bounce_hard", detail))
+                # Which address bounced is only certain for a single recipient.
+                if len(o.email.recipients) == 1:
+                    bounced.setdefault(o.email.tenant_id, set()).update(o.email.recipients)
         elif o.email.retry_count < o.email.max_retries:
             retry_number = o.email.retry_count + 1
             values.update(
@@ -162,6 +171,14 @@ def complete(
     session.execute(insert(EmailAttempt), attempts)
     session.execute(insert(EmailEvent), _events(events))
     breaker.record(session, outcomes=outcomes, policy=policy, now=now)
+    for tenant_id, addresses in bounced.items():
+        suppression.suppress_many(
+            session,
+            tenant_id=tenant_id,
+            emails=sorted(addresses),
+            reason="hard_bounce",
+            source="smtp",
+        )
     return owned
 
 

@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Priority = Literal["low", "normal", "high", "urgent"]
-Status = Literal["pending", "held", "sending", "sent", "failed", "dead", "cancelled"]
+Status = Literal[
+    "pending", "held", "sending", "sent", "failed", "dead", "cancelled", "suppressed"
+]
 AddressList = list[str] | str | None
 
 

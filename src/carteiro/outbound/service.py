@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from carteiro.accounts.models import Account
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
+from carteiro.deliverability import suppression
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from carteiro.outbound import events, wakeup
 from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
@@ -207,6 +208,10 @@ def _attach_rows(email: Email, attachments: list[Attachment]) -> list[EmailAttac
     ]
 
 
+def _recipients(email: Email) -> list[str]:
+    return [*email.to_emails, *(email.cc_emails or []), *(email.bcc_emails or [])]
+
+
 def find_by_idempotency_key(session: Session, *, tenant_id: int, key: str) -> Email | None:
     stmt = select(Email).where(Email.tenant_id == tenant_id, Email.idempotency_key == key)
     return session.scalar(stmt)
@@ -250,6 +255,14 @@ def create(
         source=source,
         lane=LANE_TRANSACTIONAL,
     )
+    hits = suppression.is_suppressed(
+        session, tenant_id=principal.tenant_id, addresses=_recipients(email)
+    )
+    if hits:
+        listed = ", ".join(f"{a} ({r})" for a, r in hits.items())
+        raise InvalidInput(
+            f"on this tenant's suppression list, never mailed: {listed}", field="to_email"
+        )
     email.idempotency_key = idempotency_key
     try:
         with session.begin_nested():
@@ -307,11 +320,24 @@ def create_batch(
         for i, item in enumerate(items)
     ]
     emails = [email for email, _ in built]
+    hits = suppression.is_suppressed(
+        session,
+        tenant_id=principal.tenant_id,
+        addresses=sorted({a for e in emails for a in _recipients(e)}),
+    )
+    for email in emails:
+        listed = [f"{a} ({hits[a]})" for a in _recipients(email) if a in hits]
+        if listed:
+            # Bulk keeps the row so the caller sees why it was not sent.
+            email.status = "suppressed"
+            email.error_message = "on the suppression list: " + ", ".join(listed)
+            email.error_type = "suppressed"
     session.add_all(emails)
     session.flush()
     session.add_all([row for email, atts in built for row in _attach_rows(email, atts)])
     for email in emails:
-        events.record(session, email=email, type="held" if email.status == "held" else "queued")
+        kind = email.status if email.status in ("held", "suppressed") else "queued"
+        events.record(session, email=email, type=kind)
     wakeup.after_commit(session)
     return emails
 

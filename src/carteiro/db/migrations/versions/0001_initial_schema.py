@@ -66,6 +66,9 @@ def upgrade() -> None:
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("cooldown_until", carteiro.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
+            "bulk_paused_until", carteiro.db.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
             "last_health_check_at", carteiro.db.types.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("dns_status", sa.String(length=16), nullable=True),
