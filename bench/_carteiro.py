@@ -215,12 +215,17 @@ class CarteiroStack:
         created = [_parse(e["created_at"]) for e in sent]
         done = [_parse(e["sent_at"]) for e in sent]
         span = (max(done) - min(created)).total_seconds()
+        enqueue_span = (max(created) - min(created)).total_seconds()
+        send_span = (max(done) - min(done)).total_seconds()
         waits = [(d - c).total_seconds() for c, d in zip(created, done, strict=True)]
         return {
             "rate": len(sent) / span if span > 0 else 0.0,
             "p50": percentile(waits, 0.50),
             "p99": percentile(waits, 0.99),
             "sent": len(sent),
+            # Where the time goes: the API's enqueue rate and the workers' send rate.
+            "enqueue_rate": len(sent) / enqueue_span if enqueue_span > 0 else None,
+            "send_rate": len(sent) / send_span if send_span > 0 else None,
         }
 
     def close(self) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.connection
+import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from email.message import EmailMessage
@@ -129,70 +129,40 @@ class RssSampler:
 # -- the sink, in a process of its own so no bench thread competes with it for the GIL ----
 
 
-def _sink_main(
-    conn: multiprocessing.connection.Connection, rtts: list[float], faults: dict
-) -> None:
-    from carteiro.testing.latency_proxy import LatencyProxy
-    from carteiro.testing.pipelining_sink import PipeliningSink
-
-    sink = PipeliningSink(users={USER: PASSWORD}, keep_data=False, seed=7).start()
-    for key, value in faults.items():
-        setattr(sink, key, value)
-    proxies = {rtt: LatencyProxy(sink.hostname, sink.port, rtt_ms=rtt).start() for rtt in rtts}
-    conn.send(
-        {
-            "sink_port": sink.port,
-            "ports": {rtt: p.port for rtt, p in proxies.items()},
-            "cert": str(sink.cert_path),
-        }
-    )
-    while True:
-        command, arg = conn.recv()
-        if command == "stop":
-            break
-        if command == "stats":
-            conn.send(
-                {
-                    "count": sink.count,
-                    "connections": sink.connections,
-                    "pipelined": sink.pipelined_connections,
-                    "round_trips": sink.round_trips,
-                    "faults": sink.faults,
-                    "logins": sink.logins,
-                }
-            )
-        elif command == "ids":
-            conn.send(sink.message_ids())
-        elif command == "clear":
-            sink.clear()
-            conn.send(True)
-        elif command == "set":
-            for key, value in arg.items():
-                setattr(sink, key, value)
-            conn.send(True)
-    for proxy in proxies.values():
-        proxy.stop()
-    sink.stop()
-    conn.send(True)
-
-
 class SinkProcess:
-    """The pipelining sink (STARTTLS + AUTH) behind one latency proxy per round trip."""
+    """The pipelining sink (STARTTLS + AUTH) behind one latency proxy per round trip.
+
+    It runs `bench/sink_server.py` as a subprocess and talks to it in JSON lines.
+    """
 
     def __init__(self, rtts: list[float], **faults: Any) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._proc = context.Process(target=_sink_main, args=(child, rtts, faults), daemon=True)
-        self._proc.start()
-        info = self._conn.recv()
+        self.log = Path(tempfile.mkstemp(prefix="bench-sink-", suffix=".log")[1])
+        cmd = [PY, str(BENCH / "sink_server.py"), json.dumps({"rtts": rtts, "faults": faults})]
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("wb"),
+            text=True,
+        )
+        info = self._read()
         self.sink_port: int = info["sink_port"]
-        self.ports: dict[float, int] = info["ports"]
+        self.ports: dict[float, int] = {float(k): v for k, v in info["ports"].items()}
         self.cert: str = info["cert"]
         self.pid = self._proc.pid
 
+    def _read(self) -> Any:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sink process exited; see {self.log}")
+        return json.loads(line)
+
     def _call(self, command: str, arg: Any = None) -> Any:
-        self._conn.send((command, arg))
-        return self._conn.recv()
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps([command, arg]) + "\n")
+        self._proc.stdin.flush()
+        return self._read()
 
     def stats(self) -> dict[str, int]:
         return self._call("stats")
@@ -207,10 +177,11 @@ class SinkProcess:
         self._call("set", values)
 
     def close(self) -> None:
-        with contextlib.suppress(EOFError, OSError):
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
             self._call("stop")
-        self._proc.join(5)
-        if self._proc.is_alive():
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
             self._proc.kill()
 
     def __enter__(self) -> SinkProcess:

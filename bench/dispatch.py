@@ -129,6 +129,10 @@ def print_table(rtt: float, rows: list[dict[str, Any]]) -> list[str]:
             notes.append("DID NOT FINISH")
         if row.get("duplicates"):
             notes.append(f"{row['duplicates']} duplicates")
+        if row.get("enqueue_rate"):
+            notes.append(f"API enqueue {row['enqueue_rate']:,.0f}/s")
+        if row.get("send_rate"):
+            notes.append(f"first→last sent {row['send_rate']:,.0f}/s")
         received = row.get("received")
         if received is not None and received < row.get("sent", 0):
             notes.append(f"sink got {received}")

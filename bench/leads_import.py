@@ -14,9 +14,9 @@ stored as floats and CNPJs that lost their leading zeros. Each backend runs in a
 `run_pending_jobs`, exactly as a worker does. It prints seconds, rows/s and peak RSS against the
 targets (< 30 s, < 400 MB), then runs the naive peer (openpyxl reading the whole workbook and one
 INSERT per lead, e-mail and phone, committed at the end) on the first `--naive-rows` rows and
-prints the speed ratio. PostgreSQL is reached through CARTEIRO_TEST_PG_URL (default
+prints the speed ratio. PostgreSQL is reached through CARTEIRO_BENCH_PG_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres); a scratch database is created and dropped.
-Needs openpyxl (the test extra).
+Results are also saved as JSON under bench/results/. Needs openpyxl (the test extra).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 SEED_ROWS = 164_809
@@ -38,8 +39,9 @@ GENERATOR_VERSION = "v2"  # bump when generate() changes, so a cached workbook i
 TARGET_SECONDS = 30.0
 TARGET_RSS_MB = 400.0
 PG_ADMIN_URL = os.environ.get(
-    "CARTEIRO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    "CARTEIRO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+RESULTS = Path(__file__).resolve().parent / "results"
 FIRST = ["Ana", "João", "Maria", "José", "Antônio", "Francisca", "Carlos", "Paula", "Luís", "Rita"]
 LAST = ["Silva", "Santos", "Oliveira", "Souza", "Pereira", "Lima", "Gonçalves", "Araújo", "Melo"]
 KINDS = ["Comércio", "Serviços", "Indústria", "Transportes", "Alimentos", "Construções"]
@@ -144,7 +146,7 @@ def _runtime(url: str, data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def child_fast(url: str, workbook: Path, data_dir: Path) -> dict:
-    from carteiro.leads import jobs
+    from carteiro.leads import jobs, worker
     from carteiro.tenancy.service import Principal
 
     runtime = _runtime(url, data_dir)
@@ -154,7 +156,7 @@ def child_fast(url: str, workbook: Path, data_dir: Path) -> dict:
         job_id = jobs.create(
             session, principal=principal, filename=workbook.name, content=workbook.read_bytes()
         ).job_id
-    jobs.run_pending_jobs(runtime, worker_id="bench")
+    worker.run_pending_jobs(runtime, worker_id="bench")
     seconds = time.perf_counter() - started
     with runtime.db.session() as session:
         job = jobs.get_or_raise(session, tenant_id=1, job_id=job_id)
@@ -317,10 +319,17 @@ def main() -> None:
         print(f"PostgreSQL not reachable at {PG_ADMIN_URL}: skipped")
         backends.remove("postgresql")
 
+    results: dict[str, object] = {
+        "started": datetime.now(UTC).isoformat(),
+        "workbook": str(workbook),
+        "runs": {},
+    }
     with tempfile.TemporaryDirectory(prefix="carteiro-bench-") as tmp:
         folder = Path(tmp)
         for backend in backends:
             fast = run_child("fast", backend, workbook, folder)
+            run: dict[str, object] = {"carteiro": fast}
+            results["runs"][backend] = run  # type: ignore[index]
             rate = fast["rows"] / fast["seconds"]
             ok_time = "ok" if fast["seconds"] < TARGET_SECONDS else "MISSED"
             ok_rss = "ok" if fast["rss_mb"] < TARGET_RSS_MB else "MISSED"
@@ -338,6 +347,7 @@ def main() -> None:
             )
             if args.naive_rows:
                 naive = run_child("naive", backend, workbook, folder, args.naive_rows)
+                run["naive"] = naive
                 # The whole workbook is loaded once; inserts are timed on the first rows only.
                 whole = naive["load_seconds"] + naive["insert_seconds"] * (
                     naive["total_rows"] / max(1, naive["rows"])
@@ -352,6 +362,11 @@ def main() -> None:
                     f"  naive, whole sheet (extrapolated): {whole:.0f} s, {naive_rate:,.0f} rows/s"
                     f" → carteiro is {rate / naive_rate:.1f}x faster"
                 )
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    out = RESULTS / f"leads_import-{stamp}.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nresults saved to {out}")
 
 
 if __name__ == "__main__":

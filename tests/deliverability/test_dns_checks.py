@@ -11,11 +11,12 @@ from mcp.client import Client
 from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import AccountCreate, SmtpIn
-from carteiro.deliverability import dkim_keys, dnscheck, spf
+from carteiro.deliverability import dkim_keys, dnscheck
 from carteiro.deliverability.dnscheck import KeyInfo
 from carteiro.deliverability.models import DkimKey
 from carteiro.deliverability.names import organisational_domain
 from carteiro.deliverability.resolver import DnsResolver
+from carteiro.deliverability.spf import check_spf
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import fixed_principal
 from carteiro.runtime import Runtime
@@ -110,19 +111,19 @@ def test_spf_mechanisms_that_allow_the_host(
         dns_server.set(DOMAIN, "MX", [f"10 {HOST}."])
     if "include" in extra:
         dns_server.txt(f"_spf.{DOMAIN}", extra["include"])
-    check = spf.check_spf(resolver, domain=DOMAIN, smtp_host=HOST)
+    check = check_spf(resolver, domain=DOMAIN, smtp_host=HOST)
     assert check.status == "ok", check.message
     assert check.detail["allowed_by"] == allowed_by
 
 
 def test_gmail_host_needs_googles_include(dns_server: DnsServer, resolver: DnsResolver) -> None:
     dns_server.txt(DOMAIN, "v=spf1 ip4:198.51.100.7 -all")
-    wrong = spf.check_spf(resolver, domain=DOMAIN, smtp_host="smtp.gmail.com")
+    wrong = check_spf(resolver, domain=DOMAIN, smtp_host="smtp.gmail.com")
     assert wrong.status == "error"
     assert wrong.detail["suggested"] == "v=spf1 ip4:198.51.100.7 include:_spf.google.com -all"
     dns_server.txt(DOMAIN, "v=spf1 include:_spf.google.com ~all")
     dns_server.txt("_spf.google.com", "v=spf1 include:_netblocks.google.com ~all")
-    good = spf.check_spf(resolver, domain=DOMAIN, smtp_host="smtp.gmail.com")
+    good = check_spf(resolver, domain=DOMAIN, smtp_host="smtp.gmail.com")
     assert good.status == "ok" and good.detail["allowed_by"] == "include:_spf.google.com"
 
 
@@ -130,7 +131,7 @@ def test_provider_include_by_organisational_domain(
     dns_server: DnsServer, resolver: DnsResolver
 ) -> None:
     dns_server.txt(DOMAIN, "v=spf1 include:_spf.mailhost.net -all")
-    check = spf.check_spf(resolver, domain=DOMAIN, smtp_host="smtp.mailhost.net")
+    check = check_spf(resolver, domain=DOMAIN, smtp_host="smtp.mailhost.net")
     assert check.status == "ok" and check.detail["allowed_by"] == "include:_spf.mailhost.net"
 
 
@@ -182,7 +183,7 @@ def test_weak_or_excluding_spf(
 ) -> None:
     dns_server.txt(DOMAIN, spf)
     dns_server.set(HOST, "A", [HOST_IP])
-    check = spf.check_spf(resolver, domain=DOMAIN, smtp_host=HOST)
+    check = check_spf(resolver, domain=DOMAIN, smtp_host=HOST)
     assert check.status == status and words in check.message
 
 
@@ -191,7 +192,7 @@ def test_too_many_spf_lookups(dns_server: DnsServer, resolver: DnsResolver) -> N
     dns_server.txt(DOMAIN, f"v=spf1 ip4:{HOST_IP} {chain} -all")
     for i in range(11):
         dns_server.txt(f"s{i}.{DOMAIN}", "v=spf1 ip4:192.0.2.1 -all")
-    check = spf.check_spf(resolver, domain=DOMAIN, smtp_host=HOST_IP)
+    check = check_spf(resolver, domain=DOMAIN, smtp_host=HOST_IP)
     assert check.status == "error" and "11 DNS look-ups" in check.message
 
 

@@ -138,6 +138,8 @@ def test_get_shows_a_confirmation_page_and_changes_nothing(
     assert "Unsubscribe" in en.text and 'lang="en"' in en.text
     forced = public.get(f"/u/{t}?lang=en", headers={"Accept-Language": "pt-BR"})
     assert "Stop receiving" in forced.text
+    unknown = public.get(f"/u/{t}?lang=de")
+    assert unknown.status_code == 200 and "Cancelar inscrição" in unknown.text
     other = public.get(f"/u/{t}", headers={"Accept-Language": "de-DE,fr;q=0.8"})
     assert "Cancelar inscrição" in other.text
     assert counts(runtime) == (0, 0)

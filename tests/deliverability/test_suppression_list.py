@@ -315,7 +315,8 @@ def test_cli_add_list_remove(runtime: Runtime, api_key: str, monkeypatch, tmp_pa
 async def test_mcp_tools(runtime: Runtime, principal: Principal) -> None:
     server = build_server(runtime, fixed_principal(principal))
     async with Client(server) as client:
-        names = {t.name for t in (await client.list_tools()).tools}
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        names = set(tools)
         added = await client.call_tool(
             "suppress_address", {"email": "ana@example.com", "reason": "unsubscribe"}
         )
@@ -330,6 +331,19 @@ async def test_mcp_tools(runtime: Runtime, principal: Principal) -> None:
         gone = await client.call_tool("remove_suppression", {"id": added.structured_content["id"]})
     assert {"suppress_address", "list_suppressions", "remove_suppression"} <= names
     assert "check_account_dns" in names
+    for name in (
+        "suppress_address",
+        "list_suppressions",
+        "remove_suppression",
+        "check_account_dns",
+    ):
+        tool = tools[name]
+        assert tool.description and tool.annotations is not None, name
+        assert tool.input_schema["type"] == "object", name
+        assert tool.output_schema and tool.output_schema["type"] == "object", name
+    assert tools["list_suppressions"].annotations.read_only_hint is True
+    assert tools["remove_suppression"].annotations.destructive_hint is True
+    assert tools["suppress_address"].annotations.idempotent_hint is True
     assert not added.is_error and added.structured_content["created"] is True
     assert again.structured_content["created"] is False
     assert both.is_error

@@ -370,7 +370,7 @@ def test_cursor_catches_late_commits(runtime: Runtime, principal: Principal) -> 
 
     def fan_out(**kwargs: Any) -> int:
         with runtime.db.session() as session:
-            return outbox.fan_out(session, owner="test", **kwargs)
+            return outbox.fan_out(session, owner="test", **kwargs).created
 
     emit_with_id(3)
     assert fan_out() == 1
@@ -386,12 +386,24 @@ def test_cursor_catches_late_commits(runtime: Runtime, principal: Principal) -> 
     assert sorted(delivery_statuses(runtime)) == ["ev_1", "ev_2", "ev_3", "ev_6"]
 
 
+def test_a_full_batch_reports_a_backlog(runtime: Runtime, principal: Principal) -> None:
+    add_hook(runtime, principal, "http://127.0.0.1:9/h", ["account_paused"])
+    with runtime.db.session() as session:
+        for _ in range(5):
+            outbox.emit(session, tenant_id=principal.tenant_id, type="account_paused", payload={})
+    results = []
+    for _ in range(3):
+        with runtime.db.session() as session:
+            results.append(outbox.fan_out(session, owner="t", batch=3))
+    assert results == [(3, True), (2, False), (0, False)]
+
+
 def test_delete_removes_pending_deliveries(runtime: Runtime, principal: Principal) -> None:
     hook = add_hook(runtime, principal, "http://127.0.0.1:9/h", ["account_paused"])
     with runtime.db.session() as session:
         outbox.emit(session, tenant_id=principal.tenant_id, type="account_paused", payload={})
     with runtime.db.session() as session:
-        assert outbox.fan_out(session, owner="t") == 1
+        assert outbox.fan_out(session, owner="t").created == 1
     with runtime.db.session() as session:
         webhooks.delete(session, tenant_id=principal.tenant_id, webhook_id=hook)
     assert delivery_statuses(runtime) == {}

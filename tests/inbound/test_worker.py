@@ -39,6 +39,12 @@ def _synced(runtime: Runtime, account_id: int) -> bool:
         return inbox is not None and inbox.last_sync_at is not None
 
 
+def _seen(runtime: Runtime, subject: str) -> bool:
+    with runtime.db.session() as session:
+        stmt = select(InboxMessage.seen).where(InboxMessage.subject == subject)
+        return bool(session.scalar(stmt))
+
+
 def _subjects(runtime: Runtime) -> set[str]:
     with runtime.db.session() as session:
         return set(session.scalars(select(InboxMessage.subject)))
@@ -57,6 +63,10 @@ async def test_new_mail_arrives_through_idle(
         await asyncio.to_thread(dovecot.append, "INBOX", mail(subject="chegou agora"))
         assert await _until(lambda: "chegou agora" in _subjects(runtime))
         assert owner.syncs > syncs
+        # A flag set in another client arrives the same way.
+        (uid,) = await asyncio.to_thread(dovecot.uids, "INBOX")
+        await asyncio.to_thread(dovecot.store, "INBOX", [uid], "+FLAGS", ["\\Seen"])
+        assert await _until(lambda: _seen(runtime, "chegou agora"))
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 from sqlalchemy import func, select
 
-from carteiro.leads import jobs
+from carteiro.leads import jobs, worker
 from carteiro.leads.models import (
     IngestJob,
     IngestStageContact,
@@ -60,7 +60,7 @@ def create_job(runtime: Runtime, principal: Principal, content: bytes, **options
 
 
 def run(runtime: Runtime) -> int:
-    return jobs.run_pending_jobs(runtime, worker_id="test-worker")
+    return worker.run_pending_jobs(runtime, worker_id="test-worker")
 
 
 def job_of(runtime: Runtime, principal: Principal, job_id: int) -> IngestJob:

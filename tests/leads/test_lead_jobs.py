@@ -9,7 +9,7 @@ from leadkit import counts, create_job, job_of, run, xlsx
 from sqlalchemy import update
 
 from carteiro.db.types import utcnow
-from carteiro.leads import jobs
+from carteiro.leads import jobs, worker
 from carteiro.leads.models import IngestJob
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
@@ -49,10 +49,10 @@ def test_a_crashed_workers_job_is_recovered_after_its_lease(
         again = jobs.claim(session, worker_id="rescuer", lease_seconds=30, now=later)
     assert again is not None and again.job_id == job_id and again.tentativas == 2
 
-    status = jobs.run_job(runtime.db, again, worker_id="rescuer", lease_seconds=30)
+    status = worker.run_job(runtime.db, again, worker_id="rescuer", lease_seconds=30)
     assert status == "concluido"
     # The crashed worker coming back cannot write anything: its lease is gone.
-    assert jobs.run_job(runtime.db, crashed, worker_id="crashed", lease_seconds=30) == (
+    assert worker.run_job(runtime.db, crashed, worker_id="crashed", lease_seconds=30) == (
         "processando"
     )
     job = job_of(runtime, principal, job_id)
@@ -92,7 +92,7 @@ def test_a_stopping_worker_gives_the_job_back(runtime: Runtime, principal: Princ
         chunks.append(1)
         return len(chunks) > 1
 
-    status = jobs.run_job(
+    status = worker.run_job(
         runtime.db,
         claimed,
         worker_id="stopping",
@@ -124,7 +124,7 @@ def test_progress_is_visible_while_the_job_runs(runtime: Runtime, principal: Pri
         job = job_of(runtime, principal, job_id)
         seen.append((job.status, job.linhas_processadas, job.linhas_total))
 
-    jobs.run_job(runtime.db, claimed, worker_id="w", lease_seconds=30, on_progress=look)
+    worker.run_job(runtime.db, claimed, worker_id="w", lease_seconds=30, on_progress=look)
     assert ("processando", 2000, 4500) in seen
     assert ("processando", 4000, 4500) in seen
     assert seen[-1][0] == "concluido"
@@ -132,7 +132,7 @@ def test_progress_is_visible_while_the_job_runs(runtime: Runtime, principal: Pri
 
 async def test_ingest_loop_runs_jobs_until_stopped(runtime: Runtime, principal: Principal) -> None:
     stop = asyncio.Event()
-    loop = asyncio.create_task(jobs.ingest_loop(runtime, stop))
+    loop = asyncio.create_task(worker.ingest_loop(runtime, stop))
     job_id = await asyncio.to_thread(create_job, runtime, principal, rows(10))
     for _ in range(400):
         job = await asyncio.to_thread(job_of, runtime, principal, job_id)

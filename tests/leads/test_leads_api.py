@@ -284,7 +284,19 @@ def test_another_tenant_sees_nothing(
     assert client.get("/ingest/leads/jobs", headers=headers).json()["total"] == 0
 
 
-def test_scopes_and_keys(client: TestClient, key_with: Callable[..., str]) -> None:
+def test_scopes_and_keys(
+    client: TestClient, runtime: Runtime, key_with: Callable[..., str]
+) -> None:
+    imported(client, runtime, messy())
+    reader = {"Authorization": f"Bearer {key_with('leads:read')}"}
+    assert client.get("/leads", headers=reader).json()["total"] == 4
+    assert client.get("/ingest/leads/jobs", headers=reader).status_code == 200
+    assert upload(client, messy()).status_code == 202
+    refused = client.post("/ingest/leads/xlsx", json={"path": "x.csv"}, headers=reader)
+    assert refused.status_code == 403
+    lead = client.get("/leads", headers=reader).json()["items"][0]["lead_id"]
+    assert client.patch(f"/leads/{lead}", json={"tags": []}, headers=reader).status_code == 403
+
     headers = {"Authorization": f"Bearer {key_with('emails:read')}"}
     assert client.get("/leads", headers=headers).status_code == 403
     assert client.get("/ingest/leads/jobs", headers=headers).status_code == 403

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from carteiro.cli.common import TENANT_HELP, err, fail, local_principal, open_runtime, out
-from carteiro.leads import jobs
+from carteiro.leads import jobs, worker
 from carteiro.leads.headers import FIELDS
 from carteiro.leads.importer import Progress as ImportProgress
 from carteiro.leads.schemas import IngestJobPublic, job_public
@@ -124,7 +124,7 @@ def import_leads(
         started = time.monotonic()
         try:
             with bar:
-                jobs.run_job(
+                worker.run_job(
                     runtime.db,
                     claim,
                     worker_id=worker_id,
@@ -132,7 +132,9 @@ def import_leads(
                     on_progress=on_progress,
                 )
         except KeyboardInterrupt:
-            jobs.abandon(runtime.db, claim, worker_id=worker_id, message="interrupted by the user")
+            worker.abandon(
+                runtime.db, claim, worker_id=worker_id, message="interrupted by the user"
+            )
             fail("interrupted: nothing was imported")
         seconds = time.monotonic() - started
         with runtime.db.session() as session:

@@ -11,7 +11,7 @@ import random
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -42,7 +42,7 @@ class Due:
     attempt: int
     payload: dict[str, Any]
     url: str
-    secret: str
+    secret: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -239,12 +239,12 @@ def complete(
     return delivered
 
 
-def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> int:
+def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> outbox.FanOut:
     with db.session() as session:
         return outbox.fan_out(
             session,
             owner=owner,
-            batch=max(config.webhook_batch_size, 100),
+            batch=max(config.webhook_batch_size * 10, 1000),
             lease_seconds=max(30.0, config.webhook_poll_interval * 10),
         )
 
@@ -265,8 +265,9 @@ def _complete(db: Database, owner: str, results: list[Result], config: Deliverab
         return complete(session, owner=owner, results=results, config=config)
 
 
-async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> tuple[int, int]:
-    """One round: fan out new events, deliver what is due. Returns (fanned out, attempted)."""
+async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> tuple[bool, int]:
+    """One round: fan out new events, deliver what is due. Returns (events still waiting to be
+    fanned out, deliveries attempted)."""
     config = DeliverabilityConfig.from_settings(runtime.settings)
     fanned = await asyncio.to_thread(_fan_out, runtime.db, owner, config)
     due = await asyncio.to_thread(_claim, runtime.db, owner, config, runtime.vault)
@@ -279,7 +280,7 @@ async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> t
 
         results = await asyncio.gather(*(one(d) for d in due))
         await asyncio.to_thread(_complete, runtime.db, owner, list(results), config)
-    return fanned, len(due)
+    return fanned.backlog, len(due)
 
 
 def owner_id() -> str:
@@ -296,8 +297,8 @@ async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
         while not stop.is_set():
             busy = False
             try:
-                _, attempted = await run_once(runtime, client, owner)
-                busy = attempted >= config.webhook_batch_size
+                backlog, attempted = await run_once(runtime, client, owner)
+                busy = backlog or attempted >= config.webhook_batch_size
             except Exception:
                 log.exception("webhook round failed; retrying after a pause")
             if not busy:

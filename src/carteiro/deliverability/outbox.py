@@ -8,7 +8,7 @@ cursor; on PostgreSQL a lower id can commit after a higher one, so skipped ids a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +37,11 @@ EMAIL_EVENT_TYPES = {
     "complaint": "complained",
 }
 _SOURCES = {"email": EmailEvent, "outbox": OutboxEvent}
+
+
+class FanOut(NamedTuple):
+    created: int
+    backlog: bool
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
@@ -182,13 +187,14 @@ def fan_out(
     batch: int = 500,
     lease_seconds: float = 30.0,
     grace: float = HOLE_GRACE_SECONDS,
-) -> int:
-    """Turns new events into webhook deliveries; returns how many deliveries it created.
+) -> FanOut:
+    """Turns new events into webhook deliveries; says how many it created and whether a full
+    batch was read (more events are waiting).
 
     Runs in the caller's transaction, only where this process leads the job: cursors and
     deliveries commit together, so an event is fanned out exactly once."""
     if not leader.try_lead(session, name=STATE, owner=owner, ttl=lease_seconds):
-        return 0
+        return FanOut(0, False)
     ensure_cursor(session)
     stmt = select(SchedulerLease).where(SchedulerLease.name == STATE)
     if session.get_bind().dialect.name == "postgresql":
@@ -202,13 +208,17 @@ def fan_out(
         # Nobody listens: skip straight to the newest events instead of reading them.
         row.state = newest
         session.flush()
-        return 0
+        return FanOut(0, False)
     state = {k: dict(v) for k, v in (row.state or _max_ids(session)).items()}
     now = time.time()
     wanted: dict[str, list[int]] = {}
+    backlog = False
     for name in _SOURCES:
         cursor = state.setdefault(name, {"cursor": 0, "holes": {}})
-        for r in _read(session, name, cursor, batch, now, grace):
+        start = cursor["cursor"]
+        rows = _read(session, name, cursor, batch, now, grace)
+        backlog = backlog or sum(r.id > start for r in rows) >= batch
+        for r in rows:
             kind = EMAIL_EVENT_TYPES.get(r.type) if name == "email" else r.type
             subscribed = any(kind in events for _, events, _ in hooks.get(r.tenant_id, ()))
             if kind is not None and subscribed:
@@ -249,4 +259,4 @@ def fan_out(
         )
     row.state = state
     session.flush()
-    return len(deliveries)
+    return FanOut(len(deliveries), backlog)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,9 +34,16 @@ def is_suppressed(session: Session, *, tenant_id: int, addresses: list[str]) -> 
         return {}
     keys = {a: _key(a) for a in addresses}
     values = {v for pair in keys.values() for v in pair if v}
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of a thousand: PostgreSQL plans it much faster.
+        match = Suppression.value == any_(
+            bindparam("values", sorted(values), type_=postgresql.ARRAY(String))
+        )
+    else:
+        match = Suppression.value.in_(values)
     rows = session.execute(
         select(Suppression.value, Suppression.reason).where(
-            Suppression.tenant_id == tenant_id, Suppression.value.in_(values)
+            Suppression.tenant_id == tenant_id, match
         )
     ).all()
     if not rows:

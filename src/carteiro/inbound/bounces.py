@@ -93,8 +93,8 @@ def _verp_candidates(parsed: ParsedMessage) -> list[str]:
 def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Report | None:
     """If the message is a bounce or a complaint: mark it, record events on the original
     outbound message and run `on_bounce` for each failed recipient."""
-    report = detect(parsed)
-    if report is None:
+    report = parsed.report if parsed.report_checked else detect(parsed)
+    if not isinstance(report, Report):
         return None
     row.category = report.kind
     email = _find_email(

@@ -52,7 +52,8 @@ class ParsedAttachment:
 
 @dataclass
 class ParsedMessage:
-    message: Message
+    # The parsed tree; dropped (None) once the bounce check is done in a worker process.
+    message: Message | None
     message_id: str | None = None
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
@@ -68,6 +69,9 @@ class ParsedMessage:
     snippet: str = ""
     attachments: list[ParsedAttachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    # Set by the fetcher: the bounce or complaint this message is (reports.Report), if any.
+    report: object | None = None
+    report_checked: bool = False
 
     @property
     def thread_ids(self) -> list[str]:

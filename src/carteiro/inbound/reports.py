@@ -177,6 +177,8 @@ def _legacy_bounce(parsed: ParsedMessage) -> Report | None:
 def detect(parsed: ParsedMessage) -> Report | None:
     """The bounce or complaint this message is, or None for ordinary mail."""
     msg = parsed.message
+    if msg is None:
+        return None
     try:
         ctype = msg.get_content_type()
         report_type = str(msg.get_param("report-type") or "").lower()

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from imapclient import IMAPClient
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from carteiro.accounts.models import Account
 from carteiro.db.types import utcnow
 from carteiro.errors import NotFound
 from carteiro.inbound import (
     fetching,
+    flags,
     folders,
     ingest,
     mime,
@@ -140,7 +142,13 @@ class AccountSync:
             self._reset(folder_id, validity, part)
         else:
             if last_uid and not quick:
-                part.flags_changed = self._refresh_flags(folder_id, last_uid, stored_modseq)
+                part.flags_changed = flags.refresh(
+                    self.rt,
+                    self.client,
+                    folder_id=folder_id,
+                    last_uid=last_uid,
+                    modseq=stored_modseq if self.condstore else None,
+                )
             found = self.client.search(["UID", f"{last_uid + 1}:*"])
             new = sorted(u for u in found if u > last_uid)
             part.new = self._fetch_new(folder_id, new)
@@ -164,106 +172,56 @@ class AccountSync:
         return part
 
     def _fetch_new(self, folder_id: int, uids: list[int]) -> int:
+        """Fetches and stores `uids` page by page; while a page is stored, the next one is
+        parsed (in worker processes for a large backlog)."""
         added = 0
-        page_size = self.config.page_size
-        for start in range(0, len(uids), page_size):
-            if self.should_stop():
-                raise Stopped()
-            page = uids[start : start + page_size]
-            with self.rt.db.session() as session:
-                folder = session.get(InboxFolder, folder_id)
-                assert folder is not None
-                have = ingest.existing_uids(session, folder, page)
-            wanted = [u for u in page if u not in have]
-            items = (
-                fetching.download(self.client, wanted, max_bytes=self.rt.settings.max_message_bytes)
-                if wanted
-                else []
-            )
-            with self.rt.db.session() as session:
-                folder = session.get(InboxFolder, folder_id)
-                assert folder is not None
-                ctx = ingest.Context(
-                    tenant_id=self.tenant_id,
-                    account_id=self.account_id,
-                    own_addresses=self.own,
-                    store=self.store,
-                )
-                added += ingest.store_page(session, ctx, folder, items)
-                folder.last_uid = max(folder.last_uid or 0, max(page))
-                self.report.auto_replies += rules.apply(
-                    session,
-                    tenant_id=self.tenant_id,
-                    account_id=self.account_id,
-                    folder=folder,
-                    rows=ctx.new_rows,
-                    settings=self.rt.settings,
-                    store=self.store,
-                )
-            self.keep_alive()
+        parser = fetching.Parser(backlog=len(uids))
+        pending: tuple[list[int], Future[list[ingest.Fetched]]] | None = None
+        try:
+            for start in range(0, len(uids), self.config.page_size):
+                if self.should_stop():
+                    raise Stopped()
+                page = uids[start : start + self.config.page_size]
+                with self.rt.db.session() as session:
+                    folder = session.get(InboxFolder, folder_id)
+                    assert folder is not None
+                    have = ingest.existing_uids(session, folder, page)
+                wanted = [u for u in page if u not in have]
+                limit = self.rt.settings.max_message_bytes
+                raws = fetching.download(self.client, wanted, max_bytes=limit) if wanted else []
+                job = parser.submit(raws)
+                if pending is not None:
+                    added += self._store(folder_id, pending[0], pending[1].result())
+                pending = (page, job)
+            if pending is not None:
+                added += self._store(folder_id, pending[0], pending[1].result())
+        finally:
+            parser.close()
         return added
 
-    def _known(self, folder_id: int, uids: list[int] | None = None) -> dict[int, tuple[int, tuple]]:
-        """uid -> (row id, flags as stored) for the folder (or just those UIDs)."""
-        columns = (
-            InboxMessage.uid,
-            InboxMessage.id,
-            InboxMessage.seen,
-            InboxMessage.flagged,
-            InboxMessage.answered,
-            InboxMessage.draft,
-            InboxMessage.keywords,
-        )
-        where = [InboxMessage.folder_id == folder_id, InboxMessage.uid.is_not(None)]
+    def _store(self, folder_id: int, page: list[int], items: list[ingest.Fetched]) -> int:
         with self.rt.db.session() as session:
-            if uids is None:
-                rows = session.execute(select(*columns).where(*where)).all()
-            else:
-                rows = [
-                    r
-                    for part in chunks(uids)
-                    for r in session.execute(
-                        select(*columns).where(*where, InboxMessage.uid.in_(part))
-                    ).all()
-                ]
-        return {r[0]: (r[1], (r[2], r[3], r[4], r[5], sorted(r[6] or []))) for r in rows}
-
-    def _refresh_flags(self, folder_id: int, last_uid: int, modseq: int | None) -> int:
-        if self.condstore and modseq:
-            # Only what changed since the last sync (RFC 7162), in one round trip.
-            changed = self.client.search(["MODSEQ", str(modseq + 1)])
-            uids = sorted(u for u in changed if u <= last_uid)
-            known = self._known(folder_id, uids)
-        else:
-            known = self._known(folder_id)
-            uids = sorted(u for u in known if u <= last_uid)
-        changes = []
-        for start in range(0, len(uids), FLAGS_CHUNK):
-            part = uids[start : start + FLAGS_CHUNK]
-            for uid, data in self.client.fetch(part, ["FLAGS"]).items():
-                if uid not in known or b"FLAGS" not in data:
-                    continue
-                values = ingest.flag_values([fetching.text(f) for f in data[b"FLAGS"]])
-                now = (
-                    values["seen"],
-                    values["flagged"],
-                    values["answered"],
-                    values["draft"],
-                    sorted(values["keywords"]),  # type: ignore[arg-type]
-                )
-                row_id, before = known[uid]
-                if now != before:
-                    changes.append({"id": row_id, **values})
-        if changes:
-            with self.rt.db.session() as session:
-                session.execute(update(InboxMessage), changes)
-                affected = session.scalars(
-                    select(InboxMessage.thread_id)
-                    .where(InboxMessage.id.in_([c["id"] for c in changes]))
-                    .distinct()
-                ).all()
-                threads.recount(session, affected)
-        return len(changes)
+            folder = session.get(InboxFolder, folder_id)
+            assert folder is not None
+            ctx = ingest.Context(
+                tenant_id=self.tenant_id,
+                account_id=self.account_id,
+                own_addresses=self.own,
+                store=self.store,
+            )
+            added = ingest.store_page(session, ctx, folder, items)
+            folder.last_uid = max(folder.last_uid or 0, max(page))
+            self.report.auto_replies += rules.apply(
+                session,
+                tenant_id=self.tenant_id,
+                account_id=self.account_id,
+                folder=folder,
+                rows=ctx.new_rows,
+                settings=self.rt.settings,
+                store=self.store,
+            )
+        self.keep_alive()
+        return added
 
     def _remove_expunged(self, folder_id: int, exists: int) -> int:
         with self.rt.db.session() as session:
@@ -273,7 +231,7 @@ class AccountSync:
         if count == exists:
             return 0
         on_server = set(self.client.search("ALL"))
-        known = self._known(folder_id)
+        known = flags.known(self.rt, folder_id)
         gone = [row_id for uid, (row_id, _) in known.items() if uid not in on_server]
         if gone:
             self._delete_rows(gone)
@@ -301,8 +259,8 @@ class AccountSync:
             )
             for uid, data in fetched.items():
                 ids = mime.message_ids(fetching.text(data.get(field) or b""), 1)
-                flags = [fetching.text(f) for f in data.get(b"FLAGS", ())]
-                server[uid] = (ids[0] if ids else None, int(data.get(b"RFC822.SIZE") or 0), flags)
+                marks = [fetching.text(f) for f in data.get(b"FLAGS", ())]
+                server[uid] = (ids[0] if ids else None, int(data.get(b"RFC822.SIZE") or 0), marks)
         with self.rt.db.session() as session:
             unmatched, stale = resync.remap(
                 session, folder_id=folder_id, validity=validity, server=server

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
 from carteiro.errors import InvalidInput
-from carteiro.leads import jobs, service
+from carteiro.leads import jobs, service, worker
 from carteiro.leads.schemas import (
     IngestJobPublic,
     LeadDetail,
@@ -24,9 +24,9 @@ from carteiro.leads.schemas import (
     LeadStatus,
     job_public,
 )
-from carteiro.leads.scopes import LEADS_READ, LEADS_WRITE
 from carteiro.mcp.toolkit import ToolRunner
 from carteiro.outbound.worker import new_worker_id
+from carteiro.tenancy.scopes import LEADS_READ, LEADS_WRITE
 from carteiro.tenancy.service import Principal
 
 MAX_LIST = 100
@@ -161,7 +161,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             # Run it here unless a worker already took it; then wait for that worker.
             worker_id = f"mcp:{new_worker_id()}"[:64]
             await anyio.to_thread.run_sync(
-                lambda: jobs.run_now(runner.runtime, job_id, worker_id=worker_id)
+                lambda: worker.run_now(runner.runtime, job_id, worker_id=worker_id)
             )
             deadline = time.monotonic() + WAIT_SECONDS
             job = await runner.run(ctx, LEADS_WRITE, read)

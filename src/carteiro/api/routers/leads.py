@@ -28,8 +28,8 @@ from carteiro.leads.schemas import (
     LeadUpdate,
     job_public,
 )
-from carteiro.leads.scopes import LEADS_READ, LEADS_WRITE
 from carteiro.runtime import Runtime
+from carteiro.tenancy.scopes import LEADS_READ, LEADS_WRITE
 from carteiro.tenancy.service import Principal
 
 router = APIRouter(tags=["leads"])

@@ -119,7 +119,7 @@ def _wants_html(request: Request) -> bool:
 async def confirm_page(
     token: str,
     request: Request,
-    lang: Lang | None = Query(None),
+    lang: str | None = Query(None, max_length=10, description="pt or en"),
     rt: Runtime = Depends(get_runtime),
 ) -> HTMLResponse:
     language = pick_language(request.headers.get("accept-language"), lang)
@@ -151,7 +151,7 @@ async def confirm_page(
 async def one_click(
     token: str,
     request: Request,
-    lang: Lang | None = Query(None),
+    lang: str | None = Query(None, max_length=10, description="pt or en"),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
     language = pick_language(request.headers.get("accept-language"), lang)

@@ -150,7 +150,10 @@ class PipelinedConnection:
 
     @property
     def is_connected(self) -> bool:
-        return self._reader.error is None and not self.transport.is_closing()
+        # A reply nobody asked for (say, a 421 before an idle close) would be paired with
+        # the next command: such a connection is as good as closed.
+        reader = self._reader
+        return reader.error is None and not reader.replies and not self.transport.is_closing()
 
     def abort(self) -> None:
         self.in_sync = False

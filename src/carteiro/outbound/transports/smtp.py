@@ -11,7 +11,6 @@ from typing import Literal
 
 import aiosmtplib
 from aiosmtplib import (
-    SMTPAuthenticationError,
     SMTPException,
     SMTPNotSupported,
     SMTPRecipientsRefused,
@@ -20,11 +19,11 @@ from aiosmtplib import (
 
 from carteiro.outbound.transports.base import (
     DeliveryError,
-    PermanentFailure,
     SendResult,
     TemporaryFailure,
 )
 from carteiro.outbound.transports.pipelining import PipelinedConnection
+from carteiro.outbound.transports.smtp_errors import classify_open, classify_send
 
 Security = Literal["starttls", "ssl", "none"]
 
@@ -70,18 +69,6 @@ class _Pooled:
 _CLEAN_FAILURES = (SMTPResponseException, SMTPRecipientsRefused, SMTPNotSupported, ValueError)
 
 
-def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind `exc`, if any; aiosmtplib wraps some and passes others through."""
-    current: BaseException | None = exc
-    for _ in range(10):  # explicit causes only; a bound guards against a cycle
-        if current is None:
-            break
-        if isinstance(current, ssl.SSLError):
-            return current
-        current = current.__cause__
-    return None
-
-
 def _abort(transport: asyncio.BaseTransport | None) -> None:
     if isinstance(transport, asyncio.WriteTransport):
         transport.abort()
@@ -96,12 +83,6 @@ def _discard(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -
     _abort(transport)
     _abort(client.transport)
     client.close()
-
-
-def _describe_ssl(err: ssl.SSLError) -> str:
-    if isinstance(err, ssl.SSLCertVerificationError) and err.verify_message:
-        return f"certificate verification failed: {err.verify_message}"
-    return err.reason or str(err)
 
 
 class SmtpTransport:
@@ -306,73 +287,10 @@ class SmtpTransport:
             options.append("SMTPUTF8")
         return options
 
-    # -- classification ----------------------------------------------------------------
-
     def _classify_open(self, exc: Exception, phase: str, started: float) -> DeliveryError | None:
-        """Setup failures are about the account or server, never the message: all temporary."""
-        duration = time.monotonic() - started
-        common = self._classify_transport(exc, duration)
-        if common is not None:
-            return common
-        code = exc.code if isinstance(exc, SMTPResponseException) else None
-        detail = f"{exc.code} {exc.message}" if isinstance(exc, SMTPResponseException) else str(exc)
-        if phase == "auth" or isinstance(exc, SMTPAuthenticationError):
-            reply = f"authentication failed: {detail}"
-            return TemporaryFailure(reply, code=code, error_type="auth", duration=duration)
-        if phase == "tls":
-            reply = f"STARTTLS with {self._where} failed: {detail}"
-            return TemporaryFailure(reply, code=code, error_type="tls", duration=duration)
-        if isinstance(exc, SMTPException):
-            reply = f"{self._where} refused the session: {detail}"
-            return TemporaryFailure(reply, code=code, error_type="connection", duration=duration)
-        return None
+        return classify_open(
+            exc, phase, time.monotonic() - started, self._where, self.config.timeout
+        )
 
     def _classify_send(self, exc: Exception, started: float) -> DeliveryError | None:
-        duration = time.monotonic() - started
-        common = self._classify_transport(exc, duration)
-        if common is not None:
-            return common
-        if isinstance(exc, SMTPRecipientsRefused):
-            refusals = [(r.recipient, r.code, r.message) for r in exc.recipients]
-            reply = "all recipients refused: " + "; ".join(
-                f"{addr}: {code} {message}" for addr, code, message in refusals
-            )
-            temporary = [code for _, code, _ in refusals if 400 <= code < 500]
-            if temporary:
-                return TemporaryFailure(
-                    reply, code=temporary[0], error_type="smtp_4xx", duration=duration
-                )
-            code = refusals[0][1] if refusals else None
-            return PermanentFailure(reply, code=code, error_type="smtp_5xx", duration=duration)
-        if isinstance(exc, SMTPResponseException):
-            if 400 <= exc.code < 500:
-                kind: type[DeliveryError] = TemporaryFailure
-                error_type = "smtp_4xx"
-            elif exc.code >= 500:
-                kind, error_type = PermanentFailure, "smtp_5xx"
-            else:
-                # An unexpected non-error code means a confused session, not a verdict.
-                kind, error_type = TemporaryFailure, "connection"
-            return kind(exc.message, code=exc.code, error_type=error_type, duration=duration)
-        if isinstance(exc, (SMTPNotSupported, ValueError)):
-            # Addresses the server cannot take (bad syntax, non-ASCII without SMTPUTF8)
-            # will never go through, however often they are retried.
-            reply = f"message cannot be sent: {exc}"
-            return PermanentFailure(reply, error_type="smtp_5xx", duration=duration)
-        if isinstance(exc, SMTPException):
-            return TemporaryFailure(str(exc), error_type="connection", duration=duration)
-        return None
-
-    def _classify_transport(self, exc: Exception, duration: float) -> DeliveryError | None:
-        """Timeouts, TLS and socket trouble, in whatever phase they happen."""
-        if isinstance(exc, TimeoutError):
-            reply = f"timed out talking to {self._where} after {self.config.timeout:g}s"
-            return TemporaryFailure(reply, error_type="timeout", duration=duration)
-        tls_error = _ssl_error(exc)
-        if tls_error is not None:
-            reply = f"TLS with {self._where} failed: {_describe_ssl(tls_error)}"
-            return TemporaryFailure(reply, error_type="tls", duration=duration)
-        if isinstance(exc, (OSError, ConnectionError)):
-            reply = f"connection to {self._where} failed: {exc}"
-            return TemporaryFailure(reply, error_type="connection", duration=duration)
-        return None
+        return classify_send(exc, time.monotonic() - started, self._where, self.config.timeout)
