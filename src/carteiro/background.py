@@ -44,7 +44,11 @@ async def run_all(runtime: Runtime, stop: asyncio.Event, *, concurrency: int | N
     runtime.extras["dispatcher"] = dispatcher
     tasks = [asyncio.create_task(dispatcher.run(stop), name="dispatcher")]
     for spec in LOOPS:
-        loop = _load(spec)
+        try:
+            loop = _load(spec)
+        except (ImportError, AttributeError):
+            log.exception("background loop %s cannot be loaded; the rest keeps running", spec)
+            continue
         tasks.append(
             asyncio.create_task(_guarded(spec, loop(runtime, stop), stop), name=spec)
         )

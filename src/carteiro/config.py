@@ -78,6 +78,38 @@ class Settings(BaseSettings):
         5 * 1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_BODY_CHARS")
     )
 
+    # Deliverability: DNS checks, unsubscribe links, webhooks, account health.
+    dns_nameservers: str = Field("", validation_alias=_env("CARTEIRO_DNS_NAMESERVERS"))
+    dns_port: int = Field(53, ge=1, le=65535, validation_alias=_env("CARTEIRO_DNS_PORT"))
+    dns_timeout: float = Field(5.0, gt=0, validation_alias=_env("CARTEIRO_DNS_TIMEOUT"))
+    unsubscribe_ttl_days: int = Field(
+        0, ge=0, validation_alias=_env("CARTEIRO_UNSUBSCRIBE_TTL_DAYS")
+    )
+    webhook_allow_private: bool = Field(
+        False, validation_alias=_env("CARTEIRO_WEBHOOK_ALLOW_PRIVATE")
+    )
+    webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("CARTEIRO_WEBHOOK_TIMEOUT"))
+    webhook_max_attempts: int = Field(
+        10, ge=1, validation_alias=_env("CARTEIRO_WEBHOOK_MAX_ATTEMPTS")
+    )
+    webhook_retry_base_seconds: float = Field(
+        10.0, ge=0, validation_alias=_env("CARTEIRO_WEBHOOK_RETRY_BASE_SECONDS")
+    )
+    webhook_retry_max_seconds: float = Field(
+        3600.0, ge=0, validation_alias=_env("CARTEIRO_WEBHOOK_RETRY_MAX_SECONDS")
+    )
+    webhook_poll_interval: float = Field(
+        1.0, gt=0, validation_alias=_env("CARTEIRO_WEBHOOK_POLL_INTERVAL")
+    )
+    webhook_batch_size: int = Field(100, ge=1, validation_alias=_env("CARTEIRO_WEBHOOK_BATCH_SIZE"))
+    webhook_concurrency: int = Field(
+        10, ge=1, validation_alias=_env("CARTEIRO_WEBHOOK_CONCURRENCY")
+    )
+    health_check_interval_seconds: float = Field(
+        21600.0, gt=0, validation_alias=_env("CARTEIRO_HEALTH_CHECK_INTERVAL_SECONDS")
+    )
+    health_max_failures: int = Field(3, ge=1, validation_alias=_env("CARTEIRO_HEALTH_MAX_FAILURES"))
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from carteiro import __version__
+from carteiro import __version__, background
 from carteiro.api import errors, routers
 from carteiro.runtime import Runtime
 
@@ -31,9 +31,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
         stop = asyncio.Event()
         task = None
         if run_worker:
-            dispatcher = runtime.dispatcher()
-            runtime.extras["dispatcher"] = dispatcher
-            task = asyncio.create_task(dispatcher.run(stop), name="carteiro-dispatcher")
+            task = asyncio.create_task(background.run_all(runtime, stop), name="carteiro-worker")
         try:
             async with mcp_lifespan():
                 yield
@@ -41,7 +39,6 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
             stop.set()
             if task is not None:
                 await task
-                runtime.extras.pop("dispatcher", None)
 
     app = FastAPI(
         title="Carteiro",

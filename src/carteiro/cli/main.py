@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carteiro.cli import accounts, doctor, keys, mcp, send, server
+from carteiro.cli import accounts, dkim, doctor, keys, leads, mcp, send, server, suppressions
 from carteiro.cli.common import CarteiroGroup
 
 app = typer.Typer(
@@ -21,6 +21,9 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(send.app)
 app.add_typer(mcp.app)
 app.add_typer(doctor.app)
+app.add_typer(leads.app, name="import")
+app.add_typer(suppressions.app, name="suppressions")
+app.add_typer(dkim.app, name="dkim")
 
 
 def main() -> None:

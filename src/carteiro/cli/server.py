@@ -24,7 +24,6 @@ from carteiro.cli.common import (
     setup_logging,
 )
 from carteiro.db import migrate as migrations
-from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -139,7 +138,9 @@ def _quiet(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def _run_dispatcher(dispatcher: Dispatcher) -> None:
+async def _run_worker(runtime: Runtime, concurrency: int | None) -> None:
+    from carteiro import background
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -151,7 +152,7 @@ async def _run_dispatcher(dispatcher: Dispatcher) -> None:
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, _stop, sig)
     try:
-        await dispatcher.run(stop)
+        await background.run_all(runtime, stop, concurrency=concurrency)
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
@@ -191,13 +192,12 @@ def worker(
             except OSError as exc:
                 fail(f"cannot serve metrics on {addr}:{metrics_port}: {exc.strerror or exc}")
             log.info("metrics at http://%s:%d/metrics", addr, metrics_port)
-        dispatcher = runtime.dispatcher(concurrency=concurrency)
         log.info(
             "carteiro worker starting against %s (concurrency %d)",
             safe_url(settings.database_url),
-            dispatcher.config.concurrency,
+            concurrency or settings.worker_concurrency,
         )
-        asyncio.run(_run_dispatcher(dispatcher))
+        asyncio.run(_run_worker(runtime, concurrency))
         log.info("carteiro worker stopped")
 
 
