@@ -84,6 +84,7 @@ def settings(fresh_database_url: str, tmp_path: Path) -> Settings:
         retry_base_seconds=0.01,
         retry_max_seconds=0.05,
         poll_interval=0.05,
+        webhook_poll_interval=0.05,
         lease_seconds=5,
         shutdown_grace_seconds=5,
         smtp_timeout=5,

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -31,6 +32,12 @@ def load_or_create_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(secret + "\n")
     return secret
+
+
+@lru_cache(maxsize=8)
+def vault_for(secret_key: str | None, data_dir: str) -> Vault:
+    """One vault per key source, for code that has settings but no runtime at hand."""
+    return Vault.from_settings(secret_key=secret_key, data_dir=Path(data_dir))
 
 
 class Vault:

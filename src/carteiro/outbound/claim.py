@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts import limits
 from carteiro.accounts.models import Account
+from carteiro.accounts.vault import Vault
 from carteiro.deliverability import suppression
 from carteiro.outbound.addresses import domain_of
 from carteiro.outbound.compose import set_from
+from carteiro.outbound.dkim import Signers, strip_signatures
 from carteiro.outbound.models import LANE_BULK, Email, EmailEvent
 
 
@@ -146,6 +148,7 @@ def claim(
     limit: int,
     lease_seconds: float,
     now: datetime,
+    vault: Vault | None = None,
 ) -> list[Claimed]:
     """Leases up to `limit` due messages to `worker_id` and takes their accounts' budget."""
     accounts = _open_accounts(session, now)
@@ -178,7 +181,7 @@ def claim(
         candidates = candidates.with_for_update(skip_locked=True)
 
     chosen: dict[int | None, list[int]] = defaultdict(list)
-    pool: set[int] = set()
+    rerouted: set[int] = set()
     taken: dict[int, int] = defaultdict(int)
     count = 0
     rows = session.execute(candidates).all()
@@ -205,13 +208,15 @@ def claim(
             slot.used_day += 1
             taken[slot.account.id] += 1
             chosen[slot.account.id].append(row.id)
-            pool.add(row.id)
+            if slot.account.id != row.account_id:
+                rerouted.add(row.id)
         count += 1
     if not count:
         return []
 
     claimed: list[Claimed] = []
     until = now + timedelta(seconds=lease_seconds)
+    signers = Signers(session, vault) if vault is not None and rerouted else None
     for account_id, ids in chosen.items():
         values: dict[str, object] = {
             "status": "sending",
@@ -240,12 +245,20 @@ def claim(
                 Email.retry_count,
                 Email.max_retries,
                 Email.message_id,
+                Email.created_at,
             )
         )
         for r in session.execute(stmt, execution_options={"synchronize_session": False}):
             raw = r.raw
-            if r.id in pool and account is not None:
+            if r.id in rerouted and account is not None:
+                # Another account than the provisional one: new From, so a new signature.
                 raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
+                if signers is None:
+                    raw = strip_signatures(raw)
+                else:
+                    raw = signers.sign(
+                        raw, tenant_id=r.tenant_id, from_email=account.email, at=r.created_at
+                    )
             claimed.append(
                 Claimed(
                     id=r.id,

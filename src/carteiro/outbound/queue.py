@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from carteiro.accounts.vault import Vault
 from carteiro.db.types import utcnow
 from carteiro.deliverability import suppression
 from carteiro.deliverability.replies import ReplyClass, classify_reply
@@ -53,10 +54,16 @@ def claim(
     limit: int,
     lease_seconds: float,
     now: datetime | None = None,
+    vault: Vault | None = None,
 ) -> list[Claimed]:
     """Takes up to `limit` due messages in lane and priority order within account budgets."""
     return claim_due(
-        session, worker_id=worker_id, limit=limit, lease_seconds=lease_seconds, now=now or utcnow()
+        session,
+        worker_id=worker_id,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        now=now or utcnow(),
+        vault=vault,
     )
 
 

@@ -8,9 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Priority = Literal["low", "normal", "high", "urgent"]
-Status = Literal[
-    "pending", "held", "sending", "sent", "failed", "dead", "cancelled", "suppressed"
-]
+Status = Literal["pending", "held", "sending", "sent", "failed", "dead", "cancelled", "suppressed"]
 AddressList = list[str] | str | None
 
 

@@ -12,13 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
+from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
-from carteiro.deliverability import suppression
+from carteiro.deliverability import suppression, unsubscribe
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from carteiro.outbound import events, wakeup
 from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
 from carteiro.outbound.compose import Attachment, compose_message, make_message_id, set_from
+from carteiro.outbound.dkim import Signers
 from carteiro.outbound.models import (
     LANE_BULK,
     LANE_TRANSACTIONAL,
@@ -147,6 +149,14 @@ def _build(
     from_email = account.email if account else settings.default_from
     from_name = account.display_name if account else None
     message_id = make_message_id(domain_of(from_email))
+    headers = dict(data.headers or {})
+    if lane == LANE_BULK and not any(h.lower() == "list-unsubscribe" for h in headers):
+        # RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
+        headers.update(
+            unsubscribe.list_unsubscribe_headers(
+                settings, tenant_id=principal.tenant_id, address=to[0]
+            )
+        )
     raw = compose_message(
         from_addr=from_email,
         from_name=from_name,
@@ -157,7 +167,7 @@ def _build(
         html=data.html_body,
         attachments=attachments,
         reply_to=reply_to,
-        headers=data.headers,
+        headers=headers or None,
         message_id=message_id,
         date=now,
         max_bytes=settings.max_message_bytes,
@@ -206,6 +216,16 @@ def _attach_rows(email: Email, attachments: list[Attachment]) -> list[EmailAttac
         )
         for a in attachments
     ]
+
+
+def _sign(session: Session, emails: list[Email], settings: Settings) -> None:
+    """DKIM-signs each message for its sender's domain, when the tenant has a key for it."""
+    signers = Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
+    for email in emails:
+        email.raw = signers.sign(
+            email.raw, tenant_id=email.tenant_id, from_email=email.from_email, at=email.created_at
+        )
+        email.size = len(email.raw)
 
 
 def _recipients(email: Email) -> list[str]:
@@ -263,6 +283,7 @@ def create(
         raise InvalidInput(
             f"on this tenant's suppression list, never mailed: {listed}", field="to_email"
         )
+    _sign(session, [email], settings)
     email.idempotency_key = idempotency_key
     try:
         with session.begin_nested():
@@ -332,6 +353,7 @@ def create_batch(
             email.status = "suppressed"
             email.error_message = "on the suppression list: " + ", ".join(listed)
             email.error_type = "suppressed"
+    _sign(session, [e for e in emails if e.status != "suppressed"], settings)
     session.add_all(emails)
     session.flush()
     session.add_all([row for email, atts in built for row in _attach_rows(email, atts)])
@@ -511,11 +533,44 @@ def public_page(
     return EmailPage(items=items, total=total, limit=limit, offset=offset)
 
 
-def raw_bytes(session: Session, email: Email) -> bytes:
+def raw_bytes(session: Session, email: Email, *, settings: Settings) -> bytes:
     """The bytes sent (or to be sent): pool mail carries the sender the dispatcher chose."""
     if email.account_pinned or email.account_id is None:
         return email.raw
     account = session.get(Account, email.account_id)
-    if account is None:
+    if account is None or from_address(email.raw) == account.email.lower():
         return email.raw
-    return set_from(email.raw, from_addr=account.email, from_name=account.display_name)
+    return reroute(
+        session,
+        email.raw,
+        account=account,
+        tenant_id=email.tenant_id,
+        created_at=email.created_at,
+        settings=settings,
+    )
+
+
+def from_address(raw: bytes) -> str | None:
+    """The address in the stored message's From field (lower-case)."""
+    from email.parser import BytesHeaderParser
+    from email.utils import parseaddr
+
+    head = raw.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    value = BytesHeaderParser().parsebytes(head).get("From")
+    return parseaddr(str(value))[1].lower() if value else None
+
+
+def reroute(
+    session: Session,
+    raw: bytes,
+    *,
+    account: Account,
+    tenant_id: int,
+    created_at: datetime,
+    settings: Settings,
+    signers: Signers | None = None,
+) -> bytes:
+    """Pool mail moved to another account: its From, and so its DKIM signature, change."""
+    raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
+    signers = signers or Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
+    return signers.sign(raw, tenant_id=tenant_id, from_email=account.email, at=created_at)

@@ -122,6 +122,7 @@ class Dispatcher:
                 limit=limit,
                 lease_seconds=self.config.lease_seconds,
                 now=self.config.clock(),
+                vault=self.transports.vault,
             )
 
     async def _start(self, claimed: list[Claimed]) -> None:

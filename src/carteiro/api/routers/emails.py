@@ -149,7 +149,7 @@ async def get_raw(
     def _run() -> bytes:
         with rt.db.session() as session:
             email = service.get_or_raise(session, tenant_id=principal.tenant_id, email_id=email_id)
-            return service.raw_bytes(session, email)
+            return service.raw_bytes(session, email, settings=rt.settings)
 
     return Response(await run_in_threadpool(_run), media_type="message/rfc822")
 

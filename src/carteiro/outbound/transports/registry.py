@@ -30,7 +30,7 @@ class TransportRegistry:
         self, db: Database, vault: Vault, *, capture_dir: Path | None, smtp_timeout: float
     ) -> None:
         self._db = db
-        self._vault = vault
+        self.vault = vault
         self._smtp_timeout = smtp_timeout
         self.capture = CaptureTransport(capture_dir)
         self._entries: dict[int, _Entry] = {}
@@ -53,7 +53,7 @@ class TransportRegistry:
                 entry = self._entries.get(account_id)
                 if entry is not None and entry.version == account.updated_at:
                     continue
-                config = accounts.smtp_config(account, self._vault, timeout=self._smtp_timeout)
+                config = accounts.smtp_config(account, self.vault, timeout=self._smtp_timeout)
                 self._entries[account_id] = _Entry(
                     SmtpTransport(config), account.name, account.updated_at
                 )
