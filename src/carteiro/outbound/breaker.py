@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -10,12 +11,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
+from carteiro.deliverability import health, outbox
 from carteiro.deliverability.replies import ReplyClass, classify_reply
 from carteiro.outbound.transports.base import DeliveryError
 
 if TYPE_CHECKING:
     from carteiro.outbound.queue import Outcome, RetryPolicy
 
+log = logging.getLogger("carteiro.breaker")
 COUNTED = {"connection", "timeout", "tls", "smtp_4xx"}
 BULK_PAUSE = timedelta(hours=1)
 
@@ -32,6 +35,7 @@ def kind_of(err: DeliveryError) -> ReplyClass:
 
 def pause_bulk(session: Session, *, account_id: int, now: datetime, why: str) -> None:
     until = now + BULK_PAUSE
+    _notify(session, account_id, f"bulk mail paused until {until.isoformat()}: {why}", "bulk")
     session.execute(
         update(Account)
         .where(Account.id == account_id)
@@ -63,15 +67,15 @@ def record(
         err = last.error
         kind = kind_of(err)
         if kind == ReplyClass.AUTH:
-            session.execute(
-                update(Account)
-                .where(Account.id == account_id, Account.status == "active")
-                .values(
-                    status="paused",
-                    status_reason=f"authentication failed ({err.reply[:300]}); fix the "
-                    "credentials, then set the status back to active",
+            account = session.get(Account, account_id)
+            if account is not None:
+                health.pause_account(
+                    session,
+                    account=account,
+                    reason=f"authentication failed ({err.reply[:300]}); fix the credentials, "
+                    "then set the status back to active",
+                    source="smtp",
                 )
-            )
             continue
         failures = sum(1 for o in items if o.error is not None and o.error.error_type in COUNTED)
         if kind == ReplyClass.THROTTLED:
@@ -100,8 +104,30 @@ def record(
             )
 
 
+def _notify(session: Session, account_id: int, reason: str, scope: str) -> None:
+    """Tells webhooks (account_paused) and the log why an account stopped taking mail."""
+    account = session.get(Account, account_id)
+    if account is None:
+        return
+    log.warning("account %s (%s): %s", account.id, account.name, reason)
+    outbox.emit(
+        session,
+        tenant_id=account.tenant_id,
+        type="account_paused",
+        payload={
+            "account_id": account.id,
+            "account": account.name,
+            "email": account.email,
+            "reason": reason[:500],
+            "scope": scope,
+            "source": "breaker",
+        },
+    )
+
+
 def _cool(session: Session, account_id: int, now: datetime, seconds: float, why: str) -> None:
     until = now + timedelta(seconds=seconds)
+    _notify(session, account_id, f"cooling down until {until.isoformat()}: {why}", "all")
     session.execute(
         update(Account)
         .where(Account.id == account_id)
