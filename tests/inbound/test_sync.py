@@ -101,7 +101,12 @@ def test_first_sync_of_two_thousand_messages_in_pages_then_nothing_new(
     # The raw message is kept compressed and reads back byte for byte.
     first_row = _messages(runtime, "INBOX")[0]
     with runtime.db.session() as session:
-        raw = downloads.raw_message(session, tenant_id=principal.tenant_id, message_id=first_row.id)
+        raw = downloads.raw_message(
+            session,
+            tenant_id=principal.tenant_id,
+            message_id=first_row.id,
+            settings=runtime.settings,
+        )
         packed = session.get(InboxRaw, first_row.id)
         assert packed is not None and packed.size == len(raw) > len(packed.data)
     assert raw == mail_0

@@ -100,7 +100,9 @@ def _sqlite_missing(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def _database_checks(settings: Settings, vault: Vault | None) -> list[Check]:
+def _database_checks(
+    settings: Settings, vault: Vault | None, *, live_dns: bool = False
+) -> list[Check]:
     missing = _sqlite_missing(settings.database_url)
     if missing is not None:
         detail = f"{missing} does not exist: run carteiro migrate (or carteiro serve)"
@@ -123,7 +125,7 @@ def _database_checks(settings: Settings, vault: Vault | None) -> list[Check]:
             return checks
         checks.append(Check("migrations", "ok", f"at head ({head})"))
         checks.extend(_tenant_checks(db, settings))
-        checks.extend(_account_checks(db, settings, vault))
+        checks.extend(_account_checks(db, settings, vault, live_dns=live_dns))
         checks.append(_queue_check(db))
         return checks
     finally:
@@ -163,7 +165,42 @@ async def _login(name: str, account: Account, vault: Vault | None, timeout: floa
     return Check(name, "ok" if result.ok else "fail", result.detail)
 
 
-def _account_checks(db: Database, settings: Settings, vault: Vault | None) -> list[Check]:
+def _dns_check(
+    db: Database, settings: Settings, account: Account, label: str, *, live: bool
+) -> Check:
+    """SPF, DKIM, DMARC and MX of the account's domain: checked now with --dns, otherwise the
+    result stored by the last check (GET /accounts/{id}/dns, `carteiro dkim check`)."""
+    name = f"{label} DNS"
+    status = account.dns_status
+    if live:
+        from carteiro.deliverability import account_dns
+        from carteiro.deliverability.config import DeliverabilityConfig
+        from carteiro.deliverability.resolver import DnsResolver
+
+        resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(settings))
+        try:
+            report = account_dns.check_account(
+                db, tenant_id=account.tenant_id, ref=account.id, resolver=resolver
+            )
+        except CarteiroError as exc:
+            return Check(name, "warn", exc.message)
+        problems = [f"{c.name}: {c.message}" for c in report.checks if c.status != "ok"]
+        detail = "; ".join(problems) or "SPF, DKIM, DMARC and MX look right"
+        return Check(name, "ok" if report.status == "ok" else "warn", detail)
+    if status is None:
+        return Check(
+            name,
+            "note",
+            f"not checked yet: carteiro doctor --dns, or carteiro dkim check {account.name}",
+        )
+    return Check(
+        name, "ok" if status == "ok" else "warn", f"{status} at the last check (--dns to check now)"
+    )
+
+
+def _account_checks(
+    db: Database, settings: Settings, vault: Vault | None, *, live_dns: bool = False
+) -> list[Check]:
     with db.session() as session:
         rows = list(
             session.execute(
@@ -186,6 +223,7 @@ def _account_checks(db: Database, settings: Settings, vault: Vault | None) -> li
             if slug == tenancy.DEFAULT_TENANT
             else (f"account {slug}/{account.name}")
         )
+        checks.append(_dns_check(db, settings, account, label, live=live_dns))
         if account.status != "active":
             reason = f": {account.status_reason}" if account.status_reason else ""
             checks.append(Check(label, "warn", f"{account.status}{reason} (not tested)"))
@@ -219,7 +257,7 @@ def _queue_check(db: Database) -> Check:
     return Check("queue", "ok", detail)
 
 
-def run_checks() -> list[Check]:
+def run_checks(*, live_dns: bool = False) -> list[Check]:
     try:
         settings = get_settings()
     except ValidationError as exc:
@@ -233,14 +271,18 @@ def run_checks() -> list[Check]:
     checks = [Check("configuration", "ok", detail), _data_dir(settings)]
     secret, vault = _secret(settings)
     checks.append(secret)
-    checks.extend(_database_checks(settings, vault))
+    checks.extend(_database_checks(settings, vault, live_dns=live_dns))
     return checks
 
 
 @app.command()
-def doctor() -> None:
-    """Check configuration, database, migrations, accounts (real SMTP logins) and the queue."""
-    checks = run_checks()
+def doctor(
+    dns: bool = typer.Option(
+        False, "--dns", help="Also check each account's SPF, DKIM, DMARC and MX records now."
+    ),
+) -> None:
+    """Check configuration, database, migrations, accounts (real SMTP logins, DNS) and the queue."""
+    checks = run_checks(live_dns=dns)
     table = Table(title="carteiro doctor")
     table.add_column("check")
     table.add_column("result")

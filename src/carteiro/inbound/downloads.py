@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
+from carteiro.config import Settings
 from carteiro.errors import NotFound
 from carteiro.inbound.models import InboxAttachment, InboxRaw
 from carteiro.inbound.replies import get_message as get_message_row
@@ -13,7 +14,7 @@ from carteiro.inbound.storage import BlobStore, unpack
 from carteiro.outbound.models import Email
 
 
-def raw_message(session: Session, *, tenant_id: int, message_id: int) -> bytes:
+def raw_message(session: Session, *, tenant_id: int, message_id: int, settings: Settings) -> bytes:
     """The message's original bytes (as fetched, or from the queue for our own messages)."""
     message = get_message_row(session, tenant_id=tenant_id, message_id=message_id)
     packed = session.get(InboxRaw, message.id)
@@ -24,7 +25,7 @@ def raw_message(session: Session, *, tenant_id: int, message_id: int) -> bytes:
         if email is not None:
             from carteiro.outbound.service import raw_bytes
 
-            return raw_bytes(session, email)
+            return raw_bytes(session, email, settings=settings)
     raise NotFound(f"the original bytes of message {message_id} are not stored")
 
 

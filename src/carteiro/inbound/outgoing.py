@@ -140,7 +140,9 @@ def flush_outbox(
             work.append(
                 (
                     row.id,
-                    outbound.raw_bytes(session, email) if email else None,
+                    outbound.raw_bytes(session, email, settings=runtime.settings)
+                    if email
+                    else None,
                     email.sent_at if email else None,
                     (where.name, target.uid, target.id)
                     if where and target and target.uid

@@ -123,7 +123,10 @@ async def get_raw(
     def _run() -> bytes:
         with rt.db.session() as session:
             return downloads.raw_message(
-                session, tenant_id=principal.tenant_id, message_id=message_id
+                session,
+                tenant_id=principal.tenant_id,
+                message_id=message_id,
+                settings=rt.settings,
             )
 
     return Response(await run_in_threadpool(_run), media_type="message/rfc822")
