@@ -71,6 +71,12 @@ def test_health_metrics_and_docs(runtime: Runtime, api_key: str) -> None:
         body = health.json()
         assert body["status"] == "ok" and body["checks"]["database"]["status"] == "ok"
         assert body["checks"]["worker"]["embedded"] is True
+        assert body["checks"]["accounts"] == {
+            "status": "ok",
+            "by_status": {},
+            "cooling_down": 0,
+            "dns": {},
+        }
         metrics = c.get("/metrics").text
         for name in (
             "emails_sent_total",

@@ -298,3 +298,26 @@ def ensure_gmail_from_env(
     account.smtp_password_enc = vault.encrypt(password)
     session.flush()
     return account
+
+
+def health_summary(session: Session) -> dict[str, Any]:
+    """Accounts by status, how many are cooling down, and their last DNS check results."""
+    from sqlalchemy import func
+
+    now = utcnow()
+    by_status = dict(
+        session.execute(select(Account.status, func.count(Account.id)).group_by(Account.status))
+        .tuples()
+        .all()
+    )
+    cooling = session.scalar(select(func.count(Account.id)).where(Account.cooldown_until > now))
+    dns = dict(
+        session.execute(
+            select(func.coalesce(Account.dns_status, "unchecked"), func.count(Account.id)).group_by(
+                func.coalesce(Account.dns_status, "unchecked")
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return {"by_status": by_status, "cooling_down": cooling or 0, "dns": dns}

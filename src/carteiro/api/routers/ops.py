@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from carteiro.accounts import service as accounts
 from carteiro.api.deps import get_runtime
 from carteiro.outbound import queue
 from carteiro.runtime import Runtime
@@ -21,14 +22,14 @@ EMAILS_BY_STATUS = Gauge("emails_by_status", "Messages per status (all tenants)"
 
 @router.get("/health", summary="200 when the database answers, 503 otherwise")
 async def health(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
-    def _run() -> dict:
+    def _run() -> tuple[dict, dict]:
         with rt.db.session() as session:
             session.execute(text("SELECT 1"))
-            return queue.stats(session)
+            return queue.stats(session), accounts.health_summary(session)
 
     checks: dict[str, object] = {}
     try:
-        stats = await run_in_threadpool(_run)
+        stats, summary = await run_in_threadpool(_run)
     except Exception as exc:
         checks["database"] = {"status": "error", "detail": type(exc).__name__}
         return JSONResponse({"status": "error", "checks": checks}, status_code=503)
@@ -39,6 +40,12 @@ async def health(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
         "pending": pending,
         "dead": stats["counts"]["dead"],
         "oldest_pending_age_seconds": stats["oldest_pending_age_seconds"],
+    }
+    troubled = summary["cooling_down"] + summary["by_status"].get("paused", 0)
+    dns_bad = summary["dns"].get("error", 0) + summary["dns"].get("warning", 0)
+    checks["accounts"] = {
+        "status": "warning" if troubled or dns_bad else "ok",
+        **summary,
     }
     dispatcher = rt.extras.get("dispatcher")
     checks["worker"] = {"status": "ok" if dispatcher else "external", "embedded": bool(dispatcher)}
