@@ -306,9 +306,9 @@ def health_summary(session: Session) -> dict[str, Any]:
 
     now = utcnow()
     by_status = dict(
-        session.execute(select(Account.status, func.count(Account.id)).group_by(Account.status))
-        .tuples()
-        .all()
+        session.execute(
+            select(Account.status, func.count(Account.id)).group_by(Account.status)
+        ).all()
     )
     cooling = session.scalar(select(func.count(Account.id)).where(Account.cooldown_until > now))
     dns = dict(
@@ -316,8 +316,6 @@ def health_summary(session: Session) -> dict[str, Any]:
             select(func.coalesce(Account.dns_status, "unchecked"), func.count(Account.id)).group_by(
                 func.coalesce(Account.dns_status, "unchecked")
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return {"by_status": by_status, "cooling_down": cooling or 0, "dns": dns}
