@@ -112,3 +112,29 @@ async def test_spam_rejection_pauses_bulk_but_not_transactional(
     assert email_status(runtime, bulk.id) == "pending"
     with runtime.db.session() as session:
         assert session.get(Email, bulk.id).retry_count == 0  # type: ignore[union-attr]
+
+
+def test_bulk_skips_leads_that_opted_out(runtime: Runtime, principal: Principal) -> None:
+    from carteiro.leads.models import Lead, LeadEmail
+
+    with runtime.db.session() as session:
+        lead = Lead(tenant_id=principal.tenant_id, lead_id_externo="x1", nome="Ana")
+        session.add(lead)
+        session.flush()
+        session.add(
+            LeadEmail(
+                lead_id=lead.lead_id,
+                tenant_id=principal.tenant_id,
+                email="ana@example.com",
+                consentimento="opt_out",
+            )
+        )
+    with runtime.db.session() as session:
+        emails = service.create_batch(
+            session,
+            principal=principal,
+            items=[msg("ana@example.com"), msg("bia@example.com")],
+            settings=runtime.settings,
+        )
+        assert [e.status for e in emails] == ["suppressed", "pending"]
+        assert "opt_out" in (emails[0].error_message or "")

@@ -89,3 +89,20 @@ def sendable_lead_emails(session: Session, *, tenant_id: int, lead_id: int) -> l
         .order_by(LeadEmail.email_principal.desc(), LeadEmail.email_id)
     )
     return list(session.scalars(stmt))
+
+
+def opted_out(session: Session, *, tenant_id: int, addresses: list[str]) -> set[str]:
+    """Which of `addresses` opted out on any of the tenant's leads; one query for a batch."""
+    if not addresses:
+        return set()
+    lowered = {a.strip().lower(): a for a in addresses}
+    rows = session.scalars(
+        select(LeadEmail.email)
+        .where(
+            LeadEmail.tenant_id == tenant_id,
+            LeadEmail.email.in_(list(lowered)),
+            LeadEmail.consentimento == OPT_OUT,
+        )
+        .distinct()
+    )
+    return {lowered[r] for r in rows if r in lowered}

@@ -17,6 +17,7 @@ from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.deliverability import suppression, unsubscribe
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from carteiro.leads import consent
 from carteiro.outbound import events, wakeup
 from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
 from carteiro.outbound.compose import Attachment, compose_message, make_message_id, set_from
@@ -346,6 +347,13 @@ def create_batch(
         tenant_id=principal.tenant_id,
         addresses=sorted({a for e in emails for a in _recipients(e)}),
     )
+    # LGPD: leads that opted out are never reached by bulk mail.
+    for address in consent.opted_out(
+        session,
+        tenant_id=principal.tenant_id,
+        addresses=sorted({a for e in emails for a in _recipients(e)}),
+    ):
+        hits.setdefault(address, "opt_out")
     for email in emails:
         listed = [f"{a} ({hits[a]})" for a in _recipients(email) if a in hits]
         if listed:
