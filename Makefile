@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CARTEIRO_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export CARTEIRO_TEST_PG_URL
 
-.PHONY: serve test test-sqlite test-postgresql lint bench clean
+.PHONY: serve test test-sqlite test-postgresql lint bench clean dovecot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 serve: $(VENV)/.installed
 	$(BIN)/carteiro serve
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test dovecot
 	$(BIN)/ruff check src tests bench
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgresql
@@ -38,6 +38,12 @@ test-postgresql: $(VENV)/.installed-test
 		echo "PostgreSQL is not reachable at $(CARTEIRO_TEST_PG_URL) (required in CI)"; exit 1; \
 	else \
 		echo "PostgreSQL not reachable at $(CARTEIRO_TEST_PG_URL): skipping the PostgreSQL pass"; \
+	fi
+
+# The inbox tests need Debian's dovecot-imapd; install it when we can (root with apt).
+dovecot:
+	@if [ ! -x /usr/sbin/dovecot ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
 	fi
 
 lint: $(VENV)/.installed-test

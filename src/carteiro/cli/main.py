@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from carteiro.cli import accounts, dkim, doctor, keys, leads, mcp, send, server, suppressions
+from carteiro.cli import (
+    accounts,
+    dkim,
+    doctor,
+    inbox,
+    keys,
+    leads,
+    mcp,
+    send,
+    server,
+    suppressions,
+)
 from carteiro.cli.common import CarteiroGroup
 
 app = typer.Typer(
@@ -24,6 +35,7 @@ app.add_typer(doctor.app)
 app.add_typer(leads.app, name="import")
 app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(dkim.app, name="dkim")
+app.add_typer(inbox.app, name="inbox")
 
 
 def main() -> None:
