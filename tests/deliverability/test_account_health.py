@@ -69,7 +69,7 @@ async def test_pauses_after_three_failures_and_resumes_when_fixed(
     stored = account(runtime, smtp_account)
     assert stored.status == "paused"
     assert stored.status_reason is not None
-    assert stored.status_reason.startswith("health check: SMTP login failed 3 times in a row")
+    assert stored.status_reason.startswith("health check: login check failed 3 times in a row")
     events = paused_events(runtime)
     assert len(events) == 1 and events[0]["source"] == "health"
     assert events[0]["account_id"] == smtp_account

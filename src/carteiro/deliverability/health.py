@@ -19,6 +19,9 @@ from carteiro.deliverability import leader, outbox
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.models import AccountCheck
 from carteiro.errors import NotFound
+from carteiro.inbound.imap import ImapConfig, imap_config
+from carteiro.inbound.imap import close as close_imap
+from carteiro.inbound.imap import connect as connect_imap
 from carteiro.outbound.transports.smtp import SmtpConfig
 
 if TYPE_CHECKING:
@@ -99,7 +102,7 @@ def record(
         row.health_failures = (row.health_failures or 0) + 1
         if row.health_failures >= max_failures:
             reason = (
-                f"{HEALTH_PREFIX}SMTP login failed {row.health_failures} times in a row: {detail}"
+                f"{HEALTH_PREFIX}login check failed {row.health_failures} times in a row: {detail}"
             )
             paused = pause_account(session, account=account, reason=reason, source="health")
             row.paused_by_health = row.paused_by_health or paused
@@ -117,10 +120,11 @@ def record(
 
 
 async def check_account_health(runtime: Runtime, *, account_id: int) -> HealthResult:
-    """Logs in to the account's SMTP server for real and records the outcome."""
+    """Logs in to the account's SMTP server (and its IMAP server when configured) for real
+    and records the outcome."""
     config = DeliverabilityConfig.from_settings(runtime.settings)
 
-    def load() -> tuple[SmtpConfig, str]:
+    def load() -> tuple[SmtpConfig, ImapConfig | None, str]:
         with runtime.db.session() as session:
             account = session.get(Account, account_id)
             if account is None:
@@ -128,14 +132,20 @@ async def check_account_health(runtime: Runtime, *, account_id: int) -> HealthRe
             smtp = accounts.smtp_config(
                 account, runtime.vault, timeout=runtime.settings.smtp_timeout
             )
-            return smtp, account.name
+            imap = imap_config(account, runtime.vault, timeout=runtime.settings.smtp_timeout)
+            return smtp, imap, account.name
 
-    smtp, name = await asyncio.to_thread(load)
     try:
+        smtp, imap, name = await asyncio.to_thread(load)
         result = await accounts.test_login(smtp, name=name)
-        ok, detail = result.ok, result.detail
+        ok, detail = result.ok, f"SMTP: {result.detail}"
+        if ok and imap is not None:
+            # Once IMAP is configured the inbox depends on it too: log in there as well.
+            await asyncio.to_thread(lambda: close_imap(connect_imap(imap)))
+            detail += f"; IMAP: logged in to {imap.host}:{imap.port}"
     except Exception as exc:  # a check must always end in a recorded outcome
-        ok, detail = False, f"{type(exc).__name__}: {exc}"
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        ok, detail = False, message if "IMAP" in message else f"SMTP: {message}"
 
     def save() -> HealthResult:
         with runtime.db.session() as session:
