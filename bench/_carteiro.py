@@ -83,30 +83,35 @@ class CarteiroStack:
             stdout=subprocess.PIPE,
             stderr=open(self.tmp / "serve.log", "wb"),  # noqa: SIM115
         )
-        self.key = self._read_key()
-        self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}",
-            headers={"Authorization": f"Bearer {self.key}"},
-            timeout=300,
-        )
-        self._wait_healthy()
-        reply = self.http.post(
-            "/accounts",
-            json={
-                "name": "bench",
-                "email": "remetente@example.com",
-                "smtp": {
-                    "host": "127.0.0.1",
-                    "port": smtp_port,
-                    "security": "starttls",
-                    "username": USER,
-                    "password": PASSWORD,
-                    "ca_file": ca_file,
+        self.http: httpx.Client | None = None
+        try:
+            self.key = self._read_key()
+            self.http = httpx.Client(
+                base_url=f"http://127.0.0.1:{self.port}",
+                headers={"Authorization": f"Bearer {self.key}"},
+                timeout=300,
+            )
+            self._wait_ready()
+            reply = self.http.post(
+                "/accounts",
+                json={
+                    "name": "bench",
+                    "email": "remetente@example.com",
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": smtp_port,
+                        "security": "starttls",
+                        "username": USER,
+                        "password": PASSWORD,
+                        "ca_file": ca_file,
+                    },
+                    "limits": {"max_connections": max_connections},
                 },
-                "limits": {"max_connections": max_connections},
-            },
-        )
-        reply.raise_for_status()
+            )
+            reply.raise_for_status()
+        except BaseException:
+            self.close()
+            raise
         self.rss.__enter__()
 
     def _read_key(self) -> str:
@@ -120,16 +125,20 @@ class CarteiroStack:
                 break
         raise RuntimeError(f"carteiro serve did not start; see {self.tmp / 'serve.log'}")
 
-    def _wait_healthy(self) -> None:
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
+        body = ""
         while time.monotonic() < deadline:
             try:
-                if self.http.get("/health").status_code == 200:
+                # /queue/stats, not /health: it needs the key and the database, and nothing more.
+                reply = self.http.get("/queue/stats")
+                if reply.status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("carteiro serve is not healthy")
+                body = reply.text[:300]
+            except httpx.HTTPError as exc:
+                body = str(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"carteiro serve is not answering: {body}")
 
     # -- workers ------------------------------------------------------------------------
 
@@ -229,9 +238,11 @@ class CarteiroStack:
         }
 
     def close(self) -> None:
-        self.rss.__exit__()
+        if self.rss._thread.is_alive():
+            self.rss.__exit__()
         self.stop_workers()
-        self.http.close()
+        if self.http is not None:
+            self.http.close()
         self.server.send_signal(signal.SIGTERM)
         try:
             self.server.wait(20)

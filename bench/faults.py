@@ -99,8 +99,9 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
             db=args.db, smtp_port=sink.ports[args.rtt_ms], ca_file=sink.cert, env=FAULT_ENV
         ) as stack,
     ):
-        workers = [stack.start_worker(), stack.start_worker()]
+        # Everything is queued first, so the kills land while the workers are busy sending.
         ids = stack.enqueue(args.messages)
+        workers = [stack.start_worker(), stack.start_worker()]
         kills, bound, victim = 0, 0, 0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:

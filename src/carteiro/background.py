@@ -15,7 +15,7 @@ log = logging.getLogger("carteiro.background")
 # module:function pairs, each `async def loop(runtime, stop)`; every one of them is safe to run
 # in any number of processes (they lease their work or hold a singleton lock).
 LOOPS = (
-    "carteiro.leads.jobs:ingest_loop",
+    "carteiro.leads.worker:ingest_loop",
     "carteiro.inbound.worker:inbox_loop",
     "carteiro.deliverability.delivery:webhook_loop",
     "carteiro.deliverability.health:health_loop",

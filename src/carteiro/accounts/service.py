@@ -302,7 +302,7 @@ def ensure_gmail_from_env(
 
 def health_summary(session: Session) -> dict[str, Any]:
     """Accounts by status, how many are cooling down, and their last DNS check results."""
-    from sqlalchemy import func
+    from sqlalchemy import func, literal_column
 
     now = utcnow()
     by_status = dict(
@@ -311,11 +311,8 @@ def health_summary(session: Session) -> dict[str, Any]:
         ).all()
     )
     cooling = session.scalar(select(func.count(Account.id)).where(Account.cooldown_until > now))
+    dns_status = func.coalesce(Account.dns_status, literal_column("'unchecked'"))
     dns = dict(
-        session.execute(
-            select(func.coalesce(Account.dns_status, "unchecked"), func.count(Account.id)).group_by(
-                func.coalesce(Account.dns_status, "unchecked")
-            )
-        ).all()
+        session.execute(select(dns_status, func.count(Account.id)).group_by(dns_status)).all()
     )
     return {"by_status": by_status, "cooling_down": cooling or 0, "dns": dns}

@@ -1,0 +1,25 @@
+"""Every background loop a worker starts can be found, and they all stop when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+from carteiro import background
+from carteiro.runtime import Runtime
+
+
+def test_every_loop_is_importable_and_async() -> None:
+    for spec in background.LOOPS:
+        loop = background._load(spec)
+        assert inspect.iscoroutinefunction(loop), spec
+
+
+async def test_run_all_starts_and_stops_everything(runtime: Runtime, api_key: str) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(background.run_all(runtime, stop))
+    await asyncio.sleep(0.5)
+    assert runtime.extras.get("dispatcher") is not None and not task.done()
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
+    assert "dispatcher" not in runtime.extras
