@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from carteiro.outbound.transports.base import PermanentFailure, TemporaryFailure
 from carteiro.outbound.transports.pipelining import data_payload
-from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.outbound.transports.smtp import SmtpTransport
 from carteiro.testing.latency_proxy import LatencyProxy
 from carteiro.testing.pipelining_sink import PipeliningSink
 
@@ -29,50 +27,8 @@ def _raw(n: int = 0, body: str = "") -> bytes:
 
 
 @pytest.fixture
-def make_sink(tmp_path: Path) -> Iterator[Callable[..., PipeliningSink]]:
-    started: list[PipeliningSink] = []
-
-    def make(**kwargs: Any) -> PipeliningSink:
-        kwargs.setdefault("cert_dir", tmp_path / f"certs{len(started)}")
-        kwargs.setdefault("users", USERS)
-        sink = PipeliningSink(**kwargs).start()
-        started.append(sink)
-        return sink
-
-    yield make
-    for sink in started:
-        sink.stop()
-
-
-@pytest.fixture
-async def transports() -> AsyncIterator[list[SmtpTransport]]:
-    made: list[SmtpTransport] = []
-    yield made
-    for transport in made:
-        await transport.close()
-
-
-@pytest.fixture
-def make_transport(transports: list[SmtpTransport]) -> Callable[..., SmtpTransport]:
-    def make(sink: PipeliningSink, **overrides: Any) -> SmtpTransport:
-        idle_check = overrides.pop("idle_check_seconds", 10.0)
-        config = SmtpConfig(
-            host=sink.hostname,
-            port=sink.port,
-            security="starttls",
-            username="alice",
-            password="s3cret",
-            ca_file=str(sink.cert_path),
-            timeout=5.0,
-            local_hostname="client.test",
-        )
-        transport = SmtpTransport(
-            dataclasses.replace(config, **overrides), idle_check_seconds=idle_check
-        )
-        transports.append(transport)
-        return transport
-
-    return make
+def make_sink(sink_factory: Callable[..., PipeliningSink]) -> Callable[..., PipeliningSink]:
+    return functools.partial(sink_factory, PipeliningSink)
 
 
 async def _round_trips_per_message(sink: PipeliningSink, transport: SmtpTransport) -> float:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -25,50 +23,8 @@ def _raw(n: int = 0) -> bytes:
 
 
 @pytest.fixture
-def make_sink(tmp_path: Path) -> Iterator[Callable[..., SmtpSink]]:
-    started: list[SmtpSink] = []
-
-    def make(**kwargs: Any) -> SmtpSink:
-        kwargs.setdefault("cert_dir", tmp_path / f"certs{len(started)}")
-        kwargs.setdefault("users", USERS)
-        sink = SmtpSink(**kwargs).start()
-        started.append(sink)
-        return sink
-
-    yield make
-    for sink in started:
-        sink.stop()
-
-
-@pytest.fixture
-async def transports() -> AsyncIterator[list[SmtpTransport]]:
-    made: list[SmtpTransport] = []
-    yield made
-    for transport in made:
-        await transport.close()
-
-
-@pytest.fixture
-def make_transport(transports: list[SmtpTransport]) -> Callable[..., SmtpTransport]:
-    def make(sink: SmtpSink, **overrides: Any) -> SmtpTransport:
-        idle_check = overrides.pop("idle_check_seconds", 10.0)
-        config = SmtpConfig(
-            host=sink.hostname,
-            port=sink.port,
-            security=sink.security,
-            username="alice",
-            password="s3cret",
-            ca_file=str(sink.cert_path) if sink.cert_path else None,
-            timeout=5.0,
-            local_hostname="client.test",
-        )
-        transport = SmtpTransport(
-            dataclasses.replace(config, **overrides), idle_check_seconds=idle_check
-        )
-        transports.append(transport)
-        return transport
-
-    return make
+def make_sink(sink_factory: Callable[..., SmtpSink]) -> Callable[..., SmtpSink]:
+    return functools.partial(sink_factory, SmtpSink)
 
 
 async def test_starttls_auth_verified_send(
