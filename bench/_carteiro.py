@@ -47,6 +47,7 @@ class CarteiroStack:
         ca_file: str,
         max_connections: int = 50,
         env: dict[str, str] | None = None,
+        dkim: bool = False,
     ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="carteiro-bench-"))
         self.db = db
@@ -109,6 +110,9 @@ class CarteiroStack:
                 },
             )
             reply.raise_for_status()
+            if dkim:
+                # Every message is then DKIM-signed when it is queued.
+                self.http.post("/dkim/keys", json={"domain": "example.com"}).raise_for_status()
         except BaseException:
             self.close()
             raise
@@ -263,11 +267,18 @@ class CarteiroStack:
 
 
 def run_carteiro(
-    *, sink: Any, rtt: float, db: str, workers: int, count: int, timeout: float = 150
+    *,
+    sink: Any,
+    rtt: float,
+    db: str,
+    workers: int,
+    count: int,
+    timeout: float = 150,
+    dkim: bool = False,
 ) -> dict[str, Any]:
     """One end-to-end run; returns rate, latency percentiles, peak worker RSS, sink checks."""
     sink.clear()
-    with CarteiroStack(db=db, smtp_port=sink.ports[rtt], ca_file=sink.cert) as stack:
+    with CarteiroStack(db=db, smtp_port=sink.ports[rtt], ca_file=sink.cert, dkim=dkim) as stack:
         for _ in range(workers):
             stack.start_worker()
         time.sleep(2.0)  # let the workers import and connect before the clock starts
