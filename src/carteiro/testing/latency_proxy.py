@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
+
+from carteiro.testing.loop_thread import LoopThread
 
 # Bytes held back per direction before the proxy stops reading from that side.
 _MAX_PENDING = 8 * 1024 * 1024
@@ -127,56 +128,26 @@ class LatencyProxy:
         self.host = host
         self.port = port
         self.connections = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
+        self._runner = LoopThread("latency-proxy")
         self._sides: set[_Side] = set()
 
     def start(self) -> LatencyProxy:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+        async def serve() -> asyncio.Server:
+            loop = asyncio.get_running_loop()
+            return await loop.create_server(self._accept, self.host, self.port, backlog=1024)
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                self._server = loop.run_until_complete(
-                    loop.create_server(self._accept, self.host, self.port, backlog=1024)
-                )
-                self.port = self._server.sockets[0].getsockname()[1]
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="latency-proxy", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
+        self.port = self._runner.start(serve)
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-
-        def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
+        async def shutdown() -> None:
+            if self._runner.server is not None:
+                self._runner.server.close()
             for side in list(self._sides):
                 if side.transport is not None:
                     side.transport.abort()
-            loop.stop()
 
-        loop.call_soon_threadsafe(shutdown)
-        thread.join(5.0)
-        self._loop = None
-        self._thread = None
+        self._runner.stop(shutdown)
 
     def __enter__(self) -> LatencyProxy:
         return self.start()

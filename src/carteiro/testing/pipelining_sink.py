@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from carteiro.testing.certs import make_self_signed_cert
+from carteiro.testing.loop_thread import LoopThread
 from carteiro.testing.sink_connection import serve_connection
 from carteiro.testing.sink_session import DROP
 from carteiro.testing.smtp_server import Received
@@ -93,9 +94,7 @@ class PipeliningSink:
         self._messages: list[Received] = []
         self._count = 0
         self._script: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner = LoopThread("pipelining-sink")
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -113,46 +112,17 @@ class PipeliningSink:
 
     def start(self) -> PipeliningSink:
         """Bind and serve on a new thread; afterwards `.port` is the real port."""
-        if self._thread is not None:
-            raise RuntimeError("PipeliningSink already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                self._server = loop.run_until_complete(
-                    asyncio.start_server(self._serve, self.hostname, self.port, backlog=1024)
-                )
-                self.port = self._server.sockets[0].getsockname()[1]
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="pipelining-sink", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread = None
-            raise failure[0]
+        self.port = self._runner.start(
+            lambda: asyncio.start_server(self._serve, self.hostname, self.port, backlog=1024)
+        )
         return self
 
     def stop(self) -> None:
         """Stop serving; open client connections are cut."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
 
         async def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
+            if self._runner.server is not None:
+                self._runner.server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
             tasks = list(self._tasks)
@@ -160,11 +130,7 @@ class PipeliningSink:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5.0)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5.0)
-        self._thread = None
-        self._loop = None
+        self._runner.stop(shutdown)
 
     def __enter__(self) -> PipeliningSink:
         return self.start()
@@ -216,14 +182,14 @@ class PipeliningSink:
 
     def close_connections(self) -> None:
         """Close every open client connection from the server side, like an idle timeout."""
-        if self._loop is None:
+        if self._runner.loop is None:
             return
 
         async def close_all() -> None:
             for writer in list(self._writers):
                 writer.close()
 
-        asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(5.0)
+        asyncio.run_coroutine_threadsafe(close_all(), self._runner.loop).result(5.0)
 
     # -- called by sessions (server thread) ---------------------------------------------
 
