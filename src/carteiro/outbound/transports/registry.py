@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,12 @@ class _Entry:
     transport: Transport
     name: str
     version: datetime
+    checked: float
+
+
+# How long a loaded account's settings are trusted before the next claim re-reads them: the
+# claim loop runs many times a second and must not re-read every account row each time.
+RECHECK_SECONDS = 5.0
 
 
 class TransportRegistry:
@@ -44,18 +51,26 @@ class TransportRegistry:
             return {a.id: a for a in rows}
 
     async def refresh(self, account_ids: set[int]) -> None:
-        """Builds transports for new accounts and replaces those whose settings changed."""
-        if not account_ids:
+        """Builds transports for new accounts and replaces those whose settings changed
+        (noticed within RECHECK_SECONDS)."""
+        now = time.monotonic()
+        stale = {
+            a
+            for a in account_ids
+            if (entry := self._entries.get(a)) is None or now - entry.checked > RECHECK_SECONDS
+        }
+        if not stale:
             return
         async with self._lock:
-            loaded = await asyncio.to_thread(self._load, account_ids)
+            loaded = await asyncio.to_thread(self._load, stale)
             for account_id, account in loaded.items():
                 entry = self._entries.get(account_id)
                 if entry is not None and entry.version == account.updated_at:
+                    entry.checked = now
                     continue
                 config = accounts.smtp_config(account, self.vault, timeout=self._smtp_timeout)
                 self._entries[account_id] = _Entry(
-                    SmtpTransport(config), account.name, account.updated_at
+                    SmtpTransport(config), account.name, account.updated_at, now
                 )
                 if entry is not None:
                     await entry.transport.close()
