@@ -41,6 +41,8 @@ from _runners import run_client, run_post_office
 
 CARTEIRO_CONFIGS = [("sqlite", 1), ("sqlite", 2), ("postgresql", 1), ("postgresql", 2)]
 REFERENCE = "carteiro postgresql x2"
+# Contender names to run (substrings); empty: all of them.
+ONLY: list[str] = []
 
 
 def _sizes(rtt: float, args: argparse.Namespace) -> dict[str, int]:
@@ -54,6 +56,8 @@ def _sizes(rtt: float, args: argparse.Namespace) -> dict[str, int]:
 
 
 def _attempt(rows: list[dict[str, Any]], name: str, count: int, run: Callable[[], dict]) -> None:
+    if ONLY and not any(part in name for part in ONLY):
+        return
     print(f"  {name} ({count:,} messages) …", flush=True)
     started = time.monotonic()
     try:
@@ -207,7 +211,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes in all")
     parser.add_argument("--skip-peers", action="store_true", help="Carteiro and the ceiling only")
     parser.add_argument("--sqlite-only", action="store_true", help="no PostgreSQL runs")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only contenders whose name contains this (repeatable), e.g. 'postgresql x2'",
+    )
     args = parser.parse_args()
+    ONLY.extend(args.only)
     rtts = args.rtt_ms or [20.0, 0.0]
     report: list[str] = []
     results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(), "runs": {}}

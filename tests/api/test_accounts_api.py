@@ -51,7 +51,9 @@ def test_crud_and_password_never_returned(
     assert [a["name"] for a in listed] == ["vendas"]
     assert listed[0]["usage"]["minute"] == {"limit": 30, "used": 0, "remaining": 30}
     one = client.get(f"/accounts/{created['id']}").json()
-    assert one["usage"]["remaining_now"] == 3  # bounded by max_connections
+    # The smallest window's remainder; connections are slots workers hold, none yet.
+    assert one["usage"]["remaining_now"] == 30
+    assert one["usage"]["connections"] == 0 and one["usage"]["max_connections"] == 3
 
     patched = client.patch(
         f"/accounts/{created['id']}", json={"display_name": "Vendas", "status": "paused"}

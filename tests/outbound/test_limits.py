@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from carteiro.accounts import service as accounts
-from carteiro.accounts.models import Account
+from carteiro.accounts.models import Account, ConnectionLease
 from carteiro.accounts.schemas import AccountCreate, AccountUpdate
 from carteiro.outbound import queue, service
 from carteiro.outbound.models import Email
@@ -391,3 +392,61 @@ def test_transactional_lane_goes_before_bulk(runtime: Runtime, principal: Princi
         first = queue.claim(session, worker_id="w", limit=5, lease_seconds=30)
     # All transactional mail first (even low priority), then bulk in priority and time order.
     assert {c.id for c in first} == {*transactional, *bulk[:2]}
+
+
+def leased_slots(runtime: Runtime) -> list[tuple[int, int, str]]:
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(ConnectionLease.account_id, ConnectionLease.slot, ConnectionLease.worker)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def test_max_connections_hold_across_two_workers(
+    runtime: Runtime, principal: Principal, sink: SmtpSink, clock: Clock, two_workers
+) -> None:  # type: ignore[no-untyped-def]
+    add_account(runtime, principal, sink, "narrow", limits={"max_connections": 3})
+    # Slow replies keep connections busy, so both workers want more than there are.
+    sink.delay_seconds = 0.02
+    enqueue(runtime, principal, 60)
+    start, finish = two_workers
+    await start()
+    try:
+        await settle(runtime, sink, 60)
+        assert len(sink.messages) == 60
+        slots = leased_slots(runtime)
+        assert len(slots) <= 3 and {s for _, s, _ in slots} <= {0, 1, 2}
+    finally:
+        await finish()
+    # Each worker's pool alone may hold 3; together they never passed the account's limit.
+    assert 2 <= sink.peak_connections <= 3, sink.peak_connections
+    assert len(set(sink.message_ids())) == 60
+    assert leased_slots(runtime) == []  # a stopping worker gives its slots back
+
+
+async def test_idle_worker_gives_its_slots_back(
+    runtime: Runtime, principal: Principal, sink: SmtpSink, clock: Clock
+) -> None:
+    add_account(runtime, principal, sink, "idle", limits={"max_connections": 2})
+    enqueue(runtime, principal, 6)
+    dispatcher = runtime.dispatcher(clock=clock)
+    dispatcher.config = dataclasses.replace(dispatcher.config, slot_idle_seconds=0.3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    try:
+        await settle(runtime, sink, 6)
+        assert len(sink.messages) == 6
+        for _ in range(60):
+            if not leased_slots(runtime) and sink.open_connections == 0:
+                break
+            await asyncio.sleep(0.1)
+        # Still running, but with nothing to send it closed its connections and freed the
+        # slots for other workers.
+        assert not task.done()
+        assert leased_slots(runtime) == [] and sink.open_connections == 0
+        enqueue(runtime, principal, 2)
+        await settle(runtime, sink, 8)
+        assert len(sink.messages) == 8
+    finally:
+        stop.set()
+        await task

@@ -1,4 +1,4 @@
-"""Per-account budgets: fixed UTC windows (minute, hour, day), warm-up caps, in-flight cap."""
+"""Per-account budgets: fixed UTC windows (minute, hour, day) and warm-up caps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -91,18 +91,17 @@ def warmup_status(plan: dict[str, Any] | None, *, today: date) -> WarmupStatus |
 
 @dataclass(frozen=True)
 class Budget:
-    """What an account may still take now; None means no limit of that kind."""
+    """What an account may still take in each window now; None means no limit of that kind."""
 
     minute: int | None
     hour: int | None
     day: int | None
-    connections: int
     used: dict[str, int]
 
     @property
-    def remaining(self) -> int:
+    def remaining(self) -> int | None:
         values = [v for v in (self.minute, self.hour, self.day) if v is not None]
-        return max(0, min([*values, self.connections]))
+        return max(0, min(values)) if values else None
 
 
 def day_limit(account: Account, *, today: date) -> int | None:
@@ -130,25 +129,7 @@ def usage(session: Session, *, account_ids: list[int], now: datetime) -> dict[in
     return out
 
 
-def in_flight(session: Session, *, account_ids: list[int], now: datetime) -> dict[int, int]:
-    """Messages being sent right now per account, by any worker (unexpired leases)."""
-    from carteiro.outbound.models import Email
-
-    if not account_ids:
-        return {}
-    rows = session.execute(
-        select(Email.account_id, func.count(Email.id))
-        .where(
-            Email.status == "sending",
-            Email.lease_until > now,
-            Email.account_id.in_(account_ids),
-        )
-        .group_by(Email.account_id)
-    )
-    return dict(rows.all())  # type: ignore[arg-type]
-
-
-def budget_of(account: Account, used: dict[str, int], flying: int, *, now: datetime) -> Budget:
+def budget_of(account: Account, used: dict[str, int], *, now: datetime) -> Budget:
     def left(limit: int | None, window: str) -> int | None:
         return None if limit is None else max(0, limit - used[window])
 
@@ -156,7 +137,6 @@ def budget_of(account: Account, used: dict[str, int], flying: int, *, now: datet
         minute=left(account.limit_per_minute, "minute"),
         hour=left(account.limit_per_hour, "hour"),
         day=left(day_limit(account, today=now.date()), "day"),
-        connections=max(0, account.max_connections - flying),
         used=used,
     )
 

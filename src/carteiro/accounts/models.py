@@ -72,3 +72,20 @@ class AccountUsage(Base):
     window: Mapped[str] = mapped_column(String(8), nullable=False)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class ConnectionLease(Base):
+    """One of an account's `max_connections` SMTP connection slots, held by one worker.
+
+    Workers take slots in the claim transaction and renew them with their message leases, so
+    the connections open to one account stay within its limit across every worker; a slot
+    whose worker died frees itself when its lease expires."""
+
+    __tablename__ = "connection_leases"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

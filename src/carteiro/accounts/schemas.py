@@ -88,14 +88,17 @@ class WindowUsage(BaseModel):
 
 
 class AccountUsagePublic(BaseModel):
-    """What the account may still send now (fixed UTC windows) and its in-flight sends."""
+    """What the account may still send now (fixed UTC windows), the messages being sent and
+    the SMTP connections workers hold for it."""
 
     minute: WindowUsage
     hour: WindowUsage
     day: WindowUsage
     in_flight: int
+    connections: int
     max_connections: int
-    remaining_now: int
+    # The smallest window's remaining count; None when no window limits the account.
+    remaining_now: int | None
 
 
 class WarmupPublic(BaseModel):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carteiro.accounts import limits
+from carteiro.accounts import connections, limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import (
     AccountCreate,
@@ -66,15 +66,30 @@ def to_public(account: Account) -> AccountPublic:
     )
 
 
+def _sending(session: Session, *, account_ids: list[int]) -> dict[int, int]:
+    """Messages being sent right now per account, by any worker."""
+    from carteiro.outbound.models import Email
+
+    if not account_ids:
+        return {}
+    rows = session.execute(
+        select(Email.account_id, func.count(Email.id))
+        .where(Email.status == "sending", Email.account_id.in_(account_ids))
+        .group_by(Email.account_id)
+    )
+    return dict(rows.all())  # type: ignore[arg-type]
+
+
 def public_with_usage(session: Session, accounts: list[Account]) -> list[AccountPublic]:
     """Public views with each account's remaining budget and warm-up day (one query each)."""
     now = utcnow()
     ids = [a.id for a in accounts]
     used = limits.usage(session, account_ids=ids, now=now)
-    flying = limits.in_flight(session, account_ids=ids, now=now)
+    flying = _sending(session, account_ids=ids)
+    slots = connections.counts(session, account_ids=ids, now=now)
     out = []
     for account in accounts:
-        budget = limits.budget_of(account, used[account.id], flying.get(account.id, 0), now=now)
+        budget = limits.budget_of(account, used[account.id], now=now)
         day_cap = limits.day_limit(account, today=now.date())
         warm = limits.warmup_status(account.warmup, today=now.date())
         public = to_public(account)
@@ -87,6 +102,7 @@ def public_with_usage(session: Session, accounts: list[Account]) -> list[Account
             ),
             day=WindowUsage(limit=day_cap, used=budget.used["day"], remaining=budget.day),
             in_flight=flying.get(account.id, 0),
+            connections=slots.get(account.id, 0),
             max_connections=account.max_connections,
             remaining_now=budget.remaining,
         )

@@ -6,17 +6,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, and_, false, insert, or_, select, true, update
+from sqlalchemy import Row, and_, false, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from carteiro.accounts import limits
+from carteiro.accounts import connections, limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
 from carteiro.deliverability import suppression
 from carteiro.outbound.addresses import domain_of
 from carteiro.outbound.compose import set_from
 from carteiro.outbound.dkim import Signers, strip_signatures
-from carteiro.outbound.models import LANE_BULK, Email, EmailEvent
+from carteiro.outbound.models import LANE_BULK, LANE_TRANSACTIONAL, Email, EmailEvent
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,48 @@ class Claimed:
 
 
 @dataclass
+class Claim:
+    """A claim's messages, and the connection slots this worker holds per account after it."""
+
+    items: list[Claimed]
+    slots: dict[int, int]
+
+
+@dataclass
+class _Worker:
+    """How many more connection slots this worker may take in this claim."""
+
+    spare: int
+
+
+@dataclass
 class _Open:
     """An account that may take more mail in this claim."""
 
     account: Account
     left: int
     used_day: int
+    slots: connections.Slots
+    # Messages this worker may still take: its slots x depth, less what it already holds.
+    capacity: int
+    depth: int
     bulk_paused: bool = False
+    wanted: int = 0
 
-    def takes(self, lane: int) -> bool:
-        return self.left > 0 and not (lane == LANE_BULK and self.bulk_paused)
+    def takes(self, lane: int, worker: _Worker) -> bool:
+        if self.left <= 0 or (lane == LANE_BULK and self.bulk_paused):
+            return False
+        return self.capacity > 0 or (self.slots.free > self.wanted and worker.spare > 0)
+
+    def take(self, worker: _Worker) -> None:
+        if self.capacity <= 0:
+            # One more connection for this account, and `depth` more messages queued for it.
+            self.wanted += 1
+            worker.spare -= 1
+            self.capacity += self.depth
+        self.capacity -= 1
+        self.left -= 1
+        self.used_day += 1
 
     def matches(self, route: str | None) -> bool:
         if not route:
@@ -54,9 +86,22 @@ class _Open:
         return route.lower() == email if "@" in route[1:] else domain_of(email) == route[1:].lower()
 
 
-def _open_accounts(session: Session, now: datetime) -> dict[int, _Open]:
+def _backlog(session: Session, worker_id: str) -> dict[int, int]:
+    """Messages this worker holds (claimed, not yet acked) per account."""
+    rows = session.execute(
+        select(Email.account_id, func.count())
+        .where(Email.status == "sending", Email.lease_owner == worker_id)
+        .group_by(Email.account_id)
+    )
+    return {a: n for a, n in rows if a is not None}
+
+
+def _open_accounts(
+    session: Session, now: datetime, *, worker_id: str, depth: int, max_slots: int
+) -> tuple[dict[int, _Open], _Worker, dict[int, int]]:
     """Active accounts out of cool-down with budget left; locked on PostgreSQL so concurrent
-    claims take their counters one after another."""
+    claims take their counters and connection slots one after another. Also returns this
+    worker's spare slots and the slots it holds on every account."""
     stmt = (
         select(Account)
         .where(
@@ -70,21 +115,37 @@ def _open_accounts(session: Session, now: datetime) -> dict[int, _Open]:
     accounts = list(session.scalars(stmt))
     ids = [a.id for a in accounts]
     used = limits.usage(session, account_ids=ids, now=now)
-    flying = limits.in_flight(session, account_ids=ids, now=now)
+    slots = connections.held(
+        session, limits={a.id: a.max_connections for a in accounts}, worker_id=worker_id, now=now
+    )
+    mine = connections.mine(session, worker_id=worker_id, now=now)
+    backlog = _backlog(session, worker_id)
+    worker = _Worker(spare=max(0, max_slots - sum(mine.values())))
     out = {}
     for account in accounts:
-        budget = limits.budget_of(account, used[account.id], flying.get(account.id, 0), now=now)
-        if budget.remaining > 0:
-            paused = account.bulk_paused_until is not None and account.bulk_paused_until > now
-            out[account.id] = _Open(account, budget.remaining, used[account.id]["day"], paused)
-    return out
+        budget = limits.budget_of(account, used[account.id], now=now)
+        if budget.remaining is not None and budget.remaining <= 0:
+            continue
+        paused = account.bulk_paused_until is not None and account.bulk_paused_until > now
+        s = slots[account.id]
+        capacity = len(s.mine) * depth - backlog.get(account.id, 0)
+        out[account.id] = _Open(
+            account,
+            budget.remaining if budget.remaining is not None else 1 << 30,
+            used[account.id]["day"],
+            s,
+            capacity,
+            depth,
+            paused,
+        )
+    return out, worker, mine
 
 
-def _pick(candidates: list[_Open], route: str | None, lane: int) -> _Open | None:
+def _pick(candidates: list[_Open], route: str | None, lane: int, worker: _Worker) -> _Open | None:
     """Weighted round-robin as least-served-per-weight: over a day the shares follow weights."""
     best: _Open | None = None
     for cand in candidates:
-        if not cand.takes(lane) or not cand.matches(route):
+        if not cand.takes(lane, worker) or not cand.matches(route):
             continue
         load = (cand.used_day + 1) / cand.account.weight
         if best is None or load < (best.used_day + 1) / best.account.weight:
@@ -149,15 +210,21 @@ def claim(
     lease_seconds: float,
     now: datetime,
     vault: Vault | None = None,
-) -> list[Claimed]:
-    """Leases up to `limit` due messages to `worker_id` and takes their accounts' budget."""
-    accounts = _open_accounts(session, now)
+    depth: int = 4,
+    max_slots: int = 50,
+) -> Claim:
+    """Leases up to `limit` due messages to `worker_id`, takes their accounts' budget and the
+    connection slots they need: at most `depth` messages per slot, `max_slots` slots in all."""
+    accounts, worker, mine = _open_accounts(
+        session, now, worker_id=worker_id, depth=depth, max_slots=max_slots
+    )
+    usable = {a: o for a, o in accounts.items() if o.takes(LANE_TRANSACTIONAL, worker)}
     by_tenant: dict[int, list[_Open]] = defaultdict(list)
-    for item in accounts.values():
+    for item in usable.values():
         by_tenant[item.account.tenant_id].append(item)
     eligible = or_(
         and_(Email.account_pinned.is_(true()), Email.account_id.is_(None)),
-        and_(Email.account_pinned.is_(true()), Email.account_id.in_(list(accounts))),
+        and_(Email.account_pinned.is_(true()), Email.account_id.in_(list(usable))),
         and_(Email.account_pinned.is_(false()), Email.tenant_id.in_(list(by_tenant))),
     )
     # Over-fetch: some candidates may find their account's budget taken by earlier ones.
@@ -193,26 +260,24 @@ def claim(
             continue
         if row.account_pinned:
             if row.account_id is not None:
-                slot = accounts.get(row.account_id)
-                if slot is None or not slot.takes(row.lane):
+                slot = usable.get(row.account_id)
+                if slot is None or not slot.takes(row.lane, worker):
                     continue
-                slot.left -= 1
-                slot.used_day += 1
+                slot.take(worker)
                 taken[row.account_id] += 1
             chosen[row.account_id].append(row.id)
         else:
-            slot = _pick(by_tenant.get(row.tenant_id, []), row.route_from, row.lane)
+            slot = _pick(by_tenant.get(row.tenant_id, []), row.route_from, row.lane, worker)
             if slot is None:
                 continue
-            slot.left -= 1
-            slot.used_day += 1
+            slot.take(worker)
             taken[slot.account.id] += 1
             chosen[slot.account.id].append(row.id)
             if slot.account.id != row.account_id:
                 rerouted.add(row.id)
         count += 1
     if not count:
-        return []
+        return Claim([], mine)
 
     claimed: list[Claimed] = []
     until = now + timedelta(seconds=lease_seconds)
@@ -274,5 +339,16 @@ def claim(
                 )
             )
     limits.take(session, taken=taken, now=now)
+    connections.grant(
+        session,
+        worker_id=worker_id,
+        wanted={a: o.wanted for a, o in usable.items()},
+        slots={a: o.slots for a, o in usable.items()},
+        now=now,
+        lease_seconds=lease_seconds,
+    )
+    for account_id, item in usable.items():
+        if item.slots.mine:
+            mine[account_id] = len(item.slots.mine)
     claimed.sort(key=lambda c: c.id)
-    return claimed
+    return Claim(claimed, mine)

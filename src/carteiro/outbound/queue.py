@@ -56,7 +56,8 @@ def claim(
     now: datetime | None = None,
     vault: Vault | None = None,
 ) -> list[Claimed]:
-    """Takes up to `limit` due messages in lane and priority order within account budgets."""
+    """Takes up to `limit` due messages in lane and priority order within account budgets
+    (and the connection slots they need; see `claim.claim` for the worker's view of both)."""
     return claim_due(
         session,
         worker_id=worker_id,
@@ -64,7 +65,7 @@ def claim(
         lease_seconds=lease_seconds,
         now=now or utcnow(),
         vault=vault,
-    )
+    ).items
 
 
 def _events(rows: list[tuple[Claimed, str, dict | None]]) -> list[dict]:

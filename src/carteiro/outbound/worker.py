@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -13,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from carteiro.accounts import limits
+from carteiro.accounts import connections, limits
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
 from carteiro.outbound import metrics, queue, wakeup
+from carteiro.outbound.claim import Claim
+from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.queue import Claimed, Outcome, RetryPolicy
 from carteiro.outbound.transports.base import DeliveryError, TemporaryFailure
 from carteiro.outbound.transports.registry import TransportRegistry
@@ -30,8 +33,14 @@ def new_worker_id() -> str:
 
 @dataclass(frozen=True)
 class DispatcherConfig:
+    # SMTP connections this worker may hold at once, across accounts (each account's
+    # max_connections is shared by all workers through connection slots).
     concurrency: int = 50
     batch_size: int = 50
+    # Messages claimed ahead per connection, so a connection never waits for the database.
+    depth: int = 4
+    # A worker gives an account's connection slots back after this long with nothing to send.
+    slot_idle_seconds: float = 2.0
     lease_seconds: float = 60.0
     poll_interval: float = 1.0
     shutdown_grace: float = 30.0
@@ -56,6 +65,10 @@ class Dispatcher:
         self.config = config
         self.worker_id = worker_id or new_worker_id()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        # Per account: messages held, connection slots held, when it last had work.
+        self._busy: collections.Counter[int] = collections.Counter()
+        self._slots: dict[int, int] = {}
+        self._last_busy: dict[int, float] = {}
         self._acks: asyncio.Queue[Outcome] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -84,22 +97,28 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.transports.close()
+            # Every connection is closed now: the slots can go back at once.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._release_slots, None)
             log.info("worker %s stopped", self.worker_id)
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
+        capacity = self.config.concurrency * self.config.depth
         while not stop.is_set():
-            free = self.config.concurrency - len(self._inflight)
+            await self._release_idle()
+            free = capacity - len(self._inflight)
             claimed: list[Claimed] = []
             if free > 0:
                 limit = min(self.config.batch_size, free)
                 try:
-                    claimed = await asyncio.to_thread(self._claim, limit)
+                    result = await asyncio.to_thread(self._claim, limit)
                 except Exception:
                     log.exception("claim failed; retrying after the poll interval")
-                if claimed:
-                    await self._start(claimed)
-                    if len(claimed) == limit:
-                        continue
+                else:
+                    claimed = result.items
+                    await self._start(claimed, result.slots)
+                if claimed and len(claimed) == limit:
+                    continue
             self._wake.clear()
             self._slot_freed.clear()
             # Finished sends free account budget (in-flight caps) as well as local slots.
@@ -114,25 +133,69 @@ class Dispatcher:
             for fut in pending:
                 fut.cancel()
 
-    def _claim(self, limit: int) -> list[Claimed]:
+    def _claim(self, limit: int) -> Claim:
         with self.db.session() as session:
-            return queue.claim(
+            return claim_due(
                 session,
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_seconds=self.config.lease_seconds,
                 now=self.config.clock(),
                 vault=self.transports.vault,
+                depth=self.config.depth,
+                max_slots=self.config.concurrency,
             )
 
-    async def _start(self, claimed: list[Claimed]) -> None:
+    async def _start(self, claimed: list[Claimed], slots: dict[int, int]) -> None:
         accounts = {c.account_id for c in claimed if c.account_id is not None}
         try:
-            await self.transports.refresh(accounts)
+            await self.transports.refresh(accounts | set(slots))
         except Exception:
             log.exception("could not load account settings")
+        now = time.monotonic()
+        for account_id, held in slots.items():
+            self._last_busy.setdefault(account_id, now)
+            found = self.transports.get(account_id)
+            if found is not None and getattr(found[0], "limit", held) != held:
+                await found[0].set_limit(held)  # type: ignore[attr-defined]
+        self._slots = slots
         for item in claimed:
+            if item.account_id is not None:
+                self._busy[item.account_id] += 1
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
+
+    async def _release_idle(self) -> None:
+        """Gives back the connection slots of accounts with nothing to send for a while:
+        their connections are closed first, so the account's limit holds at every moment."""
+        now = time.monotonic()
+        for account_id in list(self._slots):
+            if self._busy[account_id]:
+                self._last_busy[account_id] = now
+        idle = [
+            a
+            for a, held in self._slots.items()
+            if held
+            and not self._busy[a]
+            and now - self._last_busy.get(a, now) >= self.config.slot_idle_seconds
+        ]
+        if not idle:
+            return
+        for account_id in idle:
+            found = self.transports.get(account_id)
+            if found is not None and hasattr(found[0], "set_limit"):
+                await found[0].set_limit(0)  # type: ignore[attr-defined]
+        try:
+            await asyncio.to_thread(self._release_slots, idle)
+        except Exception:
+            log.exception("could not release connection slots; they expire with their lease")
+            return
+        for account_id in idle:
+            self._slots.pop(account_id, None)
+            self._last_busy.pop(account_id, None)
+
+    def _release_slots(self, account_ids: list[int] | None) -> None:
+        with self.db.session() as session:
+            connections.release(session, worker_id=self.worker_id, account_ids=account_ids)
 
     async def _deliver(self, item: Claimed) -> None:
         started_at = self.config.clock()
@@ -174,6 +237,8 @@ class Dispatcher:
             finally:
                 for o in batch:
                     self._inflight.pop(o.email.id, None)
+                    if o.email.account_id is not None:
+                        self._busy[o.email.account_id] -= 1
                     self._acks.task_done()
                 self._slot_freed.set()
 
@@ -220,6 +285,12 @@ class Dispatcher:
                 ids=list(self._inflight),
                 lease_seconds=self.config.lease_seconds,
                 now=now,
+            )
+            connections.renew(
+                session,
+                worker_id=self.worker_id,
+                now=now,
+                lease_seconds=self.config.lease_seconds,
             )
             recovered = queue.recover_expired(session, now=now)
             limits.prune(session, now=now)

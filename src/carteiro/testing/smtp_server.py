@@ -62,6 +62,13 @@ class _SinkController(Controller):
             # construction avoids aiosmtpd's "AUTH without TLS" warning.
             server._auth_require_tls = False
         self._sink._connection_made(server)
+        lost = server.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            self._sink._connection_lost()
+            lost(exc)
+
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
         return server
 
     def _trigger_server(self) -> None:
@@ -158,6 +165,9 @@ class SmtpSink:
         self.rcpt_rejects: dict[str, str] = {}
         self.delay_seconds: float = 0.0
         self.connections = 0
+        # Connections open right now, and the most that were ever open at once.
+        self.open_connections = 0
+        self.peak_connections = 0
         self.auth_attempts = 0
         self.logins = 0
         self.cert_path: Path | None = None
@@ -264,7 +274,13 @@ class SmtpSink:
     def _connection_made(self, server: SMTP) -> None:
         with self._lock:
             self.connections += 1
+            self.open_connections += 1
+            self.peak_connections = max(self.peak_connections, self.open_connections)
         self._servers.add(server)
+
+    def _connection_lost(self) -> None:
+        with self._lock:
+            self.open_connections -= 1
 
     def _next_reply(self) -> str | None:
         with self._lock:

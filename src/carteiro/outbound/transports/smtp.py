@@ -85,6 +85,30 @@ def _discard(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -
     client.close()
 
 
+class _Gate:
+    """A semaphore whose size can change: the connections this transport may have open."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used < self.size)
+            self.used += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        async with self._changed:
+            self.used -= 1
+            self._changed.notify()
+
+    async def resize(self, size: int) -> None:
+        async with self._changed:
+            self.size = size
+            self._changed.notify_all()
+
+
 class SmtpTransport:
     """Sends through up to `max_connections` kept-open connections, bound to one event loop.
 
@@ -100,7 +124,7 @@ class SmtpTransport:
         self.config = config
         self.idle_check_seconds = idle_check_seconds
         self.connections_opened = 0
-        self._slots = asyncio.Semaphore(config.max_connections)
+        self._slots = _Gate(config.max_connections)
         # LIFO: the most recently used connection is the least likely to have timed out.
         self._idle: list[_Pooled] = []
         self._generation = 0
@@ -151,6 +175,26 @@ class SmtpTransport:
             refused={addr: (r.code, r.message) for addr, r in refused.items()},
         )
 
+    @property
+    def limit(self) -> int:
+        return self._slots.size
+
+    @property
+    def open_connections(self) -> int:
+        return self._slots.used + len(self._idle)
+
+    async def set_limit(self, connections: int) -> None:
+        """How many connections may be open from now on (the slots a worker holds); idle
+        ones beyond it are closed at once, busy ones when their send ends."""
+        connections = max(0, min(connections, self.config.max_connections))
+        await self._slots.resize(connections)
+        spare = max(0, connections - self._slots.used)
+        if len(self._idle) > spare:
+            # The least recently used go first (the list is LIFO).
+            surplus = self._idle[: len(self._idle) - spare]
+            self._idle = self._idle[len(self._idle) - spare :]
+            await asyncio.gather(*(self._quit(conn.client, conn.pipe) for conn in surplus))
+
     async def check_login(self) -> str:
         """Connect, negotiate TLS, log in and QUIT; describe what worked or raise DeliveryError."""
         client = await self._open(time.monotonic())
@@ -182,7 +226,8 @@ class SmtpTransport:
         return _Pooled(client, time.monotonic(), self._generation, pipe)
 
     def _checkin(self, conn: _Pooled) -> None:
-        if conn.generation != self._generation or not conn.connected:
+        over = self._slots.used + len(self._idle) > self._slots.size
+        if conn.generation != self._generation or not conn.connected or over:
             _discard(conn.client, None)
             return
         conn.last_used = time.monotonic()
