@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from carteiro.outbound.transports.base import PermanentFailure, TemporaryFailure
+from carteiro.outbound.transports.base import PermanentFailure, SendResult, TemporaryFailure
 from carteiro.outbound.transports.pipelining import data_payload
 from carteiro.outbound.transports.smtp import SmtpTransport
 from carteiro.testing.latency_proxy import LatencyProxy
@@ -248,6 +248,62 @@ async def test_concurrent_sends_through_the_latency_proxy(
     assert sorted(m.data for m in sink.messages) == sorted(raws)
     assert sink.connections == 3
     assert proxy.connections == 3
+
+
+async def test_busy_connection_pipelines_across_messages(
+    make_sink: Callable[..., PipeliningSink], make_transport: Callable[..., SmtpTransport]
+) -> None:
+    sink = make_sink()
+    transport = make_transport(sink, max_connections=1)
+    await transport.send(sender=SENDER, recipients=RCPT, raw=_raw(0))  # connect and log in
+    before = sink.round_trips
+    raws = [_raw(n) for n in range(1, 21)]
+    await asyncio.gather(*(transport.send(sender=SENDER, recipients=RCPT, raw=r) for r in raws))
+    trips = sink.round_trips - before
+    # Alone, a message costs 2 round trips (40 here). With sends waiting, each body carries
+    # the next envelope: one round trip per message, plus the first envelope.
+    assert trips <= 24, trips
+    assert [m.data for m in sink.messages[1:]] == raws  # in order, byte for byte
+    assert sink.connections == 1
+
+
+async def test_failures_inside_a_pipeline_touch_only_their_message(
+    make_sink: Callable[..., PipeliningSink], make_transport: Callable[..., SmtpTransport]
+) -> None:
+    sink = make_sink()
+    transport = make_transport(sink, max_connections=1)
+    sink.script(["250 2.0.0 OK", "550 5.6.0 Content rejected", "451 4.3.0 Try again later"])
+    results = await asyncio.gather(
+        *(transport.send(sender=SENDER, recipients=RCPT, raw=_raw(n)) for n in range(6)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], PermanentFailure) and results[1].code == 550
+    assert isinstance(results[2], TemporaryFailure) and results[2].code == 451
+    assert all(isinstance(results[n], SendResult) for n in (0, 3, 4, 5))
+    assert sink.message_ids() == [f"<{n}@example.com>" for n in (0, 3, 4, 5)]
+    assert sink.connections == 1  # the session survived both refusals
+
+
+@pytest.mark.parametrize("fault", ["drop", "421 4.7.0 Too busy, closing connection"])
+async def test_envelope_riding_on_a_lost_connection_is_sent_on_another(
+    make_sink: Callable[..., PipeliningSink],
+    make_transport: Callable[..., SmtpTransport],
+    fault: str,
+) -> None:
+    sink = make_sink()
+    transport = make_transport(sink, max_connections=1)
+    sink.script([fault])
+    results = await asyncio.gather(
+        *(transport.send(sender=SENDER, recipients=RCPT, raw=_raw(n)) for n in range(4)),
+        return_exceptions=True,
+    )
+    # The message whose body was answered with the fault failed (temporarily): its fate is
+    # unknown to us. The next one had only its envelope written, so it went out on a new
+    # connection without a failure of its own.
+    assert isinstance(results[0], TemporaryFailure)
+    assert all(isinstance(r, SendResult) for r in results[1:]), results
+    assert sink.message_ids() == [f"<{n}@example.com>" for n in (1, 2, 3)]
+    assert sink.connections == 2
 
 
 def test_data_payload_stuffs_and_sizes() -> None:

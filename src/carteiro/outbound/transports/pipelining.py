@@ -11,8 +11,11 @@ same way on both paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib import (
@@ -128,6 +131,16 @@ class _ReplyReader(asyncio.Protocol):
             self._waiter.set_result(None)
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """A transaction whose envelope is written: what is needed to read its replies and
+    send its message."""
+
+    sender: str
+    recipients: list[str]
+    payload: bytes
+
+
 class PipelinedConnection:
     """A logged-in SMTP session that sends each message's envelope in one write.
 
@@ -147,6 +160,19 @@ class PipelinedConnection:
         self.utf8 = client.supports_extension("smtputf8")
         self.size = client.supports_extension("size")
         self.in_sync = True
+        self._corked: list[bytes] | None = None
+
+    @contextlib.contextmanager
+    def corked(self) -> Iterator[None]:
+        """Writes inside the block leave as one write: a body and the next envelope then
+        share TLS records and packets instead of arriving as two reads at the server."""
+        self._corked = []
+        try:
+            yield
+        finally:
+            pending, self._corked = self._corked, None
+            if pending and not self.transport.is_closing():
+                self.transport.write(b"".join(pending))
 
     @property
     def is_connected(self) -> bool:
@@ -163,17 +189,34 @@ class PipelinedConnection:
         self, sender: str, recipients: list[str], raw: bytes, *, mail_options: list[str]
     ) -> tuple[dict[str, SMTPResponse], str]:
         """One transaction; returns (refused recipients, final reply) like aiosmtplib."""
+        envelope = self.begin(sender, recipients, raw, mail_options=mail_options)
+        refused = await self.accept(envelope)
+        self.write_body(envelope)
+        await self.drain()
+        return refused, await self.finish()
+
+    def begin(
+        self, sender: str, recipients: list[str], raw: bytes, *, mail_options: list[str]
+    ) -> Envelope:
+        """Checks every address, then writes MAIL FROM, every RCPT TO and DATA at once.
+
+        Raises before writing anything if an address or option cannot be sent, so a bad
+        message never leaves a half-sent envelope behind."""
         utf8 = any(option.upper() == "SMTPUTF8" for option in mail_options)
         if utf8 and not self.utf8:
             raise SMTPNotSupported("SMTPUTF8 is not supported by this server")
         encoding = "utf-8" if utf8 else "ascii"
         payload, size = data_payload(raw)
         options = ([f"SIZE={size}"] if self.size else []) + mail_options
-        # Every address is checked before anything is written: a bad one must not leave a
-        # half-sent envelope behind.
         mail = _line(b"MAIL FROM:" + quote_address(sender).encode(encoding), options)
         rcpts = [_line(b"RCPT TO:" + quote_address(r).encode(encoding), []) for r in recipients]
         self._write(b"".join([mail, *rcpts, b"DATA\r\n"]))
+        return Envelope(sender, recipients, payload)
+
+    async def accept(self, envelope: Envelope) -> dict[str, SMTPResponse]:
+        """Reads the envelope's replies; returns the refused recipients when the server asks
+        for the message (354), else ends the transaction and raises like aiosmtplib."""
+        recipients = envelope.recipients
         mail_reply, rcpt_replies, data_reply = await self._collect(len(recipients))
         refused = {
             addr: reply
@@ -184,12 +227,7 @@ class PipelinedConnection:
         accepted = sender_ok and len(refused) < len(recipients)
         if data_reply.code == 354:
             if accepted:
-                self._write(payload)
-                await self._reader.drain()
-                final = await self._read()
-                if final.code != 250:
-                    raise SMTPDataError(final.code, final.message)
-                return refused, final.message
+                return refused
             # RFC 2920: a server may take DATA with no valid recipient; an empty message
             # ends that transaction without delivering anything.
             self._write(b".\r\n")
@@ -197,15 +235,30 @@ class PipelinedConnection:
         try:
             await self.rset()
         except (SMTPException, OSError):
-            # The verdict above stands; the connection just cannot be reused.
+            # The verdict below stands; the connection just cannot be reused.
             self.in_sync = False
         if not sender_ok:
-            raise SMTPSenderRefused(mail_reply.code, mail_reply.message, sender)
+            raise SMTPSenderRefused(mail_reply.code, mail_reply.message, envelope.sender)
         if not accepted:
             raise SMTPRecipientsRefused(
                 [SMTPRecipientRefused(r.code, r.message, a) for a, r in refused.items()]
             )
         raise SMTPDataError(data_reply.code, data_reply.message)
+
+    def write_body(self, envelope: Envelope) -> None:
+        """The message after a 354. RFC 2920 lets the next envelope follow in the same
+        write, which is how a busy connection needs one round trip per message."""
+        self._write(envelope.payload)
+
+    async def drain(self) -> None:
+        await self._reader.drain()
+
+    async def finish(self) -> str:
+        """The reply to the message body; raises unless it is 250."""
+        final = await self._read()
+        if final.code != 250:
+            raise SMTPDataError(final.code, final.message)
+        return final.message
 
     async def rset(self) -> None:
         self._write(b"RSET\r\n")
@@ -236,6 +289,9 @@ class PipelinedConnection:
         if not self.is_connected:
             self.in_sync = False
             raise SMTPServerDisconnected("Connection lost")
+        if self._corked is not None:
+            self._corked.append(data)
+            return
         self.transport.write(data)
 
     async def _read(self) -> SMTPResponse:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,7 +24,7 @@ from carteiro.outbound.transports.base import (
     SendResult,
     TemporaryFailure,
 )
-from carteiro.outbound.transports.pipelining import PipelinedConnection
+from carteiro.outbound.transports.pipelining import Envelope, PipelinedConnection
 from carteiro.outbound.transports.smtp_errors import classify_open, classify_send
 
 Security = Literal["starttls", "ssl", "none"]
@@ -85,28 +87,15 @@ def _discard(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -
     client.close()
 
 
-class _Gate:
-    """A semaphore whose size can change: the connections this transport may have open."""
+@dataclass
+class _Job:
+    """One send waiting for, or riding on, a connection."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.used = 0
-        self._changed = asyncio.Condition()
-
-    async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.used < self.size)
-            self.used += 1
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        async with self._changed:
-            self.used -= 1
-            self._changed.notify()
-
-    async def resize(self, size: int) -> None:
-        async with self._changed:
-            self.size = size
-            self._changed.notify_all()
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    started: float
+    future: asyncio.Future[SendResult]
 
 
 class SmtpTransport:
@@ -124,7 +113,11 @@ class SmtpTransport:
         self.config = config
         self.idle_check_seconds = idle_check_seconds
         self.connections_opened = 0
-        self._slots = _Gate(config.max_connections)
+        self._limit = config.max_connections
+        # Sends wait here; up to `_limit` runners, each on one connection, take them in order.
+        self._jobs: deque[_Job] = deque()
+        self._runners = 0
+        self._in_use = 0
         # LIFO: the most recently used connection is the least likely to have timed out.
         self._idle: list[_Pooled] = []
         self._generation = 0
@@ -139,56 +132,33 @@ class SmtpTransport:
 
     async def send(self, *, sender: str, recipients: list[str], raw: bytes) -> SendResult:
         """Deliver `raw` to the envelope; raises TemporaryFailure or PermanentFailure."""
-        started = time.monotonic()
-        async with self._slots:
-            conn = await self._checkout(started)
-            transport = conn.client.transport
-            try:
-                options = self._mail_options(conn, sender, recipients, raw)
-                if conn.pipe is not None:
-                    refused, reply = await conn.pipe.send(
-                        sender, recipients, raw, mail_options=options
-                    )
-                else:
-                    refused, reply = await conn.client.sendmail(
-                        sender, recipients, raw, mail_options=options
-                    )
-            except BaseException as exc:
-                pipe = conn.pipe
-                if pipe is not None and pipe.in_sync and isinstance(exc, _CLEAN_FAILURES):
-                    # A refusal the session survived: reconnecting would cost TLS and login.
-                    self._checkin(conn)
-                else:
-                    _discard(conn.client, transport)
-                classified = (
-                    self._classify_send(exc, started) if isinstance(exc, Exception) else None
-                )
-                if classified is None:
-                    raise
-                raise classified from exc
-            self._checkin(conn)
-        return SendResult(
-            # aiosmtplib raises unless the reply to the message body is exactly 250.
-            code=250,
-            reply=reply,
-            duration=time.monotonic() - started,
-            refused={addr: (r.code, r.message) for addr, r in refused.items()},
+        job = _Job(
+            sender, recipients, raw, time.monotonic(), asyncio.get_running_loop().create_future()
         )
+        self._jobs.append(job)
+        self._spawn()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            # Not started yet: it must not go out after its caller gave up on it.
+            with contextlib.suppress(ValueError):
+                self._jobs.remove(job)
+            raise
 
     @property
     def limit(self) -> int:
-        return self._slots.size
+        return self._limit
 
     @property
     def open_connections(self) -> int:
-        return self._slots.used + len(self._idle)
+        return self._in_use + len(self._idle)
 
     async def set_limit(self, connections: int) -> None:
         """How many connections may be open from now on (the slots a worker holds); idle
         ones beyond it are closed at once, busy ones when their send ends."""
-        connections = max(0, min(connections, self.config.max_connections))
-        await self._slots.resize(connections)
-        spare = max(0, connections - self._slots.used)
+        self._limit = max(0, min(connections, self.config.max_connections))
+        self._spawn()
+        spare = max(0, self._limit - self._in_use)
         if len(self._idle) > spare:
             # The least recently used go first (the list is LIFO).
             surplus = self._idle[: len(self._idle) - spare]
@@ -210,6 +180,169 @@ class SmtpTransport:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(self._quit(conn.client, conn.pipe) for conn in idle))
 
+    # -- runners -----------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        """One runner per waiting send, up to the connection limit."""
+        while self._jobs and self._runners < min(self._limit, len(self._jobs) + self._in_use):
+            self._runners += 1
+            asyncio.get_running_loop().create_task(self._run())
+
+    def _next_job(self) -> _Job | None:
+        while self._jobs and self._in_use <= self._limit:
+            job = self._jobs.popleft()
+            if not job.future.done():
+                return job
+        return None
+
+    async def _run(self) -> None:
+        try:
+            while (job := self._next_job()) is not None:
+                try:
+                    conn = await self._checkout(job.started)
+                except BaseException as exc:
+                    self._fail(job, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                self._in_use += 1
+                try:
+                    if conn.pipe is not None:
+                        keep = await self._serve_pipelined(conn, job)
+                    else:
+                        keep = await self._serve(conn, job)
+                finally:
+                    self._in_use -= 1
+                if keep:
+                    self._checkin(conn)
+                else:
+                    _discard(conn.client, conn.client.transport)
+        finally:
+            self._runners -= 1
+            # A send may have arrived while this runner was on its way out.
+            self._spawn()
+
+    async def _serve(self, conn: _Pooled, job: _Job | None) -> bool:
+        """aiosmtplib's sequential path, one message after another on the connection."""
+        while job is not None:
+            transport = conn.client.transport
+            try:
+                options = self._mail_options(conn, job.sender, job.recipients, job.raw)
+                refused, reply = await conn.client.sendmail(
+                    job.sender, job.recipients, job.raw, mail_options=options
+                )
+            except BaseException as exc:
+                _discard(conn.client, transport)
+                self._fail(job, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return False
+            self._succeed(job, refused, reply)
+            job = self._next_job() if conn.connected else None
+        return conn.connected
+
+    async def _serve_pipelined(self, conn: _Pooled, job: _Job) -> bool:
+        """RFC 2920 across messages: while one message's body is written, the next one's
+        envelope follows it, so a busy connection spends one round trip per message."""
+        pipe = conn.pipe
+        assert pipe is not None
+        current: _Job | None = job
+        following: _Job | None = None
+        envelope = self._begin(conn, job, spare=False)
+        try:
+            while current is not None:
+                if envelope is None:
+                    # `current` failed before anything of it was written: take the next one.
+                    current = self._next_job() if pipe.in_sync else None
+                    envelope = self._begin(conn, current, spare=False) if current else None
+                    continue
+                try:
+                    refused = await pipe.accept(envelope)
+                except Exception as exc:
+                    self._fail(current, exc)
+                    if not (pipe.in_sync and isinstance(exc, _CLEAN_FAILURES)):
+                        return False
+                    envelope = None
+                    continue
+                with pipe.corked():
+                    try:
+                        pipe.write_body(envelope)
+                    except Exception as exc:
+                        self._fail(current, exc)
+                        return False
+                    following = self._next_job()
+                    after = self._begin(conn, following, spare=True) if following else None
+                try:
+                    await pipe.drain()
+                    reply = await pipe.finish()
+                except Exception as exc:
+                    self._fail(current, exc)
+                    if not (pipe.in_sync and isinstance(exc, _CLEAN_FAILURES)):
+                        if following is not None and after is not None:
+                            # Only its envelope went out, never its message: another
+                            # connection can send it as if nothing had happened.
+                            self._requeue(following)
+                        following = None
+                        return False
+                else:
+                    self._succeed(current, refused, reply)
+                current, envelope, following = following, after, None
+        except BaseException:
+            for item in (current, following):
+                if item is not None and not item.future.done():
+                    item.future.cancel()
+            raise
+        return pipe.in_sync and conn.connected
+
+    def _begin(self, conn: _Pooled, job: _Job, *, spare: bool) -> Envelope | None:
+        """Writes the job's envelope, or fails the job if it cannot be sent at all."""
+        pipe = conn.pipe
+        assert pipe is not None
+        if spare and not pipe.is_connected:
+            # Taken on the way: nothing of it was written, so another connection takes it.
+            pipe.in_sync = False
+            self._requeue(job)
+            return None
+        try:
+            options = self._mail_options(conn, job.sender, job.recipients, job.raw)
+            return pipe.begin(job.sender, job.recipients, job.raw, mail_options=options)
+        except Exception as exc:
+            self._fail(job, exc)
+            return None
+
+    def _requeue(self, job: _Job) -> None:
+        self._jobs.appendleft(job)
+        self._spawn()
+
+    def _succeed(self, job: _Job, refused: dict, reply: str) -> None:
+        if job.future.done():
+            return
+        job.future.set_result(
+            SendResult(
+                # aiosmtplib raises unless the reply to the message body is exactly 250.
+                code=250,
+                reply=reply,
+                duration=time.monotonic() - job.started,
+                refused={addr: (r.code, r.message) for addr, r in refused.items()},
+            )
+        )
+
+    def _fail(self, job: _Job, exc: BaseException) -> None:
+        if job.future.done():
+            return
+        if not isinstance(exc, Exception):
+            job.future.cancel()
+            return
+        if isinstance(exc, DeliveryError):
+            job.future.set_exception(exc)
+            return
+        classified = self._classify_send(exc, job.started) if isinstance(exc, Exception) else None
+        if classified is None:
+            job.future.set_exception(exc)
+            return
+        classified.__cause__ = exc
+        job.future.set_exception(classified)
+
     # -- pool --------------------------------------------------------------------------
 
     async def _checkout(self, started: float) -> _Pooled:
@@ -226,7 +359,7 @@ class SmtpTransport:
         return _Pooled(client, time.monotonic(), self._generation, pipe)
 
     def _checkin(self, conn: _Pooled) -> None:
-        over = self._slots.used + len(self._idle) > self._slots.size
+        over = self._in_use + len(self._idle) >= self._limit
         if conn.generation != self._generation or not conn.connected or over:
             _discard(conn.client, None)
             return
