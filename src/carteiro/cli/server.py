@@ -165,7 +165,8 @@ def worker(
         "--concurrency",
         min=1,
         max=1000,
-        help="Messages delivered at once (default: CARTEIRO_WORKER_CONCURRENCY, 50).",
+        help="SMTP connections held at once, across accounts "
+        "(default: CARTEIRO_WORKER_CONCURRENCY, 50).",
     ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", min=1, max=65535, help="Expose Prometheus metrics on this port."
