@@ -7,6 +7,7 @@ import contextlib
 import re
 from email.utils import formataddr, getaddresses
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 import idna
 from email_validator import EmailNotValidError, validate_email
@@ -64,9 +65,19 @@ def _split_entries(value: str) -> list[str]:
     return entries
 
 
+@lru_cache(maxsize=4096)
+def _ascii_domain(addr: str) -> str:
+    """The checked address's domain in lower-case ASCII; raises EmailNotValidError.
+
+    Memoised (failures are not): validation is the costliest step of queueing a message, and
+    each address is checked twice, in the request and again when the message is composed."""
+    info = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+    return info.ascii_domain.lower()
+
+
 def _normalise(addr: str, label: str, shown: str) -> str:
     try:
-        info = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+        domain = _ascii_domain(addr)
     except EmailNotValidError as exc:
         raise InvalidInput(
             f"{label}: {shown!r} is not a valid e-mail address. {exc}", field=label
@@ -74,7 +85,7 @@ def _normalise(addr: str, label: str, shown: str) -> str:
     # The local part is kept as typed; the domain becomes its lower-case ASCII (punycode) form
     # so that every server accepts it without SMTPUTF8 and duplicates compare equal.
     local = addr.rsplit("@", 1)[0]
-    return f"{local}@{info.ascii_domain.lower()}"
+    return f"{local}@{domain}"
 
 
 def _parse_entry(entry: str, label: str) -> str:

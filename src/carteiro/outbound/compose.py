@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import HeaderRegistry, UnstructuredHeader
-from email.message import MIMEPart
 from email.policy import SMTP, Policy
 from email.utils import format_datetime
+from functools import lru_cache
 
 import idna
 
 from carteiro.errors import InvalidInput, TooLarge
+from carteiro.outbound import mime
 from carteiro.outbound.addresses import format_address, parse_address
 
 __all__ = [
@@ -47,6 +48,8 @@ _MAX_LINE = 998
 # Python's registry types headers by name (Resent-From as an address list, ...); custom values
 # are free text, so they are always parsed as unstructured.
 _UNSTRUCTURED = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
+# A header field in order: name, value, and whether Python folds it (free text) or `_fold` does.
+_Field = tuple[str, str, bool]
 
 
 def make_message_id(domain: str) -> str:
@@ -180,14 +183,21 @@ class _Folded(str):
         return _fold(self.name, str(self), policy.linesep)
 
 
-def _set_header(msg: MIMEPart, name: str, value: str, field: str) -> None:
+def _checked(name: str, value: str, field: str) -> _Field:
+    """A validated header field; ASCII values are folded by `_fold`, others by Python."""
     check_header_value(name, value, field=field)
     if not value.isascii():
-        msg[name] = _UNSTRUCTURED(name, value)
-        return
+        return name, value, True
     if any(len(line) > _MAX_LINE for line in _fold(name, value, "\n").splitlines()):
         raise InvalidInput(f"{field}: contains a word too long for an e-mail header", field=field)
-    msg[name] = _Folded(name, value)
+    return name, value, False
+
+
+@lru_cache(maxsize=1024)
+def _fold_unstructured(name: str, value: str) -> str:
+    """Python's folding of free text (RFC 2047 words), the slowest part of a header block;
+    memoised because a campaign repeats its subject."""
+    return _UNSTRUCTURED(name, value).fold(policy=SMTP)
 
 
 def _address_list(values: Sequence[str], field: str) -> str:
@@ -238,8 +248,13 @@ def compose_message(
     message_id: str,
     date: datetime | None = None,
     max_bytes: int | None = None,
+    stdlib: bool = False,
 ) -> bytes:
-    """The message exactly as it goes on the wire (CRLF); Bcc belongs in the envelope only."""
+    """The message exactly as it goes on the wire (CRLF); Bcc belongs in the envelope only.
+
+    The bytes are written directly (`mime.render`); `stdlib=True` builds the same bytes as a
+    MIMEPart tree with the email package, the reference the direct writer is checked against.
+    """
     for index, attachment in enumerate(attachments):
         _check_attachment(attachment, f"attachments[{index}]")
     # base64 alone makes attachments 4/3 bigger, so hopeless sizes fail before encoding anything.
@@ -258,40 +273,47 @@ def compose_message(
             f"message_id: {message_id!r} is not a valid Message-ID", field="message_id"
         )
 
-    msg = MIMEPart(policy=SMTP)
     sender = format_address(
         parse_address(from_addr, field="from_addr"), from_name, field="from_name"
     )
-    _set_header(msg, "From", sender, "from_name")
+    fields = [_checked("From", sender, "from_name")]
     if to:
-        _set_header(msg, "To", _address_list(to, "to"), "to")
+        fields.append(_checked("To", _address_list(to, "to"), "to"))
     if cc:
-        _set_header(msg, "Cc", _address_list(cc, "cc"), "cc")
+        fields.append(_checked("Cc", _address_list(cc, "cc"), "cc"))
     check_header_value("Subject", subject, field="subject")
-    msg["Subject"] = _UNSTRUCTURED("Subject", subject)
+    fields.append(("Subject", subject, True))
     when = date or datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    _set_header(msg, "Date", format_datetime(when), "date")
-    _set_header(msg, "Message-ID", message_id, "message_id")
-    _set_header(msg, "MIME-Version", "1.0", "mime_version")
+    fields.append(_checked("Date", format_datetime(when), "date"))
+    fields.append(_checked("Message-ID", message_id, "message_id"))
+    fields.append(_checked("MIME-Version", "1.0", "mime_version"))
     if reply_to:
-        _set_header(msg, "Reply-To", _address_list(reply_to, "reply_to"), "reply_to")
+        fields.append(_checked("Reply-To", _address_list(reply_to, "reply_to"), "reply_to"))
     for name, value in (headers or {}).items():
         check_custom_header(name, value)
-        _set_header(msg, name, value, f"headers.{name}")
+        fields.append(_checked(name, value, f"headers.{name}"))
 
-    # MIMEPart rather than EmailMessage: the latter stamps MIME-Version on every subpart.
-    msg.set_content(text, subtype="plain", charset="utf-8", cte=_text_cte(text))
-    if html is not None:
-        msg.add_alternative(html, subtype="html", charset="utf-8", cte=_text_cte(html))
-    for attachment in attachments:
-        maintype, subtype = attachment.content_type.lower().split("/")
-        msg.add_attachment(
-            attachment.data, maintype, subtype, cte="base64", filename=attachment.filename
+    content = mime.Content(
+        text=text,
+        text_cte=_text_cte(text),
+        html=html,
+        html_cte=_text_cte(html) if html is not None else "",
+        attachments=attachments,
+    )
+    # Custom names differing only in case are left to the email package, which refuses
+    # repeats of some (Orig-Date) and which the direct writer does not imitate.
+    if stdlib or len({name.lower() for name, _, _ in fields}) < len(fields):
+        raw = mime.render_stdlib(
+            [(n, _UNSTRUCTURED(n, v) if free else _Folded(n, v)) for n, v, free in fields],
+            content,
         )
-
-    raw = msg.as_bytes(policy=SMTP)
+    else:
+        head = "".join(
+            _fold_unstructured(n, v) if free else _fold(n, v, "\r\n") for n, v, free in fields
+        )
+        raw = mime.render(head.encode("ascii"), content)
     if max_bytes is not None and len(raw) > max_bytes:
         raise TooLarge(
             f"attachments: the message is {len(raw)} bytes, over the limit of {max_bytes} bytes",
