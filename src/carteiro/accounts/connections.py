@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import ConnectionLease
@@ -26,22 +26,29 @@ class Slots:
 
 def held(
     session: Session, *, limits: dict[int, int], worker_id: str, now: datetime
-) -> dict[int, Slots]:
-    """Unexpired slots of the given accounts (`limits`: account id -> max_connections)."""
+) -> tuple[dict[int, Slots], dict[int, int]]:
+    """Unexpired slots of the given accounts (`limits`: account id -> max_connections), and
+    how many slots `worker_id` holds per account, these or any other."""
     out = {account_id: Slots(limit) for account_id, limit in limits.items()}
-    if not limits:
-        return out
+    mine: dict[int, int] = {}
+    wanted = ConnectionLease.worker == worker_id
+    if limits:
+        wanted = or_(wanted, ConnectionLease.account_id.in_(list(limits)))
     rows = session.execute(
         select(ConnectionLease.account_id, ConnectionLease.slot, ConnectionLease.worker).where(
-            ConnectionLease.account_id.in_(list(limits)), ConnectionLease.lease_until > now
+            ConnectionLease.lease_until > now, wanted
         )
     )
     for account_id, slot, worker in rows:
-        slots = out[account_id]
+        if worker == worker_id:
+            mine[account_id] = mine.get(account_id, 0) + 1
+        slots = out.get(account_id)
+        if slots is None:
+            continue
         slots.taken.add(slot)
         if worker == worker_id:
             slots.mine.add(slot)
-    return out
+    return out, mine
 
 
 def counts(session: Session, *, account_ids: list[int], now: datetime) -> dict[int, int]:
@@ -127,13 +134,3 @@ def release(
             stmt.where(ConnectionLease.account_id == account_id, ConnectionLease.slot >= limit)
         ).rowcount
     return removed
-
-
-def mine(session: Session, *, worker_id: str, now: datetime) -> dict[int, int]:
-    """How many unexpired slots `worker_id` holds per account."""
-    rows = session.execute(
-        select(ConnectionLease.account_id, func.count())
-        .where(ConnectionLease.worker == worker_id, ConnectionLease.lease_until > now)
-        .group_by(ConnectionLease.account_id)
-    )
-    return dict(rows.all())  # type: ignore[arg-type]

@@ -97,7 +97,13 @@ def _backlog(session: Session, worker_id: str) -> dict[int, int]:
 
 
 def _open_accounts(
-    session: Session, now: datetime, *, worker_id: str, depth: int, max_slots: int
+    session: Session,
+    now: datetime,
+    *,
+    worker_id: str,
+    depth: int,
+    max_slots: int,
+    backlog: dict[int, int] | None,
 ) -> tuple[dict[int, _Open], _Worker, dict[int, int]]:
     """Active accounts out of cool-down with budget left; locked on PostgreSQL so concurrent
     claims take their counters and connection slots one after another. Also returns this
@@ -115,11 +121,11 @@ def _open_accounts(
     accounts = list(session.scalars(stmt))
     ids = [a.id for a in accounts]
     used = limits.usage(session, account_ids=ids, now=now)
-    slots = connections.held(
+    slots, mine = connections.held(
         session, limits={a.id: a.max_connections for a in accounts}, worker_id=worker_id, now=now
     )
-    mine = connections.mine(session, worker_id=worker_id, now=now)
-    backlog = _backlog(session, worker_id)
+    if backlog is None:
+        backlog = _backlog(session, worker_id)
     worker = _Worker(spare=max(0, max_slots - sum(mine.values())))
     out = {}
     for account in accounts:
@@ -180,7 +186,7 @@ def _suppressed(session: Session, rows: list[Row], now: datetime) -> set[int]:
             blocked[row.id] = "on the suppression list: " + ", ".join(listed)
     for email_id, why in blocked.items():
         session.execute(
-            update(Email)
+            update(Email.__table__)
             .where(Email.id == email_id)
             .values(
                 status="suppressed", error_message=why, error_type="suppressed", updated_at=now
@@ -189,7 +195,7 @@ def _suppressed(session: Session, rows: list[Row], now: datetime) -> set[int]:
         )
     tenants = {row.id: row.tenant_id for row in rows}
     session.execute(
-        insert(EmailEvent),
+        insert(EmailEvent.__table__),
         [
             {"tenant_id": tenants[i], "email_id": i, "type": "suppressed", "created_at": now}
             for i in blocked
@@ -212,11 +218,15 @@ def claim(
     vault: Vault | None = None,
     depth: int = 4,
     max_slots: int = 50,
+    backlog: dict[int, int] | None = None,
 ) -> Claim:
     """Leases up to `limit` due messages to `worker_id`, takes their accounts' budget and the
-    connection slots they need: at most `depth` messages per slot, `max_slots` slots in all."""
+    connection slots they need: at most `depth` messages per slot, `max_slots` slots in all.
+
+    `backlog` (messages the worker holds per account) is read from the database unless the
+    worker passes its own count."""
     accounts, worker, mine = _open_accounts(
-        session, now, worker_id=worker_id, depth=depth, max_slots=max_slots
+        session, now, worker_id=worker_id, depth=depth, max_slots=max_slots, backlog=backlog
     )
     usable = {a: o for a, o in accounts.items() if o.takes(LANE_TRANSACTIONAL, worker)}
     by_tenant: dict[int, list[_Open]] = defaultdict(list)
@@ -294,7 +304,7 @@ def claim(
         if account is not None:
             values.update(account_id=account.id, from_email=account.email)
         stmt = (
-            update(Email)
+            update(Email.__table__)
             .where(Email.id.in_(ids))
             .values(**values)
             .returning(

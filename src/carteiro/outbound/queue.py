@@ -157,12 +157,12 @@ def complete(
             values["status"] = "dead"
             events.append((o.email, "dead", detail))
         owned += session.execute(
-            update(Email).where(Email.id == o.email.id, fence).values(**values),
+            update(Email.__table__).where(Email.id == o.email.id, fence).values(**values),
             execution_options={"synchronize_session": False},
         ).rowcount
     for code, ids in sent_by_code.items():
         owned += session.execute(
-            update(Email)
+            update(Email.__table__)
             .where(Email.id.in_(ids), fence)
             .values(
                 status="sent",
@@ -176,8 +176,8 @@ def complete(
             ),
             execution_options={"synchronize_session": False},
         ).rowcount
-    session.execute(insert(EmailAttempt), attempts)
-    session.execute(insert(EmailEvent), _events(events))
+    session.execute(insert(EmailAttempt.__table__), attempts)
+    session.execute(insert(EmailEvent.__table__), _events(events))
     breaker.record(session, outcomes=outcomes, policy=policy, now=now)
     for tenant_id, addresses in bounced.items():
         suppression.suppress_many(
@@ -202,7 +202,7 @@ def renew(
         return 0
     until = (now or utcnow()) + timedelta(seconds=lease_seconds)
     return session.execute(
-        update(Email)
+        update(Email.__table__)
         .where(Email.id.in_(ids), Email.lease_owner == worker_id, Email.status == "sending")
         .values(lease_until=until),
         execution_options={"synchronize_session": False},
@@ -214,7 +214,7 @@ def release(session: Session, *, worker_id: str, ids: list[int]) -> int:
     if not ids:
         return 0
     return session.execute(
-        update(Email)
+        update(Email.__table__)
         .where(Email.id.in_(ids), Email.lease_owner == worker_id, Email.status == "sending")
         .values(
             status="pending",
@@ -231,7 +231,7 @@ def recover_expired(session: Session, *, now: datetime | None = None) -> list[in
     """Messages whose worker vanished go back to pending (at-least-once delivery)."""
     now = now or utcnow()
     stmt = (
-        update(Email)
+        update(Email.__table__)
         .where(Email.status == "sending", Email.lease_until < now)
         .values(
             status="pending",
@@ -246,7 +246,7 @@ def recover_expired(session: Session, *, now: datetime | None = None) -> list[in
     rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
     if rows:
         session.execute(
-            insert(EmailEvent),
+            insert(EmailEvent.__table__),
             [
                 {"tenant_id": r.tenant_id, "email_id": r.id, "type": "recovered", "created_at": now}
                 for r in rows

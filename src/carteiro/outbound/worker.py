@@ -111,7 +111,9 @@ class Dispatcher:
             if free > 0:
                 limit = min(self.config.batch_size, free)
                 try:
-                    result = await asyncio.to_thread(self._claim, limit)
+                    # A snapshot: acks landing meanwhile only make it claim a little less.
+                    backlog = {a: n for a, n in self._busy.items() if n > 0}
+                    result = await asyncio.to_thread(self._claim, limit, backlog)
                 except Exception:
                     log.exception("claim failed; retrying after the poll interval")
                 else:
@@ -133,7 +135,7 @@ class Dispatcher:
             for fut in pending:
                 fut.cancel()
 
-    def _claim(self, limit: int) -> Claim:
+    def _claim(self, limit: int, backlog: dict[int, int]) -> Claim:
         with self.db.session() as session:
             return claim_due(
                 session,
@@ -144,6 +146,7 @@ class Dispatcher:
                 vault=self.transports.vault,
                 depth=self.config.depth,
                 max_slots=self.config.concurrency,
+                backlog=backlog,
             )
 
     async def _start(self, claimed: list[Claimed], slots: dict[int, int]) -> None:
