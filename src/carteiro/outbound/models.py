@@ -34,9 +34,10 @@ class Email(TimestampMixin, Base):
     __tablename__ = "emails"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_emails_tenant_idempotency"),
-        # The claim query walks this partial index in priority order.
+        # The claim query walks this partial index in lane and priority order.
         Index(
             "ix_emails_claim",
+            "lane",
             "priority",
             "run_at",
             "id",
