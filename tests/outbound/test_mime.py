@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from datetime import UTC, datetime
+from email import quoprimime
 from email.generator import BytesGenerator
 from email.policy import SMTP
 from typing import Any
@@ -203,3 +204,15 @@ def test_random_messages_are_written_the_same(seed: int, **overrides: Any) -> No
     random.seed(seed)
     direct, reference = both(**overrides)
     assert direct == reference
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    body=st.text(alphabet="ab =\t.\n\x00\x0b\x0c\x7f\x85\xc3\xa9\xff~<>", max_size=400)
+    | st.builds(
+        lambda s, n: s * n, st.text(alphabet="a =\t\n\xe9", min_size=1), st.integers(1, 90)
+    ),
+    maxlinelen=st.sampled_from([4, 5, 76, 78]),
+)
+def test_quoted_printable_is_the_email_packages(body: str, maxlinelen: int) -> None:
+    assert mime._quoted_printable(body, maxlinelen) == quoprimime.body_encode(body, maxlinelen)
