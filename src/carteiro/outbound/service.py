@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -15,17 +13,18 @@ from carteiro.accounts.models import Account
 from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
-from carteiro.deliverability import suppression, unsubscribe
-from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
-from carteiro.leads import consent
-from carteiro.outbound import events, wakeup
-from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
-from carteiro.outbound.compose import Attachment, compose_message, make_message_id, set_from
+from carteiro.deliverability import suppression
+from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
+from carteiro.outbound import enqueue, events, wakeup
+from carteiro.outbound.compose import Attachment, set_from
 from carteiro.outbound.dkim import Signers
+
+# The batch path lives in `enqueue`; callers keep reaching it here.
+from carteiro.outbound.enqueue import MAX_BATCH as MAX_BATCH
+from carteiro.outbound.enqueue import Queued as Queued
+from carteiro.outbound.enqueue import create_batch as create_batch
 from carteiro.outbound.models import (
-    LANE_BULK,
     LANE_TRANSACTIONAL,
-    PRIORITIES,
     PRIORITY_NAMES,
     Email,
     EmailAttachment,
@@ -35,176 +34,8 @@ from carteiro.outbound.ratelimit import check_hourly_limit
 from carteiro.outbound.schemas import AttemptPublic, EmailCreate, EmailPage, EmailPublic
 from carteiro.tenancy.service import Principal
 
-MAX_BATCH = 1000
 MAX_PAGE = 500
 CAPTURE = "capture"
-
-
-@dataclass
-class _Pool:
-    """The tenant's active accounts, loaded once per request."""
-
-    accounts: list[Account]
-
-    def by_ref(self, ref: str | int, field: str) -> Account:
-        for account in self.accounts:
-            if str(account.id) == str(ref) or account.name == str(ref):
-                return account
-        raise InvalidInput(f"unknown or inactive account '{ref}'", field=field)
-
-    def choose(self, route: str | None, field: str) -> Account | None:
-        """A provisional sender for the raw preview; the dispatcher re-routes pool mail by
-        weighted round-robin among healthy accounts with budget when it claims it."""
-        matching = [a for a in self.accounts if _matches(a.email, route)]
-        if route and not matching:
-            raise InvalidInput(f"no active account sends as '{route}'", field=field)
-        if not matching:
-            return None
-        return random.choices(matching, weights=[a.weight for a in matching])[0]
-
-
-def _matches(email: str, route: str | None) -> bool:
-    if not route:
-        return True
-    if route.startswith("@"):
-        return domain_of(email) == route[1:].lower()
-    return email.lower() == route.lower()
-
-
-def _route(value: str | None, field: str) -> str | None:
-    if not value:
-        return None
-    if value.startswith("@"):
-        domain = value[1:].strip().lower()
-        if not domain or "." not in domain or any(c.isspace() for c in domain):
-            raise InvalidInput(f"'{value}' is not '@domain'", field=field)
-        return "@" + domain
-    return parse_address(value, field=field)
-
-
-def _load_pool(session: Session, tenant_id: int) -> _Pool:
-    stmt = select(Account).where(Account.tenant_id == tenant_id, Account.status == "active")
-    return _Pool(list(session.scalars(stmt.order_by(Account.id))))
-
-
-def _check_recipients(principal: Principal, recipients: Sequence[str]) -> None:
-    refused = [r for r in recipients if not principal.recipient_allowed(r)]
-    if refused:
-        allowed = ", ".join(principal.allowed_recipients or ()) or "nobody"
-        raise Forbidden(
-            f"recipient(s) {', '.join(refused)} are outside this key's allow-list "
-            f"({allowed}); ask an operator to widen it",
-            field="to_email",
-        )
-
-
-def _build(
-    data: EmailCreate,
-    *,
-    prefix: str,
-    principal: Principal,
-    pool: _Pool,
-    settings: Settings,
-    now: datetime,
-    source: str,
-    lane: int,
-) -> tuple[Email, list[Attachment]]:
-    """Validates one request and renders its bytes; raises with the field named."""
-    to = parse_addresses(data.to_email, field=f"{prefix}to_email")
-    if not to:
-        raise InvalidInput("at least one recipient is required", field=f"{prefix}to_email")
-    cc = parse_addresses(data.cc_emails, field=f"{prefix}cc_emails")
-    bcc = parse_addresses(data.bcc_emails, field=f"{prefix}bcc_emails")
-    reply_to = parse_addresses(data.reply_to, field=f"{prefix}reply_to") or None
-    _check_recipients(principal, [*to, *cc, *bcc])
-    if len(data.body) > settings.max_body_chars:
-        raise TooLarge(f"body is larger than {settings.max_body_chars} characters", field="body")
-    if data.html_body and len(data.html_body) > settings.max_body_chars:
-        raise TooLarge(
-            f"html_body is larger than {settings.max_body_chars} characters", field="html_body"
-        )
-
-    attachments: list[Attachment] = []
-    for i, item in enumerate(data.attachments or []):
-        field = f"{prefix}attachments[{i}]"
-        att = Attachment.from_base64(
-            item.filename, item.content_type, item.content_base64, field=field
-        )
-        if len(att.data) > settings.max_attachment_bytes:
-            raise TooLarge(
-                f"attachment '{item.filename}' is {len(att.data)} bytes; the limit is "
-                f"{settings.max_attachment_bytes}",
-                field=field,
-            )
-        attachments.append(att)
-
-    route = _route(data.from_email, f"{prefix}from_email")
-    if data.account is not None:
-        account = pool.by_ref(data.account, f"{prefix}account")
-        if route and not _matches(account.email, route):
-            raise InvalidInput(
-                f"account '{account.name}' does not send as '{route}'", field=f"{prefix}from_email"
-            )
-    else:
-        account = pool.choose(route, f"{prefix}from_email")
-    from_email = account.email if account else settings.default_from
-    from_name = account.display_name if account else None
-    message_id = make_message_id(domain_of(from_email))
-    headers = dict(data.headers or {})
-    if lane == LANE_BULK and not any(h.lower() == "list-unsubscribe" for h in headers):
-        # RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
-        headers.update(
-            unsubscribe.list_unsubscribe_headers(
-                settings, tenant_id=principal.tenant_id, address=to[0]
-            )
-        )
-    raw = compose_message(
-        from_addr=from_email,
-        from_name=from_name,
-        to=to,
-        cc=cc,
-        subject=data.subject,
-        text=data.body,
-        html=data.html_body,
-        attachments=attachments,
-        reply_to=reply_to,
-        headers=headers or None,
-        message_id=message_id,
-        date=now,
-        max_bytes=settings.max_message_bytes,
-    )
-    run_at = max(now, data.scheduled_at) if data.scheduled_at else now
-    email = Email(
-        tenant_id=principal.tenant_id,
-        api_key_id=principal.key_id,
-        account_id=account.id if account else None,
-        # Pool mail (no explicit account) may be re-routed at claim time; capture mail stays.
-        account_pinned=data.account is not None or account is None,
-        route_from=route,
-        source=source,
-        lane=lane,
-        status="held" if principal.review_mode else "pending",
-        priority=PRIORITIES[data.priority],
-        from_email=from_email,
-        to_email=", ".join(to),
-        to_emails=to,
-        cc_emails=cc,
-        bcc_emails=bcc,
-        reply_to=reply_to,
-        subject=data.subject,
-        body=data.body,
-        html_body=data.html_body,
-        headers=data.headers,
-        message_id=message_id,
-        raw=raw,
-        size=len(raw),
-        scheduled_at=data.scheduled_at,
-        run_at=run_at,
-        max_retries=settings.email_max_retries,
-        created_at=now,
-        updated_at=now,
-    )
-    return email, attachments
 
 
 def _attach_rows(email: Email, attachments: list[Attachment]) -> list[EmailAttachment]:
@@ -217,20 +48,6 @@ def _attach_rows(email: Email, attachments: list[Attachment]) -> list[EmailAttac
         )
         for a in attachments
     ]
-
-
-def _sign(session: Session, emails: list[Email], settings: Settings) -> None:
-    """DKIM-signs each message for its sender's domain, when the tenant has a key for it."""
-    signers = Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
-    for email in emails:
-        email.raw = signers.sign(
-            email.raw, tenant_id=email.tenant_id, from_email=email.from_email, at=email.created_at
-        )
-        email.size = len(email.raw)
-
-
-def _recipients(email: Email) -> list[str]:
-    return [*email.to_emails, *(email.cc_emails or []), *(email.bcc_emails or [])]
 
 
 def find_by_idempotency_key(session: Session, *, tenant_id: int, key: str) -> Email | None:
@@ -266,25 +83,26 @@ def create(
         adding=1,
         now=now,
     )
-    email, attachments = _build(
+    built = enqueue.build(
         data,
         prefix="",
         principal=principal,
-        pool=_load_pool(session, principal.tenant_id),
+        pool=enqueue.load_pool(session, principal.tenant_id),
         settings=settings,
         now=now,
         source=source,
         lane=LANE_TRANSACTIONAL,
     )
     hits = suppression.is_suppressed(
-        session, tenant_id=principal.tenant_id, addresses=_recipients(email)
+        session, tenant_id=principal.tenant_id, addresses=built.recipients
     )
     if hits:
         listed = ", ".join(f"{a} ({r})" for a, r in hits.items())
         raise InvalidInput(
             f"on this tenant's suppression list, never mailed: {listed}", field="to_email"
         )
-    _sign(session, [email], settings)
+    enqueue.sign(session, [built.row], settings)
+    email = Email(**built.row)
     email.idempotency_key = idempotency_key
     try:
         with session.begin_nested():
@@ -300,76 +118,10 @@ def create(
         if existing is None:
             raise
         return existing, False
-    session.add_all(_attach_rows(email, attachments))
+    session.add_all(_attach_rows(email, built.attachments))
     events.record(session, email=email, type=email.status if email.status == "held" else "queued")
     wakeup.after_commit(session)
     return email, True
-
-
-def create_batch(
-    session: Session,
-    *,
-    principal: Principal,
-    items: Sequence[EmailCreate],
-    settings: Settings,
-    source: str = "batch",
-) -> list[Email]:
-    """Validates every item first, then inserts all or nothing."""
-    if not items:
-        raise InvalidInput("the batch is empty", field="emails")
-    if len(items) > MAX_BATCH:
-        raise TooLarge(f"a batch holds at most {MAX_BATCH} messages", field="emails")
-    now = utcnow()
-    check_hourly_limit(
-        session,
-        principal=principal,
-        default_limit=settings.email_rate_limit_per_hour,
-        adding=len(items),
-        now=now,
-    )
-    pool = _load_pool(session, principal.tenant_id)
-    built = [
-        _build(
-            item,
-            prefix=f"emails[{i}].",
-            principal=principal,
-            pool=pool,
-            settings=settings,
-            now=now,
-            source=source,
-            lane=LANE_BULK,
-        )
-        for i, item in enumerate(items)
-    ]
-    emails = [email for email, _ in built]
-    hits = suppression.is_suppressed(
-        session,
-        tenant_id=principal.tenant_id,
-        addresses=sorted({a for e in emails for a in _recipients(e)}),
-    )
-    # LGPD: leads that opted out are never reached by bulk mail.
-    for address in consent.opted_out(
-        session,
-        tenant_id=principal.tenant_id,
-        addresses=sorted({a for e in emails for a in _recipients(e)}),
-    ):
-        hits.setdefault(address, "opt_out")
-    for email in emails:
-        listed = [f"{a} ({hits[a]})" for a in _recipients(email) if a in hits]
-        if listed:
-            # Bulk keeps the row so the caller sees why it was not sent.
-            email.status = "suppressed"
-            email.error_message = "on the suppression list: " + ", ".join(listed)
-            email.error_type = "suppressed"
-    _sign(session, [e for e in emails if e.status != "suppressed"], settings)
-    session.add_all(emails)
-    session.flush()
-    session.add_all([row for email, atts in built for row in _attach_rows(email, atts)])
-    for email in emails:
-        kind = email.status if email.status in ("held", "suppressed") else "queued"
-        events.record(session, email=email, type=kind)
-    wakeup.after_commit(session)
-    return emails
 
 
 def get_or_raise(session: Session, *, tenant_id: int, email_id: int) -> Email:

@@ -1,0 +1,350 @@
+"""Queueing new messages: validate each request, render it once, insert a batch in bulk."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from carteiro.accounts.models import Account
+from carteiro.accounts.vault import vault_for
+from carteiro.config import Settings
+from carteiro.db.types import utcnow
+from carteiro.deliverability import suppression, unsubscribe
+from carteiro.errors import Forbidden, InvalidInput, TooLarge
+from carteiro.leads import consent
+from carteiro.outbound import wakeup
+from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
+from carteiro.outbound.compose import Attachment, compose_message, make_message_id
+from carteiro.outbound.dkim import Signers
+from carteiro.outbound.models import LANE_BULK, PRIORITIES, Email, EmailAttachment, EmailEvent
+from carteiro.outbound.ratelimit import check_hourly_limit
+from carteiro.outbound.schemas import EmailCreate
+from carteiro.tenancy.service import Principal
+
+MAX_BATCH = 1000
+Row = dict[str, Any]
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('emails', 'id')) FROM generate_series(1, :n)"
+)
+
+
+@dataclass
+class Pool:
+    """The tenant's active accounts, loaded once per request."""
+
+    accounts: list[Account]
+
+    def by_ref(self, ref: str | int, field: str) -> Account:
+        for account in self.accounts:
+            if str(account.id) == str(ref) or account.name == str(ref):
+                return account
+        raise InvalidInput(f"unknown or inactive account '{ref}'", field=field)
+
+    def choose(self, route: str | None, field: str) -> Account | None:
+        """A provisional sender for the raw preview; the dispatcher re-routes pool mail by
+        weighted round-robin among healthy accounts with budget when it claims it."""
+        matching = [a for a in self.accounts if _matches(a.email, route)]
+        if route and not matching:
+            raise InvalidInput(f"no active account sends as '{route}'", field=field)
+        if not matching:
+            return None
+        return random.choices(matching, weights=[a.weight for a in matching])[0]
+
+
+def _matches(email: str, route: str | None) -> bool:
+    if not route:
+        return True
+    if route.startswith("@"):
+        return domain_of(email) == route[1:].lower()
+    return email.lower() == route.lower()
+
+
+def _route(value: str | None, field: str) -> str | None:
+    if not value:
+        return None
+    if value.startswith("@"):
+        domain = value[1:].strip().lower()
+        if not domain or "." not in domain or any(c.isspace() for c in domain):
+            raise InvalidInput(f"'{value}' is not '@domain'", field=field)
+        return "@" + domain
+    return parse_address(value, field=field)
+
+
+def load_pool(session: Session, tenant_id: int) -> Pool:
+    stmt = select(Account).where(Account.tenant_id == tenant_id, Account.status == "active")
+    return Pool(list(session.scalars(stmt.order_by(Account.id))))
+
+
+def _check_recipients(principal: Principal, recipients: Sequence[str]) -> None:
+    refused = [r for r in recipients if not principal.recipient_allowed(r)]
+    if refused:
+        allowed = ", ".join(principal.allowed_recipients or ()) or "nobody"
+        raise Forbidden(
+            f"recipient(s) {', '.join(refused)} are outside this key's allow-list "
+            f"({allowed}); ask an operator to widen it",
+            field="to_email",
+        )
+
+
+@dataclass
+class Built:
+    """One validated request: the values of its `emails` row and its decoded attachments."""
+
+    row: Row
+    attachments: list[Attachment]
+
+    @property
+    def recipients(self) -> list[str]:
+        row = self.row
+        return [*row["to_emails"], *(row["cc_emails"] or []), *(row["bcc_emails"] or [])]
+
+
+def build(
+    data: EmailCreate,
+    *,
+    prefix: str,
+    principal: Principal,
+    pool: Pool,
+    settings: Settings,
+    now: datetime,
+    source: str,
+    lane: int,
+) -> Built:
+    """Validates one request and renders its bytes; raises with the field named."""
+    to = parse_addresses(data.to_email, field=f"{prefix}to_email")
+    if not to:
+        raise InvalidInput("at least one recipient is required", field=f"{prefix}to_email")
+    cc = parse_addresses(data.cc_emails, field=f"{prefix}cc_emails")
+    bcc = parse_addresses(data.bcc_emails, field=f"{prefix}bcc_emails")
+    reply_to = parse_addresses(data.reply_to, field=f"{prefix}reply_to") or None
+    _check_recipients(principal, [*to, *cc, *bcc])
+    if len(data.body) > settings.max_body_chars:
+        raise TooLarge(f"body is larger than {settings.max_body_chars} characters", field="body")
+    if data.html_body and len(data.html_body) > settings.max_body_chars:
+        raise TooLarge(
+            f"html_body is larger than {settings.max_body_chars} characters", field="html_body"
+        )
+
+    attachments: list[Attachment] = []
+    for i, item in enumerate(data.attachments or []):
+        field = f"{prefix}attachments[{i}]"
+        att = Attachment.from_base64(
+            item.filename, item.content_type, item.content_base64, field=field
+        )
+        if len(att.data) > settings.max_attachment_bytes:
+            raise TooLarge(
+                f"attachment '{item.filename}' is {len(att.data)} bytes; the limit is "
+                f"{settings.max_attachment_bytes}",
+                field=field,
+            )
+        attachments.append(att)
+
+    route = _route(data.from_email, f"{prefix}from_email")
+    if data.account is not None:
+        account = pool.by_ref(data.account, f"{prefix}account")
+        if route and not _matches(account.email, route):
+            raise InvalidInput(
+                f"account '{account.name}' does not send as '{route}'", field=f"{prefix}from_email"
+            )
+    else:
+        account = pool.choose(route, f"{prefix}from_email")
+    from_email = account.email if account else settings.default_from
+    from_name = account.display_name if account else None
+    message_id = make_message_id(domain_of(from_email))
+    headers = dict(data.headers or {})
+    if lane == LANE_BULK and not any(h.lower() == "list-unsubscribe" for h in headers):
+        # RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
+        headers.update(
+            unsubscribe.list_unsubscribe_headers(
+                settings, tenant_id=principal.tenant_id, address=to[0]
+            )
+        )
+    raw = compose_message(
+        from_addr=from_email,
+        from_name=from_name,
+        to=to,
+        cc=cc,
+        subject=data.subject,
+        text=data.body,
+        html=data.html_body,
+        attachments=attachments,
+        reply_to=reply_to,
+        headers=headers or None,
+        message_id=message_id,
+        date=now,
+        max_bytes=settings.max_message_bytes,
+    )
+    run_at = max(now, data.scheduled_at) if data.scheduled_at else now
+    row: Row = {
+        "tenant_id": principal.tenant_id,
+        "api_key_id": principal.key_id,
+        "account_id": account.id if account else None,
+        # Pool mail (no explicit account) may be re-routed at claim time; capture mail stays.
+        "account_pinned": data.account is not None or account is None,
+        "route_from": route,
+        "source": source,
+        "lane": lane,
+        "status": "held" if principal.review_mode else "pending",
+        "priority": PRIORITIES[data.priority],
+        "from_email": from_email,
+        "to_email": ", ".join(to),
+        "to_emails": to,
+        "cc_emails": cc,
+        "bcc_emails": bcc,
+        "reply_to": reply_to,
+        "subject": data.subject,
+        "body": data.body,
+        "html_body": data.html_body,
+        "headers": data.headers,
+        "message_id": message_id,
+        "raw": raw,
+        "size": len(raw),
+        "scheduled_at": data.scheduled_at,
+        "run_at": run_at,
+        "max_retries": settings.email_max_retries,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return Built(row=row, attachments=attachments)
+
+
+def sign(session: Session, rows: Sequence[Row], settings: Settings) -> None:
+    """DKIM-signs each message for its sender's domain, when the tenant has a key for it."""
+    signers = Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
+    for row in rows:
+        row["raw"] = signers.sign(
+            row["raw"],
+            tenant_id=row["tenant_id"],
+            from_email=row["from_email"],
+            at=row["created_at"],
+        )
+        row["size"] = len(row["raw"])
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message of a batch as inserted: its id, and whether it was suppressed and why."""
+
+    id: int
+    message_id: str
+    status: str
+    error_message: str | None
+
+
+def create_batch(
+    session: Session,
+    *,
+    principal: Principal,
+    items: Sequence[EmailCreate],
+    settings: Settings,
+    source: str = "batch",
+) -> list[Queued]:
+    """Validates every item first, then inserts all or nothing."""
+    if not items:
+        raise InvalidInput("the batch is empty", field="emails")
+    if len(items) > MAX_BATCH:
+        raise TooLarge(f"a batch holds at most {MAX_BATCH} messages", field="emails")
+    now = utcnow()
+    check_hourly_limit(
+        session,
+        principal=principal,
+        default_limit=settings.email_rate_limit_per_hour,
+        adding=len(items),
+        now=now,
+    )
+    pool = load_pool(session, principal.tenant_id)
+    built = [
+        build(
+            item,
+            prefix=f"emails[{i}].",
+            principal=principal,
+            pool=pool,
+            settings=settings,
+            now=now,
+            source=source,
+            lane=LANE_BULK,
+        )
+        for i, item in enumerate(items)
+    ]
+    _mark_suppressed(session, principal.tenant_id, built)
+    rows = [b.row for b in built]
+    sign(session, [r for r in rows if r["status"] != "suppressed"], settings)
+    ids = _insert_emails(session, rows)
+    _insert_children(session, built, ids)
+    wakeup.after_commit(session)
+    return [
+        Queued(id_, row["message_id"], row["status"], row["error_message"])
+        for id_, row in zip(ids, rows, strict=True)
+    ]
+
+
+def _mark_suppressed(session: Session, tenant_id: int, built: list[Built]) -> None:
+    """Bulk keeps a suppressed message's row, so the caller sees why it was not sent."""
+    addresses = sorted({a for b in built for a in b.recipients})
+    hits = suppression.is_suppressed(session, tenant_id=tenant_id, addresses=addresses)
+    # LGPD: leads that opted out are never reached by bulk mail.
+    for address in consent.opted_out(session, tenant_id=tenant_id, addresses=addresses):
+        hits.setdefault(address, "opt_out")
+    for b in built:
+        listed = [f"{a} ({hits[a]})" for a in b.recipients if a in hits]
+        b.row.update(error_message=None, error_type=None)
+        if listed:
+            b.row.update(
+                status="suppressed",
+                error_message="on the suppression list: " + ", ".join(listed),
+                error_type="suppressed",
+            )
+
+
+def _insert_emails(session: Session, rows: list[Row]) -> list[int]:
+    """Inserts the rows in order and returns their ids in the same order."""
+    table = Email.__table__
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        # A RETURNING insert becomes one VALUES list of ~30,000 placeholders that psycopg
+        # rewrites in Python; ids drawn first let a plain executemany go out as one pipeline.
+        ids = sorted(session.scalars(_NEXT_IDS, {"n": len(rows)}))
+        for row, id_ in zip(rows, ids, strict=True):
+            row["id"] = id_
+        session.execute(insert(table), rows)
+        return ids
+    if dialect.insert_executemany_returning_sort_by_parameter_order:
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.scalars(stmt, rows))
+    # SQLite before 3.35 has no RETURNING.
+    return [session.execute(insert(table), row).inserted_primary_key[0] for row in rows]
+
+
+def _insert_children(session: Session, built: list[Built], ids: list[int]) -> None:
+    """Attachment metadata and the first event of every message, one statement each."""
+    now = utcnow()
+    attachments = [
+        {
+            "email_id": id_,
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "file_size": len(a.data),
+            "created_at": now,
+        }
+        for b, id_ in zip(built, ids, strict=True)
+        for a in b.attachments
+    ]
+    if attachments:
+        session.execute(insert(EmailAttachment.__table__), attachments)
+    events = [
+        {
+            "tenant_id": b.row["tenant_id"],
+            "email_id": id_,
+            "type": b.row["status"] if b.row["status"] in ("held", "suppressed") else "queued",
+            "detail": None,
+            "created_at": now,
+        }
+        for b, id_ in zip(built, ids, strict=True)
+    ]
+    session.execute(insert(EmailEvent.__table__), events)
