@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from carteiro.outbound.queue import Outcome, RetryPolicy
 
 log = logging.getLogger("carteiro.breaker")
+ACCOUNTS = Account.__table__
 COUNTED = {"connection", "timeout", "tls", "smtp_4xx"}
 BULK_PAUSE = timedelta(hours=1)
 
@@ -59,8 +60,9 @@ def record(
         last = items[-1]
         if last.error is None:
             session.execute(
-                update(Account)
-                .where(Account.id == account_id, Account.consecutive_failures > 0)
+                # Core, not ORM: this runs with every ack.
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.id == account_id, ACCOUNTS.c.consecutive_failures > 0)
                 .values(consecutive_failures=0)
             )
             continue
