@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account, ConnectionLease
 from carteiro.accounts.schemas import AccountCreate, AccountUpdate
 from carteiro.outbound import queue, service
+from carteiro.outbound.claim import Claim
+from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
@@ -450,3 +452,38 @@ async def test_idle_worker_gives_its_slots_back(
     finally:
         stop.set()
         await task
+
+
+def test_claim_takes_slots_and_claims_depth_per_slot(
+    runtime: Runtime, principal: Principal, sink: SmtpSink, clock: Clock
+) -> None:
+    account_id = add_account(runtime, principal, sink, "two", limits={"max_connections": 2})
+    enqueue(runtime, principal, 20)
+
+    def take(worker: str, **kwargs: object) -> Claim:
+        with runtime.db.session() as session:
+            return claim_due(
+                session,
+                worker_id=worker,
+                limit=50,
+                lease_seconds=30,
+                now=clock.now,
+                depth=3,
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+    first = take("w1")
+    # Both slots, three messages ahead on each.
+    assert len(first.items) == 6 and first.slots == {account_id: 2}
+    assert sorted(s for _, s, _ in leased_slots(runtime)) == [0, 1]
+    # Nothing left for a second worker, and the first one's backlog fills its slots.
+    assert take("w2").items == [] and take("w1").items == []
+    # A worker's own connection cap holds across accounts.
+    with runtime.db.session() as session:
+        session.execute(delete(ConnectionLease))
+    assert len(take("w3", max_slots=1).items) == 3
+    # Slots whose worker vanished free themselves with the lease.
+    clock.advance(seconds=31)
+    later = take("w2")
+    assert len(later.items) == 6 and later.slots == {account_id: 2}
+    assert {w for _, _, w in leased_slots(runtime)} == {"w2"}
