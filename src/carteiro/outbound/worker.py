@@ -123,7 +123,7 @@ class Dispatcher:
                     continue
             self._wake.clear()
             self._slot_freed.clear()
-            # Finished sends free account budget (in-flight caps) as well as local slots.
+            # Finished sends free room in this worker's backlog for its connections.
             waits = [
                 asyncio.ensure_future(stop.wait()),
                 asyncio.ensure_future(self._wake.wait()),
