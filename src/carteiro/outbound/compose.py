@@ -273,6 +273,46 @@ def compose_message(
             f"message_id: {message_id!r} is not a valid Message-ID", field="message_id"
         )
 
+    fields = _fields(
+        from_addr=from_addr,
+        from_name=from_name,
+        to=to,
+        cc=cc,
+        subject=subject,
+        reply_to=reply_to,
+        headers=headers,
+        message_id=message_id,
+        date=date,
+    )
+    content = mime.Content(
+        text=text,
+        text_cte=_text_cte(text),
+        html=html,
+        html_cte=_text_cte(html) if html is not None else "",
+        attachments=attachments,
+    )
+    raw = _render(fields, content, stdlib=stdlib)
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise TooLarge(
+            f"attachments: the message is {len(raw)} bytes, over the limit of {max_bytes} bytes",
+            field="attachments",
+        )
+    return raw
+
+
+def _fields(
+    *,
+    from_addr: str,
+    from_name: str | None,
+    to: Sequence[str],
+    cc: Sequence[str],
+    subject: str,
+    reply_to: Sequence[str] | None,
+    headers: Mapping[str, str] | None,
+    message_id: str,
+    date: datetime | None,
+) -> list[_Field]:
+    """The top-level header fields, validated, in the order they are written."""
     sender = format_address(
         parse_address(from_addr, field="from_addr"), from_name, field="from_name"
     )
@@ -294,32 +334,19 @@ def compose_message(
     for name, value in (headers or {}).items():
         check_custom_header(name, value)
         fields.append(_checked(name, value, f"headers.{name}"))
+    return fields
 
-    content = mime.Content(
-        text=text,
-        text_cte=_text_cte(text),
-        html=html,
-        html_cte=_text_cte(html) if html is not None else "",
-        attachments=attachments,
-    )
+
+def _render(fields: list[_Field], content: mime.Content, *, stdlib: bool) -> bytes:
     # Custom names differing only in case are left to the email package, which refuses
     # repeats of some (Orig-Date) and which the direct writer does not imitate.
     if stdlib or len({name.lower() for name, _, _ in fields}) < len(fields):
-        raw = mime.render_stdlib(
-            [(n, _UNSTRUCTURED(n, v) if free else _Folded(n, v)) for n, v, free in fields],
-            content,
-        )
-    else:
-        head = "".join(
-            _fold_unstructured(n, v) if free else _fold(n, v, "\r\n") for n, v, free in fields
-        )
-        raw = mime.render(head.encode("ascii"), content)
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise TooLarge(
-            f"attachments: the message is {len(raw)} bytes, over the limit of {max_bytes} bytes",
-            field="attachments",
-        )
-    return raw
+        headers = [(n, _UNSTRUCTURED(n, v) if free else _Folded(n, v)) for n, v, free in fields]
+        return mime.render_stdlib(headers, content)
+    head = "".join(
+        _fold_unstructured(n, v) if free else _fold(n, v, "\r\n") for n, v, free in fields
+    )
+    return mime.render(head.encode("ascii"), content)
 
 
 def set_from(raw: bytes, *, from_addr: str, from_name: str | None) -> bytes:
