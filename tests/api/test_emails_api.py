@@ -145,6 +145,7 @@ def test_bad_input_names_the_field(client: TestClient) -> None:
         ({**MSG, "cc_emails": ["ok@example.com", "bad@"]}, 422, "cc_emails[1]"),
         ({**MSG, "subject": "Hi\r\nBcc: victim@example.com"}, 422, "subject"),
         ({**MSG, "headers": {"X-Evil": "a\nb"}}, 422, "X-Evil"),
+        ({**MSG, "headers": {"Orig-Date": "x", "orig-date": "y"}}, 422, "headers"),
         ({"subject": "s", "body": "b"}, 422, "to_email"),
         ({**MSG, "subject": "x" * 501}, 422, "subject"),
         ({**MSG, "priority": "asap"}, 422, "priority"),

@@ -331,16 +331,21 @@ def _fields(
     fields.append(_checked("MIME-Version", "1.0", "mime_version"))
     if reply_to:
         fields.append(_checked("Reply-To", _address_list(reply_to, "reply_to"), "reply_to"))
+    seen: set[str] = set()
     for name, value in (headers or {}).items():
         check_custom_header(name, value)
+        if name.lower() in seen:
+            # Header names ignore case, and some (Orig-Date…) may appear only once.
+            raise InvalidInput(
+                f"headers: {name!r} is given twice (header names ignore case)", field="headers"
+            )
+        seen.add(name.lower())
         fields.append(_checked(name, value, f"headers.{name}"))
     return fields
 
 
 def _render(fields: list[_Field], content: mime.Content, *, stdlib: bool) -> bytes:
-    # Custom names differing only in case are left to the email package, which refuses
-    # repeats of some (Orig-Date) and which the direct writer does not imitate.
-    if stdlib or len({name.lower() for name, _, _ in fields}) < len(fields):
+    if stdlib:
         headers = [(n, _UNSTRUCTURED(n, v) if free else _Folded(n, v)) for n, v, free in fields]
         return mime.render_stdlib(headers, content)
     head = "".join(
