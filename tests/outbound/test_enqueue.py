@@ -52,6 +52,9 @@ def counts(runtime: Runtime) -> tuple[int, int, int]:
         ),
         ({"account": "missing"}, "emails[3].account"),
         ({"from_email": "@"}, "emails[3].from_email"),
+        # Raised while composing, where the item is not known: still named with it.
+        ({"headers": {"X-Evil": "a\nb"}}, "emails[3].headers.X-Evil"),
+        ({"headers": {"X-Tag": "a", "x-tag": "b"}}, "emails[3].headers"),
     ],
 )
 def test_a_bad_item_is_named_and_nothing_is_inserted(

@@ -16,7 +16,7 @@ from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.deliverability import suppression, unsubscribe
-from carteiro.errors import Forbidden, InvalidInput, TooLarge
+from carteiro.errors import CarteiroError, Forbidden, InvalidInput, TooLarge
 from carteiro.leads import consent
 from carteiro.outbound import wakeup
 from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
@@ -259,19 +259,27 @@ def create_batch(
         now=now,
     )
     pool = load_pool(session, principal.tenant_id)
-    built = [
-        build(
-            item,
-            prefix=f"emails[{i}].",
-            principal=principal,
-            pool=pool,
-            settings=settings,
-            now=now,
-            source=source,
-            lane=LANE_BULK,
-        )
-        for i, item in enumerate(items)
-    ]
+    built = []
+    for i, item in enumerate(items):
+        prefix = f"emails[{i}]."
+        try:
+            built.append(
+                build(
+                    item,
+                    prefix=prefix,
+                    principal=principal,
+                    pool=pool,
+                    settings=settings,
+                    now=now,
+                    source=source,
+                    lane=LANE_BULK,
+                )
+            )
+        except CarteiroError as exc:
+            # Composing names fields without the item ("subject"); say which item it was.
+            if exc.field and not exc.field.startswith(prefix):
+                exc.field = prefix + exc.field
+            raise
     _mark_suppressed(session, principal.tenant_id, built)
     rows = [b.row for b in built]
     sign(session, [r for r in rows if r["status"] != "suppressed"], settings)
