@@ -49,6 +49,10 @@ def pause_account(
 ) -> bool:
     """Pauses an active account with a reason, logs it and emits `account_paused` once.
     Returns False when it was not active (nothing changes)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Concurrent acks may both see the failure: the second waits here and then finds
+        # the account paused, so the event goes out once. (SQLite writers are serialised.)
+        session.refresh(account, with_for_update=True)
     if account.status != "active":
         return False
     account.status = "paused"

@@ -241,7 +241,10 @@ def claim(
         and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.in_(list(usable))),
         and_(EMAILS.c.account_pinned.is_(false()), EMAILS.c.tenant_id.in_(list(by_tenant))),
     )
-    # Over-fetch: some candidates may find their account's budget taken by earlier ones.
+    # Over-fetch when several accounts share the work: some candidates may find their
+    # account's budget taken by earlier ones. With one account, extra rows would only be
+    # locked for nothing.
+    fetch = limit * 4 if len(usable) > 1 else limit
     candidates = (
         select(
             EMAILS.c.id,
@@ -256,7 +259,7 @@ def claim(
         )
         .where(EMAILS.c.status == "pending", EMAILS.c.run_at <= now, eligible)
         .order_by(EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
-        .limit(limit * 4)
+        .limit(fetch)
     )
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)

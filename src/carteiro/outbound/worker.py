@@ -65,8 +65,10 @@ class Dispatcher:
         self.config = config
         self.worker_id = worker_id or new_worker_id()
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        # Per account: messages held, connection slots held, when it last had work.
+        # Per account: messages held (until acked), those not sent yet, connection slots
+        # held, and when it last had work.
         self._busy: collections.Counter[int] = collections.Counter()
+        self._unsent: collections.Counter[int] = collections.Counter()
         self._slots: dict[int, int] = {}
         self._last_busy: dict[int, float] = {}
         self._acks: asyncio.Queue[Outcome] = asyncio.Queue()
@@ -80,7 +82,10 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         unsubscribe = wakeup.subscribe(lambda: loop.call_soon_threadsafe(self._wake.set))
-        acker = asyncio.create_task(self._ack_loop(), name="carteiro-acker")
+        # Two ack writers: while one transaction commits, the next outcomes are written.
+        ackers = [
+            asyncio.create_task(self._ack_loop(), name=f"carteiro-acker-{i}") for i in range(2)
+        ]
         keeper = asyncio.create_task(self._lease_loop(stop), name="carteiro-leases")
         listener = asyncio.create_task(self._listen(stop), name="carteiro-listen")
         log.info("worker %s started (concurrency %d)", self.worker_id, self.config.concurrency)
@@ -92,8 +97,9 @@ class Dispatcher:
             keeper.cancel()
             await self._drain()
             await self._acks.join()
-            acker.cancel()
-            for task in (acker, keeper, listener):
+            for acker in ackers:
+                acker.cancel()
+            for task in (*ackers, keeper, listener):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.transports.close()
@@ -103,7 +109,9 @@ class Dispatcher:
             log.info("worker %s stopped", self.worker_id)
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
-        capacity = self.config.concurrency * self.config.depth
+        # Room for `depth` messages per connection waiting to be sent, and as many sent ones
+        # waiting for their ack.
+        capacity = 2 * self.config.concurrency * self.config.depth
         while not stop.is_set():
             await self._release_idle()
             free = capacity - len(self._inflight)
@@ -111,8 +119,9 @@ class Dispatcher:
             if free > 0:
                 limit = min(self.config.batch_size, free)
                 try:
-                    # A snapshot: acks landing meanwhile only make it claim a little less.
-                    backlog = {a: n for a, n in self._busy.items() if n > 0}
+                    # Messages not sent yet: sent ones waiting for their ack no longer need a
+                    # connection. A snapshot; sends ending meanwhile only make it claim less.
+                    backlog = {a: n for a, n in self._unsent.items() if n > 0}
                     result = await asyncio.to_thread(self._claim, limit, backlog)
                 except Exception:
                     log.exception("claim failed; retrying after the poll interval")
@@ -165,6 +174,7 @@ class Dispatcher:
         for item in claimed:
             if item.account_id is not None:
                 self._busy[item.account_id] += 1
+                self._unsent[item.account_id] += 1
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
 
     async def _release_idle(self) -> None:
@@ -201,6 +211,14 @@ class Dispatcher:
             connections.release(session, worker_id=self.worker_id, account_ids=account_ids)
 
     async def _deliver(self, item: Claimed) -> None:
+        try:
+            outcome = await self._send(item)
+        finally:
+            if item.account_id is not None:
+                self._unsent[item.account_id] -= 1
+        await self._acks.put(outcome)
+
+    async def _send(self, item: Claimed) -> Outcome:
         started_at = self.config.clock()
         t0 = time.perf_counter()
         found = self.transports.get(item.account_id)
@@ -223,7 +241,7 @@ class Dispatcher:
             log.exception("unexpected error delivering email %s", item.id)
             err = TemporaryFailure(f"internal error: {exc!r}"[:500], error_type="internal")
             outcome = self._failure(item, found, started_at, t0, err)
-        await self._acks.put(outcome)
+        return outcome
 
     def _failure(self, item, found, started_at, t0, exc) -> Outcome:  # type: ignore[no-untyped-def]
         account = found[1] if found else str(item.account_id)
