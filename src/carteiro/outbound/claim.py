@@ -108,10 +108,11 @@ def _open_accounts(
     depth: int,
     max_slots: int,
     backlog: dict[int, int] | None,
+    lock: list[int] | None = None,
 ) -> tuple[dict[int, _Open], _Worker, dict[int, int]]:
-    """Active accounts out of cool-down with budget left; locked on PostgreSQL so concurrent
-    claims take their counters and connection slots one after another. Also returns this
-    worker's spare slots and the slots it holds on every account."""
+    """Active accounts out of cool-down with budget left, this worker's spare slots and the
+    slots it holds on every account. With `lock`, only those accounts, locked (in id order)
+    so concurrent claims take their counters and connection slots one after another."""
     stmt = (
         select(Account)
         .where(
@@ -120,8 +121,12 @@ def _open_accounts(
         )
         .order_by(Account.id)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    if lock is not None:
+        stmt = (
+            stmt.where(Account.id.in_(lock))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     accounts = list(session.scalars(stmt))
     ids = [a.id for a in accounts]
     used = limits.usage(session, account_ids=ids, now=now)
@@ -149,6 +154,17 @@ def _open_accounts(
             paused,
         )
     return out, worker, mine
+
+
+def _usable(
+    accounts: dict[int, _Open], worker: _Worker
+) -> tuple[dict[int, _Open], dict[int, list[_Open]]]:
+    """Accounts that can take mail now, and the same grouped by tenant for pool mail."""
+    usable = {a: o for a, o in accounts.items() if o.takes(LANE_TRANSACTIONAL, worker)}
+    by_tenant: dict[int, list[_Open]] = defaultdict(list)
+    for item in usable.values():
+        by_tenant[item.account.tenant_id].append(item)
+    return usable, dict(by_tenant)
 
 
 def _pick(candidates: list[_Open], route: str | None, lane: int, worker: _Worker) -> _Open | None:
@@ -229,13 +245,15 @@ def claim(
 
     `backlog` (messages the worker holds per account) is read from the database unless the
     worker passes its own count."""
+    # SQLite's claim holds the single write lock from its first statement, so what it reads
+    # is exact. PostgreSQL reads without locks to choose candidates, then locks only the
+    # accounts they may use and reads their counters again: concurrent claims wait for each
+    # other only for that short part, and not at all for other accounts.
+    postgres = session.get_bind().dialect.name == "postgresql"
     accounts, worker, mine = _open_accounts(
         session, now, worker_id=worker_id, depth=depth, max_slots=max_slots, backlog=backlog
     )
-    usable = {a: o for a, o in accounts.items() if o.takes(LANE_TRANSACTIONAL, worker)}
-    by_tenant: dict[int, list[_Open]] = defaultdict(list)
-    for item in usable.values():
-        by_tenant[item.account.tenant_id].append(item)
+    usable, by_tenant = _usable(accounts, worker)
     eligible = or_(
         and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.is_(None)),
         and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.in_(list(usable))),
@@ -264,12 +282,24 @@ def claim(
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
 
+    rows = session.execute(candidates).all()
+    blocked = _suppressed(session, rows, now)
+    if postgres and usable:
+        accounts, worker, mine = _open_accounts(
+            session,
+            now,
+            worker_id=worker_id,
+            depth=depth,
+            max_slots=max_slots,
+            backlog=backlog,
+            lock=sorted(usable),
+        )
+        usable, by_tenant = _usable(accounts, worker)
+
     chosen: dict[int | None, list[int]] = defaultdict(list)
     rerouted: set[int] = set()
     taken: dict[int, int] = defaultdict(int)
     count = 0
-    rows = session.execute(candidates).all()
-    blocked = _suppressed(session, rows, now)
     for row in rows:
         if count >= limit:
             break
