@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account, ConnectionLease
@@ -487,3 +488,43 @@ def test_claim_takes_slots_and_claims_depth_per_slot(
     later = take("w2")
     assert len(later.items) == 6 and later.slots == {account_id: 2}
     assert {w for _, _, w in leased_slots(runtime)} == {"w2"}
+
+
+def test_claims_for_different_accounts_do_not_wait_for_each_other(
+    runtime: Runtime, principal: Principal, sink: SmtpSink, clock: Clock
+) -> None:
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("SQLite serialises every writer; row locks are PostgreSQL's")
+    a = add_account(runtime, principal, sink, "a")
+    b = add_account(runtime, principal, sink, "b")
+    enqueue(runtime, principal, 3, account="a")
+    later = clock.now + timedelta(minutes=30)
+    enqueue(runtime, principal, 3, account="b", scheduled_at=later)
+    sessions = [Session(runtime.db.engine) for _ in range(3)]
+    first, second, api = sessions
+    try:
+        for session in sessions:
+            # A wait would be the bug: fail after 2 s instead of hanging.
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        # b's mail is not due yet: this claim locks a's row and a's messages only.
+        taken = claim_due(first, worker_id="w1", limit=10, lease_seconds=30, now=clock.now)
+        assert [c.account_id for c in taken.items] == [a, a, a]
+        # Before, every claim locked every active account and this one waited for the first.
+        other = claim_due(
+            second, worker_id="w2", limit=10, lease_seconds=30, now=later + timedelta(minutes=1)
+        )
+        assert [c.account_id for c in other.items] == [b, b, b]
+        # The API's inserts only need the accounts' keys (FOR KEY SHARE), which claims leave
+        # alone (FOR NO KEY UPDATE): enqueueing never waits for a claim.
+        items = [
+            EmailCreate(to_email="x@example.com", subject="s", body="b", account=n) for n in "ab"
+        ]
+        queued = service.create_batch(
+            api, principal=principal, items=items, settings=runtime.settings
+        )
+        assert len(queued) == 2
+        for session in sessions:
+            session.commit()
+    finally:
+        for session in sessions:
+            session.close()

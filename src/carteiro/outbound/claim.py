@@ -124,7 +124,7 @@ def _open_accounts(
     if lock is not None:
         stmt = (
             stmt.where(Account.id.in_(lock))
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
     accounts = list(session.scalars(stmt))
@@ -165,6 +165,20 @@ def _usable(
     for item in usable.values():
         by_tenant[item.account.tenant_id].append(item)
     return usable, dict(by_tenant)
+
+
+def _needed(
+    rows: list[Row], usable: dict[int, _Open], by_tenant: dict[int, list[_Open]]
+) -> list[int]:
+    """The accounts these candidates could go to: their own, or their tenant's pool."""
+    needed: set[int] = set()
+    for row in rows:
+        if row.account_pinned:
+            if row.account_id in usable:
+                needed.add(row.account_id)
+        else:
+            needed.update(o.account.id for o in by_tenant.get(row.tenant_id, []))
+    return sorted(needed)
 
 
 def _pick(candidates: list[_Open], route: str | None, lane: int, worker: _Worker) -> _Open | None:
@@ -284,7 +298,8 @@ def claim(
 
     rows = session.execute(candidates).all()
     blocked = _suppressed(session, rows, now)
-    if postgres and usable:
+    needed = _needed(rows, usable, by_tenant)
+    if postgres and needed:
         accounts, worker, mine = _open_accounts(
             session,
             now,
@@ -292,7 +307,7 @@ def claim(
             depth=depth,
             max_slots=max_slots,
             backlog=backlog,
-            lock=sorted(usable),
+            lock=needed,
         )
         usable, by_tenant = _usable(accounts, worker)
 
