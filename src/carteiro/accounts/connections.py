@@ -112,25 +112,11 @@ def renew(session: Session, *, worker_id: str, now: datetime, lease_seconds: flo
     ).rowcount
 
 
-def release(
-    session: Session,
-    *,
-    worker_id: str,
-    account_ids: list[int] | None = None,
-    above: dict[int, int] | None = None,
-) -> int:
-    """Gives slots back: all of this worker's, those of some accounts, or (with `above`) the
-    ones numbered at or above an account's lowered max_connections."""
+def release(session: Session, *, worker_id: str, account_ids: list[int] | None = None) -> int:
+    """Gives this worker's slots back: all of them, or those of some accounts."""
     stmt = delete(ConnectionLease).where(ConnectionLease.worker == worker_id)
     if account_ids is not None:
         if not account_ids:
             return 0
         stmt = stmt.where(ConnectionLease.account_id.in_(account_ids))
-    if above is None:
-        return session.execute(stmt).rowcount
-    removed = 0
-    for account_id, limit in above.items():
-        removed += session.execute(
-            stmt.where(ConnectionLease.account_id == account_id, ConnectionLease.slot >= limit)
-        ).rowcount
-    return removed
+    return session.execute(stmt).rowcount

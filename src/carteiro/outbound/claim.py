@@ -49,9 +49,11 @@ class Claim:
 
 @dataclass
 class _Worker:
-    """How many more connection slots this worker may take in this claim."""
+    """How many more connection slots this worker may take in this claim, and how many
+    messages it queues per slot."""
 
     spare: int
+    depth: int
 
 
 @dataclass
@@ -64,7 +66,6 @@ class _Open:
     slots: connections.Slots
     # Messages this worker may still take: its slots x depth, less what it already holds.
     capacity: int
-    depth: int
     bulk_paused: bool = False
     wanted: int = 0
 
@@ -78,7 +79,7 @@ class _Open:
             # One more connection for this account, and `depth` more messages queued for it.
             self.wanted += 1
             worker.spare -= 1
-            self.capacity += self.depth
+            self.capacity += worker.depth
         self.capacity -= 1
         self.left -= 1
         self.used_day += 1
@@ -107,7 +108,7 @@ def _open_accounts(
     worker_id: str,
     depth: int,
     max_slots: int,
-    backlog: dict[int, int] | None,
+    backlog: dict[int, int],
     lock: list[int] | None = None,
 ) -> tuple[dict[int, _Open], _Worker, dict[int, int]]:
     """Active accounts out of cool-down with budget left, this worker's spare slots and the
@@ -133,9 +134,7 @@ def _open_accounts(
     slots, mine = connections.held(
         session, limits={a.id: a.max_connections for a in accounts}, worker_id=worker_id, now=now
     )
-    if backlog is None:
-        backlog = _backlog(session, worker_id)
-    worker = _Worker(spare=max(0, max_slots - sum(mine.values())))
+    worker = _Worker(spare=max(0, max_slots - sum(mine.values())), depth=depth)
     out = {}
     for account in accounts:
         budget = limits.budget_of(account, used[account.id], now=now)
@@ -150,7 +149,6 @@ def _open_accounts(
             used[account.id]["day"],
             s,
             capacity,
-            depth,
             paused,
         )
     return out, worker, mine
@@ -264,6 +262,8 @@ def claim(
     # accounts they may use and reads their counters again: concurrent claims wait for each
     # other only for that short part, and not at all for other accounts.
     postgres = session.get_bind().dialect.name == "postgresql"
+    if backlog is None:
+        backlog = _backlog(session, worker_id)
     accounts, worker, mine = _open_accounts(
         session, now, worker_id=worker_id, depth=depth, max_slots=max_slots, backlog=backlog
     )

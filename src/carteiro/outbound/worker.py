@@ -168,8 +168,8 @@ class Dispatcher:
         for account_id, held in slots.items():
             self._last_busy.setdefault(account_id, now)
             found = self.transports.get(account_id)
-            if found is not None and getattr(found[0], "limit", held) != held:
-                await found[0].set_limit(held)  # type: ignore[attr-defined]
+            if found is not None:
+                await found[0].set_limit(held)
         self._slots = slots
         for item in claimed:
             if item.account_id is not None:
@@ -195,8 +195,8 @@ class Dispatcher:
             return
         for account_id in idle:
             found = self.transports.get(account_id)
-            if found is not None and hasattr(found[0], "set_limit"):
-                await found[0].set_limit(0)  # type: ignore[attr-defined]
+            if found is not None:
+                await found[0].set_limit(0)
         try:
             await asyncio.to_thread(self._release_slots, idle)
         except Exception:

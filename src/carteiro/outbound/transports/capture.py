@@ -34,6 +34,9 @@ class CaptureTransport:
             duration=time.perf_counter() - started,
         )
 
+    async def set_limit(self, connections: int) -> None:
+        return None  # no connections
+
     async def close(self) -> None:
         return None
 

@@ -185,16 +185,6 @@ class PipelinedConnection:
         self.in_sync = False
         self.transport.abort()
 
-    async def send(
-        self, sender: str, recipients: list[str], raw: bytes, *, mail_options: list[str]
-    ) -> tuple[dict[str, SMTPResponse], str]:
-        """One transaction; returns (refused recipients, final reply) like aiosmtplib."""
-        envelope = self.begin(sender, recipients, raw, mail_options=mail_options)
-        refused = await self.accept(envelope)
-        self.write_body(envelope)
-        await self.drain()
-        return refused, await self.finish()
-
     def begin(
         self, sender: str, recipients: list[str], raw: bytes, *, mail_options: list[str]
     ) -> Envelope:

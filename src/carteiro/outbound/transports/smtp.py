@@ -149,14 +149,13 @@ class SmtpTransport:
     def limit(self) -> int:
         return self._limit
 
-    @property
-    def open_connections(self) -> int:
-        return self._in_use + len(self._idle)
-
     async def set_limit(self, connections: int) -> None:
         """How many connections may be open from now on (the slots a worker holds); idle
         ones beyond it are closed at once, busy ones when their send ends."""
-        self._limit = max(0, min(connections, self.config.max_connections))
+        connections = max(0, min(connections, self.config.max_connections))
+        if connections == self._limit:
+            return
+        self._limit = connections
         self._spawn()
         spare = max(0, self._limit - self._in_use)
         if len(self._idle) > spare:
