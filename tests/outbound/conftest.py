@@ -3,16 +3,38 @@ loopback, and transports that are always closed."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
 
 USERS = {"alice": "s3cret"}
+
+# `carteiro serve` runs on uvloop (uvicorn's default) and `carteiro worker` on asyncio's own
+# loop: whatever touches transports is tested on both.
+BOTH_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+_ON_BOTH_LOOPS = {
+    "test_smtp_transport",
+    "test_pipelining",
+    "test_dispatcher",
+    "test_send_path_deliverability",
+    "test_send_path_dkim_unsubscribe",
+}
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""  # type: ignore[attr-defined]
+    if module in _ON_BOTH_LOOPS:
+        return BOTH_LOOPS
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import cast
 
 from carteiro.testing.loop_thread import LoopThread
 
@@ -28,10 +29,9 @@ class _Side(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's do not subclass it
         if self.accepted:
-            transport.pause_reading()
+            self.transport.pause_reading()
             self.loop.create_task(self.proxy._connect(self))
 
     def data_received(self, data: bytes) -> None:

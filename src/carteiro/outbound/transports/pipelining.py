@@ -16,6 +16,7 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import aiosmtplib
 from aiosmtplib import (
@@ -149,9 +150,11 @@ class PipelinedConnection:
     """
 
     def __init__(self, client: aiosmtplib.SMTP, *, timeout: float) -> None:
-        transport = client.transport
-        if not isinstance(transport, asyncio.Transport):
+        # uvloop's transports (what `carteiro serve` runs on) implement asyncio.Transport
+        # without subclassing it: check the connection, never the class.
+        if client.transport is None or client.transport.is_closing():
             raise SMTPServerDisconnected("Server not connected")
+        transport = cast(asyncio.Transport, client.transport)
         self._reader = _ReplyReader()
         self._reader.transport = transport
         transport.set_protocol(self._reader)

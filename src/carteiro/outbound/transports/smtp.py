@@ -9,7 +9,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import aiosmtplib
 from aiosmtplib import (
@@ -72,8 +72,10 @@ _CLEAN_FAILURES = (SMTPResponseException, SMTPRecipientsRefused, SMTPNotSupporte
 
 
 def _abort(transport: asyncio.BaseTransport | None) -> None:
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
+    # Every transport aiosmtplib opens is a stream with abort(); uvloop's do not subclass
+    # asyncio.WriteTransport, so an isinstance check would skip them.
+    if transport is not None:
+        cast(asyncio.WriteTransport, transport).abort()
 
 
 def _discard(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -> None:
