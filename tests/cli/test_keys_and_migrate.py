@@ -142,7 +142,7 @@ def test_keys_create_in_a_named_tenant(cli: Invoke, runtime: Runtime, api_key: s
     assert "created tenant 'acme'" in result.stdout
     acme = runtime.authenticate(KEY_LINE.findall(result.stdout)[0])
     assert acme.tenant_id != runtime.authenticate(api_key).tenant_id
-    assert acme.scopes == ("*",)
+    assert acme.scopes == ("emails:send", "emails:read")
 
     second = cli("keys", "create", "--name", "acme bot 2", "--tenant", "acme")
     assert second.exit_code == 0, second.output

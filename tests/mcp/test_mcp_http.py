@@ -59,7 +59,7 @@ def ok(result: CallToolResult) -> dict[str, Any]:
 
 def total(runtime: Runtime, principal: Principal) -> int:
     with runtime.db.session() as session:
-        return outbound.list_(session, tenant_id=principal.tenant_id)[1]
+        return outbound.list_(session, principal=principal)[1]
 
 
 async def test_bearer_key_reaches_the_tools(http_base: str, api_key: str) -> None:

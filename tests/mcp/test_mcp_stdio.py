@@ -164,7 +164,7 @@ async def test_bad_input_is_a_tool_error_with_a_clear_message(
     for result in (bad, naive, crlf):
         assert "Traceback" not in text(result)
     with runtime.db.session() as session:
-        assert outbound.list_(session, tenant_id=principal.tenant_id)[1] == 0
+        assert outbound.list_(session, principal=principal)[1] == 0
 
 
 def _bare_env(extra: dict[str, str]) -> dict[str, str]:

@@ -105,9 +105,9 @@ async def test_exhausted_retries_go_dead_then_requeue_sends(
     assert [o for o, _ in attempts(runtime, email_id)] == ["deferred"] * 4
     sink.default_reply = None
     with runtime.db.session() as session:
-        assert service.requeue_dead(
-            session, tenant_id=principal.tenant_id, error_type="smtp_4xx"
-        ) == [email_id]
+        assert service.requeue_dead(session, principal=principal, error_type="smtp_4xx") == [
+            email_id
+        ]
     await run_dispatcher_until(runtime, lambda: email_status(runtime, email_id) == "sent")
     assert email_status(runtime, email_id) == "sent"
     assert len(sink.messages) == 1

@@ -135,5 +135,5 @@ async def test_pool_reroute_re_signs_for_the_new_domain(
     assert f"From: {got.mail_from}".encode() in got.data
     assert got.data.count(b"DKIM-Signature:") == 1 and verify(got.data, zone)
     with runtime.db.session() as session:
-        stored = service.get_or_raise(session, tenant_id=principal.tenant_id, email_id=email.id)
+        stored = service.get_or_raise(session, principal=principal, email_id=email.id)
         assert service.raw_bytes(session, stored, settings=runtime.settings) == got.data

@@ -9,12 +9,13 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from carteiro.cli.common import TENANT_HELP, open_runtime, out, tenant_id_for
+from carteiro.cli.common import TENANT_HELP, local_principal, open_runtime, out, tenant_id_for
 from carteiro.config import Settings
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.models import ApiKey, Tenant
-from carteiro.tenancy.scopes import ALL_SCOPES, EVERYTHING
+from carteiro.tenancy.scopes import ALL_SCOPES, DEFAULT_KEY_SCOPES, EVERYTHING
+from carteiro.tenancy.service import Principal
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -37,19 +38,20 @@ def _when(value: datetime | None) -> str:
 
 def _tenant_for_new_key(
     session: Session, runtime: Runtime, slug: str | None
-) -> tuple[Tenant, bool]:
-    """The tenant to add a key to, and whether it was created just now."""
+) -> tuple[Tenant, bool, Principal | None]:
+    """The tenant to add a key to, whether it was created just now, and the key creating it
+    (None: the operator, next to the database)."""
     if slug is None and runtime.settings.api_key:
         principal = tenancy.authenticate(session, plain=runtime.settings.api_key)
         tenant = session.get(Tenant, principal.tenant_id)
         assert tenant is not None
-        return tenant, False
+        return tenant, False, principal
     slug = slug or tenancy.DEFAULT_TENANT
     tenant = tenancy.get_tenant_by_slug(session, slug=slug)
     if tenant is not None:
-        return tenant, False
+        return tenant, False, None
     name = "Default" if slug == tenancy.DEFAULT_TENANT else None
-    return tenancy.create_tenant(session, slug=slug, name=name), True
+    return tenancy.create_tenant(session, slug=slug, name=name), True, None
 
 
 @app.command("create")
@@ -61,7 +63,7 @@ def create(
     scope: list[str] = typer.Option(
         [],
         "--scope",
-        help=f"Scope to grant (repeatable; default: everything). One of: "
+        help=f"Scope to grant (repeatable; default: {', '.join(DEFAULT_KEY_SCOPES)}). One of: "
         f"{EVERYTHING}, {', '.join(ALL_SCOPES)}.",
     ),
     allow: list[str] = typer.Option(
@@ -77,21 +79,30 @@ def create(
         None,
         "--rate-limit",
         min=0,
-        help="Messages per rolling hour; 0 = unlimited (default: EMAIL_RATE_LIMIT_PER_HOUR).",
+        help="Recipients per rolling hour; 0 = unlimited (default: EMAIL_RATE_LIMIT_PER_HOUR).",
+    ),
+    own_only: bool = typer.Option(
+        False,
+        "--own-only",
+        help="See and manage only the messages this key creates (always so with --allow or "
+        "--review).",
     ),
 ) -> None:
     """Create an API key and print it (shown once; only its hash is stored)."""
     with open_runtime() as runtime:
         with runtime.db.session() as session:
-            found, created = _tenant_for_new_key(session, runtime, tenant)
+            found, created, creator = _tenant_for_new_key(session, runtime, tenant)
             key, plain = tenancy.create_key(
                 session,
                 tenant_id=found.id,
                 name=name,
-                scopes=scope or (EVERYTHING,),
+                scopes=scope or DEFAULT_KEY_SCOPES,
                 allowed_recipients=allow or None,
                 review_mode=review,
                 rate_limit_per_hour=rate_limit,
+                own_messages_only=own_only,
+                creator=creator,
+                default_rate_limit=runtime.settings.email_rate_limit_per_hour,
             )
             slug = found.slug
         if created:
@@ -107,6 +118,7 @@ def create(
         table.add_row("scopes", ", ".join(key.scopes))
         table.add_row("recipients", escape(_recipients(key)))
         table.add_row("review mode", "on (messages are held)" if key.review_mode else "off")
+        table.add_row("sees", "only its own messages" if key.own_messages_only else "the tenant's")
         rate = _rate(key, runtime.settings, source="EMAIL_RATE_LIMIT_PER_HOUR")
         table.add_row("rate limit", rate)
         out.print(table)
@@ -132,6 +144,7 @@ def list_keys(
         table.add_column("status")
         for key in keys:
             limits = _rate(key, runtime.settings) + (", review" if key.review_mode else "")
+            limits += ", own only" if key.own_messages_only else ""
             status = (
                 f"[red]revoked {_when(key.revoked_at)}[/red]"
                 if key.revoked_at
@@ -157,12 +170,17 @@ def revoke(
 ) -> None:
     """Revoke an API key: it stops authenticating at once."""
     with open_runtime() as runtime:
-        tenant_id = tenant_id_for(runtime, tenant)
+        principal = local_principal(runtime, tenant)
         with runtime.db.session() as session:
             existing = session.get(ApiKey, key_id)
-            if existing is not None and existing.tenant_id == tenant_id and existing.revoked_at:
+            if existing and existing.tenant_id == principal.tenant_id and existing.revoked_at:
                 out.print(f"key {key_id} ({existing.name}) was already revoked", markup=False)
                 return
-            key = tenancy.revoke_key(session, tenant_id=tenant_id, key_id=key_id)
+            key = tenancy.revoke_key(
+                session,
+                principal=principal,
+                key_id=key_id,
+                default_rate_limit=runtime.settings.email_rate_limit_per_hour,
+            )
             name = key.name
         out.print(f"revoked key {key_id} ({name})", markup=False)

@@ -141,9 +141,7 @@ def send(
         deadline = time.monotonic() + wait
         while True:
             with runtime.db.session() as session:
-                row = outbound.get_or_raise(
-                    session, tenant_id=principal.tenant_id, email_id=email_id
-                )
+                row = outbound.get_or_raise(session, principal=principal, email_id=email_id)
                 status, error = row.status, row.error_message
             if status in FINAL:
                 break

@@ -1,15 +1,17 @@
-"""MCP over stdio (`carteiro mcp`): one API key from CARTEIRO_API_KEY for the whole process."""
+"""MCP over stdio (`carteiro mcp`): the API key in CARTEIRO_API_KEY, checked on every call."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+import anyio.to_thread
+from mcp.server.mcpserver import Context
 from sqlalchemy.exc import SQLAlchemyError
 
 from carteiro.errors import CarteiroError
 from carteiro.mcp.server import build_server, log_level
-from carteiro.mcp.toolkit import fixed_principal
+from carteiro.mcp.toolkit import PrincipalResolver
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 
@@ -44,6 +46,16 @@ def _principal(runtime: Runtime) -> Principal:
         ) from None
 
 
+def per_call(runtime: Runtime, key: str) -> PrincipalResolver:
+    """Authenticates the key for each tool call: a key revoked (or narrowed) while the process
+    runs stops working at once, as it does over HTTP."""
+
+    async def resolve(_: Context) -> Principal:
+        return await anyio.to_thread.run_sync(runtime.authenticate, key)
+
+    return resolve
+
+
 def run_stdio(runtime: Runtime) -> None:
     """Serves MCP on stdin/stdout until the client disconnects; refuses to start without a key."""
     _log_to_stderr(runtime.settings.log_level)
@@ -51,7 +63,7 @@ def run_stdio(runtime: Runtime) -> None:
     logging.getLogger("carteiro.mcp").info(
         "MCP over stdio for key '%s' (tenant %s)", principal.key_name, principal.tenant_id
     )
-    build_server(runtime, fixed_principal(principal)).run("stdio")
+    build_server(runtime, per_call(runtime, runtime.settings.api_key or "")).run("stdio")
 
 
 if __name__ == "__main__":

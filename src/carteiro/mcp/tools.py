@@ -163,7 +163,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
     )
     async def get_email(ctx: Context, id: EmailId) -> EmailPublic:
         def work(session: Session, principal: Principal) -> EmailPublic:
-            email = outbound.get_or_raise(session, tenant_id=principal.tenant_id, email_id=id)
+            email = outbound.get_or_raise(session, principal=principal, email_id=id)
             return outbound.public(session, email, with_attempts=True)
 
         return await runner.run(ctx, scopes.EMAILS_READ, work)
@@ -171,7 +171,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
     @server.tool(
         name="list_emails",
         title="List emails",
-        description="Messages of this tenant, newest first, optionally only those with one "
+        description="Messages this API key may see (its tenant's; only its own for a key with "
+        "an allow-list or review mode), newest first, optionally only those with one "
         "status. Returns a page ({items, total, limit, offset}); bodies are not returned.",
         annotations=ToolAnnotations(
             title="List emails",
@@ -193,7 +194,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
     ) -> EmailPage:
         def work(session: Session, principal: Principal) -> EmailPage:
             emails, total = outbound.list_(
-                session, tenant_id=principal.tenant_id, status=status, limit=limit, offset=offset
+                session, principal=principal, status=status, limit=limit, offset=offset
             )
             return outbound.public_page(session, emails, total=total, limit=limit, offset=offset)
 
@@ -215,7 +216,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
     )
     async def cancel_email(ctx: Context, id: EmailId) -> EmailPublic:
         def work(session: Session, principal: Principal) -> EmailPublic:
-            email = outbound.cancel(session, tenant_id=principal.tenant_id, email_id=id)
+            email = outbound.cancel(session, principal=principal, email_id=id)
             return outbound.public(session, email)
 
         return await runner.run(ctx, scopes.EMAILS_MANAGE, work)

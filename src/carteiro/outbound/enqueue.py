@@ -81,7 +81,7 @@ def load_pool(session: Session, tenant_id: int) -> Pool:
     return Pool(list(session.scalars(stmt.order_by(Account.id))))
 
 
-def _check_recipients(principal: Principal, recipients: Sequence[str]) -> None:
+def check_recipients(principal: Principal, recipients: Sequence[str]) -> None:
     refused = [r for r in recipients if not principal.recipient_allowed(r)]
     if refused:
         allowed = ", ".join(principal.allowed_recipients or ()) or "nobody"
@@ -123,7 +123,7 @@ def build(
     cc = parse_addresses(data.cc_emails, field=f"{prefix}cc_emails")
     bcc = parse_addresses(data.bcc_emails, field=f"{prefix}bcc_emails")
     reply_to = parse_addresses(data.reply_to, field=f"{prefix}reply_to") or None
-    _check_recipients(principal, [*to, *cc, *bcc])
+    check_recipients(principal, [*to, *cc, *bcc])
     if len(data.body) > settings.max_body_chars:
         raise TooLarge(f"body is larger than {settings.max_body_chars} characters", field="body")
     if data.html_body and len(data.html_body) > settings.max_body_chars:
@@ -251,13 +251,6 @@ def create_batch(
     if len(items) > MAX_BATCH:
         raise TooLarge(f"a batch holds at most {MAX_BATCH} messages", field="emails")
     now = utcnow()
-    check_hourly_limit(
-        session,
-        principal=principal,
-        default_limit=settings.email_rate_limit_per_hour,
-        adding=len(items),
-        now=now,
-    )
     pool = load_pool(session, principal.tenant_id)
     built = []
     for i, item in enumerate(items):
@@ -280,6 +273,14 @@ def create_batch(
             if exc.field and not exc.field.startswith(prefix):
                 exc.field = prefix + exc.field
             raise
+    check_hourly_limit(
+        session,
+        principal=principal,
+        default_limit=settings.email_rate_limit_per_hour,
+        adding=sum(len(b.recipients) for b in built),
+        now=now,
+        field="emails",
+    )
     _mark_suppressed(session, principal.tenant_id, built)
     rows = [b.row for b in built]
     sign(session, [r for r in rows if r["status"] != "suppressed"], settings)

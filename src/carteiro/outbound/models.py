@@ -33,7 +33,10 @@ STATUSES = ("pending", "held", "sending", "sent", "failed", "dead", "cancelled",
 class Email(TimestampMixin, Base):
     __tablename__ = "emails"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "idempotency_key", name="uq_emails_tenant_idempotency"),
+        # Per key: another key repeating an Idempotency-Key must not get this key's message.
+        UniqueConstraint(
+            "tenant_id", "api_key_id", "idempotency_key", name="uq_emails_key_idempotency"
+        ),
         # The claim query walks this partial index in lane and priority order.
         Index(
             "ix_emails_claim",

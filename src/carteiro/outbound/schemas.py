@@ -127,7 +127,7 @@ class ChannelSendRequest(BaseModel):
 
 class ChannelSendResult(BaseModel):
     messageId: str
-    status: Literal["sent", "failed", "queued"]
+    status: Literal["sent", "failed", "queued", "held"]
     error: str | None = None
     id: int
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from carteiro.db.types import utcnow
 from carteiro.deliverability import suppression
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carteiro.outbound import enqueue, events, wakeup
+from carteiro.outbound.addresses import parse_addresses
 from carteiro.outbound.compose import Attachment, set_from
 from carteiro.outbound.dkim import Signers
 
@@ -50,9 +51,33 @@ def _attach_rows(email: Email, attachments: list[Attachment]) -> list[EmailAttac
     ]
 
 
-def find_by_idempotency_key(session: Session, *, tenant_id: int, key: str) -> Email | None:
-    stmt = select(Email).where(Email.tenant_id == tenant_id, Email.idempotency_key == key)
+def visible_to(principal: Principal) -> list[ColumnElement[bool]]:
+    """The messages a key may see: its tenant's, or only its own for restricted keys."""
+    where = [Email.tenant_id == principal.tenant_id]
+    if principal.own_messages_only and principal.key_id is not None:
+        where.append(Email.api_key_id == principal.key_id)
+    return where
+
+
+def find_by_idempotency_key(session: Session, *, principal: Principal, key: str) -> Email | None:
+    # Per key: another key of the tenant repeating the same value gets its own message.
+    owner = (
+        Email.api_key_id.is_(None)
+        if principal.key_id is None
+        else Email.api_key_id == principal.key_id
+    )
+    stmt = select(Email).where(
+        Email.tenant_id == principal.tenant_id, owner, Email.idempotency_key == key
+    )
     return session.scalar(stmt)
+
+
+def _recipients(data: EmailCreate) -> list[str]:
+    return [
+        *parse_addresses(data.to_email, field="to_email"),
+        *parse_addresses(data.cc_emails, field="cc_emails"),
+        *parse_addresses(data.bcc_emails, field="bcc_emails"),
+    ]
 
 
 def create(
@@ -70,19 +95,12 @@ def create(
             raise InvalidInput(
                 "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
             )
-        existing = find_by_idempotency_key(
-            session, tenant_id=principal.tenant_id, key=idempotency_key
-        )
+        # Authorise before answering with an earlier message, as a new one would be.
+        enqueue.check_recipients(principal, _recipients(data))
+        existing = find_by_idempotency_key(session, principal=principal, key=idempotency_key)
         if existing is not None:
             return existing, False
     now = utcnow()
-    check_hourly_limit(
-        session,
-        principal=principal,
-        default_limit=settings.email_rate_limit_per_hour,
-        adding=1,
-        now=now,
-    )
     built = enqueue.build(
         data,
         prefix="",
@@ -92,6 +110,13 @@ def create(
         now=now,
         source=source,
         lane=LANE_TRANSACTIONAL,
+    )
+    check_hourly_limit(
+        session,
+        principal=principal,
+        default_limit=settings.email_rate_limit_per_hour,
+        adding=len(built.recipients),
+        now=now,
     )
     hits = suppression.is_suppressed(
         session, tenant_id=principal.tenant_id, addresses=built.recipients
@@ -112,9 +137,7 @@ def create(
         # A concurrent request with the same Idempotency-Key won the race.
         if idempotency_key is None:
             raise
-        existing = find_by_idempotency_key(
-            session, tenant_id=principal.tenant_id, key=idempotency_key
-        )
+        existing = find_by_idempotency_key(session, principal=principal, key=idempotency_key)
         if existing is None:
             raise
         return existing, False
@@ -124,9 +147,10 @@ def create(
     return email, True
 
 
-def get_or_raise(session: Session, *, tenant_id: int, email_id: int) -> Email:
-    email = session.get(Email, email_id)
-    if email is None or email.tenant_id != tenant_id:
+def get_or_raise(session: Session, *, principal: Principal, email_id: int) -> Email:
+    """The message if this key may see it; another tenant's or key's is simply not found."""
+    email = session.scalar(select(Email).where(Email.id == email_id, *visible_to(principal)))
+    if email is None:
         raise NotFound(f"email {email_id} not found")
     return email
 
@@ -134,7 +158,7 @@ def get_or_raise(session: Session, *, tenant_id: int, email_id: int) -> Email:
 def list_(
     session: Session,
     *,
-    tenant_id: int,
+    principal: Principal,
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
@@ -143,7 +167,7 @@ def list_(
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
         raise InvalidInput("offset must be 0 or more", field="offset")
-    where = [Email.tenant_id == tenant_id]
+    where = visible_to(principal)
     if status:
         where.append(Email.status == status)
     total = session.scalar(select(func.count(Email.id)).where(*where)) or 0
@@ -151,22 +175,29 @@ def list_(
     return list(session.scalars(stmt)), total
 
 
-def cancel(session: Session, *, tenant_id: int, email_id: int) -> Email:
-    email = get_or_raise(session, tenant_id=tenant_id, email_id=email_id)
+def cancel(session: Session, *, principal: Principal, email_id: int) -> Email:
+    email = get_or_raise(session, principal=principal, email_id=email_id)
     if email.status not in ("pending", "held"):
         raise Conflict(f"email {email_id} is {email.status} and can no longer be cancelled")
     email.status = "cancelled"
     email.updated_at = utcnow()
-    events.record(session, email=email, type="cancelled")
+    events.record(session, email=email, type="cancelled", detail=principal.actor)
     return email
 
 
-def retry(session: Session, *, tenant_id: int, email_id: int) -> Email:
-    email = get_or_raise(session, tenant_id=tenant_id, email_id=email_id)
+def _no_resend_in_review(principal: Principal) -> None:
+    # Sending again is a person's decision for a key whose mail waits for approval.
+    if principal.review_mode:
+        raise Forbidden("a key in review mode cannot requeue messages; ask an operator")
+
+
+def retry(session: Session, *, principal: Principal, email_id: int) -> Email:
+    email = get_or_raise(session, principal=principal, email_id=email_id)
+    _no_resend_in_review(principal)
     if email.status not in ("failed", "dead"):
         raise Conflict(f"email {email_id} is {email.status}; only failed or dead ones are retried")
     _requeue(email)
-    events.record(session, email=email, type="requeued")
+    events.record(session, email=email, type="requeued", detail=principal.actor)
     wakeup.after_commit(session)
     return email
 
@@ -174,14 +205,14 @@ def retry(session: Session, *, tenant_id: int, email_id: int) -> Email:
 def approve(session: Session, *, principal: Principal, email_id: int) -> Email:
     if principal.review_mode:
         raise Forbidden("a key in review mode cannot approve messages")
-    email = get_or_raise(session, tenant_id=principal.tenant_id, email_id=email_id)
+    email = get_or_raise(session, principal=principal, email_id=email_id)
     if email.status != "held":
         raise Conflict(f"email {email_id} is {email.status}, not held for review")
     now = utcnow()
     email.status = "pending"
     email.run_at = max(now, email.scheduled_at) if email.scheduled_at else now
     email.updated_at = now
-    events.record(session, email=email, type="approved", detail={"by": principal.key_name})
+    events.record(session, email=email, type="approved", detail=principal.actor)
     wakeup.after_commit(session)
     return email
 
@@ -199,22 +230,23 @@ def _requeue(email: Email) -> None:
 
 
 def list_dead(
-    session: Session, *, tenant_id: int, limit: int = 50, offset: int = 0
+    session: Session, *, principal: Principal, limit: int = 50, offset: int = 0
 ) -> tuple[list[Email], int]:
-    return list_(session, tenant_id=tenant_id, status="dead", limit=limit, offset=offset)
+    return list_(session, principal=principal, status="dead", limit=limit, offset=offset)
 
 
 def requeue_dead(
     session: Session,
     *,
-    tenant_id: int,
+    principal: Principal,
     ids: Sequence[int] | None = None,
     error_type: str | None = None,
 ) -> list[int]:
     """Moves dead messages back to pending, chosen by ids or by error type."""
     if not ids and not error_type:
         raise InvalidInput("give 'ids' or 'error_type'", field="ids")
-    stmt = select(Email).where(Email.tenant_id == tenant_id, Email.status == "dead")
+    _no_resend_in_review(principal)
+    stmt = select(Email).where(*visible_to(principal), Email.status == "dead")
     if ids:
         stmt = stmt.where(Email.id.in_(list(ids)))
     if error_type:
@@ -222,7 +254,7 @@ def requeue_dead(
     done = []
     for email in session.scalars(stmt):
         _requeue(email)
-        events.record(session, email=email, type="requeued")
+        events.record(session, email=email, type="requeued", detail=principal.actor)
         done.append(email.id)
     if done:
         wakeup.after_commit(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carteiro.db.base import Base
@@ -34,6 +34,11 @@ class ApiKey(Base):
     # None: any recipient; a list of patterns (`*@example.com`) limits where this key may send.
     allowed_recipients: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
     review_mode: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # True: the key sees and manages only the messages it created (always so for keys with an
+    # allow-list or in review mode).
+    own_messages_only: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     # None: EMAIL_RATE_LIMIT_PER_HOUR applies; 0: unlimited.
     rate_limit_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -32,3 +32,13 @@ ALL_SCOPES = (
     ADMIN,
 )
 EVERYTHING = "*"
+
+# What a new key for an agent or an app gets unless scopes are given: send and follow its mail.
+DEFAULT_KEY_SCOPES = (EMAILS_SEND, EMAILS_READ)
+
+
+def effective(scopes: tuple[str, ...] | list[str]) -> frozenset[str]:
+    """The scopes a key really holds: `*` and `admin` each grant every scope."""
+    if EVERYTHING in scopes or ADMIN in scopes:
+        return frozenset(ALL_SCOPES)
+    return frozenset(scopes)

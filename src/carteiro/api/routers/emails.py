@@ -114,7 +114,7 @@ async def list_emails(
     def _run() -> EmailPage:
         with rt.db.session() as session:
             emails, total = service.list_(
-                session, tenant_id=principal.tenant_id, status=status_, limit=limit, offset=offset
+                session, principal=principal, status=status_, limit=limit, offset=offset
             )
             return service.public_page(session, emails, total=total, limit=limit, offset=offset)
 
@@ -129,7 +129,7 @@ async def get_email(
 ) -> EmailPublic:
     def _run() -> EmailPublic:
         with rt.db.session() as session:
-            email = service.get_or_raise(session, tenant_id=principal.tenant_id, email_id=email_id)
+            email = service.get_or_raise(session, principal=principal, email_id=email_id)
             return service.public(session, email, with_attempts=True)
 
     return await run_in_threadpool(_run)
@@ -148,7 +148,7 @@ async def get_raw(
 ) -> Response:
     def _run() -> bytes:
         with rt.db.session() as session:
-            email = service.get_or_raise(session, tenant_id=principal.tenant_id, email_id=email_id)
+            email = service.get_or_raise(session, principal=principal, email_id=email_id)
             return service.raw_bytes(session, email, settings=rt.settings)
 
     return Response(await run_in_threadpool(_run), media_type="message/rfc822")
@@ -167,7 +167,7 @@ async def cancel_email(
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
     return await run_in_threadpool(
-        _transition, rt, service.cancel, tenant_id=principal.tenant_id, email_id=email_id
+        _transition, rt, service.cancel, principal=principal, email_id=email_id
     )
 
 
@@ -180,7 +180,7 @@ async def retry_email(
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
     return await run_in_threadpool(
-        _transition, rt, service.retry, tenant_id=principal.tenant_id, email_id=email_id
+        _transition, rt, service.retry, principal=principal, email_id=email_id
     )
 
 
@@ -223,7 +223,14 @@ async def create_email_mcp(
     return public
 
 
-TERMINAL = {"sent": "sent", "failed": "failed", "dead": "failed", "cancelled": "failed"}
+# `held` waits for a person, not for the queue: answering at once beats waiting out the timeout.
+TERMINAL = {
+    "sent": "sent",
+    "failed": "failed",
+    "dead": "failed",
+    "cancelled": "failed",
+    "held": "held",
+}
 
 
 @router.post(
@@ -256,7 +263,7 @@ async def channel_send(
 
     def _status() -> tuple[str, str | None]:
         with rt.db.session() as session:
-            email = service.get_or_raise(session, tenant_id=principal.tenant_id, email_id=public.id)
+            email = service.get_or_raise(session, principal=principal, email_id=public.id)
             return email.status, email.error_message
 
     loop = asyncio.get_running_loop()

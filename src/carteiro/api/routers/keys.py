@@ -1,4 +1,4 @@
-"""API keys of the caller's tenant (admin scope): create, list, revoke."""
+"""API keys of the caller's tenant (admin scope): create and revoke subsets of the caller, list."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import get_principal, get_runtime, require
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service
 from carteiro.tenancy.models import ApiKey
-from carteiro.tenancy.scopes import ADMIN
+from carteiro.tenancy.scopes import ADMIN, DEFAULT_KEY_SCOPES
 from carteiro.tenancy.service import Principal
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -22,12 +22,22 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: ["*"])
+    scopes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_KEY_SCOPES),
+        description="at least one; default: send and read e-mail",
+    )
     allowed_recipients: list[str] | None = Field(
         None, description="patterns like *@example.com; null: any recipient"
     )
     review_mode: bool = False
-    rate_limit_per_hour: int | None = Field(None, ge=0)
+    rate_limit_per_hour: int | None = Field(
+        None, ge=0, description="recipients per rolling hour; 0: unlimited; null: the default"
+    )
+    own_messages_only: bool = Field(
+        False,
+        description="see and manage only the messages this key creates (always so with an "
+        "allow-list or review mode)",
+    )
 
 
 class KeyPublic(BaseModel):
@@ -38,7 +48,9 @@ class KeyPublic(BaseModel):
     allowed_recipients: list[str] | None
     review_mode: bool
     rate_limit_per_hour: int | None
+    own_messages_only: bool
     created_at: datetime
+    last_used_at: datetime | None
     revoked_at: datetime | None
 
 
@@ -55,7 +67,9 @@ def _public(key: ApiKey) -> KeyPublic:
         allowed_recipients=key.allowed_recipients,
         review_mode=key.review_mode,
         rate_limit_per_hour=key.rate_limit_per_hour,
+        own_messages_only=key.own_messages_only,
         created_at=key.created_at,
+        last_used_at=key.last_used_at,
         revoked_at=key.revoked_at,
     )
 
@@ -76,6 +90,9 @@ async def create_key(
                 allowed_recipients=body.allowed_recipients,
                 review_mode=body.review_mode,
                 rate_limit_per_hour=body.rate_limit_per_hour,
+                own_messages_only=body.own_messages_only,
+                creator=principal,
+                default_rate_limit=rt.settings.email_rate_limit_per_hour,
             )
             return KeyCreated(**_public(key).model_dump(), key=plain)
 
@@ -95,12 +112,20 @@ async def list_keys(
 
 @router.delete("/{key_id}", response_model=KeyPublic)
 async def revoke_key(
-    key_id: int, principal: Principal = Depends(require(ADMIN)), rt: Runtime = Depends(get_runtime)
+    key_id: int,
+    principal: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
 ) -> KeyPublic:
+    """Any key may revoke itself; revoking another takes admin and a key that is a subset."""
+
     def _run() -> KeyPublic:
         with rt.db.session() as session:
-            return _public(
-                service.revoke_key(session, tenant_id=principal.tenant_id, key_id=key_id)
+            key = service.revoke_key(
+                session,
+                principal=principal,
+                key_id=key_id,
+                default_rate_limit=rt.settings.email_rate_limit_per_hour,
             )
+            return _public(key)
 
     return await run_in_threadpool(_run)

@@ -36,7 +36,7 @@ async def dead(
     def _run() -> EmailPage:
         with rt.db.session() as session:
             emails, total = service.list_dead(
-                session, tenant_id=principal.tenant_id, limit=limit, offset=offset
+                session, principal=principal, limit=limit, offset=offset
             )
             return service.public_page(session, emails, total=total, limit=limit, offset=offset)
 
@@ -54,7 +54,7 @@ async def requeue(
     def _run() -> list[int]:
         with rt.db.session() as session:
             return service.requeue_dead(
-                session, tenant_id=principal.tenant_id, ids=body.ids, error_type=body.error_type
+                session, principal=principal, ids=body.ids, error_type=body.error_type
             )
 
     ids = await run_in_threadpool(_run)
