@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -209,3 +210,18 @@ async def test_get_email_tool_returns_events_and_delivery(
     assert got["delivery"]["smtp_status"] == "5.1.1"
     assert got["delivery"]["recipient"] == RECIPIENT
     assert got == client.get(f"/emails/{email['id']}").json()
+
+
+def test_one_click_unsubscribe_from_bulk_mail_shows_on_that_message(client: TestClient) -> None:
+    ids = client.post(
+        "/emails/batch",
+        json=[{"to_email": "lead@example.org", "subject": "Novidades", "body": "b"}],
+    ).json()["ids"]
+    raw = client.get(f"/emails/{ids[0]}/raw").content.replace(b"\r\n ", b" ")
+    link = re.search(rb"<https?://[^>]+(/u/[^>]+)>", raw)
+    assert link is not None
+    assert client.post(link.group(1).decode(), data={"List-Unsubscribe": "One-Click"}).is_success
+
+    got = client.get(f"/emails/{ids[0]}").json()
+    assert types(got) == ["queued", "unsubscribed"]
+    assert got["events"][-1]["detail"] == "lead@example.org"
