@@ -145,7 +145,8 @@ def test_a_bounce_in_the_inbox_shows_on_the_message(
 
         def reported() -> dict | None:
             synced = http.post(f"/accounts/{account_id}/sync")
-            assert synced.status_code == 200, synced.text
+            # 409: the worker's own sync of the account holds it; that sync finds the DSN too.
+            assert synced.status_code in (200, 409), synced.text
             shown = http.get(f"/emails/{email['id']}").json()
             return shown if shown["delivery"] else None
 
