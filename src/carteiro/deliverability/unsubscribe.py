@@ -52,6 +52,8 @@ class UnsubscribeToken:
     email_id: int | None = None
     campaign_id: int | None = None
     issued_at: int = 0
+    # Bulk mail is signed before its row (and id) exists: the Message-ID names it instead.
+    message_id: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -80,12 +82,14 @@ def issue(
     address: str,
     email_id: int | None = None,
     campaign_id: int | None = None,
+    message_id: str | None = None,
     now: float | None = None,
 ) -> str:
     """A URL-safe token naming the tenant and address, signed with HMAC-SHA256."""
     issued = int(now if now is not None else time.time())
+    fields = [_VERSION, tenant_id, address.strip().lower(), email_id, campaign_id, issued]
     payload = json.dumps(
-        [_VERSION, tenant_id, address.strip().lower(), email_id, campaign_id, issued],
+        [*fields, message_id] if message_id else fields,
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode("utf-8")
@@ -107,16 +111,19 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
     if not hmac.compare_digest(mac, expected):
         raise bad
     try:
-        version, tenant_id, address, email_id, campaign_id, issued = json.loads(payload)
+        version, tenant_id, address, email_id, campaign_id, issued, *rest = json.loads(payload)
     except (ValueError, TypeError):
         raise bad from None
     if version != _VERSION or not isinstance(tenant_id, int) or not isinstance(address, str):
         raise bad
+    if len(rest) > 1 or (rest and not isinstance(rest[0], str)):
+        raise bad
+    message_id = rest[0] if rest else None
     ttl_days = DeliverabilityConfig.from_settings(settings).unsubscribe_ttl_days
     current = now if now is not None else time.time()
     if ttl_days > 0 and current - issued > ttl_days * 86400:
         raise ExpiredToken("this unsubscribe link has expired; use a link from a newer message")
-    return UnsubscribeToken(tenant_id, address, email_id, campaign_id, issued)
+    return UnsubscribeToken(tenant_id, address, email_id, campaign_id, issued, message_id)
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
@@ -130,12 +137,18 @@ def list_unsubscribe_headers(
     address: str,
     email_id: int | None = None,
     campaign_id: int | None = None,
+    message_id: str | None = None,
     mailto: str | None = None,
 ) -> dict[str, str]:
     """List-Unsubscribe (mailto when given, and the one-click https URL) and
     List-Unsubscribe-Post, for one recipient of a bulk message."""
     token = issue(
-        settings, tenant_id=tenant_id, address=address, email_id=email_id, campaign_id=campaign_id
+        settings,
+        tenant_id=tenant_id,
+        address=address,
+        email_id=email_id,
+        campaign_id=campaign_id,
+        message_id=message_id,
     )
     links = []
     if mailto:
@@ -170,10 +183,15 @@ def unsubscribe(
     if not created:
         return row, False
     email = None
-    if token.email_id is not None:
-        email = session.scalar(
-            select(Email).where(Email.id == token.email_id, Email.tenant_id == token.tenant_id)
+    if token.email_id is not None or token.message_id is not None:
+        which = (
+            Email.id == token.email_id
+            if token.email_id is not None
+            else Email.message_id == token.message_id
         )
+        email = session.scalars(
+            select(Email).where(which, Email.tenant_id == token.tenant_id).limit(1)
+        ).first()
     if email is not None:
         events.record(session, email=email, type="unsubscribed", detail={"address": row.value})
     outbox.emit(

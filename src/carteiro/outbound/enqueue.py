@@ -162,7 +162,7 @@ def build(
         # RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
         headers.update(
             unsubscribe.list_unsubscribe_headers(
-                settings, tenant_id=principal.tenant_id, address=to[0]
+                settings, tenant_id=principal.tenant_id, address=to[0], message_id=message_id
             )
         )
     raw = compose_message(

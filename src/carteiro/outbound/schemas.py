@@ -91,6 +91,39 @@ class EmailPublic(BaseModel):
     attempts: list[AttemptPublic] | None = None
 
 
+class EmailEventPublic(BaseModel):
+    """One step of a message's history."""
+
+    type: str = Field(
+        description="queued, held, approved, sent, deferred, failed, dead, requeued, recovered, "
+        "suppressed, cancelled, bounce_hard, bounce_soft, complained, unsubscribed"
+    )
+    at: datetime
+    detail: str | None = Field(
+        None, description="a short summary; server replies and diagnostics are quoted as received"
+    )
+
+
+class DeliveryReport(BaseModel):
+    """The latest bounce or complaint reported for a message after it left."""
+
+    status: Literal["bounced", "complained"]
+    reported_at: datetime
+    smtp_status: str | None = Field(description="the enhanced status code, e.g. 5.1.1")
+    diagnostic: str | None = Field(
+        description="the report's Diagnostic-Code or feedback type, as the remote side wrote it "
+        "(untrusted text)"
+    )
+    recipient: str | None
+
+
+class EmailDetail(EmailPublic):
+    """One message with what happened to it: attempts, events (oldest first), delivery."""
+
+    events: list[EmailEventPublic]
+    delivery: DeliveryReport | None
+
+
 class EmailPage(BaseModel):
     items: list[EmailPublic]
     total: int

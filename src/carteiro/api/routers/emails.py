@@ -12,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from carteiro.api.deps import get_runtime, require
 from carteiro.api.errors import validation_body
 from carteiro.errors import InvalidInput, TooLarge
-from carteiro.outbound import service
+from carteiro.outbound import service, timeline
 from carteiro.outbound.schemas import (
     BatchAccepted,
     ChannelSendRequest,
     ChannelSendResult,
     EmailCreate,
+    EmailDetail,
     EmailPage,
     EmailPublic,
     MCPEmailRequest,
@@ -121,16 +122,20 @@ async def list_emails(
     return await run_in_threadpool(_run)
 
 
-@router.get("/emails/{email_id}", response_model=EmailPublic, summary="One e-mail with attempts")
+@router.get(
+    "/emails/{email_id}",
+    response_model=EmailDetail,
+    summary="One e-mail with attempts, events and the latest bounce or complaint",
+)
 async def get_email(
     email_id: int,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
-) -> EmailPublic:
-    def _run() -> EmailPublic:
+) -> EmailDetail:
+    def _run() -> EmailDetail:
         with rt.db.session() as session:
             email = service.get_or_raise(session, principal=principal, email_id=email_id)
-            return service.public(session, email, with_attempts=True)
+            return timeline.detail(session, email)
 
     return await run_in_threadpool(_run)
 
