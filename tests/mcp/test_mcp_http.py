@@ -154,13 +154,20 @@ async def test_allow_list_is_enforced_per_key(
             "send_email",
             {"to": "x@evil.com", "cc": ["b@example.com"], "subject": "no", "body": "b"},
         )
+        in_cc = await session.call_tool(
+            "send_email",
+            {"to": "a@example.com", "cc": "b@example.com, bob@x.com", "subject": "no", "body": "b"},
+        )
 
     assert allowed["status"] == "pending"
     assert refused.is_error
     message = text(refused)
-    assert "recipient(s) x@evil.com are outside this key's allow-list" in message
+    assert "to: x@evil.com is not in this key's allow-list" in message
     assert "*@example.com" in message
     assert "Traceback" not in message
+    # The refusal names the field that holds the address, as the agent wrote it.
+    assert in_cc.is_error
+    assert "cc[1]: bob@x.com is not in this key's allow-list" in text(in_cc)
     assert total(runtime, principal) == 1
 
 
