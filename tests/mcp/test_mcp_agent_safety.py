@@ -171,12 +171,16 @@ async def test_unknown_arguments_are_refused_with_a_suggestion_on_every_tool(
         tools = (await client.list_tools()).tools
         sender = await client.call_tool("send_email", {**MSG, "from": "sender@example.com"})
         renamed = await client.call_tool("send_email", {**MSG, "to_email": "x@example.com"})
+        two = await client.call_tool("send_email", {**MSG, "from": "x", "sendAt": "now"})
         listing = await client.call_tool("list_emails", {"state": "pending"})
         stats = await client.call_tool("queue_stats", {"verbose": True})
         leads = await client.call_tool("find_leads", {"query": "ana"})
 
     assert "unknown argument 'from'; did you mean 'from_email'?" in refused(sender)
     assert "unknown argument 'to_email'; did you mean 'to'?" in refused(renamed)
+    assert refused(two).endswith(
+        "unknown arguments 'from' (did you mean 'from_email'?), 'sendAt' (did you mean 'send_at'?)"
+    )
     assert "unknown argument 'state'; did you mean 'status'?" in refused(listing)
     assert "unknown argument 'verbose'; it takes none" in refused(stats)
     assert "unknown argument 'query'" in refused(leads)

@@ -95,20 +95,22 @@ def _reason(error: ErrorDetails) -> str:
 
 
 def _unknown(names: list[str], arguments: Sequence[str]) -> str:
-    """'unknown argument 'from'; did you mean 'from_email'?' for the top-level names."""
-    parts = []
+    """'unknown argument 'from'; did you mean 'from_email'?' for top-level names."""
+    guesses: list[str | None] = []
     for name in names:
         renamed = _FIELD_NAMES.get(name)
-        guess = (
-            [renamed]
-            if renamed in arguments
-            else difflib.get_close_matches(name, arguments, n=1, cutoff=0.5)
-        )
-        parts.append(f"'{name}'; did you mean '{guess[0]}'?" if guess else f"'{name}'")
-    if len(parts) == 1 and not parts[0].endswith("?"):
+        close = difflib.get_close_matches(name, arguments, n=1, cutoff=0.5)
+        guesses.append(renamed if renamed in arguments else (close[0] if close else None))
+    if len(names) == 1:
+        if guesses[0]:
+            return f"unknown argument '{names[0]}'; did you mean '{guesses[0]}'?"
         known = f"the arguments are: {', '.join(arguments)}" if arguments else "it takes none"
-        return f"unknown argument {parts[0]}; {known}"
-    return ("unknown argument " if len(parts) == 1 else "unknown arguments ") + ", ".join(parts)
+        return f"unknown argument '{names[0]}'; {known}"
+    listed = ", ".join(
+        f"'{name}' (did you mean '{guess}'?)" if guess else f"'{name}'"
+        for name, guess in zip(names, guesses, strict=True)
+    )
+    return f"unknown arguments {listed}"
 
 
 def _rank(loc: tuple[str | int, ...], error: ErrorDetails) -> tuple[int, bool]:
