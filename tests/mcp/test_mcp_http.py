@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -154,13 +155,20 @@ async def test_allow_list_is_enforced_per_key(
             "send_email",
             {"to": "x@evil.com", "cc": ["b@example.com"], "subject": "no", "body": "b"},
         )
+        in_cc = await session.call_tool(
+            "send_email",
+            {"to": "a@example.com", "cc": "b@example.com, bob@x.com", "subject": "no", "body": "b"},
+        )
 
     assert allowed["status"] == "pending"
     assert refused.is_error
     message = text(refused)
-    assert "recipient(s) x@evil.com are outside this key's allow-list" in message
+    assert "to: x@evil.com is not in this key's allow-list" in message
     assert "*@example.com" in message
     assert "Traceback" not in message
+    # The refusal names the field that holds the address, as the agent wrote it.
+    assert in_cc.is_error
+    assert "cc[1]: bob@x.com is not in this key's allow-list" in text(in_cc)
     assert total(runtime, principal) == 1
 
 
@@ -206,6 +214,35 @@ async def test_idempotency_key_never_sends_twice(http_base: str, api_key: str) -
     assert first["duplicate"] is False and second["duplicate"] is True
     assert second["id"] == first["id"]
     assert page["total"] == 1
+
+
+def told_time(instructions: str | None) -> datetime:
+    found = re.search(r"server's current time is (\S+Z)", instructions or "")
+    assert found, instructions
+    return datetime.fromisoformat(found.group(1))
+
+
+async def test_both_protocols_give_the_time_and_refuse_unknown_arguments(
+    http_base: str, api_key: str
+) -> None:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with http_session(http_base, api_key) as session:
+        handshake = session.instructions
+        wrong = await session.call_tool(
+            "send_email", {"to": "a@example.com", "subject": "s", "body": "b", "sendAt": "now"}
+        )
+    async with create_mcp_http_client(headers=headers) as http:
+        transport = streamable_http_client(f"{http_base}/mcp", http_client=http)
+        async with Client(transport) as client:
+            modern = client.instructions
+            also_wrong = await client.call_tool("get_email", {"id": 1, "verbose": True})
+
+    now = datetime.now(UTC)
+    for instructions in (handshake, modern):
+        assert abs(told_time(instructions) - now) < timedelta(minutes=10)
+    assert wrong.is_error
+    assert text(wrong).endswith("unknown argument 'sendAt'; did you mean 'send_at'?")
+    assert also_wrong.is_error and "unknown argument 'verbose'" in text(also_wrong)
 
 
 def test_bearer_key_parsing() -> None:

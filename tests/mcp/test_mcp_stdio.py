@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,7 @@ async def test_tools_are_listed_with_schemas_and_annotations(
         assert tool.output_schema and tool.output_schema["type"] == "object", tool.name
         assert tool.annotations is not None, tool.name
         assert tool.annotations.open_world_hint is (tool.name in OPEN_WORLD), tool.name
+        assert tool.input_schema.get("additionalProperties") is False, tool.name
     send = listed["send_email"]
     assert {"to", "subject", "body"} <= set(send.input_schema["required"])
     assert send.annotations.read_only_hint is False
@@ -127,9 +130,9 @@ async def test_send_follow_cancel_and_list_accounts(
 
         cancelled = ok(await session.call_tool("cancel_email", {"id": sent["id"]}))
         assert cancelled["status"] == "cancelled"
-        again = await session.call_tool("cancel_email", {"id": sent["id"]})
-        assert again.is_error
-        assert "can no longer be cancelled" in text(again)
+        # Idempotent, as its annotations say: cancelling again returns the cancelled message.
+        again = ok(await session.call_tool("cancel_email", {"id": sent["id"]}))
+        assert again["id"] == sent["id"] and again["status"] == "cancelled"
 
         missing = await session.call_tool("get_email", {"id": 999_999})
         assert missing.is_error and "not found" in text(missing)
@@ -165,6 +168,20 @@ async def test_bad_input_is_a_tool_error_with_a_clear_message(
         assert "Traceback" not in text(result)
     with runtime.db.session() as session:
         assert outbound.list_(session, principal=principal)[1] == 0
+
+
+async def test_instructions_give_the_server_time(
+    stdio_env: dict[str, str], stdio_cwd: Path
+) -> None:
+    async with stdio_session(stdio_env, stdio_cwd) as session:
+        instructions = session.instructions or ""
+        call = {"to": "a@example.com", "subject": "s", "body": "b", "send_at": "now"}
+        sent = ok(await session.call_tool("send_email", call))
+    found = re.search(r"server's current time is (\S+Z)", instructions)
+    assert found, instructions
+    told = datetime.fromisoformat(found.group(1))
+    assert abs(told - datetime.now(UTC)) < timedelta(minutes=10)
+    assert abs(datetime.fromisoformat(sent["server_time"]) - told) < timedelta(minutes=10)
 
 
 def _bare_env(extra: dict[str, str]) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from carteiro.accounts.schemas import AccountPublic
-from carteiro.outbound.schemas import EmailPublic
+from carteiro.outbound.schemas import EmailPublic, QueueStats
+
+SERVER_TIME = "the server's current time (UTC): compare scheduled_at and send_at with it"
 
 
 class AttachmentInput(BaseModel):
@@ -31,6 +35,13 @@ class SendEmailResult(EmailPublic):
         description="true when idempotency_key matched an earlier message: nothing new was queued"
     )
     note: str = Field(description="what happens next, in one sentence")
+    server_time: datetime = Field(description=SERVER_TIME)
+
+
+class QueueStatsResult(QueueStats):
+    """The tenant's queue, and the server's time the ages are measured against."""
+
+    server_time: datetime = Field(description=SERVER_TIME)
 
 
 class AccountList(BaseModel):

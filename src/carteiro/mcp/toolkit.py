@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, RateLimited
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
@@ -22,6 +26,9 @@ from carteiro.tenancy.service import Principal
 log = logging.getLogger("carteiro.mcp")
 
 T = TypeVar("T")
+
+Clock = Callable[[], datetime]
+"""The server's current time (aware, UTC); tests pass a fake one."""
 
 PrincipalResolver = Callable[[Context], Awaitable[Principal]]
 """Who is calling for the current MCP request: fixed for stdio, from the Bearer key over HTTP."""
@@ -34,11 +41,15 @@ _FIELD_NAMES = {
     "html_body": "html",
     "scheduled_at": "send_at",
 }
-_FIELD_PREFIX = re.compile(r"^(" + "|".join(_FIELD_NAMES) + r")(?=$|[\[.:])")
+_FIELD_NAME = re.compile(r"(?<![\w.])(" + "|".join(_FIELD_NAMES) + r")(?=$|[\[.:,;\s)])")
+# Pydantic puts a union member's tag in `loc` ('list[str]', "literal['now']", a model's name).
+_TYPE_TAGS = {"str", "int", "float", "bool", "bytes", "none", "dict", "list", "datetime", "date"}
+# Errors that only say "not this type": in a union, another member's error says more.
+_TYPE_MISMATCH = re.compile(r"_type$|^literal_error$|^is_instance_of$|^model_attributes_type$")
 
 
 def _tool_field(name: str) -> str:
-    return _FIELD_PREFIX.sub(lambda m: _FIELD_NAMES[m.group(1)], name)
+    return _FIELD_NAME.sub(lambda m: _FIELD_NAMES[m.group(1)], name)
 
 
 def describe(exc: CarteiroError) -> str:
@@ -53,14 +64,92 @@ def describe(exc: CarteiroError) -> str:
     return message
 
 
-def describe_validation(exc: ValidationError) -> str:
-    """The first problem of a pydantic error, as 'field: reason'."""
-    errors = exc.errors(include_url=False)
+def _is_tag(part: str | int) -> bool:
+    return isinstance(part, str) and (
+        part in _TYPE_TAGS or any(c in part for c in "[]()-'") or part[:1].isupper()
+    )
+
+
+def _label(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return _tool_field(out)
+
+
+def _reason(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "this argument is required"
+    if kind == "timezone_aware":
+        return "give a UTC offset, e.g. 2030-01-31T09:00:00-03:00 (no timezone given)"
+    if kind.startswith(("datetime_", "date_")):
+        return (
+            "not a date and time: give ISO 8601 with a UTC offset, e.g. 2030-01-31T09:00:00-03:00"
+        )
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
+
+
+def _unknown(names: list[str], arguments: Sequence[str]) -> str:
+    """'unknown argument 'from'; did you mean 'from_email'?' for top-level names."""
+    guesses: list[str | None] = []
+    for name in names:
+        renamed = _FIELD_NAMES.get(name)
+        close = difflib.get_close_matches(name, arguments, n=1, cutoff=0.5)
+        guesses.append(renamed if renamed in arguments else (close[0] if close else None))
+    if len(names) == 1:
+        if guesses[0]:
+            return f"unknown argument '{names[0]}'; did you mean '{guesses[0]}'?"
+        known = f"the arguments are: {', '.join(arguments)}" if arguments else "it takes none"
+        return f"unknown argument '{names[0]}'; {known}"
+    listed = ", ".join(
+        f"'{name}' (did you mean '{guess}'?)" if guess else f"'{name}'"
+        for name, guess in zip(names, guesses, strict=True)
+    )
+    return f"unknown arguments {listed}"
+
+
+def _rank(loc: tuple[str | int, ...], error: ErrorDetails) -> tuple[int, bool]:
+    return len(loc), not _TYPE_MISMATCH.search(error["type"])
+
+
+def describe_validation(exc: ValidationError, arguments: Sequence[str] = ()) -> str:
+    """One line for the first bad field, as 'field: reason'; unknown names get a suggestion.
+
+    `arguments` are the tool's parameter names, for 'did you mean' on an unknown argument.
+    """
+    errors = exc.errors(include_url=False, include_input=False)
     if not errors:
         return "invalid input"
-    first = errors[0]
-    loc = ".".join(str(part) for part in first.get("loc", ()))
-    return f"{_tool_field(loc)}: {first['msg']}" if loc else str(first["msg"])
+    cleaned = [(tuple(p for p in e["loc"] if not _is_tag(p)), e) for e in errors]
+    extra = [loc[0] for loc, e in cleaned if e["type"] == "extra_forbidden" and len(loc) == 1]
+    if extra:
+        return _unknown([str(name) for name in extra], arguments)
+    first = cleaned[0][0][:1]
+    # The errors of one field: a union reports one per member; the deepest, most specific wins.
+    mine = [(loc, e) for loc, e in cleaned if loc[:1] == first]
+    rank = max(_rank(loc, e) for loc, e in mine)
+    loc = next(loc for loc, e in mine if _rank(loc, e) == rank)
+    reasons: list[str] = []
+    for _, e in (item for item in mine if item[0] == loc and _rank(*item) == rank):
+        reason = _reason(e)
+        if reasons and reason.startswith("input should be "):
+            reason = reason.removeprefix("input should be ")
+        if reason not in reasons:
+            reasons.append(reason)
+    reason = " or ".join(reasons)
+    if loc and reasons == ["extra inputs are not permitted"]:
+        return f"{_label(loc[:-1]) or 'input'}: unknown field '{loc[-1]}'"
+    return f"{_label(loc)}: {reason}" if loc else reason
+
+
+def server_time(now: datetime) -> str:
+    """`now` as agents read it best: ISO 8601 in UTC, to the second, with a `Z`."""
+    return now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def fixed_principal(principal: Principal) -> PrincipalResolver:
@@ -78,6 +167,7 @@ class ToolRunner:
 
     runtime: Runtime
     resolve: PrincipalResolver
+    clock: Clock = field(default=utcnow)
 
     async def run(self, ctx: Context, scope: str, work: Callable[[Session, Principal], T]) -> T:
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
@@ -11,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
 from carteiro.config import Settings
-from carteiro.mcp.models import AccountList, AttachmentInput, SendEmailResult
-from carteiro.mcp.toolkit import ToolRunner
+from carteiro.errors import InvalidInput
+from carteiro.mcp.models import AccountList, AttachmentInput, QueueStatsResult, SendEmailResult
+from carteiro.mcp.toolkit import ToolRunner, server_time
 from carteiro.outbound import queue, timeline
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import Email
@@ -23,23 +25,45 @@ from carteiro.outbound.schemas import (
     EmailPage,
     EmailPublic,
     Priority,
-    QueueStats,
     Status,
 )
 from carteiro.tenancy import scopes
 from carteiro.tenancy.service import Principal
 
 MAX_LIST = 100
+# How far in the past send_at may be (clock skew, a slow call) and still mean "now".
+PAST_TOLERANCE_MINUTES = 5
 
 EmailId = Annotated[int, Field(ge=1, description="the message id returned by send_email")]
+Addresses = Annotated[
+    list[str] | str | None,
+    Field(description="addresses: a list, or one string with them separated by commas"),
+]
 
 SEND_DESCRIPTION = """Queue one email for delivery through Carteiro's durable queue.
 
 Returns at once with the message's id and status; delivery happens in the background (use
 get_email to follow it). Status `pending` means it waits for its time or its turn; `held` means
 this API key is in review mode and a person must approve the message before it is sent.
-Recipients outside the key's allow-list are refused and nothing is queued. Not idempotent:
-each call queues a new message unless you repeat the same idempotency_key."""
+Recipients outside the key's allow-list are refused and nothing is queued. Addresses that
+opted out of e-mail (LGPD consent) are refused too, unless transactional=true: set it only for
+mail the person needs whatever their consent (a receipt, a password reset, an order update),
+never for news or offers. Addresses on the suppression list (bounces, complaints) are always
+refused. send_at must not be in the past: the result's server_time is the server's clock.
+Not idempotent: each call queues a new message unless you repeat the same idempotency_key."""
+
+
+def _schedule(send_at: datetime | Literal["now"] | None, now: datetime) -> datetime | None:
+    """The time to pass on: None for 'now'; a time clearly in the past is refused."""
+    if send_at is None or send_at == "now":
+        return None
+    if send_at < now - timedelta(minutes=PAST_TOLERANCE_MINUTES):
+        raise InvalidInput(
+            f"send_at: {send_at.isoformat()} is in the past (server time {server_time(now)}); "
+            "give a later time, or 'now' (or leave send_at out) to send at once",
+            field="send_at",
+        )
+    return send_at
 
 
 def _note(email: Email, result: EmailPublic, *, duplicate: bool) -> str:
@@ -85,8 +109,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
         subject: Annotated[str, Field(max_length=500, description="one line, at most 500 chars")],
         body: Annotated[str, Field(description="the plain-text body")],
         html: Annotated[str | None, Field(description="optional HTML version of the body")] = None,
-        cc: Annotated[list[str] | None, Field(description="carbon-copy addresses")] = None,
-        bcc: Annotated[list[str] | None, Field(description="blind-copy addresses")] = None,
+        cc: Addresses = None,
+        bcc: Addresses = None,
         reply_to: Annotated[
             str | None, Field(description="address replies should go to, if not the sender")
         ] = None,
@@ -94,10 +118,12 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             list[AttachmentInput] | None, Field(description="files to attach, base64-encoded")
         ] = None,
         send_at: Annotated[
-            AwareDatetime | None,
+            AwareDatetime | Literal["now"] | None,
             Field(
-                description="when to send, ISO 8601 with a UTC offset "
-                "(e.g. 2030-01-31T09:00:00-03:00); absent or past: as soon as possible"
+                description="when to send, ISO 8601 with a UTC offset (e.g. "
+                "2030-01-31T09:00:00-03:00), after the server's time (see the instructions "
+                "or server_time); 'now' or absent: as soon as possible. A time more than "
+                f"{PAST_TOLERANCE_MINUTES} minutes in the past is refused"
             ),
         ] = None,
         priority: Annotated[
@@ -107,6 +133,22 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             str | None,
             Field(description="sending account name or id (see list_accounts); default: the pool"),
         ] = None,
+        from_email: Annotated[
+            str | None,
+            Field(
+                max_length=320,
+                description="send from the account with this address, or '@domain' for any "
+                "account of that domain (see list_accounts); default: any account",
+            ),
+        ] = None,
+        transactional: Annotated[
+            bool,
+            Field(
+                description="true only for mail the person needs whatever their consent (a "
+                "receipt, a password reset): it may go to an address that opted out. "
+                "Never for news, offers or follow-ups"
+            ),
+        ] = False,
         idempotency_key: Annotated[
             str | None,
             Field(
@@ -118,6 +160,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
         ] = None,
     ) -> SendEmailResult:
         def work(session: Session, principal: Principal) -> SendEmailResult:
+            now = runner.clock()
             # Built here so a validation error becomes a tool error naming the field.
             data = EmailCreate(
                 to_email=to,
@@ -127,9 +170,10 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 body=body,
                 html_body=html,
                 priority=priority,
-                scheduled_at=send_at,
+                scheduled_at=_schedule(send_at, now),
                 attachments=[AttachmentIn(**a.model_dump()) for a in attachments or []] or None,
                 account=account,
+                from_email=from_email,
                 reply_to=reply_to,
             )
             email, is_new = outbound.create(
@@ -139,12 +183,14 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 settings=settings,
                 idempotency_key=idempotency_key,
                 source="mcp",
+                respect_opt_out=not transactional,
             )
             public = outbound.public(session, email)
             return SendEmailResult(
                 **public.model_dump(),
                 duplicate=not is_new,
                 note=_note(email, public, duplicate=not is_new),
+                server_time=now,
             )
 
         return await runner.run(ctx, scopes.EMAILS_SEND, work)
@@ -208,8 +254,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
         name="cancel_email",
         title="Cancel an email",
         description="Cancel a message that has not been sent yet (status pending or held); it "
-        "will never be sent. Fails, changing nothing, if it is already sending, sent, failed, "
-        "dead or cancelled.",
+        "will never be sent. Cancelling a cancelled message changes nothing and returns it. "
+        "Fails, changing nothing, if it is already sending, sent, failed, dead or suppressed.",
         annotations=ToolAnnotations(
             title="Cancel an email",
             read_only_hint=False,
@@ -220,7 +266,9 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
     )
     async def cancel_email(ctx: Context, id: EmailId) -> EmailPublic:
         def work(session: Session, principal: Principal) -> EmailPublic:
-            email = outbound.cancel(session, principal=principal, email_id=id)
+            email = outbound.get_or_raise(session, principal=principal, email_id=id)
+            if email.status != "cancelled":
+                email = outbound.cancel(session, principal=principal, email_id=id)
             return outbound.public(session, email)
 
         return await runner.run(ctx, scopes.EMAILS_MANAGE, work)
@@ -229,7 +277,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
         name="queue_stats",
         title="Queue statistics",
         description="This tenant's outbound queue: message counts by status, the age in seconds "
-        "of the oldest pending message, and how many were sent in the last minute and hour.",
+        "of the oldest pending message, how many were sent in the last minute and hour, and "
+        "the server's current time.",
         annotations=ToolAnnotations(
             title="Queue statistics",
             read_only_hint=True,
@@ -237,9 +286,10 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             open_world_hint=False,
         ),
     )
-    async def queue_stats(ctx: Context) -> QueueStats:
-        def work(session: Session, principal: Principal) -> QueueStats:
-            return QueueStats(**queue.stats(session, tenant_id=principal.tenant_id))
+    async def queue_stats(ctx: Context) -> QueueStatsResult:
+        def work(session: Session, principal: Principal) -> QueueStatsResult:
+            stats = queue.stats(session, tenant_id=principal.tenant_id)
+            return QueueStatsResult(**stats, server_time=runner.clock())
 
         return await runner.run(ctx, scopes.EMAILS_READ, work)
 

@@ -81,15 +81,30 @@ def load_pool(session: Session, tenant_id: int) -> Pool:
     return Pool(list(session.scalars(stmt.order_by(Account.id))))
 
 
-def check_recipients(principal: Principal, recipients: Sequence[str]) -> None:
-    refused = [r for r in recipients if not principal.recipient_allowed(r)]
+def labelled(prefix: str, **fields: list[str]) -> list[tuple[str, str]]:
+    """Each address with the field that holds it ('to_email', 'cc_emails[1]'), in order."""
+    out = []
+    for name, addresses in fields.items():
+        for i, address in enumerate(addresses):
+            out.append((f"{prefix}{name}[{i}]" if len(addresses) > 1 else prefix + name, address))
+    return out
+
+
+def refusal(found: list[tuple[str, str]], singular: str, plural: str) -> str:
+    """'cc_emails[1]: bob@x.com is …' or 'to_email: a@x.com, cc_emails: b@x.com are …'."""
+    listed = ", ".join(f"{label}: {address}" for label, address in found)
+    return f"{listed} {singular if len(found) == 1 else plural}"
+
+
+def check_recipients(principal: Principal, recipients: list[tuple[str, str]]) -> None:
+    """Refuses, naming the field, any (field, address) outside the key's allow-list."""
+    refused = [(label, r) for label, r in recipients if not principal.recipient_allowed(r)]
     if refused:
         allowed = ", ".join(principal.allowed_recipients or ()) or "nobody"
-        raise Forbidden(
-            f"recipient(s) {', '.join(refused)} are outside this key's allow-list "
-            f"({allowed}); ask an operator to widen it",
-            field="to_email",
+        message = refusal(
+            refused, "is not in this key's allow-list", "are not in this key's allow-list"
         )
+        raise Forbidden(f"{message} ({allowed}); ask an operator to widen it", field=refused[0][0])
 
 
 @dataclass
@@ -103,6 +118,15 @@ class Built:
     def recipients(self) -> list[str]:
         row = self.row
         return [*row["to_emails"], *(row["cc_emails"] or []), *(row["bcc_emails"] or [])]
+
+    def labelled(self, prefix: str = "") -> list[tuple[str, str]]:
+        row = self.row
+        return labelled(
+            prefix,
+            to_email=row["to_emails"],
+            cc_emails=row["cc_emails"] or [],
+            bcc_emails=row["bcc_emails"] or [],
+        )
 
 
 def build(
@@ -123,7 +147,7 @@ def build(
     cc = parse_addresses(data.cc_emails, field=f"{prefix}cc_emails")
     bcc = parse_addresses(data.bcc_emails, field=f"{prefix}bcc_emails")
     reply_to = parse_addresses(data.reply_to, field=f"{prefix}reply_to") or None
-    check_recipients(principal, [*to, *cc, *bcc])
+    check_recipients(principal, labelled(prefix, to_email=to, cc_emails=cc, bcc_emails=bcc))
     if len(data.body) > settings.max_body_chars:
         raise TooLarge(f"body is larger than {settings.max_body_chars} characters", field="body")
     if data.html_body and len(data.html_body) > settings.max_body_chars:

@@ -15,6 +15,7 @@ from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.deliverability import suppression
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
+from carteiro.leads import consent
 from carteiro.outbound import enqueue, events, wakeup
 from carteiro.outbound.addresses import parse_addresses
 from carteiro.outbound.compose import Attachment, set_from
@@ -24,6 +25,7 @@ from carteiro.outbound.dkim import Signers
 from carteiro.outbound.enqueue import MAX_BATCH as MAX_BATCH
 from carteiro.outbound.enqueue import Queued as Queued
 from carteiro.outbound.enqueue import create_batch as create_batch
+from carteiro.outbound.enqueue import refusal
 from carteiro.outbound.models import (
     LANE_TRANSACTIONAL,
     PRIORITY_NAMES,
@@ -72,12 +74,13 @@ def find_by_idempotency_key(session: Session, *, principal: Principal, key: str)
     return session.scalar(stmt)
 
 
-def _recipients(data: EmailCreate) -> list[str]:
-    return [
-        *parse_addresses(data.to_email, field="to_email"),
-        *parse_addresses(data.cc_emails, field="cc_emails"),
-        *parse_addresses(data.bcc_emails, field="bcc_emails"),
-    ]
+def _recipients(data: EmailCreate) -> list[tuple[str, str]]:
+    return enqueue.labelled(
+        "",
+        to_email=parse_addresses(data.to_email, field="to_email"),
+        cc_emails=parse_addresses(data.cc_emails, field="cc_emails"),
+        bcc_emails=parse_addresses(data.bcc_emails, field="bcc_emails"),
+    )
 
 
 def create(
@@ -88,8 +91,13 @@ def create(
     settings: Settings,
     idempotency_key: str | None = None,
     source: str = "api",
+    respect_opt_out: bool = False,
 ) -> tuple[Email, bool]:
-    """Enqueues one message; returns it and whether it is new (False: idempotent repeat)."""
+    """Enqueues one message; returns it and whether it is new (False: idempotent repeat).
+
+    Suppressed recipients are always refused. With `respect_opt_out`, so are addresses that
+    opted out (LGPD); callers leave it off only for transactional mail (receipts, resets).
+    """
     if idempotency_key is not None:
         if not 0 < len(idempotency_key) <= 255:
             raise InvalidInput(
@@ -118,14 +126,30 @@ def create(
         adding=len(built.recipients),
         now=now,
     )
+    recipients = built.labelled()
     hits = suppression.is_suppressed(
         session, tenant_id=principal.tenant_id, addresses=built.recipients
     )
     if hits:
-        listed = ", ".join(f"{a} ({r})" for a, r in hits.items())
+        found = [(label, f"{a} ({hits[a]})") for label, a in recipients if a in hits]
         raise InvalidInput(
-            f"on this tenant's suppression list, never mailed: {listed}", field="to_email"
+            refusal(
+                found,
+                "is on this tenant's suppression list and is never mailed",
+                "are on this tenant's suppression list and are never mailed",
+            ),
+            field=found[0][0],
         )
+    if respect_opt_out:
+        out = consent.opted_out(session, tenant_id=principal.tenant_id, addresses=built.recipients)
+        if out:
+            found = [(label, a) for label, a in recipients if a in out]
+            raise InvalidInput(
+                refusal(found, "opted out", "opted out")
+                + " of e-mail (LGPD consent); nothing was queued. Only transactional mail "
+                "(a receipt, a password reset) may still be sent to an address that opted out",
+                field=found[0][0],
+            )
     enqueue.sign(session, [built.row], settings)
     email = Email(**built.row)
     email.idempotency_key = idempotency_key
