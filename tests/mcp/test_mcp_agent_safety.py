@@ -42,7 +42,7 @@ def refused(result: CallToolResult) -> str:
 
 def total(runtime: Runtime, principal: Principal) -> int:
     with runtime.db.session() as session:
-        return outbound.list_(session, tenant_id=principal.tenant_id)[1]
+        return outbound.list_(session, principal=principal)[1]
 
 
 class FakeClock:
