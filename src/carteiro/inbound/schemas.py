@@ -199,3 +199,8 @@ class RulePublic(BaseModel):
     body: str
     html_body: str | None
     created_at: datetime
+    api_key_id: int | None = Field(
+        None, description="the key the rule answers as; its allow-list, review mode and limit apply"
+    )
+    last_error: str | None = Field(None, description="why the rule last did not answer")
+    last_error_at: datetime | None = None

@@ -243,7 +243,7 @@ async def create_rule(
 ) -> RulePublic:
     def _run() -> RulePublic:
         with rt.db.session() as session:
-            rule = inbox_rules.create(session, tenant_id=principal.tenant_id, data=data)
+            rule = inbox_rules.create(session, principal=principal, data=data)
             return inbox_rules.to_public(rule)
 
     return await run_in_threadpool(_run)
