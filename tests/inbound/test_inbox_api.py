@@ -157,6 +157,28 @@ def test_reply_endpoint_queues_a_threaded_reply(client: TestClient, mailbox: int
     assert client.post("/inbox/messages/999999/reply", json={"body": "x"}).status_code == 404
 
 
+def test_replying_and_forwarding_need_the_send_scope(
+    runtime: Runtime, client: TestClient, mailbox: int
+) -> None:
+    (thread,) = _threads(client, q="Proposta")["items"]
+    message_id = client.get(f"/inbox/threads/{thread['id']}").json()["messages"][0]["id"]
+    inbox_only = {"Authorization": f"Bearer {_key(runtime, scopes=['inbox:read', 'inbox:write'])}"}
+    for data in (
+        {"body": "Oi"},
+        {"body": "Veja", "mode": "forward", "to": ["fora@example.net"]},
+    ):
+        r = client.post(f"/inbox/messages/{message_id}/reply", json=data, headers=inbox_only)
+        assert r.status_code == 403, r.text
+        assert "emails:send" in r.json()["message"]
+    assert client.get("/emails").json()["total"] == 0
+    sender = {
+        "Authorization": "Bearer "
+        + _key(runtime, scopes=["inbox:read", "inbox:write", "emails:send"])
+    }
+    r = client.post(f"/inbox/messages/{message_id}/reply", json={"body": "Oi"}, headers=sender)
+    assert r.status_code == 201, r.text
+
+
 def test_other_tenants_and_missing_scopes(
     runtime: Runtime, client: TestClient, mailbox: int
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from mcp.client import Client
 from mcp_types import CallToolResult
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from carteiro.cli.inbox import app as inbox_app
@@ -109,6 +110,29 @@ async def test_tools_respect_the_keys_scopes(
         refused = await client.call_tool("search_inbox", {})
         assert refused.is_error
         assert "inbox:read" in str(refused.content[0].text)  # type: ignore[union-attr]
+
+
+async def test_replying_needs_the_send_scope(
+    runtime: Runtime, principal: Principal, synced: Callable[[], SyncReport]
+) -> None:
+    inbox_only = Principal(
+        tenant_id=principal.tenant_id,
+        key_id=None,
+        key_name="i",
+        scopes=("inbox:read", "inbox:write"),
+    )
+    async with Client(build_server(runtime, fixed_principal(inbox_only))) as client:
+        from carteiro.inbound.models import InboxMessage
+
+        with runtime.db.session() as session:
+            message_id = session.scalars(select(InboxMessage.id)).one()
+        for args in (
+            {"id": message_id, "body": "Oi"},
+            {"id": message_id, "body": "Veja", "mode": "forward", "to": ["fora@example.net"]},
+        ):
+            refused = await client.call_tool("reply_to_message", args)
+            assert refused.is_error
+            assert "emails:send" in str(refused.content[0].text)  # type: ignore[union-attr]
 
 
 @pytest.fixture
