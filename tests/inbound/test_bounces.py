@@ -241,3 +241,37 @@ def test_legacy_bounce_without_a_report_part() -> None:
         ("gone@old.example", "bounce_hard", "5.1.1")
     ]
     assert detect(parse_message(b"From: a@b.c\r\nSubject: failure notice\r\n\r\nx")) is None
+
+
+def test_a_report_speaks_only_for_the_recipients_of_the_message_it_quotes(
+    runtime: Runtime,
+    dovecot: Dovecot,
+    sync: Callable[[], SyncReport],
+    sent: Email,
+    bounced: list[tuple[str, str]],
+) -> None:
+    # Anyone who saw our Message-ID (a recipient, a list archive) can write this.
+    forged = dsn(original_id=sent.message_id, recipient="NINGUEM@cliente.com.br").replace(
+        b"\r\n\r\n--R\r\nContent-Type: message/rfc822",
+        b"\r\n\r\nFinal-Recipient: rfc822; diretoria@cliente.com.br\r\nAction: failed\r\n"
+        b"Status: 5.1.1\r\n\r\nFinal-Recipient: rfc822; vendas@concorrente.example\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n\r\n--R\r\nContent-Type: message/rfc822",
+    )
+    assert b"vendas@concorrente.example" in forged
+    dovecot.append("INBOX", forged)
+    dovecot.append("INBOX", arf(original_id=sent.message_id, recipient="outro@cliente.com.br"))
+    sync()
+    assert [(e.type, e.detail["recipient"]) for e in _events(runtime, sent.id)] == [  # type: ignore[index]
+        ("bounce_hard", "ninguem@cliente.com.br")
+    ]
+    assert bounced == [("ninguem@cliente.com.br", "hard")]
+    if importlib.util.find_spec("carteiro.deliverability.suppression") is not None:
+        from carteiro.deliverability.suppression import is_suppressed
+
+        strangers = [
+            "diretoria@cliente.com.br",
+            "vendas@concorrente.example",
+            "outro@cliente.com.br",
+        ]
+        with runtime.db.session() as session:
+            assert is_suppressed(session, tenant_id=sent.tenant_id, addresses=strangers) == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
@@ -135,6 +136,68 @@ def test_thread_detail_message_body_pages_raw_and_attachment(
     assert client.get(f"/inbox/messages/{message_id}/attachments/999999").status_code == 404
 
 
+def _with_attachments(*files: tuple[str, str, bytes]) -> bytes:
+    message = EmailMessage()
+    message["From"] = "bia@cliente.com.br"
+    message["To"] = "inbox@example.com"
+    message["Subject"] = "Arquivos"
+    message.set_content("Seguem os arquivos.")
+    for filename, ctype, data in files:
+        maintype, subtype = ctype.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()
+
+
+def _sync_one(client: TestClient, dovecot: Dovecot, account: int, raw: bytes) -> int:
+    dovecot.append("INBOX", raw)
+    assert client.post(f"/accounts/{account}/sync").status_code == 200
+    (thread,) = _threads(client)["items"]
+    return client.get(f"/inbox/threads/{thread['id']}").json()["messages"][0]["id"]
+
+
+def test_attachments_with_any_name_download(
+    client: TestClient, dovecot: Dovecot, imap_account: int
+) -> None:
+    files = [("报告 2024.pdf", "application/pdf", PDF), ("página.txt", "text/plain", b"oi")]
+    message_id = _sync_one(client, dovecot, imap_account, _with_attachments(*files))
+    listed = client.get(f"/inbox/messages/{message_id}").json()["attachments"]
+    assert [a["filename"] for a in listed] == [f[0] for f in files]
+    pdf, text = (client.get(f"/inbox/messages/{message_id}/attachments/{a['id']}") for a in listed)
+    assert (pdf.status_code, pdf.content) == (200, PDF)
+    # The real name percent-encoded (RFC 5987), an ASCII stand-in for old clients.
+    assert pdf.headers["content-disposition"] == (
+        "attachment; filename=\"2024.pdf\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A%202024.pdf"
+    )
+    assert (text.status_code, text.content) == (200, b"oi")
+    assert text.headers["content-disposition"] == (
+        "attachment; filename=\"pagina.txt\"; filename*=UTF-8''p%C3%A1gina.txt"
+    )
+
+
+def test_served_mail_cannot_run_script_or_be_sniffed(
+    client: TestClient, dovecot: Dovecot, imap_account: int
+) -> None:
+    files = [
+        ("pagina.html", "text/html", b"<script>alert(document.cookie)</script>"),
+        ("logo.svg", "image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg" onload="x()"/>'),
+        ("contrato.pdf", "application/pdf", PDF),
+    ]
+    message_id = _sync_one(client, dovecot, imap_account, _with_attachments(*files))
+    for att in client.get(f"/inbox/messages/{message_id}").json()["attachments"]:
+        r = client.get(f"/inbox/messages/{message_id}/attachments/{att['id']}")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-disposition"] == f'attachment; filename="{att["filename"]}"'
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-security-policy"] == "sandbox"
+
+    raw = client.get(f"/inbox/messages/{message_id}/raw")
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    reply = client.post(f"/inbox/messages/{message_id}/reply", json={"body": "Obrigado"})
+    sent_raw = client.get(f"/emails/{reply.json()['email_id']}/raw")
+    assert sent_raw.status_code == 200
+    assert sent_raw.headers["x-content-type-options"] == "nosniff"
+
+
 def test_reply_endpoint_queues_a_threaded_reply(client: TestClient, mailbox: int) -> None:
     (thread,) = _threads(client, q="Proposta")["items"]
     last = client.get(f"/inbox/threads/{thread['id']}").json()["messages"][-1]
@@ -155,6 +218,28 @@ def test_reply_endpoint_queues_a_threaded_reply(client: TestClient, mailbox: int
     assert bad.status_code == 422
     assert bad.json()["field"] == "mode"
     assert client.post("/inbox/messages/999999/reply", json={"body": "x"}).status_code == 404
+
+
+def test_replying_and_forwarding_need_the_send_scope(
+    runtime: Runtime, client: TestClient, mailbox: int
+) -> None:
+    (thread,) = _threads(client, q="Proposta")["items"]
+    message_id = client.get(f"/inbox/threads/{thread['id']}").json()["messages"][0]["id"]
+    inbox_only = {"Authorization": f"Bearer {_key(runtime, scopes=['inbox:read', 'inbox:write'])}"}
+    for data in (
+        {"body": "Oi"},
+        {"body": "Veja", "mode": "forward", "to": ["fora@example.net"]},
+    ):
+        r = client.post(f"/inbox/messages/{message_id}/reply", json=data, headers=inbox_only)
+        assert r.status_code == 403, r.text
+        assert "emails:send" in r.json()["message"]
+    assert client.get("/emails").json()["total"] == 0
+    sender = {
+        "Authorization": "Bearer "
+        + _key(runtime, scopes=["inbox:read", "inbox:write", "emails:send"])
+    }
+    r = client.post(f"/inbox/messages/{message_id}/reply", json={"body": "Oi"}, headers=sender)
+    assert r.status_code == 201, r.text
 
 
 def test_other_tenants_and_missing_scopes(

@@ -99,6 +99,23 @@ def test_deep_nesting_is_cut_off() -> None:
     assert "too deeply nested or too many parts" in p.defects
 
 
+def test_hostile_address_headers_cost_bounded_work() -> None:
+    # 400,000 characters without an `@`: the old bare-address regex backtracked from every
+    # start position (quadratic, about ten minutes per header). No time is asserted: with
+    # the old code this test does not finish in any normal run.
+    junk = "x" * 400_000
+    raw = (
+        f'From: {junk}\r\nSender: "{junk}\r\nTo: {junk}\r\nCc: ({junk}\r\n'
+        f"Reply-To: {'a.' * 200_000}\r\nSubject: oi\r\n\r\nbody\r\n"
+    ).encode()
+    p = parse_message(raw)
+    assert (p.sender, p.to, p.cc, p.reply_to) == (None, [], [], [])
+    assert p.text == "body\n"
+    # A bare address among junk is still found; one past the cap is not looked for.
+    assert addresses("lixo " + "y" * 20_000 + " ana@cliente.com.br") == [("", "ana@cliente.com.br")]
+    assert addresses("y" * 40_000 + " ana@cliente.com.br") == []
+
+
 def test_decoders() -> None:
     assert decode_bytes(b"caf\xc3\xa9", "latin-1") == "cafÃ©"
     assert decode_bytes(b"caf\xe9", "utf-8") == "café"

@@ -110,9 +110,20 @@ def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Re
     }
     report_id = parsed.message_id or f"inbox:{row.id}"
     recipients = [*email.to_emails, *(email.cc_emails or []), *(email.bcc_emails or [])]
+    ours = {r.lower() for r in recipients}
     for outcome in report.outcomes:
         # An ARF report often hides the recipient: the original had only one, it was them.
         recipient = outcome.recipient or (recipients[0] if len(recipients) == 1 else None)
+        if recipient and recipient.lower() not in ours:
+            # Anyone can quote a Message-ID: a report may only speak for that message's own
+            # recipients, or a forged one would suppress whatever addresses it lists.
+            log.warning(
+                "a %s about message %s names %s, not one of its recipients: ignored",
+                report.kind,
+                email.id,
+                recipient,
+            )
+            continue
         if (outcome.kind, recipient, report_id) in known:
             continue
         detail = {

@@ -15,7 +15,9 @@ import nh3
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
 _MSG_ID = re.compile(r"<([^<>\s]{1,250})>")
-_BARE_ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+# What separates bare addresses; splitting on it is linear, unlike searching for `x+@x+`,
+# which backtracks over every start position of a long run without `@` (quadratic).
+_ADDRESS_SEPARATORS = re.compile(r"[\s<>\"',;:()\[\]]+")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 # Labels that mean "no idea" or that mailers use for plain ASCII that is really UTF-8.
 _UNKNOWN = {"", "unknown", "unknown-8bit", "x-unknown", "default", "charset", "none", "8bit"}
@@ -32,6 +34,10 @@ _ALIASES = {
     "gbk": "gb18030",
 }
 MAX_HEADER_CHARS = 2000
+# Address headers are cut to this length before parsing, so a hostile header (megabytes
+# without an `@`) costs bounded work; ordinary lists of 200 addresses (all the inbox keeps)
+# fit with room to spare.
+MAX_ADDRESS_HEADER_CHARS = 32_000
 MAX_NAME = 256
 MAX_ADDRESS = 320
 
@@ -121,7 +127,7 @@ def addresses(value: object) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs; unparseable entries are dropped."""
     if not value:
         return []
-    raw = _unescape_raw(str(value))
+    raw = _unescape_raw(str(value)[:MAX_ADDRESS_HEADER_CHARS])
     raw = _CONTROL.sub(" ", raw)
     try:
         pairs = getaddresses([raw])
@@ -134,7 +140,8 @@ def addresses(value: object) -> list[tuple[str, str]]:
             out.append((decode_header_value(name, MAX_NAME), valid))
     if not out:
         # Mailers write things getaddresses refuses; a bare address is still worth keeping.
-        found = _BARE_ADDRESS.findall(_ENCODED_WORD.sub(" ", raw))
+        tokens = _ADDRESS_SEPARATORS.split(_ENCODED_WORD.sub(" ", raw))
+        found = (t for t in tokens if "@" in t.strip("@"))
         out = [("", v) for v in (_valid_address(a) for a in found) if v]
     return list({addr: (name, addr) for name, addr in out}.values())
 

@@ -239,6 +239,14 @@ class InboxRule(TimestampMixin, Base):
     match: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     responder: Mapped[str] = mapped_column(String(32), nullable=False, default="template")
     template: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    # Replies go out as this key, under its allow-list, review mode and rate limit.
+    # NULL: the key was deleted (or the rule predates keys on rules), and the rule does not send.
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    # Why the rule last failed to answer a matching message, and when.
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class InboxAutoReply(Base):

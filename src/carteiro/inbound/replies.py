@@ -24,6 +24,7 @@ from carteiro.inbound.storage import BlobStore
 from carteiro.outbound import service as outbound
 from carteiro.outbound.addresses import parse_addresses
 from carteiro.outbound.schemas import AttachmentIn, EmailCreate
+from carteiro.tenancy.scopes import EMAILS_SEND
 from carteiro.tenancy.service import Principal
 
 MAX_REFERENCES = 20
@@ -159,6 +160,8 @@ def reply(
     auto: bool = False,
 ) -> ReplyResult:
     """Queues a reply or forward from the message's own account, threaded under it."""
+    # Replying and forwarding send mail: inbox access alone must not be a way around that.
+    principal.require(EMAILS_SEND)
     message = get_message(session, tenant_id=principal.tenant_id, message_id=message_id)
     account = session.get(Account, message.account_id)
     if account is None:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
 from carteiro.config import Settings
-from carteiro.errors import CarteiroError, InvalidInput, NotFound
+from carteiro.db.types import utcnow
+from carteiro.errors import CarteiroError, Forbidden, InvalidInput, NotFound
 from carteiro.inbound import replies
 from carteiro.inbound.models import InboxAutoReply, InboxFolder, InboxMessage, InboxRule
 from carteiro.inbound.parse import ParsedMessage
@@ -22,7 +23,9 @@ from carteiro.inbound.schemas import ReplyCreate, RuleCreate, RulePublic
 from carteiro.inbound.storage import BlobStore
 from carteiro.outbound.addresses import matches_pattern
 from carteiro.outbound.templates import render_inline
-from carteiro.tenancy.service import Principal
+from carteiro.tenancy.models import ApiKey
+from carteiro.tenancy.scopes import EMAILS_SEND
+from carteiro.tenancy.service import Principal, principal_for
 
 log = logging.getLogger("carteiro.inbox")
 
@@ -146,7 +149,7 @@ def apply(
     if not active or not rows:
         return 0
     own = replies.own_addresses(session, tenant_id=tenant_id)
-    principal = Principal(tenant_id=tenant_id, key_id=None, key_name="inbox rules", scopes=("*",))
+    senders: dict[int, Principal | str] = {}
     sent = 0
     for message, parsed in rows:
         if message.direction != "in" or loop_reason(message, parsed, own):
@@ -159,10 +162,34 @@ def apply(
                 continue
             if _answered(session, rule.id, message.thread_id):
                 continue
+            if rule.id not in senders:
+                senders[rule.id] = sender(session, rule=rule)
+            principal = senders[rule.id]
+            if isinstance(principal, str):
+                _failed(rule, message, principal)
+                continue
             if _answer(session, rule, message, parsed, principal, settings, store):
                 sent += 1
                 break
     return sent
+
+
+def sender(session: Session, *, rule: InboxRule) -> Principal | str:
+    """The principal a rule answers as (the key that made it), or why it may not answer."""
+    key = session.get(ApiKey, rule.api_key_id) if rule.api_key_id is not None else None
+    if key is None or key.tenant_id != rule.tenant_id:
+        return "the API key that made this rule was deleted, so the rule does not send"
+    if key.revoked_at is not None:
+        return (
+            f"the API key '{key.name}' that made this rule was revoked, so the rule does not send"
+        )
+    return principal_for(key)
+
+
+def _failed(rule: InboxRule, message: InboxMessage, reason: str) -> None:
+    log.warning("rule %s did not answer message %s: %s", rule.id, message.id, reason)
+    rule.last_error = reason[:1000]
+    rule.last_error_at = utcnow()
 
 
 def _answered(session: Session, rule_id: int, thread_id: int) -> bool:
@@ -183,7 +210,7 @@ def _answer(
 ) -> bool:
     responder = RESPONDERS.get(rule.responder)
     if responder is None:
-        log.warning("rule %s names an unknown responder %r", rule.id, rule.responder)
+        _failed(rule, message, f"unknown responder '{rule.responder}'")
         return False
     try:
         with session.begin_nested():
@@ -208,11 +235,14 @@ def _answer(
                 )
             )
             session.flush()
-        return True
-    except (CarteiroError, IntegrityError) as exc:
-        # A bad template or a refused recipient must not stop the sync.
-        log.warning("rule %s did not answer message %s: %s", rule.id, message.id, exc)
+    except CarteiroError as exc:
+        # A bad template, a refused recipient or the key's limit must not stop the sync.
+        _failed(rule, message, exc.message)
         return False
+    except IntegrityError as exc:
+        _failed(rule, message, f"could not record the answer: {exc.orig}")
+        return False
+    return True
 
 
 def to_public(rule: InboxRule) -> RulePublic:
@@ -228,10 +258,19 @@ def to_public(rule: InboxRule) -> RulePublic:
         body=template.get("body", ""),
         html_body=template.get("html"),
         created_at=rule.created_at,
+        api_key_id=rule.api_key_id,
+        last_error=rule.last_error,
+        last_error_at=rule.last_error_at,
     )
 
 
-def create(session: Session, *, tenant_id: int, data: RuleCreate) -> InboxRule:
+def create(session: Session, *, principal: Principal, data: RuleCreate) -> InboxRule:
+    """A rule that will answer as `principal`'s key, within that key's limits."""
+    # The rule sends mail on the key's behalf, so making one needs the right to send.
+    principal.require(EMAILS_SEND)
+    if principal.key_id is None:
+        raise Forbidden("automatic-reply rules send as the API key that makes them: use a key")
+    tenant_id = principal.tenant_id
     unknown = set(data.match) - set(MATCH_KEYS)
     if unknown:
         raise InvalidInput(f"match keys must be among {', '.join(MATCH_KEYS)}", field="match")
@@ -249,6 +288,7 @@ def create(session: Session, *, tenant_id: int, data: RuleCreate) -> InboxRule:
     rule = InboxRule(
         tenant_id=tenant_id,
         account_id=account_id,
+        api_key_id=principal.key_id,
         name=data.name,
         enabled=data.enabled,
         match=dict(data.match),

@@ -88,13 +88,15 @@ class AttachmentPublic(BaseModel):
 
 
 class MessageSummary(BaseModel):
-    id: int
-    thread_id: int
+    id: int = Field(description="this message's id (for reading, replying, attachments)")
+    thread_id: int = Field(description="the conversation it belongs to (a different id)")
     account_id: int
     folder: str | None
     direction: Literal["in", "out"]
     category: str
-    message_id: str | None
+    message_id: str | None = Field(
+        description="the Message-ID header (RFC 5322), not an id to look messages up by"
+    )
     in_reply_to: str | None
     references: list[str]
     subject: str
@@ -157,11 +159,11 @@ class ReplyCreate(BaseModel):
 
 
 class ReplyResult(BaseModel):
-    email_id: int
-    message_id: str
+    email_id: int = Field(description="the queued outbound message (follow it with get_email)")
+    message_id: str = Field(description="the reply's Message-ID header, not an inbox id")
     status: str
     thread_id: int
-    inbox_message_id: int
+    inbox_message_id: int = Field(description="the reply's own message id in the thread")
     to: list[str]
     cc: list[str]
     subject: str
@@ -199,3 +201,8 @@ class RulePublic(BaseModel):
     body: str
     html_body: str | None
     created_at: datetime
+    api_key_id: int | None = Field(
+        None, description="the key the rule answers as; its allow-list, review mode and limit apply"
+    )
+    last_error: str | None = Field(None, description="why the rule last did not answer")
+    last_error_at: datetime | None = None

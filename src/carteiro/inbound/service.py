@@ -210,6 +210,26 @@ def get_thread(session: Session, *, tenant_id: int, thread_id: int) -> ThreadDet
     )
 
 
+def message_ids_by_thread(session: Session, *, thread_ids: list[int]) -> dict[int, list[int]]:
+    """Each thread's message ids, oldest first (the order `get_thread` lists them in)."""
+    found: dict[int, list[int]] = defaultdict(list)
+    if not thread_ids:
+        return found
+    stmt = (
+        select(InboxMessage.thread_id, InboxMessage.id)
+        .where(InboxMessage.thread_id.in_(thread_ids))
+        .order_by(InboxMessage.date, InboxMessage.id)
+    )
+    for thread_id, message_id in session.execute(stmt):
+        found[thread_id].append(message_id)
+    return found
+
+
+def thread_exists(session: Session, *, tenant_id: int, thread_id: int) -> bool:
+    thread = session.get(InboxThread, thread_id)
+    return thread is not None and thread.tenant_id == tenant_id
+
+
 def get_message(
     session: Session,
     *,

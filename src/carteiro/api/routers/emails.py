@@ -156,7 +156,11 @@ async def get_raw(
             email = service.get_or_raise(session, principal=principal, email_id=email_id)
             return service.raw_bytes(session, email, settings=rt.settings)
 
-    return Response(await run_in_threadpool(_run), media_type="message/rfc822")
+    return Response(
+        await run_in_threadpool(_run),
+        media_type="message/rfc822",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _transition(rt: Runtime, fn: Any, **kwargs: Any) -> EmailPublic:

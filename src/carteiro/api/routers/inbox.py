@@ -129,7 +129,11 @@ async def get_raw(
                 settings=rt.settings,
             )
 
-    return Response(await run_in_threadpool(_run), media_type="message/rfc822")
+    return Response(
+        await run_in_threadpool(_run),
+        media_type="message/rfc822",
+        headers=downloads.SAFE_HEADERS,
+    )
 
 
 @router.get(
@@ -155,15 +159,10 @@ async def get_attachment(
             return row.filename, row.content_type, chunks
 
     filename, content_type, chunks = await run_in_threadpool(_run)
-    # Served as a download, never rendered: attachments come from strangers.
-    quoted = filename.replace("\\", "_").replace('"', "_")
     return StreamingResponse(
         chunks,
         media_type=content_type if "/" in content_type else "application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{quoted}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers=downloads.attachment_headers(filename),
     )
 
 
@@ -243,7 +242,7 @@ async def create_rule(
 ) -> RulePublic:
     def _run() -> RulePublic:
         with rt.db.session() as session:
-            rule = inbox_rules.create(session, tenant_id=principal.tenant_id, data=data)
+            rule = inbox_rules.create(session, principal=principal, data=data)
             return inbox_rules.to_public(rule)
 
     return await run_in_threadpool(_run)
