@@ -1,6 +1,6 @@
 """key visibility: own_messages_only on API keys, Idempotency-Key unique per key
 
-Revision ID: 0007_key_visibility
+Revision ID: 0007
 Revises: 0006
 """
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_key_visibility"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """inbox rules send as the API key that made them; record why a rule did not send
 
-Revision ID: 0007_inbox_rule_keys
-Revises: 0006, 0004
+Revision ID: 0008
+Revises: 0007, 0004
 """
 
 from collections.abc import Sequence
@@ -11,9 +11,9 @@ from alembic import op
 
 import carteiro.db.types
 
-revision: str = "0007_inbox_rule_keys"
+revision: str = "0008"
 # The inbox tables come from 0004, a branch of its own: without it this could run first.
-down_revision: str | Sequence[str] | None = ("0006", "0004")
+down_revision: tuple[str, str] = ("0007", "0004")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
