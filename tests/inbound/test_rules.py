@@ -243,7 +243,7 @@ def test_a_rule_whose_key_is_revoked_or_deleted_does_not_send(
     key_id, plain = _key(runtime, scopes=AGENT_SCOPES)
     rule = _rule_by(api, plain)
     with runtime.db.session() as session:
-        tenancy.revoke_key(session, tenant_id=principal.tenant_id, key_id=key_id)
+        tenancy.revoke_key(session, principal=principal, key_id=key_id)
     dovecot.append("INBOX", mail(subject="Proposta", sender="ana@cliente.com.br"))
     assert sync().auto_replies == 0
     assert _auto_replies(runtime) == []
