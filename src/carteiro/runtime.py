@@ -75,6 +75,7 @@ class Runtime:
             self.vault,
             capture_dir=s.data_dir / "captured",
             smtp_timeout=s.smtp_timeout,
+            allow_private=s.accounts_allow_private,
         )
         config = DispatcherConfig(
             concurrency=concurrency or s.worker_concurrency,
