@@ -8,9 +8,7 @@ import socket
 
 # Prefixes Python 3.11 still calls global although they reach IPv4 space we cannot check:
 # 6to4 (RFC 3056) and NAT64 (RFC 6052, RFC 8215).
-_TUNNELS = tuple(
-    ipaddress.ip_network(n) for n in ("2002::/16", "64:ff9b::/96", "64:ff9b:1::/48")
-)
+_TUNNELS = tuple(ipaddress.ip_network(n) for n in ("2002::/16", "64:ff9b::/96", "64:ff9b:1::/48"))
 
 
 class Refused(Exception):

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from test_accounts_api import account_body
 
 from carteiro.api.app import create_app
 from carteiro.runtime import Runtime
 from carteiro.testing.certs import make_self_signed_cert
 from carteiro.testing.smtp_server import SmtpSink
-from test_accounts_api import account_body
 
 MakeKey = Callable[..., str]
 
@@ -44,7 +44,9 @@ def test_accounts_the_composer_cannot_use_are_refused(
     client.delete(f"/accounts/{created['id']}")
 
 
-def test_ca_file_must_be_a_pem_ca_bundle(client: TestClient, sink: SmtpSink, tmp_path: Path) -> None:
+def test_ca_file_must_be_a_pem_ca_bundle(
+    client: TestClient, sink: SmtpSink, tmp_path: Path
+) -> None:
     key = sink.key_path
     garbage = tmp_path / "garbage.pem"
     garbage.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")

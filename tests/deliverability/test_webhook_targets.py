@@ -46,7 +46,9 @@ def test_global_addresses_pass() -> None:
 
 
 def due(url: str) -> Due:
-    return Due(id=1, webhook_id=1, event_type="email.sent", attempt=1, payload={}, url=url, secret="s")
+    return Due(
+        id=1, webhook_id=1, event_type="email.sent", attempt=1, payload={}, url=url, secret="s"
+    )
 
 
 @pytest.mark.parametrize(

@@ -131,9 +131,7 @@ async def ingest_leads(
             raise _too_large()
         args = await _from_multipart(request)
     elif content_type.startswith("application/json"):
-        args = await run_in_threadpool(
-            _from_json, await request.body(), rt, principal.tenant_id
-        )
+        args = await run_in_threadpool(_from_json, await request.body(), rt, principal.tenant_id)
     else:
         raise InvalidInput(
             "send multipart/form-data with the file in field 'file', or JSON {\"path\": …}",
