@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         30.0, ge=0, validation_alias=_env("CARTEIRO_SHUTDOWN_GRACE_SECONDS")
     )
     smtp_timeout: float = Field(30.0, gt=0, validation_alias=_env("CARTEIRO_SMTP_TIMEOUT"))
+    # Whether account SMTP/IMAP hosts may be loopback, private or other internal addresses;
+    # with several tenants, false keeps them from reaching this network's internal services.
+    accounts_allow_private: bool = Field(
+        True, validation_alias=_env("CARTEIRO_ACCOUNTS_ALLOW_PRIVATE")
+    )
 
     # Size bounds (Gmail accepts 25 MB messages).
     max_message_bytes: int = Field(

@@ -13,6 +13,7 @@ from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
+from carteiro.files import private_dir
 from carteiro.outbound.queue import RetryPolicy
 from carteiro.outbound.transports.registry import TransportRegistry
 from carteiro.outbound.worker import Dispatcher, DispatcherConfig
@@ -31,6 +32,9 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        # Captured mail, inbox files and the secret key live here: owner-only, even if an
+        # older version created it readable by others.
+        private_dir(settings.data_dir)
         db = Database(settings.database_url)
         vault = Vault.from_settings(secret_key=settings.secret_key, data_dir=settings.data_dir)
         return cls(settings=settings, db=db, vault=vault)
@@ -75,6 +79,7 @@ class Runtime:
             self.vault,
             capture_dir=s.data_dir / "captured",
             smtp_timeout=s.smtp_timeout,
+            allow_private=s.accounts_allow_private,
         )
         config = DispatcherConfig(
             concurrency=concurrency or s.worker_concurrency,

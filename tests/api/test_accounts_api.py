@@ -75,7 +75,7 @@ def test_login_test_really_connects(client: TestClient, sink: SmtpSink) -> None:
     bad = client.post("/accounts", json=bad_body).json()
     r = client.post(f"/accounts/{bad['id']}/test")
     assert r.status_code == 200 and r.json()["ok"] is False
-    assert r.json()["error_type"] == "auth" and "535" in r.json()["detail"]
+    assert r.json()["error_type"] == "auth" and "refused the login" in r.json()["detail"]
 
 
 def test_account_validation(client: TestClient, sink: SmtpSink) -> None:

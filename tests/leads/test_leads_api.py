@@ -77,8 +77,10 @@ def test_a_broken_upload_ends_in_error(client: TestClient, runtime: Runtime) -> 
     assert client.get("/leads").json()["total"] == 0
 
 
-def test_import_a_file_from_the_uploads_folder(client: TestClient, runtime: Runtime) -> None:
-    folder = jobs.uploads_dir(runtime.settings)
+def test_import_a_file_from_the_uploads_folder(
+    client: TestClient, runtime: Runtime, principal: Principal
+) -> None:
+    folder = jobs.uploads_dir(runtime.settings, tenant_id=principal.tenant_id)
     folder.mkdir(parents=True)
     (folder / "lote.csv").write_text("Nome,Email\nAna,ana@x.com\n", encoding="utf-8")
 
@@ -100,13 +102,32 @@ def test_import_a_file_from_the_uploads_folder(client: TestClient, runtime: Runt
     ],
 )
 def test_paths_outside_the_uploads_folder_are_refused(
-    client: TestClient, runtime: Runtime, payload: dict, message: str
+    client: TestClient, runtime: Runtime, principal: Principal, payload: dict, message: str
 ) -> None:
-    jobs.uploads_dir(runtime.settings).mkdir(parents=True)
+    jobs.uploads_dir(runtime.settings, tenant_id=principal.tenant_id).mkdir(parents=True)
     response = client.post("/ingest/leads/xlsx", json=payload)
     assert response.status_code == 422
     assert message in response.json()["message"]
     assert response.json()["field"] == "path"
+
+
+def test_a_tenant_cannot_import_another_tenants_upload(
+    client: TestClient, runtime: Runtime, principal: Principal, other_tenant: tuple[Principal, str]
+) -> None:
+    theirs = jobs.uploads_dir(runtime.settings, tenant_id=principal.tenant_id)
+    theirs.mkdir(parents=True)
+    (theirs / "lote.csv").write_text("Nome,Email\nAna,ana@x.com\n", encoding="utf-8")
+    other, key = other_tenant
+    mine = jobs.uploads_dir(runtime.settings, tenant_id=other.tenant_id)
+    mine.mkdir(parents=True)
+    (mine / "link.csv").symlink_to(theirs / "lote.csv")
+    headers = {"Authorization": f"Bearer {key}"}
+    for path in ["lote.csv", str(theirs / "lote.csv"), f"../{principal.tenant_id}/lote.csv"]:
+        r = client.post("/ingest/leads/xlsx", json={"path": path}, headers=headers)
+        assert r.status_code == 422 and r.json()["field"] == "path", (path, r.text)
+    r = client.post("/ingest/leads/xlsx", json={"path": "link.csv"}, headers=headers)
+    assert r.status_code == 422 and "inside the server's uploads folder" in r.json()["message"]
+    assert client.post("/ingest/leads/xlsx", json={"path": "lote.csv"}).status_code == 202
 
 
 def test_bad_uploads_are_refused(

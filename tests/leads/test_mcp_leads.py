@@ -57,7 +57,7 @@ async def test_import_and_find_leads(runtime: Runtime, principal: Principal) -> 
 
 async def test_import_errors_are_tool_errors(runtime: Runtime, principal: Principal) -> None:
     server = build_server(runtime, fixed_principal(principal))
-    jobs.uploads_dir(runtime.settings).mkdir(parents=True)
+    jobs.uploads_dir(runtime.settings, tenant_id=principal.tenant_id).mkdir(parents=True)
     async with Client(server) as client:
         both = await client.call_tool("import_leads", {"path": "a.xlsx", "content_base64": "eA=="})
         outside = await client.call_tool("import_leads", {"path": "/etc/passwd"})

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carteiro.accounts import connections, limits
+from carteiro.accounts import checks, connections, limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import (
     AccountCreate,
@@ -24,7 +24,7 @@ from carteiro.accounts.vault import Vault
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, InvalidInput, NotFound
 from carteiro.outbound.transports.base import DeliveryError
-from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.outbound.transports.smtp import BLOCKED_HOST, SmtpConfig, SmtpTransport
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 GMAIL_ACCOUNT = "gmail"
@@ -131,24 +131,47 @@ def _check_name_free(session: Session, *, tenant_id: int, name: str, exclude: in
         raise Conflict(f"an account named '{name}' already exists", field="name")
 
 
-def _check_ca_file(ca_file: str | None) -> None:
-    if ca_file is not None:
-        from pathlib import Path
+def _check_imap(imap: dict[str, Any] | None, *, allow_private: bool) -> None:
+    if not imap:
+        return
+    ca_file = imap.get("ca_file")
+    if ca_file is not None and not isinstance(ca_file, str):
+        raise InvalidInput("imap.ca_file: must be a path", field="imap.ca_file")
+    checks.check_ca_file(ca_file or None, field="imap.ca_file")
+    host = imap.get("host")
+    if host is not None and not isinstance(host, str):
+        raise InvalidInput("imap.host: must be a host name", field="imap.host")
+    port = imap.get("port")
+    checks.check_host(
+        (host or "").strip(),
+        port=port if isinstance(port, int) else 993,
+        field="imap.host",
+        allow_private=allow_private,
+    )
 
-        if not Path(ca_file).is_file():
-            raise InvalidInput(f"ca_file '{ca_file}' is not a readable file", field="smtp.ca_file")
 
-
-def create(session: Session, *, tenant_id: int, data: AccountCreate, vault: Vault) -> Account:
+def create(
+    session: Session,
+    *,
+    tenant_id: int,
+    data: AccountCreate,
+    vault: Vault,
+    allow_private: bool = True,
+) -> Account:
+    """A new account; with `allow_private` false its hosts must resolve to public addresses."""
     _check_name_free(session, tenant_id=tenant_id, name=data.name, exclude=None)
-    _check_ca_file(data.smtp.ca_file)
+    checks.check_sender(email=str(data.email), display_name=data.display_name)
+    checks.check_ca_file(data.smtp.ca_file, field="smtp.ca_file")
+    port = data.smtp.port or DEFAULT_PORTS[data.smtp.security]
+    checks.check_host(data.smtp.host, port=port, field="smtp.host", allow_private=allow_private)
+    _check_imap(data.imap, allow_private=allow_private)
     account = Account(
         tenant_id=tenant_id,
         name=data.name,
         email=str(data.email),
         display_name=data.display_name,
         smtp_host=data.smtp.host,
-        smtp_port=data.smtp.port or DEFAULT_PORTS[data.smtp.security],
+        smtp_port=port,
         smtp_security=data.smtp.security,
         smtp_username=data.smtp.username,
         smtp_password_enc=vault.encrypt(data.smtp.password) if data.smtp.password else None,
@@ -191,10 +214,30 @@ def get_or_raise(session: Session, *, tenant_id: int, ref: int | str) -> Account
 
 
 def update(
-    session: Session, *, tenant_id: int, ref: int | str, data: AccountUpdate, vault: Vault
+    session: Session,
+    *,
+    tenant_id: int,
+    ref: int | str,
+    data: AccountUpdate,
+    vault: Vault,
+    allow_private: bool = True,
 ) -> Account:
     account = get_or_raise(session, tenant_id=tenant_id, ref=ref)
     fields = data.model_dump(exclude_unset=True)
+    if data.email is not None or "display_name" in fields:
+        checks.check_sender(
+            email=str(data.email) if data.email is not None else account.email,
+            display_name=data.display_name if "display_name" in fields else account.display_name,
+        )
+    if data.smtp is not None and data.smtp.host:
+        checks.check_host(
+            data.smtp.host,
+            port=data.smtp.port or account.smtp_port,
+            field="smtp.host",
+            allow_private=allow_private,
+        )
+    if "imap" in fields:
+        _check_imap(data.imap, allow_private=allow_private)
     if "name" in fields and data.name is not None:
         _check_name_free(session, tenant_id=tenant_id, name=data.name, exclude=account.id)
         account.name = data.name
@@ -205,7 +248,7 @@ def update(
     if data.smtp is not None:
         smtp = data.smtp.model_dump(exclude_unset=True)
         if "ca_file" in smtp:
-            _check_ca_file(smtp["ca_file"])
+            checks.check_ca_file(smtp["ca_file"], field="smtp.ca_file")
             account.smtp_ca_file = smtp["ca_file"]
         if smtp.get("host"):
             account.smtp_host = smtp["host"]
@@ -260,7 +303,9 @@ def delete(session: Session, *, tenant_id: int, ref: int | str) -> None:
     session.flush()
 
 
-def smtp_config(account: Account, vault: Vault, *, timeout: float = 30.0) -> SmtpConfig:
+def smtp_config(
+    account: Account, vault: Vault, *, timeout: float = 30.0, allow_private: bool = True
+) -> SmtpConfig:
     return SmtpConfig(
         host=account.smtp_host,
         port=account.smtp_port,
@@ -271,19 +316,32 @@ def smtp_config(account: Account, vault: Vault, *, timeout: float = 30.0) -> Smt
         ca_file=account.smtp_ca_file,
         timeout=timeout,
         max_connections=account.max_connections,
+        allow_private=allow_private,
     )
 
 
+# One fixed sentence per outcome: the remote server's own words never reach the caller, so
+# a login test cannot be used to read banners off arbitrary hosts and ports.
+TEST_OUTCOMES = {
+    "auth": "connected, but the server refused the login (check username and password)",
+    "tls": "connected, but TLS failed (check security, verify_tls and ca_file)",
+    "timeout": "the server did not answer in time (check host, port and security)",
+    "connection": "could not open an SMTP session (check host, port and security)",
+    BLOCKED_HOST: "not attempted: the host resolves to an internal address "
+    "(CARTEIRO_ACCOUNTS_ALLOW_PRIVATE is false)",
+}
+
+
 async def test_login(config: SmtpConfig, *, name: str) -> AccountTestResult:
-    """Really connects, negotiates TLS and logs in; reports what happened."""
+    """Really connects, negotiates TLS and logs in; reports which step failed, never what
+    the server said."""
     transport = SmtpTransport(config)
     try:
         detail = await transport.check_login()
         return AccountTestResult(ok=True, account=name, detail=detail)
     except DeliveryError as exc:
-        return AccountTestResult(
-            ok=False, account=name, detail=exc.reply, error_type=exc.error_type
-        )
+        detail = TEST_OUTCOMES.get(exc.error_type, TEST_OUTCOMES["connection"])
+        return AccountTestResult(ok=False, account=name, detail=detail, error_type=exc.error_type)
     finally:
         await transport.close()
 

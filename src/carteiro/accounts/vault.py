@@ -12,6 +12,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from carteiro.errors import Unavailable
+from carteiro.files import private_dir
 
 KEY_FILE = "secret.key"
 
@@ -26,7 +27,7 @@ def load_or_create_secret(data_dir: Path) -> str:
     path = data_dir / KEY_FILE
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

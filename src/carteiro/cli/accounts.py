@@ -13,7 +13,15 @@ from rich.table import Table
 from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import AccountCreate, Limits, SmtpIn
-from carteiro.cli.common import TENANT_HELP, fail, open_runtime, out, tenant_id_for
+from carteiro.cli.common import (
+    TENANT_HELP,
+    fail,
+    local_principal,
+    open_runtime,
+    out,
+    tenant_id_for,
+)
+from carteiro.tenancy.scopes import ACCOUNTS_WRITE
 
 app = typer.Typer(help="Manage sending accounts (SMTP).", no_args_is_help=True)
 
@@ -108,7 +116,13 @@ def add(
     with open_runtime() as runtime:
         tenant_id = tenant_id_for(runtime, tenant)
         with runtime.db.session() as session:
-            account = accounts.create(session, tenant_id=tenant_id, data=data, vault=runtime.vault)
+            account = accounts.create(
+                session,
+                tenant_id=tenant_id,
+                data=data,
+                vault=runtime.vault,
+                allow_private=runtime.settings.accounts_allow_private,
+            )
             summary = (
                 f"added account '{account.name}' (id {account.id}): {account.email} via "
                 f"{account.smtp_host}:{account.smtp_port} ({_tls(account)})"
@@ -156,13 +170,17 @@ def test(
     name: str = typer.Argument(..., help="Account name or id."),
     tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
 ) -> None:
-    """Really connect, negotiate TLS and log in; exit 1 with the server's reason on failure."""
+    """Really connect, negotiate TLS and log in; exit 1 saying which step failed."""
     with open_runtime() as runtime:
-        tenant_id = tenant_id_for(runtime, tenant)
+        principal = local_principal(runtime, tenant)
+        principal.require(ACCOUNTS_WRITE)
         with runtime.db.session() as session:
-            account = accounts.get_or_raise(session, tenant_id=tenant_id, ref=name)
+            account = accounts.get_or_raise(session, tenant_id=principal.tenant_id, ref=name)
             config = accounts.smtp_config(
-                account, runtime.vault, timeout=runtime.settings.smtp_timeout
+                account,
+                runtime.vault,
+                timeout=runtime.settings.smtp_timeout,
+                allow_private=runtime.settings.accounts_allow_private,
             )
             label = account.name
         result = asyncio.run(accounts.test_login(config, name=label))

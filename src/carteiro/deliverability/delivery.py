@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from carteiro import __version__
+from carteiro import __version__, network
 from carteiro.accounts.vault import Vault
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
@@ -138,19 +138,37 @@ def claim(
     )
 
 
-async def _target_allowed(url: str, config: DeliverabilityConfig) -> bool:
-    """Refuses hosts that resolve to internal addresses (checked again at each delivery,
-    since DNS may change after the URL was accepted)."""
+@dataclass(frozen=True)
+class Target:
+    """Where a POST really goes: the checked address, with the name's Host header and SNI."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def pin(url: str, address: str) -> Target:
+    """The request for `url` sent to `address`, so nothing resolves the name a second time
+    between the check and the connection (DNS rebinding)."""
+    parsed = httpx.URL(url)
+    extensions = {"sni_hostname": parsed.raw_host.decode("ascii")}
+    return Target(
+        url=str(parsed.copy_with(host=address)),
+        headers={"Host": parsed.netloc.decode("ascii")},
+        extensions=extensions if parsed.scheme == "https" else {},
+    )
+
+
+async def target(url: str, config: DeliverabilityConfig) -> Target:
+    """The URL as is when private targets are allowed; otherwise its host resolved once, every
+    address global (checked again at each delivery, since DNS may change after the URL was
+    accepted), and the request pinned to the first one. Raises network.Refused."""
     if config.webhook_allow_private:
-        return True
+        return Target(url)
     parts = urlsplit(url)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-        )
-    except OSError:
-        return True  # the POST fails with the resolver's own error, which is logged
-    return not any(webhooks.is_private_address(info[4][0]) for info in infos)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = await network.resolve_global_async(parts.hostname or "", port)
+    return pin(url, addresses[0])
 
 
 async def post(client: httpx.AsyncClient, due: Due, config: DeliverabilityConfig) -> Result:
@@ -164,10 +182,17 @@ async def post(client: httpx.AsyncClient, due: Due, config: DeliverabilityConfig
         "X-Carteiro-Delivery": str(due.id),
         webhooks.SIGNATURE_HEADER: webhooks.sign(due.secret, body),
     }
-    if not await _target_allowed(due.url, config):
-        return Result(due, started, 0.0, None, "refused: the host resolves to an internal address")
     try:
-        response = await client.post(due.url, content=body, headers=headers)
+        where = await target(due.url, config)
+    except network.Refused as exc:
+        return Result(due, started, 0.0, None, f"refused: {exc}")
+    try:
+        response = await client.post(
+            where.url,
+            content=body,
+            headers={**headers, **where.headers},
+            extensions=where.extensions,
+        )
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
         return Result(due, started, time.perf_counter() - clock, None, reason[:500])

@@ -18,7 +18,7 @@ from carteiro.db.types import utcnow
 from carteiro.deliverability import leader, outbox
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.models import AccountCheck
-from carteiro.errors import NotFound
+from carteiro.errors import CarteiroError, NotFound
 from carteiro.inbound.imap import ImapConfig, imap_config
 from carteiro.inbound.imap import close as close_imap
 from carteiro.inbound.imap import connect as connect_imap
@@ -133,10 +133,19 @@ async def check_account_health(runtime: Runtime, *, account_id: int) -> HealthRe
             account = session.get(Account, account_id)
             if account is None:
                 raise NotFound(f"account {account_id} not found")
+            allow_private = runtime.settings.accounts_allow_private
             smtp = accounts.smtp_config(
-                account, runtime.vault, timeout=runtime.settings.smtp_timeout
+                account,
+                runtime.vault,
+                timeout=runtime.settings.smtp_timeout,
+                allow_private=allow_private,
             )
-            imap = imap_config(account, runtime.vault, timeout=runtime.settings.smtp_timeout)
+            imap = imap_config(
+                account,
+                runtime.vault,
+                timeout=runtime.settings.smtp_timeout,
+                allow_private=allow_private,
+            )
             return smtp, imap, account.name
 
     try:
@@ -147,9 +156,12 @@ async def check_account_health(runtime: Runtime, *, account_id: int) -> HealthRe
             # Once IMAP is configured the inbox depends on it too: log in there as well.
             await asyncio.to_thread(lambda: close_imap(connect_imap(imap)))
             detail += f"; IMAP: logged in to {imap.host}:{imap.port}"
-    except Exception as exc:  # a check must always end in a recorded outcome
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    except CarteiroError as exc:  # a check must always end in a recorded outcome
+        # Our own sentences (IMAP ones say which step failed, never what the server said).
+        message = exc.message
         ok, detail = False, message if "IMAP" in message else f"SMTP: {message}"
+    except Exception as exc:
+        ok, detail = False, f"the check failed unexpectedly ({type(exc).__name__})"
 
     def save() -> HealthResult:
         with runtime.db.session() as session:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carteiro import network
 from carteiro.accounts.vault import Vault
 from carteiro.deliverability import outbox
 from carteiro.deliverability.models import Webhook, WebhookDelivery
@@ -34,18 +35,10 @@ _BAD_CHARS = re.compile(r"[\x00-\x20\x7f]")
 
 
 def is_private_address(address: str) -> bool:
-    """Loopback, private, link-local, reserved, multicast or unspecified."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
+    """Anything but a global unicast address: loopback, private, link-local, CGNAT, 6to4,
+    NAT64, reserved, multicast or unspecified."""
+    ipaddress.ip_address(address)  # a ValueError for a name, as callers expect
+    return not network.is_global(address)
 
 
 def validate_url(url: str, *, allow_private: bool) -> str:

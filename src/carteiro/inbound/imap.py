@@ -13,6 +13,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carteiro import network
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
 from carteiro.errors import InvalidInput, Unavailable
@@ -42,6 +43,8 @@ class ImapConfig:
     append_sent: bool = True
     folders: tuple[str, ...] | None = None
     page_size: int = 500
+    # False: refuse hosts that resolve to loopback, private or other non-global addresses.
+    allow_private: bool = True
 
 
 def _flag(imap: dict[str, Any], *names: str, default: bool) -> bool:
@@ -51,7 +54,9 @@ def _flag(imap: dict[str, Any], *names: str, default: bool) -> bool:
     return default
 
 
-def imap_config(account: Account, vault: Vault, *, timeout: float = 30.0) -> ImapConfig | None:
+def imap_config(
+    account: Account, vault: Vault, *, timeout: float = 30.0, allow_private: bool = True
+) -> ImapConfig | None:
     """The account's IMAP settings, or None when it has none; bad settings are refused."""
     imap = account.imap or {}
     host = str(imap.get("host") or "").strip()
@@ -82,6 +87,7 @@ def imap_config(account: Account, vault: Vault, *, timeout: float = 30.0) -> Ima
         append_sent=_flag(imap, "append_sent", default=host.lower() not in SAVES_SENT_ITSELF),
         folders=tuple(str(f) for f in folders) if isinstance(folders, list) else None,
         page_size=min(max(page, 10), 2000),
+        allow_private=allow_private,
     )
 
 
@@ -96,6 +102,14 @@ def _tls_context(config: ImapConfig) -> ssl.SSLContext:
 def connect(config: ImapConfig) -> IMAPClient:
     """A logged-in connection; failures become ImapError with a reason a person understands."""
     where = f"{config.host}:{config.port}"
+    if not config.allow_private:
+        try:
+            network.resolve_global(config.host, config.port)
+        except network.Refused as exc:
+            raise ImapError(
+                f"connection to the IMAP server {where} not attempted: {exc} "
+                "(CARTEIRO_ACCOUNTS_ALLOW_PRIVATE is false)"
+            ) from None
     try:
         context = _tls_context(config) if config.security != "none" else None
         client = IMAPClient(
@@ -126,12 +140,19 @@ def connect(config: ImapConfig) -> IMAPClient:
 
 
 def _reason(exc: BaseException) -> str:
+    """A fixed description of what went wrong: never the server's own words, so a sync or
+    health check cannot be used to read replies off arbitrary hosts."""
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
-    text = str(exc).strip()
-    if text.startswith("b'") or text.startswith('b"'):
-        text = text[2:-1]
-    return text or type(exc).__name__
+    if isinstance(exc, ssl.SSLError):
+        return "TLS failed (check security, verify_tls and ca_file)"
+    if isinstance(exc, LoginError):
+        return "check username and password"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError):
+        return "network error"
+    return "unexpected reply from the server"
 
 
 def _quietly_close(client: IMAPClient) -> None:

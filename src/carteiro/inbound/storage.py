@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carteiro.errors import NotFound
+from carteiro.files import private_dir
 
 _KEY = re.compile(r"(raw|att)/[0-9a-f]{2}/[0-9a-f]{64}(\.gz)?")
 CHUNK = 1024 * 1024
@@ -55,7 +56,8 @@ class BlobStore:
         key = f"{kind}/{sha[:2]}/{sha}{'.gz' if compress else ''}"
         path = self.root / key
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            # mkstemp creates the file 0600; it keeps that mode when renamed into place.
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:

@@ -46,7 +46,12 @@ def load_config(runtime: Runtime, *, account_id: int, tenant_id: int | None = No
         account = session.get(Account, account_id)
         if account is None or (tenant_id is not None and account.tenant_id != tenant_id):
             raise NotFound(f"account '{account_id}' not found")
-        config = imap.imap_config(account, runtime.vault, timeout=runtime.settings.smtp_timeout)
+        config = imap.imap_config(
+            account,
+            runtime.vault,
+            timeout=runtime.settings.smtp_timeout,
+            allow_private=runtime.settings.accounts_allow_private,
+        )
         if config is None:
             raise InvalidInput(
                 f"account '{account.name}' has no IMAP settings: set imap {{host, port, "

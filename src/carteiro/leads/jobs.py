@@ -37,19 +37,22 @@ class Claimed:
     tentativas: int
 
 
-def uploads_dir(settings: Settings) -> Path:
-    return settings.data_dir / "uploads"
+def uploads_dir(settings: Settings, *, tenant_id: int) -> Path:
+    """The tenant's own uploads folder, DATA_DIR/uploads/<tenant id>: no tenant can name
+    another's files."""
+    return settings.data_dir / "uploads" / str(int(tenant_id))
 
 
-def resolve_path(settings: Settings, raw: str) -> Path:
-    """A server-side file the API may import: only inside DATA_DIR/uploads (no other files)."""
-    base = uploads_dir(settings).resolve()
+def resolve_path(settings: Settings, raw: str, *, tenant_id: int) -> Path:
+    """A server-side file the API may import: only inside the tenant's uploads folder."""
+    base = uploads_dir(settings, tenant_id=tenant_id).resolve()
     path = Path(raw).expanduser()
+    # resolve() follows symbolic links, so a link out of the folder is refused too.
     path = (path if path.is_absolute() else base / path).resolve()
     if path != base and base not in path.parents:
         raise InvalidInput(
-            "path must name a file inside the server's uploads folder (DATA_DIR/uploads); "
-            "upload the file instead, or copy it there",
+            "path must name a file inside the server's uploads folder for this tenant "
+            f"(DATA_DIR/uploads/{int(tenant_id)}); upload the file instead, or copy it there",
             field="path",
         )
     if not path.is_file():

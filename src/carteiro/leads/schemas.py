@@ -21,7 +21,7 @@ class IngestPathRequest(BaseModel):
     path: str = Field(
         min_length=1,
         max_length=1024,
-        description="a file inside the server's uploads folder (DATA_DIR/uploads); "
+        description="a file inside the tenant's uploads folder (DATA_DIR/uploads/<tenant id>); "
         "relative paths are resolved there",
     )
     sheet: str | None = Field(None, max_length=255, description="sheet name; default 'Leads'")

@@ -140,7 +140,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                     mapping=mapping,
                 ).job_id
             assert path is not None
-            resolved = jobs.resolve_path(settings, path)
+            resolved = jobs.resolve_path(settings, path, tenant_id=principal.tenant_id)
             return jobs.create(
                 session,
                 principal=principal,

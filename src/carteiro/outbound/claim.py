@@ -13,6 +13,7 @@ from carteiro.accounts import connections, limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
 from carteiro.deliverability import suppression
+from carteiro.errors import CarteiroError
 from carteiro.outbound.addresses import domain_of
 from carteiro.outbound.compose import set_from
 from carteiro.outbound.dkim import Signers, strip_signatures
@@ -240,6 +241,61 @@ def _recipients(row: Row) -> list[str]:
     return [*row.to_emails, *(row.cc_emails or []), *(row.bcc_emails or [])]
 
 
+def _reroute(
+    raw: bytes, account: Account, signers: Signers | None, *, tenant_id: int, at: datetime
+) -> bytes:
+    """Another account than the provisional one: new From, so a new signature."""
+    raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
+    if signers is None:
+        return strip_signatures(raw)
+    return signers.sign(raw, tenant_id=tenant_id, from_email=account.email, at=at)
+
+
+# What building a message from an account's settings can raise; anything else (the database,
+# the vault) is not the message's fault and still ends the claim.
+_COMPOSE_ERRORS = (CarteiroError, ValueError, UnicodeError)
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, CarteiroError) else str(exc) or type(exc).__name__
+
+
+def _fail_unsendable(
+    session: Session, broken: list[tuple[int, int, Account, str]], now: datetime
+) -> None:
+    """Marks messages the chosen account cannot send as failed, each with the reason."""
+    events = []
+    for email_id, tenant_id, account, why in broken:
+        message = (
+            f"account '{account.name}' cannot send this message: {why}; "
+            "fix the account's email or display_name and retry the message"
+        )
+        session.execute(
+            update(EMAILS)
+            .where(EMAILS.c.id == email_id)
+            .values(
+                status="failed",
+                lease_owner=None,
+                lease_until=None,
+                error_type="invalid_account",
+                error_message=message[:2000],
+                updated_at=now,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        detail = {"account": account.name, "reason": why[:500]}
+        events.append(
+            {
+                "tenant_id": tenant_id,
+                "email_id": email_id,
+                "type": "failed",
+                "detail": detail,
+                "created_at": now,
+            }
+        )
+    session.execute(insert(EmailEvent.__table__), events)
+
+
 def claim(
     session: Session,
     *,
@@ -344,6 +400,7 @@ def claim(
     claimed: list[Claimed] = []
     until = now + timedelta(seconds=lease_seconds)
     signers = Signers(session, vault) if vault is not None and rerouted else None
+    broken: list[tuple[int, int, Account, str]] = []
     for account_id, ids in chosen.items():
         values: dict[str, object] = {
             "status": "sending",
@@ -378,14 +435,14 @@ def claim(
         for r in session.execute(stmt, execution_options={"synchronize_session": False}):
             raw = r.raw
             if r.id in rerouted and account is not None:
-                # Another account than the provisional one: new From, so a new signature.
-                raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
-                if signers is None:
-                    raw = strip_signatures(raw)
-                else:
-                    raw = signers.sign(
-                        raw, tenant_id=r.tenant_id, from_email=account.email, at=r.created_at
-                    )
+                try:
+                    raw = _reroute(raw, account, signers, tenant_id=r.tenant_id, at=r.created_at)
+                except _COMPOSE_ERRORS as exc:
+                    # The account's settings cannot make this message (an old row that
+                    # predates the checks): it fails alone, the rest of the batch goes on.
+                    broken.append((r.id, r.tenant_id, account, _reason(exc)))
+                    taken[account.id] -= 1
+                    continue
             claimed.append(
                 Claimed(
                     id=r.id,
@@ -400,6 +457,9 @@ def claim(
                     message_id=r.message_id,
                 )
             )
+    if broken:
+        _fail_unsendable(session, broken, now)
+        taken = defaultdict(int, {a: n for a, n in taken.items() if n > 0})
     limits.take(session, taken=taken, now=now)
     connections.grant(
         session,

@@ -26,7 +26,11 @@ async def create_account(
     def _run() -> AccountPublic:
         with rt.db.session() as session:
             account = service.create(
-                session, tenant_id=principal.tenant_id, data=data, vault=rt.vault
+                session,
+                tenant_id=principal.tenant_id,
+                data=data,
+                vault=rt.vault,
+                allow_private=rt.settings.accounts_allow_private,
             )
             return service.to_public(account)
 
@@ -70,7 +74,12 @@ async def update_account(
     def _run() -> AccountPublic:
         with rt.db.session() as session:
             account = service.update(
-                session, tenant_id=principal.tenant_id, ref=account_id, data=data, vault=rt.vault
+                session,
+                tenant_id=principal.tenant_id,
+                ref=account_id,
+                data=data,
+                vault=rt.vault,
+                allow_private=rt.settings.accounts_allow_private,
             )
             return service.to_public(account)
 
@@ -98,15 +107,20 @@ async def delete_account(
 )
 async def test_account(
     account_id: int,
-    principal: Principal = Depends(require(ACCOUNTS_READ)),
+    # It makes the server open a connection where the account says: a write, not a read.
+    principal: Principal = Depends(require(ACCOUNTS_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> AccountTestResult:
     def _config():  # type: ignore[no-untyped-def]
         with rt.db.session() as session:
             account = service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
-            return service.smtp_config(
-                account, rt.vault, timeout=rt.settings.smtp_timeout
-            ), account.name
+            config = service.smtp_config(
+                account,
+                rt.vault,
+                timeout=rt.settings.smtp_timeout,
+                allow_private=rt.settings.accounts_allow_private,
+            )
+            return config, account.name
 
     config, name = await run_in_threadpool(_config)
     return await service.test_login(config, name=name)

@@ -214,6 +214,8 @@ async def sync_now(
     principal: Principal = Depends(require(INBOX_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> SyncReport:
+    # It makes the server connect where the account says, as an account test does.
+    principal.require(scopes.ACCOUNTS_WRITE)
     return await sync_account(rt, account_id=account_id, tenant_id=principal.tenant_id)
 
 

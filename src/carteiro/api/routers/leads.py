@@ -98,13 +98,13 @@ async def _from_multipart(request: Request) -> dict[str, Any]:
         }
 
 
-def _from_json(raw: bytes, rt: Runtime) -> dict[str, Any]:
+def _from_json(raw: bytes, rt: Runtime, tenant_id: int) -> dict[str, Any]:
     try:
         data = IngestPathRequest.model_validate_json(raw)
     except ValidationError as exc:
         body = validation_body(list(exc.errors(include_url=False)))
         raise InvalidInput(body["message"], field=body["field"]) from None
-    path = jobs.resolve_path(rt.settings, data.path)
+    path = jobs.resolve_path(rt.settings, data.path, tenant_id=tenant_id)
     return {"filename": path.name, "path": path, "sheet": data.sheet, "mapping": data.mapping}
 
 
@@ -114,8 +114,9 @@ def _from_json(raw: bytes, rt: Runtime) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Import leads from a spreadsheet (xlsx, xls, ods or CSV) in the background",
     description="Send the file as multipart field `file` (optional fields `sheet`, `mapping`), "
-    "or JSON `{path}` naming a file in the server's uploads folder. Follow the job with "
-    "GET /ingest/leads/jobs/{job_id}. Uploads are limited to 50 MB.",
+    "or JSON `{path}` naming a file in the tenant's uploads folder "
+    "(DATA_DIR/uploads/<tenant id>). Follow the job with GET /ingest/leads/jobs/{job_id}. "
+    "Uploads are limited to 50 MB.",
     openapi_extra=_UPLOAD_DOC,
 )
 async def ingest_leads(
@@ -130,7 +131,7 @@ async def ingest_leads(
             raise _too_large()
         args = await _from_multipart(request)
     elif content_type.startswith("application/json"):
-        args = await run_in_threadpool(_from_json, await request.body(), rt)
+        args = await run_in_threadpool(_from_json, await request.body(), rt, principal.tenant_id)
     else:
         raise InvalidInput(
             "send multipart/form-data with the file in field 'file', or JSON {\"path\": …}",

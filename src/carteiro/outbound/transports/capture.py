@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from carteiro.files import private_dir, write_private
 from carteiro.outbound.transports.base import SendResult
 
 
@@ -19,9 +20,9 @@ class CaptureTransport:
 
     def _write(self, message_id: str, raw: bytes) -> None:
         assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         safe = "".join(c for c in message_id if c.isalnum() or c in "._-@") or "message"
-        (self.directory / f"{safe}.eml").write_bytes(raw)
+        write_private(self.directory / f"{safe}.eml", raw)
 
     async def send(self, *, sender: str, recipients: list[str], raw: bytes) -> SendResult:
         started = time.perf_counter()

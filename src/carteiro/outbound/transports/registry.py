@@ -34,9 +34,16 @@ class TransportRegistry:
     """Hands the dispatcher a live transport per account id (None: capture)."""
 
     def __init__(
-        self, db: Database, vault: Vault, *, capture_dir: Path | None, smtp_timeout: float
+        self,
+        db: Database,
+        vault: Vault,
+        *,
+        capture_dir: Path | None,
+        smtp_timeout: float,
+        allow_private: bool = True,
     ) -> None:
         self._db = db
+        self._allow_private = allow_private
         self.vault = vault
         self._smtp_timeout = smtp_timeout
         self.capture = CaptureTransport(capture_dir)
@@ -68,7 +75,12 @@ class TransportRegistry:
                 if entry is not None and entry.version == account.updated_at:
                     entry.checked = now
                     continue
-                config = accounts.smtp_config(account, self.vault, timeout=self._smtp_timeout)
+                config = accounts.smtp_config(
+                    account,
+                    self.vault,
+                    timeout=self._smtp_timeout,
+                    allow_private=self._allow_private,
+                )
                 self._entries[account_id] = _Entry(
                     SmtpTransport(config), account.name, account.updated_at, now
                 )

@@ -19,6 +19,7 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
+from carteiro import network
 from carteiro.outbound.transports.base import (
     DeliveryError,
     SendResult,
@@ -28,6 +29,8 @@ from carteiro.outbound.transports.pipelining import Envelope, PipelinedConnectio
 from carteiro.outbound.transports.smtp_errors import classify_open, classify_send
 
 Security = Literal["starttls", "ssl", "none"]
+# The error type of a connection refused before it is made (CARTEIRO_ACCOUNTS_ALLOW_PRIVATE).
+BLOCKED_HOST = "blocked_host"
 
 _SECURITY_LABEL: dict[str, str] = {
     "starttls": "STARTTLS",
@@ -52,6 +55,8 @@ class SmtpConfig:
     local_hostname: str | None = None
     # Use RFC 2920 PIPELINING when the server offers it (one round trip for the envelope).
     pipelining: bool = True
+    # False: refuse hosts that resolve to loopback, private or other non-global addresses.
+    allow_private: bool = True
 
 
 @dataclass
@@ -426,6 +431,15 @@ class SmtpTransport:
             start_tls=False,
             tls_context=self._context() if cfg.security != "none" else None,
         )
+        if not cfg.allow_private:
+            try:
+                await network.resolve_global_async(cfg.host, cfg.port)
+            except network.Refused as exc:
+                raise TemporaryFailure(
+                    f"connection to {self._where} not attempted: {exc}",
+                    error_type=BLOCKED_HOST,
+                    duration=time.monotonic() - started,
+                ) from None
         phase = "connect"
         tcp: asyncio.BaseTransport | None = None
         try:
