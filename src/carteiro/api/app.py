@@ -7,11 +7,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.routing import Route
 
 from carteiro import __version__, background
-from carteiro.api import errors, routers
+from carteiro.api import deps, errors, routers
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.api")
@@ -45,6 +45,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(deps.refuse_nul)],
     )
     app.state.runtime = runtime
     errors.install(app)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.api.errors import validation_body
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.outbound import service
@@ -107,7 +107,7 @@ async def create_batch(
 async def list_emails(
     status_: Status | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPage:
@@ -123,7 +123,7 @@ async def list_emails(
 
 @router.get("/emails/{email_id}", response_model=EmailPublic, summary="One e-mail with attempts")
 async def get_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
@@ -142,7 +142,7 @@ async def get_email(
     summary="The exact bytes sent (or to be sent)",
 )
 async def get_raw(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -162,7 +162,7 @@ def _transition(rt: Runtime, fn: Any, **kwargs: Any) -> EmailPublic:
 
 @router.post("/emails/{email_id}/cancel", response_model=EmailPublic, summary="Cancel if unsent")
 async def cancel_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_MANAGE)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
@@ -175,7 +175,7 @@ async def cancel_email(
     "/emails/{email_id}/retry", response_model=EmailPublic, summary="Requeue a failed/dead e-mail"
 )
 async def retry_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_MANAGE)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
@@ -190,7 +190,7 @@ async def retry_email(
     summary="Release an e-mail held for review (keys in review mode)",
 )
 async def approve_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_MANAGE)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import PathId, get_runtime, require
+from carteiro.db.types import INT32_MAX
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service
 from carteiro.tenancy.models import ApiKey
@@ -27,7 +28,7 @@ class KeyCreate(BaseModel):
         None, description="patterns like *@example.com; null: any recipient"
     )
     review_mode: bool = False
-    rate_limit_per_hour: int | None = Field(None, ge=0)
+    rate_limit_per_hour: int | None = Field(None, ge=0, le=INT32_MAX)
 
 
 class KeyPublic(BaseModel):
@@ -95,7 +96,9 @@ async def list_keys(
 
 @router.delete("/{key_id}", response_model=KeyPublic)
 async def revoke_key(
-    key_id: int, principal: Principal = Depends(require(ADMIN)), rt: Runtime = Depends(get_runtime)
+    key_id: PathId,
+    principal: Principal = Depends(require(ADMIN)),
+    rt: Runtime = Depends(get_runtime),
 ) -> KeyPublic:
     def _run() -> KeyPublic:
         with rt.db.session() as session:
