@@ -49,7 +49,9 @@ def test_every_router_is_covered() -> None:
 def test_path_ids_past_64_bits_are_422(strict: TestClient, method: str, path: str) -> None:
     names = re.findall(r"\{(\w+_id)\}", path)
     for name in names:
-        url = re.sub(r"\{(\w+_id)\}", lambda m: str(TOO_BIG) if m[1] == name else "1", path)
+        url = path
+        for other in names:
+            url = url.replace(f"{{{other}}}", str(TOO_BIG) if other == name else "1")
         r = strict.request(method, url, json={})
         assert r.status_code == 422, (url, r.text)
         assert r.json()["field"] == name
@@ -68,7 +70,7 @@ def test_huge_offsets_are_422(strict: TestClient, path: str) -> None:
         ("POST", "/accounts", {**ACCOUNT, "limits": {"per_day": TOO_BIG}}, "limits.per_day"),
         ("POST", "/accounts", {**ACCOUNT, "limits": {"per_minute": 2**31}}, "limits.per_minute"),
         ("POST", "/accounts", {**ACCOUNT, "warmup": {"start": TOO_BIG, "target": 9}}, "warmup"),
-        ("POST", "/accounts", {**ACCOUNT, "warmup": {"schedule": [1, 2**40], "target": 9}}, "warmup"),
+        ("POST", "/accounts", {**ACCOUNT, "warmup": {"schedule": [2**40], "target": 9}}, "warmup"),
         ("POST", "/keys", {"name": "k", "rate_limit_per_hour": TOO_BIG}, "rate_limit_per_hour"),
         ("POST", "/inbox/rules", {"name": "r", "body": "x", "account": TOO_BIG}, "account"),
         ("POST", "/emails", {**MSG, "account": TOO_BIG}, "account"),
@@ -132,7 +134,8 @@ def test_nul_characters_are_422_naming_the_field(
 
 def test_malformed_json_has_the_error_shape(strict: TestClient) -> None:
     for path in ("/emails", "/emails/batch", "/accounts"):
-        r = strict.post(path, content=b'{"to_email": ', headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        r = strict.post(path, content=b'{"to_email": ', headers=headers)
         assert r.status_code == 422, r.text
         body = r.json()
         assert body["error"] == "invalid" and body["field"] == "body"
