@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     dns_port: int = Field(53, ge=1, le=65535, validation_alias=_env("CARTEIRO_DNS_PORT"))
     dns_timeout: float = Field(5.0, gt=0, validation_alias=_env("CARTEIRO_DNS_TIMEOUT"))
     unsubscribe_ttl_days: int = Field(
-        0, ge=0, validation_alias=_env("CARTEIRO_UNSUBSCRIBE_TTL_DAYS")
+        365, ge=0, le=36500, validation_alias=_env("CARTEIRO_UNSUBSCRIBE_TTL_DAYS")
     )
     webhook_allow_private: bool = Field(
         False, validation_alias=_env("CARTEIRO_WEBHOOK_ALLOW_PRIVATE")

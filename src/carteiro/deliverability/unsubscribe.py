@@ -1,4 +1,4 @@
-"""One-click unsubscribe (RFC 8058): signed tokens, List-Unsubscribe headers, the opt-out itself."""
+"""One-click unsubscribe (RFC 8058): encrypted tokens, List-Unsubscribe headers, the opt-out."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +31,11 @@ from carteiro.tenancy.models import Tenant
 
 _VERSION = 1
 _PURPOSE = b"carteiro/unsubscribe/v1"
+# Version 2 encrypts the payload (AES-256-GCM), so a link no longer shows whom it unsubscribes;
+# version 1 links (signed, readable) already in mailboxes stay valid until they expire.
+_SEALED = 2
+_SEALED_PURPOSE = b"carteiro/unsubscribe/v2"
+_NONCE = 12
 MAX_TOKEN = 1000
 
 
@@ -69,8 +77,18 @@ def _key(secret_key: str | None, data_dir: Path) -> bytes:
     return hmac.new(secret.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
 
 
+@lru_cache(maxsize=8)
+def _sealing_key(secret_key: str | None, data_dir: Path) -> AESGCM:
+    secret = secret_key or load_or_create_secret(data_dir)
+    return AESGCM(hmac.new(secret.encode("utf-8"), _SEALED_PURPOSE, hashlib.sha256).digest())
+
+
 def token_key(settings: Settings) -> bytes:
     return _key(settings.secret_key, Path(settings.data_dir))
+
+
+def _sealer(settings: Settings) -> AESGCM:
+    return _sealing_key(settings.secret_key, Path(settings.data_dir))
 
 
 def issue(
@@ -82,22 +100,37 @@ def issue(
     campaign_id: int | None = None,
     now: float | None = None,
 ) -> str:
-    """A URL-safe token naming the tenant and address, signed with HMAC-SHA256."""
+    """An opaque URL-safe token: the tenant, address, message and issue time, encrypted and
+    authenticated with AES-256-GCM under a key derived from the secret key."""
     issued = int(now if now is not None else time.time())
     payload = json.dumps(
-        [_VERSION, tenant_id, address.strip().lower(), email_id, campaign_id, issued],
+        [tenant_id, address.strip().lower(), email_id, campaign_id, issued],
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode("utf-8")
-    mac = hmac.new(token_key(settings), payload, hashlib.sha256).digest()
-    return f"{_b64(payload)}.{_b64(mac)}"
+    header = bytes([_SEALED])
+    nonce = os.urandom(_NONCE)
+    return _b64(header + nonce + _sealer(settings).encrypt(nonce, payload, header))
 
 
-def verify(settings: Settings, token: str, *, now: float | None = None) -> UnsubscribeToken:
-    """The token's content if the signature holds and it has not expired; raises otherwise."""
-    bad = InvalidToken("this unsubscribe link is not valid (it may be incomplete)")
-    if not isinstance(token, str) or len(token) > MAX_TOKEN or token.count(".") != 1:
+def _open_sealed(settings: Settings, token: str, bad: InvalidToken) -> list[object]:
+    try:
+        raw = _unb64(token)
+    except (binascii.Error, ValueError):
+        raise bad from None
+    header, nonce, sealed = raw[:1], raw[1 : 1 + _NONCE], raw[1 + _NONCE :]
+    if header != bytes([_SEALED]) or len(nonce) != _NONCE:
         raise bad
+    try:
+        fields = json.loads(_sealer(settings).decrypt(nonce, sealed, header))
+    except (InvalidTag, ValueError, TypeError):
+        raise bad from None
+    if not isinstance(fields, list) or len(fields) != 5:
+        raise bad
+    return fields
+
+
+def _open_signed(settings: Settings, token: str, bad: InvalidToken) -> list[object]:
     body, _, signature = token.partition(".")
     try:
         payload, mac = _unb64(body), _unb64(signature)
@@ -107,16 +140,32 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
     if not hmac.compare_digest(mac, expected):
         raise bad
     try:
-        version, tenant_id, address, email_id, campaign_id, issued = json.loads(payload)
+        version, *fields = json.loads(payload)
     except (ValueError, TypeError):
         raise bad from None
-    if version != _VERSION or not isinstance(tenant_id, int) or not isinstance(address, str):
+    if version != _VERSION or len(fields) != 5:
+        raise bad
+    return fields
+
+
+def verify(settings: Settings, token: str, *, now: float | None = None) -> UnsubscribeToken:
+    """The token's content if it is genuine and has not expired; raises otherwise."""
+    bad = InvalidToken("this unsubscribe link is not valid (it may be incomplete)")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN or token.count(".") > 1:
+        raise bad
+    opener = _open_signed if "." in token else _open_sealed
+    tenant_id, address, email_id, campaign_id, issued = opener(settings, token, bad)
+    if not isinstance(tenant_id, int) or not isinstance(address, str):
+        raise bad
+    if not isinstance(issued, int) or not all(
+        v is None or isinstance(v, int) for v in (email_id, campaign_id)
+    ):
         raise bad
     ttl_days = DeliverabilityConfig.from_settings(settings).unsubscribe_ttl_days
     current = now if now is not None else time.time()
     if ttl_days > 0 and current - issued > ttl_days * 86400:
         raise ExpiredToken("this unsubscribe link has expired; use a link from a newer message")
-    return UnsubscribeToken(tenant_id, address, email_id, campaign_id, issued)
+    return UnsubscribeToken(tenant_id, address, email_id, campaign_id, issued)  # type: ignore[arg-type]
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
