@@ -6,13 +6,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -170,6 +171,25 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
     return f"{DeliverabilityConfig.from_settings(settings).public_url}/u/{token}"
+
+
+def public_url_problem(settings: Settings) -> str | None:
+    """Why recipients could not reach the unsubscribe links, or None when they can."""
+    base = DeliverabilityConfig.from_settings(settings).public_url
+    if not settings.public_url:
+        return (
+            f"CARTEIRO_PUBLIC_URL is not set: unsubscribe links in bulk mail point at {base}, "
+            "which recipients cannot reach; set it to this server's public address "
+            "(e.g. https://mail.example.com)"
+        )
+    host = urlsplit(base).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return f"CARTEIRO_PUBLIC_URL is {base}, a loopback address recipients cannot reach"
+    return None
 
 
 def list_unsubscribe_headers(
