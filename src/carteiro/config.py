@@ -82,13 +82,26 @@ class Settings(BaseSettings):
     max_body_chars: int = Field(
         5 * 1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_BODY_CHARS")
     )
+    # HTTP request bodies, checked before authentication: most JSON, mail with attachments
+    # (a message of max_message_bytes in base64 is 4/3 of it), spreadsheet uploads.
+    max_request_bytes: int = Field(
+        1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_REQUEST_BYTES")
+    )
+    max_mail_request_bytes: int = Field(
+        36 * 1024 * 1024, gt=0, validation_alias=_env("CARTEIRO_MAX_MAIL_REQUEST_BYTES")
+    )
+    max_upload_request_bytes: int = Field(
+        50 * 1024 * 1024 + 64 * 1024,
+        gt=0,
+        validation_alias=_env("CARTEIRO_MAX_UPLOAD_REQUEST_BYTES"),
+    )
 
     # Deliverability: DNS checks, unsubscribe links, webhooks, account health.
     dns_nameservers: str = Field("", validation_alias=_env("CARTEIRO_DNS_NAMESERVERS"))
     dns_port: int = Field(53, ge=1, le=65535, validation_alias=_env("CARTEIRO_DNS_PORT"))
     dns_timeout: float = Field(5.0, gt=0, validation_alias=_env("CARTEIRO_DNS_TIMEOUT"))
     unsubscribe_ttl_days: int = Field(
-        0, ge=0, validation_alias=_env("CARTEIRO_UNSUBSCRIBE_TTL_DAYS")
+        365, ge=0, le=36500, validation_alias=_env("CARTEIRO_UNSUBSCRIBE_TTL_DAYS")
     )
     webhook_allow_private: bool = Field(
         False, validation_alias=_env("CARTEIRO_WEBHOOK_ALLOW_PRIVATE")

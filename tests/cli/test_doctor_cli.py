@@ -132,3 +132,15 @@ def test_secret_key_file_is_reported_but_never_created(cli: Invoke, settings: Se
     assert "chmod 600" in loose.stdout
     key_file.chmod(0o600)
     assert status_of(cli("doctor", env=without_env), "secret key") == "ok"
+
+
+def test_an_unset_public_url_is_a_warning_row(cli: Invoke, api_key: str) -> None:
+    result = cli("doctor", env={"CARTEIRO_PUBLIC_URL": None})
+    assert result.exit_code == 0, result.output
+    assert status_of(result, "public URL") == "warn"
+    assert "CARTEIRO_PUBLIC_URL is not set" in result.stdout
+    loopback = cli("doctor", env={"CARTEIRO_PUBLIC_URL": "http://127.0.0.1:8787"})
+    assert status_of(loopback, "public URL") == "warn"
+    public = cli("doctor", env={"CARTEIRO_PUBLIC_URL": "https://mail.example.com"})
+    assert status_of(public, "public URL") == "ok"
+    assert "https://mail.example.com/u/" in public.stdout

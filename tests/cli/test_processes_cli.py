@@ -153,6 +153,8 @@ def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
 
     assert child.terminate() == 0, child.stderr()
     assert sum(line.startswith("API key:") for line in child.stdout) == 1
+    # Without CARTEIRO_PUBLIC_URL, unsubscribe links point at loopback: said once at start.
+    assert child.stderr().count("CARTEIRO_PUBLIC_URL is not set") == 1
     # The secret key was generated into the data dir, owner-only.
     assert (data / "secret.key").stat().st_mode & 0o077 == 0
 
@@ -181,6 +183,7 @@ def test_worker_delivers_and_exits_zero_on_sigterm(
     log = child.stderr()
     assert "carteiro worker starting" in log
     assert "carteiro worker stopped" in log
+    assert log.count("CARTEIRO_PUBLIC_URL is not set") == 1
     assert child.stdout == []
 
 

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from carteiro.db.types import INT32_MAX
 
 Security = Literal["starttls", "ssl", "none"]
 AccountStatus = Literal["active", "paused", "disabled"]
+
+
+def _bounded_numbers(plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Warm-up caps become daily limits compared with integer counters: finite and in range."""
+    for key, value in (plan or {}).items():
+        for number in value if isinstance(value, list) else [value]:
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                continue
+            if not math.isfinite(number) or abs(number) > INT32_MAX:
+                raise ValueError(f"{key}: numbers must be finite and at most {INT32_MAX}")
+    return plan
+
+
+WarmupPlan = Annotated[dict[str, Any] | None, AfterValidator(_bounded_numbers)]
 
 
 class SmtpIn(BaseModel):
@@ -48,9 +65,9 @@ class SmtpPublic(BaseModel):
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    per_minute: int | None = Field(None, ge=1)
-    per_hour: int | None = Field(None, ge=1)
-    per_day: int | None = Field(None, ge=1)
+    per_minute: int | None = Field(None, ge=1, le=INT32_MAX)
+    per_hour: int | None = Field(None, ge=1, le=INT32_MAX)
+    per_day: int | None = Field(None, ge=1, le=INT32_MAX)
     max_connections: int = Field(2, ge=1, le=100)
 
 
@@ -63,7 +80,7 @@ class AccountCreate(BaseModel):
     smtp: SmtpIn
     imap: dict[str, Any] | None = None
     limits: Limits = Field(default_factory=Limits)
-    warmup: dict[str, Any] | None = None
+    warmup: WarmupPlan = None
     weight: int = Field(1, ge=1, le=1000)
 
 
@@ -76,7 +93,7 @@ class AccountUpdate(BaseModel):
     smtp: SmtpUpdate | None = None
     imap: dict[str, Any] | None = None
     limits: Limits | None = None
-    warmup: dict[str, Any] | None = None
+    warmup: WarmupPlan = None
     weight: int | None = Field(None, ge=1, le=1000)
     status: AccountStatus | None = None
 

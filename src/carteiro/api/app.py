@@ -7,17 +7,38 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.routing import Route
 
 from carteiro import __version__, background
-from carteiro.api import errors, routers
+from carteiro.api import deps, errors, routers
+from carteiro.api.body_limit import BodyLimit, RouteLimit
+from carteiro.config import Settings
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.api")
 
 DESCRIPTION = """Carteiro's REST API. Authenticate with `Authorization: Bearer <API key>`.
 Errors are JSON `{error, message, field?}` with a status that says what went wrong."""
+
+
+# Routes that take mail (bodies, attachments, batches) or uploads; every other body gets the
+# default JSON limit.
+MAIL_ROUTES = (
+    ("POST", "/emails"),
+    ("POST", "/emails/batch"),
+    ("POST", "/emails/mcp"),
+    ("POST", "/mcp/email/send"),
+    ("POST", "/inbox/messages/{message_id}/reply"),
+    ("POST", "/mcp"),
+)
+UPLOAD_ROUTES = (("POST", "/ingest/leads/xlsx"),)
+
+
+def body_limits(settings: Settings) -> list[RouteLimit]:
+    mail = [RouteLimit(m, p, settings.max_mail_request_bytes) for m, p in MAIL_ROUTES]
+    upload = [RouteLimit(m, p, settings.max_upload_request_bytes) for m, p in UPLOAD_ROUTES]
+    return [*mail, *upload]
 
 
 def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
@@ -45,10 +66,18 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(deps.refuse_nul)],
     )
     app.state.runtime = runtime
     errors.install(app)
     for router in routers.all_routers():
         app.include_router(router)
     app.router.routes.append(Route("/mcp", endpoint=mcp_asgi, methods=["GET", "POST", "DELETE"]))
+    # Added last, so it wraps everything else: no handler (and no authentication) reads a body
+    # past its limit.
+    app.add_middleware(
+        BodyLimit,
+        default=runtime.settings.max_request_bytes,
+        routes=body_limits(runtime.settings),
+    )
     return app

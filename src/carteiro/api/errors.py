@@ -22,17 +22,28 @@ def _loc(loc: tuple) -> str:
     return out or ".".join(str(p) for p in loc)
 
 
+def _msg(error: dict) -> str:
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error")
+        return "the request body is not valid JSON" + (f" ({reason})" if reason else "")
+    # Pydantic prefixes the text of a validator's ValueError; the field name says enough.
+    return str(error.get("msg", "invalid input")).removeprefix("Value error, ")
+
+
+def _field(error: dict) -> str:
+    if error.get("type") == "json_invalid":
+        return "body"  # the location is a character offset, not a field
+    return _loc(tuple(error.get("loc", ())))
+
+
 def validation_body(errors: list[dict]) -> dict:
     first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
-    field = _loc(tuple(first.get("loc", ())))
+    field = _field(first)
     return {
         "error": "invalid",
-        "message": f"{field}: {first.get('msg')}" if field else str(first.get("msg")),
+        "message": f"{field}: {_msg(first)}" if field else _msg(first),
         "field": field,
-        "detail": [
-            {"field": _loc(tuple(e.get("loc", ()))), "message": e.get("msg"), "type": e.get("type")}
-            for e in errors
-        ],
+        "detail": [{"field": _field(e), "message": _msg(e), "type": e.get("type")} for e in errors],
     }
 
 

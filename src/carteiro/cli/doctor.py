@@ -25,6 +25,7 @@ from carteiro.cli.common import describe, out, print_error, safe_url
 from carteiro.config import Settings, get_settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
+from carteiro.deliverability.unsubscribe import public_url_problem, unsubscribe_url
 from carteiro.errors import CarteiroError
 from carteiro.outbound import queue
 from carteiro.tenancy import service as tenancy
@@ -90,6 +91,13 @@ def _secret(settings: Settings) -> tuple[Check, Vault | None]:
         detail = f"from {path}, but other users can read it: chmod 600 {path}"
         return Check("secret key", "warn", detail), Vault(secret)
     return Check("secret key", "ok", f"from {path}"), Vault(secret)
+
+
+def _public_url(settings: Settings) -> Check:
+    problem = public_url_problem(settings)
+    if problem:
+        return Check("public URL", "warn", problem)
+    return Check("public URL", "ok", f"unsubscribe links point at {unsubscribe_url(settings, '…')}")
 
 
 def _sqlite_missing(url: str) -> Path | None:
@@ -268,7 +276,7 @@ def run_checks(*, live_dns: bool = False) -> list[Check]:
         f"from the {source}: database {safe_url(settings.database_url)}, "
         f"HTTP {settings.host}:{settings.port}"
     )
-    checks = [Check("configuration", "ok", detail), _data_dir(settings)]
+    checks = [Check("configuration", "ok", detail), _data_dir(settings), _public_url(settings)]
     secret, vault = _secret(settings)
     checks.append(secret)
     checks.extend(_database_checks(settings, vault, live_dns=live_dns))

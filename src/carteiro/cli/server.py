@@ -23,7 +23,9 @@ from carteiro.cli.common import (
     safe_url,
     setup_logging,
 )
+from carteiro.config import Settings
 from carteiro.db import migrate as migrations
+from carteiro.deliverability.unsubscribe import public_url_problem
 from carteiro.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -34,6 +36,12 @@ log = logging.getLogger("carteiro.cli")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 UVICORN_LEVELS = {"critical", "error", "warning", "info", "debug", "trace"}
+
+
+def _warn_public_url(settings: Settings) -> None:
+    problem = public_url_problem(settings)
+    if problem:
+        log.warning("%s", problem)
 
 
 def _has_accounts(runtime: Runtime) -> bool:
@@ -62,6 +70,7 @@ def serve(
     port = port or settings.port
     # The MCP endpoint's Host check reads the listener from settings.
     settings = settings.model_copy(update={"host": host, "port": port})
+    _warn_public_url(settings)
     runtime = Runtime.from_settings(settings)
     try:
         runtime.migrate()
@@ -181,6 +190,7 @@ def worker(
     """
     settings = load_settings()
     setup_logging(settings.log_level)
+    _warn_public_url(settings)
     with open_runtime(require_schema=False) as runtime:
         with _quiet("alembic"):
             check_schema(runtime)

@@ -27,7 +27,7 @@ class DeliverabilityConfig:
     dns_port: int = 53
     dns_timeout: float = 5.0
     public_url: str = "http://127.0.0.1:8787"
-    unsubscribe_ttl_days: int = 0
+    unsubscribe_ttl_days: int = 365
     webhook_allow_private: bool = False
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 10
@@ -50,7 +50,9 @@ class DeliverabilityConfig:
             dns_port=int(_get(settings, "dns_port", d.dns_port)),
             dns_timeout=float(_get(settings, "dns_timeout", d.dns_timeout)),
             public_url=str(public).rstrip("/"),
-            unsubscribe_ttl_days=int(_get(settings, "unsubscribe_ttl_days", 0)),
+            unsubscribe_ttl_days=int(
+                _get(settings, "unsubscribe_ttl_days", d.unsubscribe_ttl_days)
+            ),
             webhook_allow_private=bool(_get(settings, "webhook_allow_private", False)),
             webhook_timeout=float(_get(settings, "webhook_timeout", d.webhook_timeout)),
             webhook_max_attempts=int(

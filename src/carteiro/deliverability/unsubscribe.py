@@ -1,4 +1,4 @@
-"""One-click unsubscribe (RFC 8058): signed tokens, List-Unsubscribe headers, the opt-out itself."""
+"""One-click unsubscribe (RFC 8058): encrypted tokens, List-Unsubscribe headers, the opt-out."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +32,11 @@ from carteiro.tenancy.models import Tenant
 
 _VERSION = 1
 _PURPOSE = b"carteiro/unsubscribe/v1"
+# Version 2 encrypts the payload (AES-256-GCM), so a link no longer shows whom it unsubscribes;
+# version 1 links (signed, readable) already in mailboxes stay valid until they expire.
+_SEALED = 2
+_SEALED_PURPOSE = b"carteiro/unsubscribe/v2"
+_NONCE = 12
 MAX_TOKEN = 1000
 
 
@@ -71,8 +80,18 @@ def _key(secret_key: str | None, data_dir: Path) -> bytes:
     return hmac.new(secret.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
 
 
+@lru_cache(maxsize=8)
+def _sealing_key(secret_key: str | None, data_dir: Path) -> AESGCM:
+    secret = secret_key or load_or_create_secret(data_dir)
+    return AESGCM(hmac.new(secret.encode("utf-8"), _SEALED_PURPOSE, hashlib.sha256).digest())
+
+
 def token_key(settings: Settings) -> bytes:
     return _key(settings.secret_key, Path(settings.data_dir))
+
+
+def _sealer(settings: Settings) -> AESGCM:
+    return _sealing_key(settings.secret_key, Path(settings.data_dir))
 
 
 def issue(
@@ -85,23 +104,40 @@ def issue(
     message_id: str | None = None,
     now: float | None = None,
 ) -> str:
-    """A URL-safe token naming the tenant and address, signed with HMAC-SHA256."""
+    """An opaque URL-safe token: the tenant, address, message and issue time, encrypted and
+    authenticated with AES-256-GCM under a key derived from the secret key."""
     issued = int(now if now is not None else time.time())
-    fields = [_VERSION, tenant_id, address.strip().lower(), email_id, campaign_id, issued]
+    fields = [tenant_id, address.strip().lower(), email_id, campaign_id, issued]
     payload = json.dumps(
         [*fields, message_id] if message_id else fields,
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode("utf-8")
-    mac = hmac.new(token_key(settings), payload, hashlib.sha256).digest()
-    return f"{_b64(payload)}.{_b64(mac)}"
+    header = bytes([_SEALED])
+    nonce = os.urandom(_NONCE)
+    return _b64(header + nonce + _sealer(settings).encrypt(nonce, payload, header))
 
 
-def verify(settings: Settings, token: str, *, now: float | None = None) -> UnsubscribeToken:
-    """The token's content if the signature holds and it has not expired; raises otherwise."""
-    bad = InvalidToken("this unsubscribe link is not valid (it may be incomplete)")
-    if not isinstance(token, str) or len(token) > MAX_TOKEN or token.count(".") != 1:
+def _open_sealed(settings: Settings, token: str, bad: InvalidToken) -> list[object]:
+    try:
+        raw = _unb64(token)
+    except (binascii.Error, ValueError):
+        raise bad from None
+    header, nonce, sealed = raw[:1], raw[1 : 1 + _NONCE], raw[1 + _NONCE :]
+    if header != bytes([_SEALED]) or len(nonce) != _NONCE:
         raise bad
+    try:
+        fields = json.loads(_sealer(settings).decrypt(nonce, sealed, header))
+    except (InvalidTag, ValueError, TypeError):
+        raise bad from None
+    # A sixth field names the message by its Message-ID: bulk mail is sealed before its row
+    # (and id) exists.
+    if not isinstance(fields, list) or len(fields) not in (5, 6):
+        raise bad
+    return fields
+
+
+def _open_signed(settings: Settings, token: str, bad: InvalidToken) -> list[object]:
     body, _, signature = token.partition(".")
     try:
         payload, mac = _unb64(body), _unb64(signature)
@@ -111,14 +147,30 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
     if not hmac.compare_digest(mac, expected):
         raise bad
     try:
-        version, tenant_id, address, email_id, campaign_id, issued, *rest = json.loads(payload)
+        version, *fields = json.loads(payload)
     except (ValueError, TypeError):
         raise bad from None
-    if version != _VERSION or not isinstance(tenant_id, int) or not isinstance(address, str):
+    if version != _VERSION or len(fields) != 5:
         raise bad
-    if len(rest) > 1 or (rest and not isinstance(rest[0], str)):
+    return fields
+
+
+def verify(settings: Settings, token: str, *, now: float | None = None) -> UnsubscribeToken:
+    """The token's content if it is genuine and has not expired; raises otherwise."""
+    bad = InvalidToken("this unsubscribe link is not valid (it may be incomplete)")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN or token.count(".") > 1:
+        raise bad
+    opener = _open_signed if "." in token else _open_sealed
+    tenant_id, address, email_id, campaign_id, issued, *rest = opener(settings, token, bad)
+    if not isinstance(tenant_id, int) or not isinstance(address, str):
+        raise bad
+    if not isinstance(issued, int) or not all(
+        v is None or isinstance(v, int) for v in (email_id, campaign_id)
+    ):
         raise bad
     message_id = rest[0] if rest else None
+    if message_id is not None and not isinstance(message_id, str):
+        raise bad
     ttl_days = DeliverabilityConfig.from_settings(settings).unsubscribe_ttl_days
     current = now if now is not None else time.time()
     if ttl_days > 0 and current - issued > ttl_days * 86400:
@@ -128,6 +180,25 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
     return f"{DeliverabilityConfig.from_settings(settings).public_url}/u/{token}"
+
+
+def public_url_problem(settings: Settings) -> str | None:
+    """Why recipients could not reach the unsubscribe links, or None when they can."""
+    base = DeliverabilityConfig.from_settings(settings).public_url
+    if not settings.public_url:
+        return (
+            f"CARTEIRO_PUBLIC_URL is not set: unsubscribe links in bulk mail point at {base}, "
+            "which recipients cannot reach; set it to this server's public address "
+            "(e.g. https://mail.example.com)"
+        )
+    host = urlsplit(base).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return f"CARTEIRO_PUBLIC_URL is {base}, a loopback address recipients cannot reach"
+    return None
 
 
 def list_unsubscribe_headers(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carteiro.db.types import NameOrId
 from carteiro.outbound.schemas import AddressList, AttachmentIn
 
 UNTRUSTED_NOTE = (
@@ -177,7 +178,7 @@ class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\r\n]+$")
-    account: str | int | None = Field(None, description="account name or id; default: all")
+    account: NameOrId | None = Field(None, description="account name or id; default: all")
     enabled: bool = True
     match: dict[str, str | list[str]] = Field(
         default_factory=dict,

@@ -36,9 +36,22 @@ STRUCTURAL_HEADERS = frozenset(
     {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "reply-to"}
     | {"sender", "return-path"}
 )
+# Trace and authentication fields are added by the servers a message passes through and by
+# Carteiro's own DKIM signer; a caller setting them could forge a delivery path or a verdict.
+TRACE_HEADERS = frozenset(
+    {"received", "x-received", "received-spf", "authentication-results", "return-path"}
+    | {"dkim-signature", "domainkey-signature", "x-google-dkim-signature", "delivered-to"}
+    | {"x-original-to", "original-recipient", "x-originating-ip"}
+)
+TRACE_PREFIXES = ("arc-", "resent-")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except the colon
 _MAX_NAME = 76  # so that "Name: " still fits within a 78-character line
 _BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# What a file name must not hold: control characters (tab included) and the invisible marks that
+# reorder or hide text, so "invoice\u202efdp.exe" cannot be shown as "invoiceexe.pdf".
+_BAD_FILENAME = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
 _LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]")
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 _MESSAGE_ID = re.compile(r"<[!-;=?A-~]{1,400}@[!-;=?A-~]{1,255}>")  # printable, no <>@
@@ -94,6 +107,12 @@ def check_custom_header(name: str, value: str) -> None:
             f"headers: {name!r} cannot be set here; use the dedicated field instead",
             field="headers",
         )
+    if lowered in TRACE_HEADERS or lowered.startswith(TRACE_PREFIXES):
+        raise InvalidInput(
+            f"headers: {name!r} is a trace or authentication header that only mail servers "
+            "(and Carteiro's DKIM signing) add",
+            field="headers",
+        )
     check_header_value(name, value, field=f"headers.{name}")
 
 
@@ -129,10 +148,11 @@ def _check_attachment(attachment: Attachment, field: str) -> None:
     name = attachment.filename
     if not isinstance(name, str) or not name.strip() or name in (".", ".."):
         raise InvalidInput(f"{field}.filename: a file name is required", field=f"{field}.filename")
-    if "/" in name or "\\" in name or _BAD_CHARS.search(name) or len(name) > 255:
+    if "/" in name or "\\" in name or _BAD_FILENAME.search(name) or len(name) > 255:
         raise InvalidInput(
             f"{field}.filename: {name!r} must be a plain file name of at most 255 characters, "
-            "without path separators, line breaks or control characters",
+            "without path separators, line breaks, control characters or invisible "
+            "direction marks",
             field=f"{field}.filename",
         )
     if "=?" in name:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from carteiro.db.types import NameOrId, RowId, StoredDatetime
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["pending", "held", "sending", "sent", "failed", "dead", "cancelled", "suppressed"]
@@ -32,11 +34,11 @@ class EmailCreate(BaseModel):
     body: str
     html_body: str | None = None
     priority: Priority = "normal"
-    scheduled_at: AwareDatetime | None = Field(
+    scheduled_at: StoredDatetime | None = Field(
         None, description="ISO 8601 with offset; in the past or absent: as soon as possible"
     )
     attachments: list[AttachmentIn] | None = None
-    account: str | int | None = Field(None, description="account name or id; default: the pool")
+    account: NameOrId | None = Field(None, description="account name or id; default: the pool")
     from_email: str | None = Field(
         None,
         max_length=320,
@@ -175,7 +177,7 @@ class QueueStats(BaseModel):
 class RequeueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] | None = None
+    ids: list[RowId] | None = Field(None, max_length=1000)
     error_type: str | None = None
 
 

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carteiro.accounts import service
 from carteiro.accounts.schemas import AccountCreate, AccountPublic, AccountTestResult, AccountUpdate
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import PathId, get_runtime, require
 from carteiro.runtime import Runtime
 from carteiro.tenancy.scopes import ACCOUNTS_READ, ACCOUNTS_WRITE
 from carteiro.tenancy.service import Principal
@@ -52,7 +52,7 @@ async def list_accounts(
 
 @router.get("/{account_id}", response_model=AccountPublic, summary="One account")
 async def get_account(
-    account_id: int,
+    account_id: PathId,
     principal: Principal = Depends(require(ACCOUNTS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> AccountPublic:
@@ -66,7 +66,7 @@ async def get_account(
 
 @router.patch("/{account_id}", response_model=AccountPublic, summary="Change an account")
 async def update_account(
-    account_id: int,
+    account_id: PathId,
     data: AccountUpdate,
     principal: Principal = Depends(require(ACCOUNTS_WRITE)),
     rt: Runtime = Depends(get_runtime),
@@ -88,7 +88,7 @@ async def update_account(
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove")
 async def delete_account(
-    account_id: int,
+    account_id: PathId,
     principal: Principal = Depends(require(ACCOUNTS_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -106,7 +106,7 @@ async def delete_account(
     summary="Connect, negotiate TLS and log in for real",
 )
 async def test_account(
-    account_id: int,
+    account_id: PathId,
     # It makes the server open a connection where the account says: a write, not a read.
     principal: Principal = Depends(require(ACCOUNTS_WRITE)),
     rt: Runtime = Depends(get_runtime),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.deliverability import account_dns, dkim_keys, suppression
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.resolver import DnsResolver
@@ -33,7 +33,7 @@ async def list_suppressions(
     reason: Reason | None = Query(None),
     q: str | None = Query(None, max_length=320, description="part of an address or domain"),
     limit: int = Query(50, ge=1, le=suppression.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(DELIVERABILITY_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> SuppressionPage:
@@ -88,7 +88,7 @@ async def create_suppression(
     summary="Remove an entry (mail to it is allowed again)",
 )
 async def delete_suppression(
-    suppression_id: int,
+    suppression_id: PathId,
     principal: Principal = Depends(require(DELIVERABILITY_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -147,7 +147,7 @@ async def create_dkim_key(
     summary="Remove a DKIM key (mail for its domain is no longer signed with it)",
 )
 async def delete_dkim_key(
-    key_id: int,
+    key_id: PathId,
     principal: Principal = Depends(require(DELIVERABILITY_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -165,7 +165,7 @@ async def delete_dkim_key(
     summary="Records to publish (SPF, DKIM, DMARC) and the result of checking them",
 )
 async def account_dns_report(
-    account_id: int,
+    account_id: PathId,
     cached: bool = Query(False, description="return the last stored check without DNS traffic"),
     principal: Principal = Depends(require(DELIVERABILITY_READ)),
     rt: Runtime = Depends(get_runtime),

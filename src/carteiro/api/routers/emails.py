@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.api.errors import validation_body
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.outbound import service, timeline
@@ -108,7 +108,7 @@ async def create_batch(
 async def list_emails(
     status_: Status | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPage:
@@ -128,7 +128,7 @@ async def list_emails(
     summary="One e-mail with attempts, events and the latest bounce or complaint",
 )
 async def get_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailDetail:
@@ -147,7 +147,7 @@ async def get_email(
     summary="The exact bytes sent (or to be sent)",
 )
 async def get_raw(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -171,7 +171,7 @@ def _transition(rt: Runtime, fn: Any, **kwargs: Any) -> EmailPublic:
 
 @router.post("/emails/{email_id}/cancel", response_model=EmailPublic, summary="Cancel if unsent")
 async def cancel_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_MANAGE)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
@@ -184,7 +184,7 @@ async def cancel_email(
     "/emails/{email_id}/retry", response_model=EmailPublic, summary="Requeue a failed/dead e-mail"
 )
 async def retry_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_MANAGE)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
@@ -199,7 +199,7 @@ async def retry_email(
     summary="Release an e-mail held for review (keys in review mode)",
 )
 async def approve_email(
-    email_id: int,
+    email_id: PathId,
     principal: Principal = Depends(require(EMAILS_MANAGE)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
@@ -260,9 +260,13 @@ async def channel_send(
         )
     subject, body, html = data.subject, data.body, data.html
     if data.variables:
-        subject = render_inline(subject, data.variables, field="subject")
-        body = render_inline(body, data.variables, field="body")
-        html = render_inline(html, data.variables, field="html", html=True) if html else None
+        # Rendering is CPU work within a budget; off the event loop, other requests go on.
+        subject = await run_in_threadpool(render_inline, subject, data.variables, field="subject")
+        body = await run_in_threadpool(render_inline, body, data.variables, field="body")
+        if html:
+            html = await run_in_threadpool(
+                render_inline, html, data.variables, field="html", html=True
+            )
     if not subject:
         raise InvalidInput("subject is required", field="subject")
     if not body and not html:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, PathId, get_runtime, require
+from carteiro.db.types import RowId
 from carteiro.inbound import downloads, folders, service
 from carteiro.inbound import rules as inbox_rules
 from carteiro.inbound.replies import reply
@@ -45,10 +46,10 @@ async def list_threads(
     folder: str | None = Query(None, description="folder name or role (inbox, sent, …)"),
     unread: bool | None = Query(None, description="only threads with (or without) unread mail"),
     q: str | None = Query(None, max_length=200, description="text in subject, body or address"),
-    lead_id: int | None = Query(None, description="threads with this lead"),
+    lead_id: RowId | None = Query(None, description="threads with this lead"),
     account: str | None = Query(None, description="account name or id"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(INBOX_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> ThreadPage:
@@ -71,7 +72,7 @@ async def list_threads(
 
 @router.get("/inbox/threads/{thread_id}", response_model=ThreadDetail, summary="One thread")
 async def get_thread(
-    thread_id: int,
+    thread_id: PathId,
     principal: Principal = Depends(require(INBOX_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> ThreadDetail:
@@ -88,8 +89,8 @@ async def get_thread(
     summary="One message with a page of its body (untrusted content)",
 )
 async def get_message(
-    message_id: int,
-    offset: int = Query(0, ge=0, description="first character of the body page"),
+    message_id: PathId,
+    offset: Offset = 0,
     limit: int = Query(service.DEFAULT_BODY_PAGE, ge=1, le=service.MAX_BODY_PAGE),
     html: bool = Query(False, description="include the sanitised HTML body"),
     principal: Principal = Depends(require(INBOX_READ)),
@@ -116,7 +117,7 @@ async def get_message(
     summary="The message's original bytes",
 )
 async def get_raw(
-    message_id: int,
+    message_id: PathId,
     principal: Principal = Depends(require(INBOX_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -142,8 +143,8 @@ async def get_raw(
     summary="Download one attachment",
 )
 async def get_attachment(
-    message_id: int,
-    attachment_id: int,
+    message_id: PathId,
+    attachment_id: PathId,
     principal: Principal = Depends(require(INBOX_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> StreamingResponse:
@@ -173,7 +174,7 @@ async def get_attachment(
     summary="Reply, reply to all or forward through the queue, threaded under the message",
 )
 async def reply_to_message(
-    message_id: int,
+    message_id: PathId,
     data: ReplyCreate,
     principal: Principal = Depends(require(INBOX_WRITE)),
     rt: Runtime = Depends(get_runtime),
@@ -210,7 +211,7 @@ async def list_folders(
     tags=["accounts"],
 )
 async def sync_now(
-    account_id: int,
+    account_id: PathId,
     principal: Principal = Depends(require(INBOX_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> SyncReport:
@@ -254,7 +255,7 @@ async def create_rule(
     "/inbox/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a rule"
 )
 async def delete_rule(
-    rule_id: int,
+    rule_id: PathId,
     principal: Principal = Depends(require(INBOX_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_principal, get_runtime, require
+from carteiro.api.deps import PathId, get_principal, get_runtime, require
+from carteiro.db.types import INT32_MAX
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service
 from carteiro.tenancy.models import ApiKey
@@ -31,7 +32,10 @@ class KeyCreate(BaseModel):
     )
     review_mode: bool = False
     rate_limit_per_hour: int | None = Field(
-        None, ge=0, description="recipients per rolling hour; 0: unlimited; null: the default"
+        None,
+        ge=0,
+        le=INT32_MAX,
+        description="recipients per rolling hour; 0: unlimited; null: the default",
     )
     own_messages_only: bool = Field(
         False,
@@ -112,7 +116,7 @@ async def list_keys(
 
 @router.delete("/{key_id}", response_model=KeyPublic)
 async def revoke_key(
-    key_id: int,
+    key_id: PathId,
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> KeyPublic:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.api.errors import validation_body
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.leads import consent, jobs, service
@@ -151,7 +151,7 @@ async def ingest_leads(
     summary="An import job: status, progress, counts and row errors",
 )
 async def get_job(
-    job_id: int,
+    job_id: PathId,
     principal: Principal = Depends(require(LEADS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> IngestJobPublic:
@@ -166,7 +166,7 @@ async def get_job(
 @router.get("/ingest/leads/jobs", response_model=IngestJobPage, summary="Import jobs, newest first")
 async def list_jobs(
     limit: int = Query(50, ge=1, le=jobs.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(LEADS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> IngestJobPage:
@@ -192,7 +192,7 @@ async def list_leads(
     has_email: bool | None = Query(None),
     has_phone: bool | None = Query(None),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(LEADS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> LeadPage:
@@ -220,7 +220,7 @@ async def list_leads(
     summary="One lead with its e-mails (and consent), phones and the messages sent to it",
 )
 async def get_lead(
-    lead_id: int,
+    lead_id: PathId,
     principal: Principal = Depends(require(LEADS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> LeadDetail:
@@ -234,7 +234,7 @@ async def get_lead(
 
 @router.patch("/leads/{lead_id}", response_model=LeadDetail, summary="Change status and/or tags")
 async def update_lead(
-    lead_id: int,
+    lead_id: PathId,
     data: LeadUpdate,
     principal: Principal = Depends(require(LEADS_WRITE)),
     rt: Runtime = Depends(get_runtime),
@@ -257,8 +257,8 @@ async def update_lead(
     "never mailed by bulk sends or dispatches.",
 )
 async def set_consent(
-    lead_id: int,
-    email_id: int,
+    lead_id: PathId,
+    email_id: PathId,
     data: ConsentUpdate,
     principal: Principal = Depends(require(LEADS_WRITE)),
     rt: Runtime = Depends(get_runtime),

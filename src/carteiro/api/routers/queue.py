@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, get_runtime, require
 from carteiro.outbound import queue, service
 from carteiro.outbound.schemas import EmailPage, QueueStats, RequeueRequest, RequeueResult
 from carteiro.runtime import Runtime
@@ -29,7 +29,7 @@ async def stats(
 @router.get("/dead", response_model=EmailPage, summary="The dead-letter queue")
 async def dead(
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(EMAILS_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> EmailPage:

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime, require
+from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.deliverability import webhooks
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.schemas import (
@@ -65,7 +65,7 @@ async def list_webhooks(
 
 @router.get("/{webhook_id}", response_model=WebhookPublic, summary="One endpoint")
 async def get_webhook(
-    webhook_id: int,
+    webhook_id: PathId,
     principal: Principal = Depends(require(DELIVERABILITY_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> WebhookPublic:
@@ -84,7 +84,7 @@ async def get_webhook(
     summary="Remove an endpoint and its pending deliveries",
 )
 async def delete_webhook(
-    webhook_id: int,
+    webhook_id: PathId,
     principal: Principal = Depends(require(WEBHOOKS_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> Response:
@@ -102,12 +102,12 @@ async def delete_webhook(
     summary="The delivery log: each event, its attempts, the last status code or error",
 )
 async def list_deliveries(
-    webhook_id: int,
+    webhook_id: PathId,
     status_: Literal["pending", "delivering", "delivered", "failed"] | None = Query(
         None, alias="status"
     ),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(require(DELIVERABILITY_READ)),
     rt: Runtime = Depends(get_runtime),
 ) -> DeliveryPage:
