@@ -32,7 +32,7 @@ INSTRUCTIONS = """Carteiro sends email through a durable queue and the organisat
 accounts. send_email queues a message and returns at once; follow it with get_email or
 list_emails. A message in status `held` waits for a person to approve it (the API key is in
 review mode); do not try to resend it. Your API key may restrict recipients to an allow-list and
-limit how many messages it creates per hour; a refusal says which. Addresses that opted out
+limit how many recipients it mails per hour; a refusal says which. Addresses that opted out
 (LGPD) are refused unless the mail is transactional (a receipt, a password reset): say so with
 transactional=true, never to get around an opt-out."""
 
