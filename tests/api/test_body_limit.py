@@ -6,17 +6,16 @@ import asyncio
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from carteiro.api.app import create_app
 from carteiro.api.body_limit import BodyLimit, RouteLimit
 from carteiro.runtime import Runtime
+from carteiro.testing.asgi_server import serve_in_thread
 
 LIMIT = 256 * 1024
 CHUNK = 64 * 1024
@@ -144,24 +143,8 @@ def test_app_limits_per_route_in_the_error_shape(small_limits: Runtime, api_key:
 @pytest.fixture
 def server(small_limits: Runtime) -> Iterator[int]:
     """The real app under uvicorn on a free loopback port."""
-    app = create_app(small_limits, run_worker=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serve_in_thread(create_app(small_limits, run_worker=False)) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def _status_line(conn: socket.socket) -> str:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from carteiro.api.app import create_app
 from carteiro.runtime import Runtime
+from carteiro.testing.asgi_server import serve_in_thread
 
 MakeKey = Callable[..., str]
 MSG = {"to_email": "ana@example.com", "subject": "Olá", "body": "Corpo"}
@@ -65,23 +63,8 @@ def test_the_seed_channel_endpoint_answers_held_for_a_review_key(
 @pytest.fixture
 def served(runtime: Runtime, api_key: str) -> Iterator[str]:
     """The real app on a loopback port, so requests run concurrently in its thread pool."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime, run_worker=False), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serve_in_thread(create_app(runtime, run_worker=False)) as base:
+        yield base
 
 
 @pytest.mark.skipif(

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import queue
-import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
@@ -19,77 +15,17 @@ from typer.testing import Result
 
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
+from carteiro.testing.children import CARTEIRO, CarteiroProcess
 
 Invoke = Callable[..., Result]
-CARTEIRO = [sys.executable, "-m", "carteiro.cli.main"]
-STOP_TIMEOUT = 30.0
-
-
-class Child:
-    """A `carteiro` child process whose stdout lines are read on a thread, never blocking it."""
-
-    def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path) -> None:
-        self.stderr_path = cwd / f"{args[0]}-{time.monotonic_ns()}.stderr"
-        self._stderr = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            [*CARTEIRO, *args],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stdout: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout.append(line)
-            self.lines.put(line)
-
-    def wait_for_line(self, prefix: str, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if line.startswith(prefix):
-                return line.rstrip("\n")
-        raise AssertionError(f"no line starting {prefix!r}; stderr:\n{self.stderr()}")
-
-    def stderr(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")
-
-    def terminate(self) -> int:
-        """SIGTERM, then the exit code once it stopped on its own (bounded wait)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"still running {STOP_TIMEOUT} s after SIGTERM; stderr:\n{self.stderr()}"
-            ) from None
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self._stderr.close()
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
-    children: list[Child] = []
+def spawn(tmp_path: Path) -> Iterator[Callable[..., CarteiroProcess]]:
+    children: list[CarteiroProcess] = []
 
-    def start(args: list[str], env: dict[str, str]) -> Child:
-        child = Child(args, env=env, cwd=tmp_path)
+    def start(args: list[str], env: dict[str, str]) -> CarteiroProcess:
+        child = CarteiroProcess(args, env=env, cwd=tmp_path)
         children.append(child)
         return child
 
@@ -109,7 +45,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
-    spawn: Callable[..., Child], child_env: dict[str, str], tmp_path: Path, free_port: int
+    spawn: Callable[..., CarteiroProcess], child_env: dict[str, str], tmp_path: Path, free_port: int
 ) -> None:
     # Its own SQLite database and data dir, like `make serve` on a fresh machine.
     data = tmp_path / "serve-data"
@@ -151,7 +87,7 @@ def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
         assert raw.headers["content-type"].startswith("message/rfc822")
         assert message_from_bytes(raw.content, policy=default)["Subject"] == "Olá do serve"
 
-    assert child.terminate() == 0, child.stderr()
+    assert child.stop() == 0, child.stderr()
     assert sum(line.startswith("API key:") for line in child.stdout) == 1
     # Without CARTEIRO_PUBLIC_URL, unsubscribe links point at loopback: said once at start.
     assert child.stderr().count("CARTEIRO_PUBLIC_URL is not set") == 1
@@ -161,7 +97,7 @@ def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
 
 @pytest.mark.slow
 def test_worker_delivers_and_exits_zero_on_sigterm(
-    spawn: Callable[..., Child],
+    spawn: Callable[..., CarteiroProcess],
     child_env: dict[str, str],
     cli: Invoke,
     runtime: Runtime,
@@ -179,7 +115,7 @@ def test_worker_delivers_and_exits_zero_on_sigterm(
         email = session.get(Email, email_id)
         assert email is not None and email.status == "sent"
 
-    assert child.terminate() == 0, child.stderr()
+    assert child.stop() == 0, child.stderr()
     log = child.stderr()
     assert "carteiro worker starting" in log
     assert "carteiro worker stopped" in log

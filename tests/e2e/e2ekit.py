@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from carteiro.testing.children import CarteiroProcess
 from carteiro.testing.pipelining_sink import PipeliningSink
 from carteiro.testing.smtp_server import Received
 
@@ -25,10 +22,8 @@ BACKEND = os.environ.get("CARTEIRO_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get(
     "CARTEIRO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-CARTEIRO = [sys.executable, "-m", "carteiro"]
 # What a user types: the console script installed next to this interpreter.
 SCRIPT = Path(sys.executable).with_name("carteiro")
-STOP_TIMEOUT = 30.0
 SEND_TIMEOUT = 60.0
 FINAL = {"sent", "failed", "dead", "cancelled", "suppressed"}
 SMTP_USERS = {"user": "secret"}
@@ -79,69 +74,17 @@ def child_env(database_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-class Process:
-    """A `carteiro` child whose stdout is read on a thread and whose stderr goes to a file."""
+class Process(CarteiroProcess):
+    """A `carteiro` child that a failing test lists, with what it printed."""
 
     def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path) -> None:
-        self.name = " ".join(args)
-        self.stderr_path = cwd / f"{args[0]}-{time.monotonic_ns()}.stderr"
-        self._stderr = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            [*CARTEIRO, *args],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stdout: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(args, env=env, cwd=cwd)
         RUNNING.append(self)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout.append(line)
-            self.lines.put(line)
-
-    def output(self) -> str:
-        self._stderr.flush()
-        err = self.stderr_path.read_text(errors="replace")
-        return f"--- {self.name}: stdout ---\n{''.join(self.stdout)}--- stderr ---\n{err}"
-
-    def wait_for_line(self, prefix: str, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if line.startswith(prefix):
-                return line.rstrip("\n")
-        raise AssertionError(f"no line starting {prefix!r}\n{self.output()}")
-
     def stop(self) -> int:
-        """SIGTERM and the exit code; killed (and reported) if it does not stop in time."""
         if self in RUNNING:
             RUNNING.remove(self)
-        try:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=10)
-                    raise AssertionError(
-                        f"still running {STOP_TIMEOUT} s after SIGTERM\n{self.output()}"
-                    ) from None
-            return self.proc.returncode
-        finally:
-            self._stderr.close()
+        return super().stop()
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -9,12 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2ekit import CARTEIRO, SCRIPT, SMTP_USERS, received, wait_final
+from e2ekit import SCRIPT, SMTP_USERS, received, wait_final
 from mcp.client import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from carteiro.testing.children import CARTEIRO
 from carteiro.testing.pipelining_sink import PipeliningSink
 from conftest import Server
 

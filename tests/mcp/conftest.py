@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from carteiro.api.app import create_app
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
+from carteiro.testing.asgi_server import serve_in_thread
 
 
 @pytest.fixture
@@ -59,24 +56,5 @@ def stdio_cwd(tmp_path: Path) -> Path:
 @pytest.fixture
 def http_base(runtime: Runtime, api_key: str) -> Iterator[str]:
     """`create_app(runtime, run_worker=False)` served on 127.0.0.1:<free port>."""
-    app = create_app(runtime, run_worker=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serve_in_thread(create_app(runtime, run_worker=False)) as base:
+        yield base
