@@ -8,17 +8,18 @@ import pytest
 from fastapi.testclient import TestClient
 from mcp.client import Client
 
+from carteiro.accounts import dnscheck
 from carteiro.accounts import service as accounts
+from carteiro.accounts.dnscheck import KeyInfo
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import AccountCreate, SmtpIn
-from carteiro.deliverability import dkim_keys, dnscheck
-from carteiro.deliverability.dnscheck import KeyInfo
-from carteiro.deliverability.models import DkimKey
-from carteiro.deliverability.names import organisational_domain
-from carteiro.deliverability.resolver import DnsResolver
-from carteiro.deliverability.spf import check_spf
+from carteiro.accounts.spf import check_spf
+from carteiro.mail.names import organisational_domain
+from carteiro.mail.resolver import DnsResolver
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import fixed_principal
+from carteiro.outbound.dkim import keys as dkim_keys
+from carteiro.outbound.models import DkimKey
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.dns_server import DnsServer
@@ -319,7 +320,7 @@ def test_cli_check(
     from carteiro.cli.common import CarteiroGroup
     from carteiro.cli.dkim import app
     from carteiro.config import get_settings
-    from carteiro.deliverability.config import DeliverabilityConfig
+    from carteiro.mail.config import DeliverabilityConfig
 
     account_id = add_account(runtime, principal)
     s = runtime.settings

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from carteiro import network
-from carteiro.deliverability import webhooks
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.delivery import Due, pin, post
 from carteiro.errors import InvalidInput
+from carteiro.mail.config import DeliverabilityConfig
 from carteiro.testing.http_receiver import HttpReceiver
+from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.delivery import Due, pin, post
 
 STRICT = dataclasses.replace(DeliverabilityConfig(), webhook_allow_private=False)
 

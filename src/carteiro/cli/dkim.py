@@ -6,10 +6,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from carteiro.accounts import dns as account_dns
 from carteiro.cli.common import TENANT_HELP, fail, open_runtime, out, tenant_id_for
-from carteiro.deliverability import account_dns, dkim_keys
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.resolver import DnsResolver
+from carteiro.mail.config import DeliverabilityConfig
+from carteiro.mail.resolver import DnsResolver
+from carteiro.outbound.dkim import keys as dkim_keys
 
 app = typer.Typer(
     help="DKIM keys per sending domain and DNS checks (SPF, DKIM, DMARC, MX).",

@@ -10,19 +10,15 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from carteiro.accounts import dns as account_dns
+from carteiro.accounts.dns_schemas import AccountDnsReport
 from carteiro.config import Settings
-from carteiro.deliverability import account_dns, suppression
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.resolver import DnsResolver
-from carteiro.deliverability.schemas import (
-    AccountDnsReport,
-    Reason,
-    SuppressionCreate,
-    SuppressionPage,
-    SuppressionPublic,
-)
-from carteiro.deliverability.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
+from carteiro.leads import suppression
+from carteiro.leads.schemas import Reason, SuppressionCreate, SuppressionPage, SuppressionPublic
+from carteiro.mail.config import DeliverabilityConfig
+from carteiro.mail.resolver import DnsResolver
 from carteiro.mcp.toolkit import ToolRunner
+from carteiro.tenancy.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
 from carteiro.tenancy.service import Principal
 
 MAX_LIST = 100

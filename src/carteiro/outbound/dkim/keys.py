@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
-from carteiro.deliverability.models import DkimKey
-from carteiro.deliverability.names import normalise_domain, normalise_selector
-from carteiro.deliverability.schemas import DkimKeyPublic, DnsRecord
 from carteiro.errors import Conflict, NotFound
+from carteiro.mail.names import normalise_domain, normalise_selector
+from carteiro.outbound.dkim.schemas import DkimKeyPublic, DnsRecord
+from carteiro.outbound.models import DkimKey
 
 KEY_BITS = 2048
 DEFAULT_SELECTOR = "carteiro"

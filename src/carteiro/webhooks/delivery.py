@@ -6,11 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from carteiro import __version__, network
 from carteiro.accounts.vault import Vault
+from carteiro.db import leases as leader
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
-from carteiro.deliverability import leader, outbox, webhooks
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.models import Webhook, WebhookAttempt, WebhookDelivery
+from carteiro.mail.config import DeliverabilityConfig
+from carteiro.webhooks import fanout
+from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 if TYPE_CHECKING:
     from carteiro.runtime import Runtime
@@ -264,9 +263,9 @@ def complete(
     return delivered
 
 
-def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> outbox.FanOut:
+def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> fanout.FanOut:
     with db.session() as session:
-        return outbox.fan_out(
+        return fanout.fan_out(
             session,
             owner=owner,
             batch=max(config.webhook_batch_size * 10, 1000),
@@ -308,15 +307,11 @@ async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> t
     return fanned.backlog, len(due)
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     """Fans out and delivers webhook events until `stop` is set; safe to run in every process
     (fan-out runs in one at a time, deliveries are leased row by row)."""
     config = DeliverabilityConfig.from_settings(runtime.settings)
-    owner = owner_id()
+    owner = leader.worker_id()
     timeout = httpx.Timeout(config.webhook_timeout)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         while not stop.is_set():
@@ -335,6 +330,6 @@ async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
 def _release(db: Database, owner: str) -> None:
     try:
         with db.session() as session:
-            leader.release(session, name=outbox.STATE, owner=owner)
+            leader.release(session, name=fanout.STATE, owner=owner)
     except Exception:
         log.warning("could not release the webhook scheduler lease", exc_info=True)

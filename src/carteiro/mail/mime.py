@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from carteiro.outbound.compose import Attachment
+    from carteiro.mail.attachments import Attachment
 
 __all__ = ["Content", "render", "render_stdlib"]
 

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from carteiro.accounts import dnscheck
 from carteiro.accounts import service as accounts
+from carteiro.accounts.dns_schemas import AccountDnsReport
+from carteiro.accounts.dnscheck import KeyInfo
+from carteiro.accounts.models import AccountCheck
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
-from carteiro.deliverability import dkim_keys, dnscheck
-from carteiro.deliverability.dnscheck import KeyInfo
-from carteiro.deliverability.models import AccountCheck
-from carteiro.deliverability.resolver import Resolver
-from carteiro.deliverability.schemas import AccountDnsReport
-from carteiro.outbound.addresses import domain_of
+from carteiro.mail.addresses import domain_of
+from carteiro.mail.resolver import Resolver
+from carteiro.outbound.dkim import keys as dkim_keys
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,9 @@ from aiosmtplib import (
 )
 
 from carteiro import network
-from carteiro.outbound.transports.base import (
-    DeliveryError,
-    SendResult,
-    TemporaryFailure,
-)
-from carteiro.outbound.transports.pipelining import Envelope, PipelinedConnection
-from carteiro.outbound.transports.smtp_errors import classify_open, classify_send
+from carteiro.mail.transports.base import DeliveryError, SendResult, TemporaryFailure
+from carteiro.mail.transports.pipelining import Envelope, PipelinedConnection
+from carteiro.mail.transports.smtp_errors import classify_open, classify_send
 
 Security = Literal["starttls", "ssl", "none"]
 # The error type of a connection refused before it is made (CARTEIRO_ACCOUNTS_ALLOW_PRIVATE).

@@ -15,17 +15,17 @@ from sqlalchemy.orm import Session
 
 from carteiro import network
 from carteiro.accounts.vault import Vault
-from carteiro.deliverability import outbox
-from carteiro.deliverability.models import Webhook, WebhookDelivery
-from carteiro.deliverability.schemas import (
-    EVENT_TYPES,
+from carteiro.errors import InvalidInput, NotFound
+from carteiro.events.types import EVENT_TYPES
+from carteiro.webhooks import fanout
+from carteiro.webhooks.models import Webhook, WebhookDelivery
+from carteiro.webhooks.schemas import (
     DeliveryPage,
     DeliveryPublic,
     WebhookCreate,
     WebhookCreated,
     WebhookPublic,
 )
-from carteiro.errors import InvalidInput, NotFound
 
 SIGNATURE_HEADER = "X-Carteiro-Signature"
 MAX_PER_TENANT = 50
@@ -140,7 +140,7 @@ def create(
     session.add(hook)
     session.flush()
     # From now on every new event is fanned out; older ones are not replayed.
-    outbox.ensure_cursor(session)
+    fanout.ensure_cursor(session)
     return WebhookCreated(**public(hook).model_dump(), secret=secret)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from carteiro.deliverability.names import organisational_domain
-from carteiro.deliverability.resolver import LookupFailed, Resolver
-from carteiro.deliverability.schemas import Check
+from carteiro.accounts.dns_schemas import Check
+from carteiro.mail.names import organisational_domain
+from carteiro.mail.resolver import LookupFailed, Resolver
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_LOOKUPS = 10  # RFC 7208 4.6.4: more DNS-querying terms than this is a permerror

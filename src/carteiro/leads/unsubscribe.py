@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import load_or_create_secret
 from carteiro.config import Settings
-from carteiro.deliverability import outbox, suppression
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.models import Suppression
 from carteiro.errors import CarteiroError
+from carteiro.events import outbox
+from carteiro.leads import suppression
+from carteiro.leads.models import Suppression
+from carteiro.mail.config import DeliverabilityConfig
 from carteiro.outbound import events
 from carteiro.outbound.models import Email
 from carteiro.tenancy.models import Tenant

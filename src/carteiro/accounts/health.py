@@ -13,16 +13,17 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
-from carteiro.accounts.models import Account
+from carteiro.accounts.imap import imap_config
+from carteiro.accounts.models import Account, AccountCheck
+from carteiro.db import leases as leader
 from carteiro.db.types import utcnow
-from carteiro.deliverability import leader, outbox
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.models import AccountCheck
 from carteiro.errors import CarteiroError, NotFound
-from carteiro.inbound.imap import ImapConfig, imap_config
-from carteiro.inbound.imap import close as close_imap
-from carteiro.inbound.imap import connect as connect_imap
-from carteiro.outbound.transports.smtp import SmtpConfig
+from carteiro.events import outbox
+from carteiro.mail.config import DeliverabilityConfig
+from carteiro.mail.imap import ImapConfig
+from carteiro.mail.imap import close as close_imap
+from carteiro.mail.imap import connect as connect_imap
+from carteiro.mail.transports.smtp import SmtpConfig
 
 if TYPE_CHECKING:
     from carteiro.runtime import Runtime
@@ -189,10 +190,8 @@ def due_accounts(session: Session, *, interval: float) -> list[int]:
 
 async def health_loop(runtime: Runtime, stop: asyncio.Event, *, owner: str | None = None) -> None:
     """Checks every account once per interval; one process at a time does the checking."""
-    from carteiro.deliverability.delivery import owner_id
-
     config = DeliverabilityConfig.from_settings(runtime.settings)
-    me = owner or owner_id()
+    me = owner or leader.worker_id()
     tick = min(60.0, max(config.health_interval_seconds / 10, 0.05))
 
     def claim_due() -> list[int]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.policy import SMTP, Policy
@@ -18,12 +16,12 @@ from functools import lru_cache
 import idna
 
 from carteiro.errors import InvalidInput, TooLarge
-from carteiro.outbound import mime
-from carteiro.outbound.addresses import format_address, parse_address
+from carteiro.mail import mime
+from carteiro.mail.addresses import format_address, parse_address
+from carteiro.mail.attachments import Attachment, check_attachment
 
 __all__ = [
     "STRUCTURAL_HEADERS",
-    "Attachment",
     "check_custom_header",
     "check_header_value",
     "compose_message",
@@ -114,62 +112,6 @@ def check_custom_header(name: str, value: str) -> None:
             field="headers",
         )
     check_header_value(name, value, field=f"headers.{name}")
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A file to attach: the name the recipient sees, its MIME type and its decoded bytes."""
-
-    filename: str
-    content_type: str
-    data: bytes
-
-    @classmethod
-    def from_base64(
-        cls, filename: str, content_type: str, content_base64: str, *, field: str
-    ) -> Attachment:
-        """Decode strictly (whitespace and line breaks aside) and validate name and type."""
-        cleaned = _WHITESPACE.sub("", content_base64) if isinstance(content_base64, str) else None
-        try:
-            # strict_mode refuses data after padding; the length check refuses stray padding.
-            if cleaned is None or len(cleaned) % 4:
-                raise ValueError("not base64")
-            data = binascii.a2b_base64(cleaned, strict_mode=True)
-        except ValueError:
-            raise InvalidInput(
-                f"{field}.content_base64: not valid base64", field=f"{field}.content_base64"
-            ) from None
-        attachment = cls(filename=filename, content_type=str(content_type).lower(), data=data)
-        _check_attachment(attachment, field)
-        return attachment
-
-
-def _check_attachment(attachment: Attachment, field: str) -> None:
-    name = attachment.filename
-    if not isinstance(name, str) or not name.strip() or name in (".", ".."):
-        raise InvalidInput(f"{field}.filename: a file name is required", field=f"{field}.filename")
-    if "/" in name or "\\" in name or _BAD_FILENAME.search(name) or len(name) > 255:
-        raise InvalidInput(
-            f"{field}.filename: {name!r} must be a plain file name of at most 255 characters, "
-            "without path separators, line breaks, control characters or invisible "
-            "direction marks",
-            field=f"{field}.filename",
-        )
-    if "=?" in name:
-        # Mail readers would decode it as an RFC 2047 word and show a different name.
-        raise InvalidInput(f"{field}.filename: must not contain '=?'", field=f"{field}.filename")
-    ctype = attachment.content_type
-    if not isinstance(ctype, str) or not _MIME_TYPE.fullmatch(ctype.lower()):
-        raise InvalidInput(
-            f"{field}.content_type: {ctype!r} is not a MIME type like 'application/pdf'",
-            field=f"{field}.content_type",
-        )
-    if ctype.lower().split("/")[0] in ("multipart", "message"):
-        # These may not be base64-encoded (RFC 2046); an e-mail file travels fine as bytes.
-        raise InvalidInput(
-            f"{field}.content_type: {ctype!r} cannot be attached; use 'application/octet-stream'",
-            field=f"{field}.content_type",
-        )
 
 
 def _fold(name: str, value: str, linesep: str) -> str:
@@ -276,7 +218,7 @@ def compose_message(
     MIMEPart tree with the email package, the reference the direct writer is checked against.
     """
     for index, attachment in enumerate(attachments):
-        _check_attachment(attachment, f"attachments[{index}]")
+        check_attachment(attachment, f"attachments[{index}]")
     # base64 alone makes attachments 4/3 bigger, so hopeless sizes fail before encoding anything.
     if max_bytes is not None and sum(len(a.data) for a in attachments) * 4 // 3 > max_bytes:
         raise TooLarge(

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
-from carteiro.deliverability.models import Suppression
-from carteiro.deliverability.names import normalise_domain
-from carteiro.deliverability.schemas import REASONS, SuppressionPage, SuppressionPublic
-from carteiro.errors import InvalidInput, NotFound
-from carteiro.outbound.addresses import parse_address
+from carteiro.errors import CarteiroError, InvalidInput, NotFound
+from carteiro.events import bus
+from carteiro.leads.models import Suppression
+from carteiro.leads.schemas import REASONS, SuppressionPage, SuppressionPublic
+from carteiro.mail.addresses import parse_address
+from carteiro.mail.names import normalise_domain
 
 MAX_PAGE = 500
+
+log = logging.getLogger("carteiro.inbox")
 
 
 def _key(address: str) -> tuple[str, str]:
@@ -225,3 +230,28 @@ def delete(session: Session, *, tenant_id: int, suppression_id: int) -> Suppress
     session.delete(row)
     session.flush()
     return row
+
+
+_BOUNCE_REASONS = {"hard": "hard_bounce", "complaint": "complaint"}
+
+
+def on_bounce(session: Session, event: bus.Bounced) -> None:
+    """Hard bounces and complaints put the address on the suppression list; soft ones wait."""
+    reason = _BOUNCE_REASONS.get(event.kind)
+    if reason is None:
+        return
+    try:
+        with session.begin_nested():
+            suppress(
+                session,
+                tenant_id=event.tenant_id,
+                email=event.address,
+                reason=reason,
+                source="inbox",
+            )
+    except (DBAPIError, CarteiroError) as exc:
+        # A missing table (not migrated yet) or an address it refuses: the event stays.
+        log.warning("could not suppress %s after a %s: %s", event.address, event.kind, exc)
+
+
+bus.subscribe(bus.Bounced, on_bounce)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from carteiro.files import private_dir, write_private
-from carteiro.outbound.transports.base import SendResult
+from carteiro.mail.transports.base import SendResult
 
 
 class CaptureTransport:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
 
 import dkim
@@ -13,11 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from dkim import canonicalization
 from dkim.canonicalization import CanonicalizationPolicy
-from sqlalchemy.orm import Session
-
-from carteiro.accounts.vault import Vault
-from carteiro.deliverability import dkim_keys
-from carteiro.deliverability.models import DkimKey
 
 # Signed when present, in this order; From is listed twice so a second From cannot be added
 # without breaking the signature.
@@ -36,9 +30,6 @@ SIGNED_HEADERS: tuple[bytes, ...] = (
 )
 _HEADER = b"DKIM-Signature"
 _POLICY = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
-_CACHE_SIZE = 256
-_cache: dict[tuple[int, int, str], rsa.RSAPrivateKey] = {}
-_cache_lock = threading.Lock()
 
 
 def _fields_value(fields: list[tuple[bytes, bytes]]) -> bytes:
@@ -83,31 +74,6 @@ class DkimSigner:
             raise ValueError("DKIM signing needs an RSA private key")
         return cls(domain=domain, selector=selector, key=key)
 
-    @classmethod
-    def from_key(cls, key: DkimKey, *, vault: Vault) -> DkimSigner:
-        """A signer for a stored key; decrypted and parsed once per process, then cached."""
-        cache_key = (id(vault), key.id, key.private_key_enc)
-        with _cache_lock:
-            parsed = _cache.get(cache_key)
-        if parsed is None:
-            pem = vault.decrypt(key.private_key_enc).encode("ascii")
-            loaded = serialization.load_pem_private_key(pem, password=None)
-            assert isinstance(loaded, rsa.RSAPrivateKey)
-            parsed = loaded
-            with _cache_lock:
-                if len(_cache) >= _CACHE_SIZE:
-                    _cache.pop(next(iter(_cache)))
-                _cache[cache_key] = parsed
-        return cls(domain=key.domain, selector=key.selector, key=parsed)
-
-    @classmethod
-    def for_domain(
-        cls, session: Session, *, tenant_id: int, domain: str, vault: Vault
-    ) -> DkimSigner | None:
-        """The signer of the domain's active key, or None when the domain has no key."""
-        key = dkim_keys.active_key(session, tenant_id=tenant_id, domain=domain)
-        return None if key is None else cls.from_key(key, vault=vault)
-
     def signature(self, raw: bytes, *, now: float | None = None) -> bytes:
         """The `DKIM-Signature: …` header line (folded, CRLF-terminated) for `raw`."""
         headers, body = _parse(raw)
@@ -148,3 +114,21 @@ class DkimSigner:
     def sign(self, raw: bytes, *, now: float | None = None) -> bytes:
         """`raw` with its DKIM-Signature header prepended (the bytes to send)."""
         return self.signature(raw, now=now) + raw
+
+
+def strip_signatures(raw: bytes) -> bytes:
+    """Drops DKIM-Signature fields (with their folded lines) from the header block."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if b"dkim-signature:" not in head.lower():
+        return raw
+    kept: list[bytes] = []
+    skipping = False
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.lower().startswith(b"dkim-signature:")
+        if not skipping:
+            kept.append(line)
+    return b"\r\n".join(kept) + sep + body

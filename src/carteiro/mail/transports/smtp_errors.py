@@ -12,7 +12,7 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
-from carteiro.outbound.transports.base import DeliveryError, PermanentFailure, TemporaryFailure
+from carteiro.mail.transports.base import DeliveryError, PermanentFailure, TemporaryFailure
 
 
 def ssl_error(exc: BaseException) -> ssl.SSLError | None:

@@ -1,4 +1,4 @@
-"""Events for webhooks: emit one, and fan new events out to deliveries past a durable cursor.
+"""Fans new events out to webhook deliveries past a durable cursor.
 
 Message events come from the outbound queue's own `email_events` table (the send path writes
 them in its transactions anyway); other events from `outbox_events`. Ids are read past a
@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from carteiro.db import leases as leader
+from carteiro.db.leases import SchedulerLease
 from carteiro.db.types import utcnow
-from carteiro.deliverability import leader
-from carteiro.deliverability.models import OutboxEvent, SchedulerLease, Webhook, WebhookDelivery
-from carteiro.deliverability.schemas import EVENT_TYPES
-from carteiro.errors import InvalidInput
+from carteiro.events.models import OutboxEvent
 from carteiro.outbound.models import Email, EmailEvent
+from carteiro.webhooks.models import Webhook, WebhookDelivery
 
 STATE = "webhooks"
 HOLE_GRACE_SECONDS = 300.0
@@ -46,17 +46,6 @@ class FanOut(NamedTuple):
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-
-
-def emit(session: Session, *, tenant_id: int, type: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Records an event that is not about one message (account_paused, unsubscribed); it is
-    delivered to webhooks once this transaction commits."""
-    if type not in EVENT_TYPES:
-        raise InvalidInput(f"unknown event type '{type}'", field="type")
-    event = OutboxEvent(tenant_id=tenant_id, type=type, payload=payload)
-    session.add(event)
-    session.flush()
-    return event
 
 
 def _max_ids(session: Session) -> dict[str, dict[str, Any]]:

@@ -1,16 +1,39 @@
-"""Singleton jobs across processes: a PostgreSQL advisory lock, or a lease row on SQLite."""
+"""Singleton jobs across processes: worker ids, PostgreSQL advisory locks, SQLite lease rows."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import String, func, or_, select, update
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from carteiro.db.types import utcnow
-from carteiro.deliverability.models import SchedulerLease
+from carteiro.db.base import Base
+from carteiro.db.types import JSONType, UTCDateTime, utcnow
+
+
+class SchedulerLease(Base):
+    """A named singleton job: who runs it until when, and its progress (cursors)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+def worker_id() -> str:
+    """Names this process for leases: host, pid and a random part, so a restart is a new owner."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lock_id(name: str) -> int:

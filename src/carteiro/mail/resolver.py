@@ -11,7 +11,7 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
-from carteiro.deliverability.config import DeliverabilityConfig
+from carteiro.mail.config import DeliverabilityConfig
 
 
 class LookupFailed(Exception):
