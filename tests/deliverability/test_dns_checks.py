@@ -320,7 +320,7 @@ def test_cli_check(
     from carteiro.cli.common import CarteiroGroup
     from carteiro.cli.dkim import app
     from carteiro.config import get_settings
-    from carteiro.mail.config import DeliverabilityConfig
+    from carteiro.mail.resolver import DnsConfig
 
     account_id = add_account(runtime, principal)
     s = runtime.settings
@@ -333,8 +333,8 @@ def test_cli_check(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CARTEIRO_API_KEY", raising=False)
     # The CLI reads fresh settings from the environment; point its resolver at the test server.
-    local = DeliverabilityConfig(dns_nameservers=("127.0.0.1",), dns_port=dns_server.port)
-    monkeypatch.setattr("carteiro.cli.dkim.DeliverabilityConfig.from_settings", lambda _s: local)
+    local = DnsConfig(dns_nameservers=("127.0.0.1",), dns_port=dns_server.port)
+    monkeypatch.setattr("carteiro.cli.dkim.DnsConfig.from_settings", lambda _s: local)
     root = typer.Typer(cls=CarteiroGroup)
     root.add_typer(app, name="dkim")
     runner = CliRunner()

@@ -10,12 +10,12 @@ import pytest
 
 from carteiro import network
 from carteiro.errors import InvalidInput
-from carteiro.mail.config import DeliverabilityConfig
 from carteiro.testing.http_receiver import HttpReceiver
 from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.config import WebhookConfig
 from carteiro.webhooks.delivery import Due, pin, post
 
-STRICT = dataclasses.replace(DeliverabilityConfig(), webhook_allow_private=False)
+STRICT = dataclasses.replace(WebhookConfig(), webhook_allow_private=False)
 
 
 @pytest.mark.parametrize(

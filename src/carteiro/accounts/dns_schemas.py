@@ -1,4 +1,4 @@
-"""Response shapes of DNS checks (SPF, DKIM, DMARC, MX) of a domain and an account."""
+"""Response shapes of DNS checks (SPF, DKIM, DMARC, MX) and the records to publish."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from carteiro.outbound.dkim.schemas import DnsRecord
-
 CheckStatus = Literal["ok", "warning", "error", "skipped"]
 
 DnsStatus = Literal["ok", "warning", "error"]
+
+
+class DnsRecord(BaseModel):
+    """A record to publish at the domain's DNS host."""
+
+    type: Literal["TXT", "MX"]
+    name: str
+    value: str
+    purpose: str
+    note: str | None = None
 
 
 class Check(BaseModel):

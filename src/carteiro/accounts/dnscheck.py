@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from carteiro.accounts import spf
-from carteiro.accounts.dns_schemas import Check, DnsReport
+from carteiro.accounts.dns_schemas import Check, DnsRecord, DnsReport
 from carteiro.db.types import utcnow
 from carteiro.mail.names import organisational_domain
 from carteiro.mail.resolver import LookupFailed, Resolver
-from carteiro.outbound.dkim.schemas import DnsRecord
 
 # Mailbox providers' own domains: their users cannot publish records, the provider does.
 PROVIDER_DOMAINS = frozenset(

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from carteiro.accounts import service as accounts
 from carteiro.accounts.imap import imap_config
 from carteiro.accounts.models import Account, AccountCheck
+from carteiro.config import Settings
 from carteiro.db import leases as leader
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, NotFound
 from carteiro.events import outbox
-from carteiro.mail.config import DeliverabilityConfig
 from carteiro.mail.imap import ImapConfig
 from carteiro.mail.imap import close as close_imap
 from carteiro.mail.imap import connect as connect_imap
@@ -31,6 +31,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("carteiro.health")
 JOB = "account-health"
 HEALTH_PREFIX = "health check: "
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """How often each account is checked, and after how many failures in a row it is paused."""
+
+    health_interval_seconds: float = 6 * 3600.0
+    health_max_failures: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HealthConfig:
+        return cls(
+            health_interval_seconds=float(settings.health_check_interval_seconds),
+            health_max_failures=int(settings.health_max_failures),
+        )
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,7 @@ def record(
 async def check_account_health(runtime: Runtime, *, account_id: int) -> HealthResult:
     """Logs in to the account's SMTP server (and its IMAP server when configured) for real
     and records the outcome."""
-    config = DeliverabilityConfig.from_settings(runtime.settings)
+    config = HealthConfig.from_settings(runtime.settings)
 
     def load() -> tuple[SmtpConfig, ImapConfig | None, str]:
         with runtime.db.session() as session:
@@ -190,7 +205,7 @@ def due_accounts(session: Session, *, interval: float) -> list[int]:
 
 async def health_loop(runtime: Runtime, stop: asyncio.Event, *, owner: str | None = None) -> None:
     """Checks every account once per interval; one process at a time does the checking."""
-    config = DeliverabilityConfig.from_settings(runtime.settings)
+    config = HealthConfig.from_settings(runtime.settings)
     me = owner or leader.worker_id()
     tick = min(60.0, max(config.health_interval_seconds / 10, 0.05))
 

@@ -182,10 +182,9 @@ def _dns_check(
     status = account.dns_status
     if live:
         from carteiro.accounts import dns as account_dns
-        from carteiro.mail.config import DeliverabilityConfig
-        from carteiro.mail.resolver import DnsResolver
+        from carteiro.mail.resolver import DnsConfig, DnsResolver
 
-        resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(settings))
+        resolver = DnsResolver.from_config(DnsConfig.from_settings(settings))
         try:
             report = account_dns.check_account(
                 db, tenant_id=account.tenant_id, ref=account.id, resolver=resolver

@@ -26,7 +26,6 @@ from carteiro.errors import CarteiroError
 from carteiro.events import outbox
 from carteiro.leads import suppression
 from carteiro.leads.models import Suppression
-from carteiro.mail.config import DeliverabilityConfig
 from carteiro.outbound import events
 from carteiro.outbound.models import Email
 from carteiro.tenancy.models import Tenant
@@ -172,20 +171,25 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
     message_id = rest[0] if rest else None
     if message_id is not None and not isinstance(message_id, str):
         raise bad
-    ttl_days = DeliverabilityConfig.from_settings(settings).unsubscribe_ttl_days
+    ttl_days = settings.unsubscribe_ttl_days
     current = now if now is not None else time.time()
     if ttl_days > 0 and current - issued > ttl_days * 86400:
         raise ExpiredToken("this unsubscribe link has expired; use a link from a newer message")
     return UnsubscribeToken(tenant_id, address, email_id, campaign_id, issued, message_id)
 
 
+def _public_url(settings: Settings) -> str:
+    """Where recipients reach this server; without CARTEIRO_PUBLIC_URL, the listening address."""
+    return str(settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
 def unsubscribe_url(settings: Settings, token: str) -> str:
-    return f"{DeliverabilityConfig.from_settings(settings).public_url}/u/{token}"
+    return f"{_public_url(settings)}/u/{token}"
 
 
 def public_url_problem(settings: Settings) -> str | None:
     """Why recipients could not reach the unsubscribe links, or None when they can."""
-    base = DeliverabilityConfig.from_settings(settings).public_url
+    base = _public_url(settings)
     if not settings.public_url:
         return (
             f"CARTEIRO_PUBLIC_URL is not set: unsubscribe links in bulk mail point at {base}, "

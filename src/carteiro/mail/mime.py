@@ -12,10 +12,8 @@ from email.generator import BytesGenerator
 from email.message import MIMEPart, _formatparam
 from email.policy import SMTP
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from carteiro.mail.attachments import Attachment
+from carteiro.mail.attachments import Attachment
 
 __all__ = ["Content", "render", "render_stdlib"]
 

@@ -11,7 +11,7 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
-from carteiro.mail.config import DeliverabilityConfig
+from carteiro.config import Settings
 
 
 class LookupFailed(Exception):
@@ -22,6 +22,26 @@ class Resolver(Protocol):
     def txt(self, name: str) -> list[str]: ...
     def mx(self, name: str) -> list[tuple[int, str]]: ...
     def addresses(self, name: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """Which name servers to ask (none: the system's), on which port, for how long."""
+
+    dns_nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
+    dns_timeout: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DnsConfig:
+        servers = settings.dns_nameservers
+        if isinstance(servers, str):
+            servers = [v for v in servers.replace(",", " ").split() if v]
+        return cls(
+            dns_nameservers=tuple(str(v) for v in servers or ()),
+            dns_port=int(settings.dns_port),
+            dns_timeout=float(settings.dns_timeout),
+        )
 
 
 @dataclass
@@ -46,7 +66,7 @@ class DnsResolver:
         self._resolver = resolver
 
     @classmethod
-    def from_config(cls, config: DeliverabilityConfig) -> DnsResolver:
+    def from_config(cls, config: DnsConfig) -> DnsResolver:
         return cls(
             nameservers=config.dns_nameservers, port=config.dns_port, timeout=config.dns_timeout
         )

@@ -15,8 +15,7 @@ from carteiro.accounts.dns_schemas import AccountDnsReport
 from carteiro.config import Settings
 from carteiro.leads import suppression
 from carteiro.leads.schemas import Reason, SuppressionCreate, SuppressionPage, SuppressionPublic
-from carteiro.mail.config import DeliverabilityConfig
-from carteiro.mail.resolver import DnsResolver
+from carteiro.mail.resolver import DnsConfig, DnsResolver
 from carteiro.mcp.toolkit import ToolRunner
 from carteiro.tenancy.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
 from carteiro.tenancy.service import Principal
@@ -156,7 +155,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             return account_dns.target(session, tenant_id=principal.tenant_id, ref=account)
 
         t = await runner.run(ctx, DELIVERABILITY_READ, read)
-        resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(settings))
+        resolver = DnsResolver.from_config(DnsConfig.from_settings(settings))
         report = await anyio.to_thread.run_sync(account_dns.check_target, t, resolver)
 
         def save(session: Session, principal: Principal) -> None:

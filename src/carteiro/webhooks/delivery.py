@@ -22,9 +22,9 @@ from carteiro.accounts.vault import Vault
 from carteiro.db import leases as leader
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
-from carteiro.mail.config import DeliverabilityConfig
 from carteiro.webhooks import fanout
 from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.config import WebhookConfig
 from carteiro.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def backoff(attempt: int, config: DeliverabilityConfig, retry_after: float | None = None) -> float:
+def backoff(attempt: int, config: WebhookConfig, retry_after: float | None = None) -> float:
     """Exponential from the base, capped, with equal jitter; a receiver's Retry-After wins
     when it asks for longer."""
     full = min(
@@ -158,7 +158,7 @@ def pin(url: str, address: str) -> Target:
     )
 
 
-async def target(url: str, config: DeliverabilityConfig) -> Target:
+async def target(url: str, config: WebhookConfig) -> Target:
     """The URL as is when private targets are allowed; otherwise its host resolved once, every
     address global (checked again at each delivery, since DNS may change after the URL was
     accepted), and the request pinned to the first one. Raises network.Refused."""
@@ -170,7 +170,7 @@ async def target(url: str, config: DeliverabilityConfig) -> Target:
     return pin(url, addresses[0])
 
 
-async def post(client: httpx.AsyncClient, due: Due, config: DeliverabilityConfig) -> Result:
+async def post(client: httpx.AsyncClient, due: Due, config: WebhookConfig) -> Result:
     """One signed HTTP POST; never raises."""
     body = json.dumps(due.payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     started, clock = utcnow(), time.perf_counter()
@@ -207,9 +207,7 @@ async def post(client: httpx.AsyncClient, due: Due, config: DeliverabilityConfig
     )
 
 
-def complete(
-    session: Session, *, owner: str, results: list[Result], config: DeliverabilityConfig
-) -> int:
+def complete(session: Session, *, owner: str, results: list[Result], config: WebhookConfig) -> int:
     """Logs each attempt and moves each delivery on, fenced by the lease. Returns how many
     were delivered."""
     if not results:
@@ -263,7 +261,7 @@ def complete(
     return delivered
 
 
-def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> fanout.FanOut:
+def _fan_out(db: Database, owner: str, config: WebhookConfig) -> fanout.FanOut:
     with db.session() as session:
         return fanout.fan_out(
             session,
@@ -273,7 +271,7 @@ def _fan_out(db: Database, owner: str, config: DeliverabilityConfig) -> fanout.F
         )
 
 
-def _claim(db: Database, owner: str, config: DeliverabilityConfig, vault: Vault) -> list[Due]:
+def _claim(db: Database, owner: str, config: WebhookConfig, vault: Vault) -> list[Due]:
     with db.session() as session:
         return claim(
             session,
@@ -284,7 +282,7 @@ def _claim(db: Database, owner: str, config: DeliverabilityConfig, vault: Vault)
         )
 
 
-def _complete(db: Database, owner: str, results: list[Result], config: DeliverabilityConfig) -> int:
+def _complete(db: Database, owner: str, results: list[Result], config: WebhookConfig) -> int:
     with db.session() as session:
         return complete(session, owner=owner, results=results, config=config)
 
@@ -292,7 +290,7 @@ def _complete(db: Database, owner: str, results: list[Result], config: Deliverab
 async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> tuple[bool, int]:
     """One round: fan out new events, deliver what is due. Returns (events still waiting to be
     fanned out, deliveries attempted)."""
-    config = DeliverabilityConfig.from_settings(runtime.settings)
+    config = WebhookConfig.from_settings(runtime.settings)
     fanned = await asyncio.to_thread(_fan_out, runtime.db, owner, config)
     due = await asyncio.to_thread(_claim, runtime.db, owner, config, runtime.vault)
     if due:
@@ -310,7 +308,7 @@ async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> t
 async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     """Fans out and delivers webhook events until `stop` is set; safe to run in every process
     (fan-out runs in one at a time, deliveries are leased row by row)."""
-    config = DeliverabilityConfig.from_settings(runtime.settings)
+    config = WebhookConfig.from_settings(runtime.settings)
     owner = leader.worker_id()
     timeout = httpx.Timeout(config.webhook_timeout)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:

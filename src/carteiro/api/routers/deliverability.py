@@ -11,8 +11,7 @@ from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.errors import NotFound
 from carteiro.leads import suppression
 from carteiro.leads.schemas import Reason, SuppressionCreate, SuppressionPage, SuppressionPublic
-from carteiro.mail.config import DeliverabilityConfig
-from carteiro.mail.resolver import DnsResolver
+from carteiro.mail.resolver import DnsConfig, DnsResolver
 from carteiro.outbound.dkim import keys as dkim_keys
 from carteiro.outbound.dkim.schemas import DkimKeyCreate, DkimKeyPublic
 from carteiro.runtime import Runtime
@@ -178,7 +177,7 @@ async def account_dns_report(
             return found
 
         return await run_in_threadpool(_stored)
-    resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(rt.settings))
+    resolver = DnsResolver.from_config(DnsConfig.from_settings(rt.settings))
     return await run_in_threadpool(
         account_dns.check_account,
         rt.db,

@@ -9,10 +9,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carteiro.accounts.dns_schemas import DnsRecord
 from carteiro.accounts.vault import Vault
 from carteiro.errors import Conflict, NotFound
 from carteiro.mail.names import normalise_domain, normalise_selector
-from carteiro.outbound.dkim.schemas import DkimKeyPublic, DnsRecord
+from carteiro.outbound.dkim.schemas import DkimKeyPublic
 from carteiro.outbound.models import DkimKey
 
 KEY_BITS = 2048

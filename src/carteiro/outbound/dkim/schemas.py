@@ -1,11 +1,12 @@
-"""Request and response shapes of DKIM keys and the DNS records to publish."""
+"""Request and response shapes of DKIM keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from carteiro.accounts.dns_schemas import DnsRecord
 
 
 class DkimKeyCreate(BaseModel):
@@ -13,16 +14,6 @@ class DkimKeyCreate(BaseModel):
 
     domain: str = Field(max_length=253, description="the From domain to sign for")
     selector: str = Field("carteiro", max_length=63)
-
-
-class DnsRecord(BaseModel):
-    """A record to publish at the domain's DNS host."""
-
-    type: Literal["TXT", "MX"]
-    name: str
-    value: str
-    purpose: str
-    note: str | None = None
 
 
 class DkimKeyPublic(BaseModel):
