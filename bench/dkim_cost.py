@@ -26,10 +26,11 @@ from collections.abc import Callable
 import dkim
 
 from carteiro.config import Settings
-from carteiro.deliverability import unsubscribe
-from carteiro.deliverability.dkim_keys import _new_pair
-from carteiro.deliverability.signing import SIGNED_HEADERS, DkimSigner
-from carteiro.outbound.compose import Attachment, compose_message, make_message_id
+from carteiro.leads import unsubscribe
+from carteiro.mail.attachments import Attachment
+from carteiro.mail.compose import compose_message, make_message_id
+from carteiro.mail.dkim import SIGNED_HEADERS, DkimSigner
+from carteiro.outbound.dkim.keys import _new_pair
 
 DOMAIN = "empresa.com.br"
 SELECTOR = "carteiro"

@@ -45,9 +45,9 @@ from _carteiro import CarteiroStack
 from _common import BENCH, HTML_BODY, PG_ADMIN_URL, SENDER, SUBJECT, TEXT_BODY, recipient
 
 from carteiro.config import Settings
-from carteiro.deliverability import unsubscribe
-from carteiro.outbound import compose
-from carteiro.outbound.compose import compose_message, make_message_id
+from carteiro.leads import unsubscribe
+from carteiro.mail import compose
+from carteiro.mail.compose import compose_message, make_message_id
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
 

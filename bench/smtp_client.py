@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PASSWORD, SENDER, USER, raw_message, recipient
 
-from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.mail.transports.smtp import SmtpConfig, SmtpTransport
 
 
 async def run(args: argparse.Namespace) -> dict:

@@ -17,8 +17,8 @@ log = logging.getLogger("carteiro.background")
 LOOPS = (
     "carteiro.leads.worker:ingest_loop",
     "carteiro.inbound.worker:inbox_loop",
-    "carteiro.deliverability.delivery:webhook_loop",
-    "carteiro.deliverability.health:health_loop",
+    "carteiro.webhooks.delivery:webhook_loop",
+    "carteiro.accounts.health:health_loop",
 )
 
 
@@ -49,9 +49,7 @@ async def run_all(runtime: Runtime, stop: asyncio.Event, *, concurrency: int | N
         except (ImportError, AttributeError):
             log.exception("background loop %s cannot be loaded; the rest keeps running", spec)
             continue
-        tasks.append(
-            asyncio.create_task(_guarded(spec, loop(runtime, stop), stop), name=spec)
-        )
+        tasks.append(asyncio.create_task(_guarded(spec, loop(runtime, stop), stop), name=spec))
     try:
         await asyncio.gather(*tasks)
     finally:

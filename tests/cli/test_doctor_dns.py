@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import Result
 
-from carteiro.deliverability import dkim_keys
+from carteiro.outbound.dkim import keys as dkim_keys
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.dns_server import DnsServer

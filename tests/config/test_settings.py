@@ -15,8 +15,13 @@ def test_env_example_documents_every_setting() -> None:
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", text, re.M))
     names = {f.validation_alias.choices[0] for f in Settings.model_fields.values()}  # type: ignore[union-attr]
     assert names == documented
-    for seed in ("GMAIL_EMAIL", "GMAIL_APP_PASSWORD", "EMAIL_MAX_RETRIES", "EMAIL_BATCH_SIZE",
-                 "EMAIL_RATE_LIMIT_PER_HOUR"):
+    for seed in (
+        "GMAIL_EMAIL",
+        "GMAIL_APP_PASSWORD",
+        "EMAIL_MAX_RETRIES",
+        "EMAIL_BATCH_SIZE",
+        "EMAIL_RATE_LIMIT_PER_HOUR",
+    ):
         assert seed in names
 
 

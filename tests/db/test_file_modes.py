@@ -15,7 +15,7 @@ from sqlalchemy import text
 from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.inbound.storage import BlobStore
-from carteiro.outbound.transports.capture import CaptureTransport
+from carteiro.mail.transports.capture import CaptureTransport
 from carteiro.runtime import Runtime
 
 

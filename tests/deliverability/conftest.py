@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from carteiro.api.app import create_app
 from carteiro.config import Settings
-from carteiro.deliverability.resolver import DnsResolver
+from carteiro.mail.resolver import DnsResolver
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 from carteiro.testing.dns_server import DnsServer

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
+from carteiro.accounts import health
 from carteiro.accounts import service as accounts
-from carteiro.accounts.models import Account
+from carteiro.accounts.models import Account, AccountCheck
 from carteiro.accounts.schemas import AccountUpdate
-from carteiro.deliverability import health
-from carteiro.deliverability.models import AccountCheck, OutboxEvent
 from carteiro.errors import NotFound
+from carteiro.events.models import OutboxEvent
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.smtp_server import SmtpSink

@@ -13,13 +13,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carteiro.config import Settings
-from carteiro.deliverability import dkim_keys, unsubscribe
-from carteiro.deliverability.models import DkimKey
-from carteiro.deliverability.resolver import DnsResolver, dkim_dnsfunc
-from carteiro.deliverability.signing import DkimSigner
 from carteiro.errors import Conflict, InvalidInput
-from carteiro.outbound.compose import compose_message, make_message_id
-from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.leads import unsubscribe
+from carteiro.mail.compose import compose_message, make_message_id
+from carteiro.mail.dkim import DkimSigner
+from carteiro.mail.resolver import DnsResolver, dkim_dnsfunc
+from carteiro.mail.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.outbound.dkim import keys as dkim_keys
+from carteiro.outbound.dkim import signers as dkim_signers
+from carteiro.outbound.models import DkimKey
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.dns_server import DnsServer
@@ -117,7 +119,7 @@ def test_signature_verifies_through_the_local_dns_server(
     key = make_key(runtime, principal)
     publish(dns_server, key)
     with runtime.db.session() as session:
-        signer = DkimSigner.for_domain(
+        signer = dkim_signers.for_domain(
             session, tenant_id=principal.tenant_id, domain=DOMAIN, vault=runtime.vault
         )
     assert signer is not None
@@ -155,7 +157,7 @@ def test_tampering_breaks_the_signature(
 ) -> None:
     key = make_key(runtime, principal)
     publish(dns_server, key)
-    signer = DkimSigner.from_key(key, vault=runtime.vault)
+    signer = dkim_signers.from_key(key, vault=runtime.vault)
     signed = signer.sign(bulk_message(runtime.settings))
     assert old in signed
     assert not dkim.verify(signed.replace(old, new, 1), dnsfunc=dkim_dnsfunc(resolver))
@@ -165,7 +167,7 @@ def test_body_change_and_wrong_or_missing_record_fail(
     runtime: Runtime, principal: Principal, dns_server: DnsServer, resolver: DnsResolver
 ) -> None:
     key = make_key(runtime, principal)
-    signer = DkimSigner.from_key(key, vault=runtime.vault)
+    signer = dkim_signers.from_key(key, vault=runtime.vault)
     signed = signer.sign(bulk_message(runtime.settings))
     dnsfunc = dkim_dnsfunc(resolver)
     assert not dkim.verify(signed, dnsfunc=dnsfunc)  # nothing published yet
@@ -189,14 +191,14 @@ def test_signer_needs_a_from_header() -> None:
 def test_no_key_means_no_signer_and_keys_are_cached(runtime: Runtime, principal: Principal) -> None:
     with runtime.db.session() as session:
         assert (
-            DkimSigner.for_domain(
+            dkim_signers.for_domain(
                 session, tenant_id=principal.tenant_id, domain=DOMAIN, vault=runtime.vault
             )
             is None
         )
     key = make_key(runtime, principal)
-    a = DkimSigner.from_key(key, vault=runtime.vault)
-    b = DkimSigner.from_key(key, vault=runtime.vault)
+    a = dkim_signers.from_key(key, vault=runtime.vault)
+    b = dkim_signers.from_key(key, vault=runtime.vault)
     assert a._key is b._key
 
 
@@ -222,7 +224,7 @@ async def test_signature_survives_real_smtp_delivery(
 ) -> None:
     key = make_key(runtime, principal)
     publish(dns_server, key)
-    signed = DkimSigner.from_key(key, vault=runtime.vault).sign(bulk_message(runtime.settings))
+    signed = dkim_signers.from_key(key, vault=runtime.vault).sign(bulk_message(runtime.settings))
     transport = SmtpTransport(
         SmtpConfig(
             host=sink.hostname,
@@ -327,7 +329,7 @@ BODIES = [
 def test_fast_paths_equal_dkimpy(body: bytes) -> None:
     from dkim.canonicalization import Relaxed
 
-    from carteiro.deliverability.signing import _parse, _relaxed_body
+    from carteiro.mail.dkim import _parse, _relaxed_body
 
     assert _relaxed_body(body) == Relaxed.canonicalize_body(body)
     for raw in (b"From: a@example.com\r\nSubject: x\r\n\r\n" + body, b"From: a@example.com\r\n"):

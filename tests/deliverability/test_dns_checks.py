@@ -8,17 +8,18 @@ import pytest
 from fastapi.testclient import TestClient
 from mcp.client import Client
 
+from carteiro.accounts import dnscheck
 from carteiro.accounts import service as accounts
+from carteiro.accounts.dnscheck import KeyInfo
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import AccountCreate, SmtpIn
-from carteiro.deliverability import dkim_keys, dnscheck
-from carteiro.deliverability.dnscheck import KeyInfo
-from carteiro.deliverability.models import DkimKey
-from carteiro.deliverability.names import organisational_domain
-from carteiro.deliverability.resolver import DnsResolver
-from carteiro.deliverability.spf import check_spf
+from carteiro.accounts.spf import check_spf
+from carteiro.mail.names import organisational_domain
+from carteiro.mail.resolver import DnsResolver
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import fixed_principal
+from carteiro.outbound.dkim import keys as dkim_keys
+from carteiro.outbound.models import DkimKey
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.dns_server import DnsServer
@@ -319,7 +320,7 @@ def test_cli_check(
     from carteiro.cli.common import CarteiroGroup
     from carteiro.cli.dkim import app
     from carteiro.config import get_settings
-    from carteiro.deliverability.config import DeliverabilityConfig
+    from carteiro.mail.resolver import DnsConfig
 
     account_id = add_account(runtime, principal)
     s = runtime.settings
@@ -332,8 +333,8 @@ def test_cli_check(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CARTEIRO_API_KEY", raising=False)
     # The CLI reads fresh settings from the environment; point its resolver at the test server.
-    local = DeliverabilityConfig(dns_nameservers=("127.0.0.1",), dns_port=dns_server.port)
-    monkeypatch.setattr("carteiro.cli.dkim.DeliverabilityConfig.from_settings", lambda _s: local)
+    local = DnsConfig(dns_nameservers=("127.0.0.1",), dns_port=dns_server.port)
+    monkeypatch.setattr("carteiro.cli.dkim.DnsConfig.from_settings", lambda _s: local)
     root = typer.Typer(cls=CarteiroGroup)
     root.add_typer(app, name="dkim")
     runner = CliRunner()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dns.exception
 import pytest
 
-from carteiro.deliverability.resolver import DnsResolver, LookupFailed, dkim_dnsfunc
+from carteiro.mail.resolver import DnsResolver, LookupFailed, dkim_dnsfunc
 from carteiro.testing.dns_server import DnsServer
 
 

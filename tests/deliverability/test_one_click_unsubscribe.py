@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from carteiro.api.app import create_app
-from carteiro.deliverability import suppression, unsubscribe
-from carteiro.deliverability.models import OutboxEvent, Suppression
+from carteiro.events.models import OutboxEvent
+from carteiro.leads import suppression, unsubscribe
+from carteiro.leads.models import Suppression
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import EmailEvent
 from carteiro.outbound.schemas import EmailCreate

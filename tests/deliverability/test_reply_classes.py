@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carteiro.deliverability.replies import ReplyClass, classify_reply, enhanced_code
+from carteiro.mail.replies import ReplyClass, classify_reply, enhanced_code
 
 H, S, T, A, P, X = (
     ReplyClass.HARD_BOUNCE,

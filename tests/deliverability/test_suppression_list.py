@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from mcp.client import Client
 from sqlalchemy import event, func, select
 
-from carteiro.deliverability import suppression
-from carteiro.deliverability.models import Suppression
 from carteiro.errors import InvalidInput, NotFound
+from carteiro.leads import suppression
+from carteiro.leads.models import Suppression
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import fixed_principal
 from carteiro.runtime import Runtime

@@ -11,16 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from carteiro.accounts import health
 from carteiro.accounts.models import Account
-from carteiro.deliverability import health, outbox, unsubscribe, webhooks
-from carteiro.deliverability.delivery import webhook_loop
-from carteiro.deliverability.models import (
-    OutboxEvent,
-    WebhookAttempt,
-    WebhookDelivery,
-)
-from carteiro.deliverability.schemas import WebhookCreate
 from carteiro.errors import InvalidInput
+from carteiro.events import outbox
+from carteiro.events.models import OutboxEvent
+from carteiro.leads import unsubscribe
 from carteiro.outbound import service as outbound
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
@@ -28,6 +24,11 @@ from carteiro.tenancy.service import Principal
 from carteiro.testing.http_receiver import HttpReceiver, Request
 from carteiro.testing.runs import email_status, run_dispatcher_until
 from carteiro.testing.smtp_server import SmtpSink
+from carteiro.webhooks import fanout
+from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.delivery import webhook_loop
+from carteiro.webhooks.models import WebhookAttempt, WebhookDelivery
+from carteiro.webhooks.schemas import WebhookCreate
 
 SECRET = "s3cret-s3cret-s3cret"
 
@@ -370,7 +371,7 @@ def test_cursor_catches_late_commits(runtime: Runtime, principal: Principal) -> 
 
     def fan_out(**kwargs: Any) -> int:
         with runtime.db.session() as session:
-            return outbox.fan_out(session, owner="test", **kwargs).created
+            return fanout.fan_out(session, owner="test", **kwargs).created
 
     emit_with_id(3)
     assert fan_out() == 1
@@ -394,7 +395,7 @@ def test_a_full_batch_reports_a_backlog(runtime: Runtime, principal: Principal) 
     results = []
     for _ in range(3):
         with runtime.db.session() as session:
-            results.append(outbox.fan_out(session, owner="t", batch=3))
+            results.append(fanout.fan_out(session, owner="t", batch=3))
     assert results == [(3, True), (2, False), (0, False)]
 
 
@@ -403,7 +404,7 @@ def test_delete_removes_pending_deliveries(runtime: Runtime, principal: Principa
     with runtime.db.session() as session:
         outbox.emit(session, tenant_id=principal.tenant_id, type="account_paused", payload={})
     with runtime.db.session() as session:
-        assert outbox.fan_out(session, owner="t").created == 1
+        assert fanout.fan_out(session, owner="t").created == 1
     with runtime.db.session() as session:
         webhooks.delete(session, tenant_id=principal.tenant_id, webhook_id=hook)
     assert delivery_statuses(runtime) == {}

@@ -9,13 +9,13 @@ import httpx
 import pytest
 
 from carteiro import network
-from carteiro.deliverability import webhooks
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.delivery import Due, pin, post
 from carteiro.errors import InvalidInput
 from carteiro.testing.http_receiver import HttpReceiver
+from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.config import WebhookConfig
+from carteiro.webhooks.delivery import Due, pin, post
 
-STRICT = dataclasses.replace(DeliverabilityConfig(), webhook_allow_private=False)
+STRICT = dataclasses.replace(WebhookConfig(), webhook_allow_private=False)
 
 
 @pytest.mark.parametrize(

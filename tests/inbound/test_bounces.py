@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 
-from carteiro.inbound import bounces
+from carteiro.events import bus
 from carteiro.inbound.models import InboxMessage
 from carteiro.inbound.parse import parse_message
 from carteiro.inbound.reports import detect, parse_verp, verp_address
@@ -91,12 +91,12 @@ def sent(runtime: Runtime, principal: Principal, imap_account: int) -> Email:
 def bounced() -> Iterator[list[tuple[str, str]]]:
     seen: list[tuple[str, str]] = []
 
-    def handler(session: object, *, tenant_id: int, address: str, kind: str) -> None:
-        seen.append((address, kind))
+    def handler(session: object, event: bus.Bounced) -> None:
+        seen.append((event.address, event.kind))
 
-    bounces.add_bounce_handler(handler)
+    bus.subscribe(bus.Bounced, handler)
     yield seen
-    bounces._handlers.remove(handler)
+    bus.unsubscribe(bus.Bounced, handler)
 
 
 def _events(runtime: Runtime, email_id: int) -> list[EmailEvent]:
@@ -130,8 +130,8 @@ def test_hard_bounce_is_matched_by_message_id_once(
         assert email is not None and email.status == "sent"
         rows = list(session.scalars(select(InboxMessage)))
     assert {(m.category, m.related_email_id) for m in rows} == {("bounce", sent.id)}
-    if importlib.util.find_spec("carteiro.deliverability.suppression") is not None:
-        from carteiro.deliverability.suppression import is_suppressed
+    if importlib.util.find_spec("carteiro.leads.suppression") is not None:
+        from carteiro.leads.suppression import is_suppressed
 
         with runtime.db.session() as session:
             found = is_suppressed(
@@ -265,8 +265,8 @@ def test_a_report_speaks_only_for_the_recipients_of_the_message_it_quotes(
         ("bounce_hard", "ninguem@cliente.com.br")
     ]
     assert bounced == [("ninguem@cliente.com.br", "hard")]
-    if importlib.util.find_spec("carteiro.deliverability.suppression") is not None:
-        from carteiro.deliverability.suppression import is_suppressed
+    if importlib.util.find_spec("carteiro.leads.suppression") is not None:
+        from carteiro.leads.suppression import is_suppressed
 
         strangers = [
             "diretoria@cliente.com.br",

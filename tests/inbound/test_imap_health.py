@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from carteiro.accounts import service as accounts
+from carteiro.accounts.health import check_account_health
 from carteiro.accounts.schemas import AccountUpdate
-from carteiro.deliverability.health import check_account_health
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.dovecot import Dovecot

@@ -8,7 +8,7 @@ from typing import Any
 from mcp.client import Client
 from mcp_types import CallToolResult
 
-from carteiro.deliverability import suppression
+from carteiro.leads import suppression
 from carteiro.leads.models import Lead, LeadEmail
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import fixed_principal

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.mail.transports.smtp import SmtpConfig, SmtpTransport
 
 USERS = {"alice": "s3cret"}
 

@@ -10,7 +10,7 @@ from email.header import decode_header, make_header
 import pytest
 
 from carteiro.errors import InvalidInput
-from carteiro.outbound.addresses import (
+from carteiro.mail.addresses import (
     domain_of,
     format_address,
     matches_pattern,

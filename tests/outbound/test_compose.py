@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from carteiro.errors import InvalidInput, TooLarge
-from carteiro.outbound.compose import (
+from carteiro.mail.compose import (
     Attachment,
     check_custom_header,
     check_header_value,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from carteiro.deliverability import suppression
 from carteiro.errors import CarteiroError
+from carteiro.leads import suppression
 from carteiro.outbound import service
 from carteiro.outbound.models import Email, EmailAttachment, EmailEvent
 from carteiro.outbound.schemas import EmailCreate

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from carteiro.errors import InvalidInput
-from carteiro.outbound.compose import Attachment, check_custom_header
+from carteiro.mail.attachments import Attachment
+from carteiro.mail.compose import check_custom_header
 
 TRACE = [
     "Received",

@@ -361,7 +361,7 @@ async def test_bad_credentials_pause_the_account_and_pool_mail_reroutes(
         assert account is not None and account.status == "paused"
         assert "authentication failed" in (account.status_reason or "")
         # Webhooks hear about it (account_paused goes through the outbox).
-        from carteiro.deliverability.models import OutboxEvent
+        from carteiro.events.models import OutboxEvent
 
         paused = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "account_paused"))
         assert [e.payload["account"] for e in paused] == ["bad"]

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carteiro.errors import InvalidInput
-from carteiro.outbound import mime
-from carteiro.outbound.compose import Attachment, compose_message
+from carteiro.mail import mime
+from carteiro.mail.attachments import Attachment
+from carteiro.mail.compose import compose_message
 
 WHEN = datetime(2024, 3, 5, 14, 30, 0, tzinfo=UTC)
 LONG_URL = "<https://mail.example.com/u/" + "eyJ0b2tlbiI6IjEyMyJ9" * 8 + ">"

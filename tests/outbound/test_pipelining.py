@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from carteiro.outbound.transports.base import PermanentFailure, SendResult, TemporaryFailure
-from carteiro.outbound.transports.pipelining import data_payload
-from carteiro.outbound.transports.smtp import SmtpTransport
+from carteiro.mail.transports.base import PermanentFailure, SendResult, TemporaryFailure
+from carteiro.mail.transports.pipelining import data_payload
+from carteiro.mail.transports.smtp import SmtpTransport
 from carteiro.testing.latency_proxy import LatencyProxy
 from carteiro.testing.pipelining_sink import PipeliningSink
 

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from carteiro.accounts.models import Account
-from carteiro.deliverability import suppression
 from carteiro.errors import InvalidInput
+from carteiro.leads import suppression
 from carteiro.outbound import service
 from carteiro.outbound.models import Email, EmailEvent
 from carteiro.outbound.schemas import EmailCreate

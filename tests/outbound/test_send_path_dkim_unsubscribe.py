@@ -11,8 +11,9 @@ from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account
 from carteiro.accounts.schemas import AccountCreate
 from carteiro.api.app import create_app
-from carteiro.deliverability import dkim_keys, suppression
+from carteiro.leads import suppression
 from carteiro.outbound import service
+from carteiro.outbound.dkim import keys as dkim_keys
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal

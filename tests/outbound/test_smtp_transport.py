@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from carteiro.outbound.transports.base import PermanentFailure, TemporaryFailure, Transport
-from carteiro.outbound.transports.smtp import SmtpConfig, SmtpTransport
+from carteiro.mail.transports.base import PermanentFailure, TemporaryFailure, Transport
+from carteiro.mail.transports.smtp import SmtpConfig, SmtpTransport
 from carteiro.testing.smtp_server import SmtpSink
 
 USERS = {"alice": "s3cret"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carteiro.errors import InvalidInput
-from carteiro.outbound.templates import render_inline
+from carteiro.mail.templates import render_inline
 
 BIG = "x" * 100_000
 ATTACKS = {

@@ -9,8 +9,8 @@ from cryptography import x509
 
 from carteiro import network
 from carteiro.errors import InvalidInput
-from carteiro.outbound.addresses import format_address, parse_address
-from carteiro.outbound.compose import check_header_value
+from carteiro.mail.addresses import format_address, parse_address
+from carteiro.mail.compose import check_header_value
 
 MAX_CA_FILE_BYTES = 4 * 1024 * 1024
 

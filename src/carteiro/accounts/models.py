@@ -89,3 +89,23 @@ class ConnectionLease(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     worker: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class AccountCheck(Base):
+    """The last DNS report and the health-check streak of one account."""
+
+    __tablename__ = "account_checks"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    dns_report: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    dns_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    health_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    health_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    health_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set when the health job paused the account, so only the job's own pause is undone.
+    paused_by_health: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -23,8 +23,8 @@ from carteiro.accounts.schemas import (
 from carteiro.accounts.vault import Vault
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, InvalidInput, NotFound
-from carteiro.outbound.transports.base import DeliveryError
-from carteiro.outbound.transports.smtp import BLOCKED_HOST, SmtpConfig, SmtpTransport
+from carteiro.mail.transports.base import DeliveryError
+from carteiro.mail.transports.smtp import BLOCKED_HOST, SmtpConfig, SmtpTransport
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 GMAIL_ACCOUNT = "gmail"

@@ -6,10 +6,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from carteiro.accounts import dns as account_dns
 from carteiro.cli.common import TENANT_HELP, fail, open_runtime, out, tenant_id_for
-from carteiro.deliverability import account_dns, dkim_keys
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.resolver import DnsResolver
+from carteiro.mail.resolver import DnsConfig, DnsResolver
+from carteiro.outbound.dkim import keys as dkim_keys
 
 app = typer.Typer(
     help="DKIM keys per sending domain and DNS checks (SPF, DKIM, DMARC, MX).",
@@ -126,7 +126,7 @@ def check(
     """Check the account's domain: SPF, DKIM, DMARC, MX; exit 1 when a check fails."""
     with open_runtime() as runtime:
         tenant_id = tenant_id_for(runtime, tenant)
-        resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(runtime.settings))
+        resolver = DnsResolver.from_config(DnsConfig.from_settings(runtime.settings))
         report = account_dns.check_account(
             runtime.db, tenant_id=tenant_id, ref=account, resolver=resolver
         )

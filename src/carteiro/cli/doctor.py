@@ -25,8 +25,8 @@ from carteiro.cli.common import describe, out, print_error, safe_url
 from carteiro.config import Settings, get_settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
-from carteiro.deliverability.unsubscribe import public_url_problem, unsubscribe_url
 from carteiro.errors import CarteiroError
+from carteiro.leads.unsubscribe import public_url_problem, unsubscribe_url
 from carteiro.outbound import queue
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.models import Tenant
@@ -181,11 +181,10 @@ def _dns_check(
     name = f"{label} DNS"
     status = account.dns_status
     if live:
-        from carteiro.deliverability import account_dns
-        from carteiro.deliverability.config import DeliverabilityConfig
-        from carteiro.deliverability.resolver import DnsResolver
+        from carteiro.accounts import dns as account_dns
+        from carteiro.mail.resolver import DnsConfig, DnsResolver
 
-        resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(settings))
+        resolver = DnsResolver.from_config(DnsConfig.from_settings(settings))
         try:
             report = account_dns.check_account(
                 db, tenant_id=account.tenant_id, ref=account.id, resolver=resolver

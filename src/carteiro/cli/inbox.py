@@ -8,10 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from carteiro.accounts import imap
 from carteiro.accounts import service as accounts
 from carteiro.cli.common import TENANT_HELP, fail, open_runtime, out, tenant_id_for
 from carteiro.errors import CarteiroError
-from carteiro.inbound import imap, service
+from carteiro.inbound import service
 from carteiro.inbound.worker import sync_account
 
 app = typer.Typer(help="The inbox: IMAP sync, threads and messages.", no_args_is_help=True)

@@ -25,7 +25,7 @@ from carteiro.cli.common import (
 )
 from carteiro.config import Settings
 from carteiro.db import migrate as migrations
-from carteiro.deliverability.unsubscribe import public_url_problem
+from carteiro.leads.unsubscribe import public_url_problem
 from carteiro.runtime import Runtime
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from carteiro.cli.common import TENANT_HELP, fail, open_runtime, out, tenant_id_for
-from carteiro.deliverability import suppression
+from carteiro.leads import suppression
 
 app = typer.Typer(
     help="Manage the suppression list (addresses and domains that receive no mail).",

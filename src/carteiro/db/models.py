@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 
 import carteiro
+from carteiro.db import leases  # noqa: F401  (scheduler_leases lives beside the leader lock)
 from carteiro.db.base import Base
 
 # Each domain package keeps its tables in `<domain>/models.py`; finding them here means a new

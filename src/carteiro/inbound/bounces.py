@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from carteiro.errors import CarteiroError
+from carteiro.events import bus
 from carteiro.inbound.models import InboxMessage
 from carteiro.inbound.parse import ParsedMessage
 from carteiro.inbound.reports import Report, detect, parse_verp, verp_matches
@@ -19,41 +16,7 @@ from carteiro.outbound.models import Email, EmailEvent
 
 log = logging.getLogger("carteiro.inbox")
 
-BounceHandler = Callable[..., None]
-_handlers: list[BounceHandler] = []
 KINDS = {"bounce_hard": "hard", "bounce_soft": "soft", "complained": "complaint"}
-_SUPPRESS_REASONS = {"hard": "hard_bounce", "complaint": "complaint"}
-
-
-def add_bounce_handler(handler: BounceHandler) -> None:
-    """Registers `handler(session, *, tenant_id, address, kind)` to run on every bounce."""
-    if handler not in _handlers:
-        _handlers.append(handler)
-
-
-def on_bounce(session: Session, *, tenant_id: int, address: str, kind: str) -> None:
-    """The hook every bounce and complaint goes through; `kind` is hard, soft or complaint.
-
-    Hard bounces and complaints put the address on the suppression list when that module is
-    installed; registered handlers run after it."""
-    reason = _SUPPRESS_REASONS.get(kind)
-    if reason and importlib.util.find_spec("carteiro.deliverability.suppression") is not None:
-        from carteiro.deliverability import suppression
-
-        try:
-            with session.begin_nested():
-                suppression.suppress(
-                    session,
-                    tenant_id=tenant_id,
-                    email=address,
-                    reason=reason,
-                    source="inbox",
-                )
-        except (DBAPIError, CarteiroError) as exc:
-            # A missing table (not migrated yet) or an address it refuses: the event stays.
-            log.warning("could not suppress %s after a %s: %s", address, kind, exc)
-    for handler in list(_handlers):
-        handler(session, tenant_id=tenant_id, address=address, kind=kind)
 
 
 def _find_email(
@@ -92,7 +55,7 @@ def _verp_candidates(parsed: ParsedMessage) -> list[str]:
 
 def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Report | None:
     """If the message is a bounce or a complaint: mark it, record events on the original
-    outbound message and run `on_bounce` for each failed recipient."""
+    outbound message and publish a `Bounced` event for each failed recipient."""
     report = parsed.report if parsed.report_checked else detect(parsed)
     if not isinstance(report, Report):
         return None
@@ -137,5 +100,8 @@ def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Re
             detail["feedback_type"] = report.feedback_type
         events.record(session, email=email, type=outcome.kind, detail=detail)
         if recipient:
-            on_bounce(session, tenant_id=row.tenant_id, address=recipient, kind=KINDS[outcome.kind])
+            bus.publish(
+                session,
+                bus.Bounced(tenant_id=row.tenant_id, address=recipient, kind=KINDS[outcome.kind]),
+            )
     return report

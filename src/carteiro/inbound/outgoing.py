@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 from carteiro.db.types import utcnow
 from carteiro.inbound import folders, mime
-from carteiro.inbound.imap import ImapConfig
 from carteiro.inbound.models import InboxFolder, InboxMessage, InboxThread, InboxThreadKey
+from carteiro.mail.imap import ImapConfig
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import Email
 

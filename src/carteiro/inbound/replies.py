@@ -21,8 +21,8 @@ from carteiro.inbound.models import (
 )
 from carteiro.inbound.schemas import ReplyCreate, ReplyResult
 from carteiro.inbound.storage import BlobStore
+from carteiro.mail.addresses import parse_addresses
 from carteiro.outbound import service as outbound
-from carteiro.outbound.addresses import parse_addresses
 from carteiro.outbound.schemas import AttachmentIn, EmailCreate
 from carteiro.tenancy.scopes import EMAILS_SEND
 from carteiro.tenancy.service import Principal
@@ -46,7 +46,7 @@ def own_addresses(session: Session, *, tenant_id: int) -> set[str]:
 
 
 def wants_sent_copy(account: Account) -> bool:
-    from carteiro.inbound.imap import SAVES_SENT_ITSELF
+    from carteiro.mail.imap import SAVES_SENT_ITSELF
 
     imap = account.imap or {}
     if not imap.get("host"):

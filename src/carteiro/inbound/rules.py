@@ -21,8 +21,8 @@ from carteiro.inbound.models import InboxAutoReply, InboxFolder, InboxMessage, I
 from carteiro.inbound.parse import ParsedMessage
 from carteiro.inbound.schemas import ReplyCreate, RuleCreate, RulePublic
 from carteiro.inbound.storage import BlobStore
-from carteiro.outbound.addresses import matches_pattern
-from carteiro.outbound.templates import render_inline
+from carteiro.mail.addresses import matches_pattern
+from carteiro.mail.templates import render_inline
 from carteiro.tenancy.models import ApiKey
 from carteiro.tenancy.scopes import EMAILS_SEND
 from carteiro.tenancy.service import Principal, principal_for

@@ -26,10 +26,10 @@ from carteiro.inbound import (
     threads,
 )
 from carteiro.inbound.dbutil import chunks
-from carteiro.inbound.imap import ImapConfig
 from carteiro.inbound.models import InboxFolder, InboxMessage
 from carteiro.inbound.schemas import FolderReport, SyncReport
 from carteiro.inbound.storage import BlobStore
+from carteiro.mail.imap import ImapConfig
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.inbox")

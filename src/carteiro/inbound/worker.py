@@ -15,14 +15,16 @@ from typing import Literal
 from imapclient import IMAPClient
 from sqlalchemy import select, update
 
+from carteiro.accounts import imap as account_imap
 from carteiro.accounts.models import Account
 from carteiro.errors import Conflict, InvalidInput, NotFound
-from carteiro.inbound import imap, outgoing
-from carteiro.inbound.imap import ImapConfig
+from carteiro.inbound import outgoing
 from carteiro.inbound.locks import Locks, acquire_waiting, make_locks, owner_lock, sync_lock
 from carteiro.inbound.models import InboxFolder
 from carteiro.inbound.schemas import SyncReport
 from carteiro.inbound.sync import AccountSync, Stopped
+from carteiro.mail import imap
+from carteiro.mail.imap import ImapConfig
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.inbox")
@@ -46,7 +48,7 @@ def load_config(runtime: Runtime, *, account_id: int, tenant_id: int | None = No
         account = session.get(Account, account_id)
         if account is None or (tenant_id is not None and account.tenant_id != tenant_id):
             raise NotFound(f"account '{account_id}' not found")
-        config = imap.imap_config(
+        config = account_imap.imap_config(
             account,
             runtime.vault,
             timeout=runtime.settings.smtp_timeout,

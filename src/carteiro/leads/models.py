@@ -203,3 +203,27 @@ class IngestStageContact(Base):
     valor: Mapped[str] = mapped_column(String(320), nullable=False)
     tipo: Mapped[str | None] = mapped_column(String(16), nullable=True)
     tipo_origem: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class Suppression(Base):
+    """An address (`kind` email) or a whole domain (`kind` domain) that must not receive mail.
+
+    `value` is the lower-case address or ASCII domain; addresses contain '@' and domains never
+    do, so one unique index answers both kinds in one lookup."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "value", name="uq_suppressions_tenant_value"),
+        Index("ix_suppressions_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    value: Mapped[str] = mapped_column(String(320), nullable=False)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

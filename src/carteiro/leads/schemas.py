@@ -189,3 +189,35 @@ def job_public(job: Any) -> IngestJobPublic:
         iniciado_em=job.iniciado_em,
         concluido_em=job.concluido_em,
     )
+
+
+Reason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
+
+
+REASONS: tuple[str, ...] = ("hard_bounce", "complaint", "unsubscribe", "manual")
+
+
+class SuppressionCreate(BaseModel):
+    """Exactly one of `email` or `domain` (checked by the service, which names the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(None, max_length=320, description="one address")
+    domain: str | None = Field(None, max_length=253, description="every address of a domain")
+    reason: Reason = "manual"
+
+
+class SuppressionPublic(BaseModel):
+    id: int
+    email: str | None
+    domain: str | None
+    reason: Reason
+    source: str
+    created_at: datetime
+
+
+class SuppressionPage(BaseModel):
+    items: list[SuppressionPublic]
+    total: int
+    limit: int
+    offset: int

@@ -10,19 +10,14 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from carteiro.accounts import dns as account_dns
+from carteiro.accounts.dns_schemas import AccountDnsReport
 from carteiro.config import Settings
-from carteiro.deliverability import account_dns, suppression
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.resolver import DnsResolver
-from carteiro.deliverability.schemas import (
-    AccountDnsReport,
-    Reason,
-    SuppressionCreate,
-    SuppressionPage,
-    SuppressionPublic,
-)
-from carteiro.deliverability.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
+from carteiro.leads import suppression
+from carteiro.leads.schemas import Reason, SuppressionCreate, SuppressionPage, SuppressionPublic
+from carteiro.mail.resolver import DnsConfig, DnsResolver
 from carteiro.mcp.toolkit import ToolRunner
+from carteiro.tenancy.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
 from carteiro.tenancy.service import Principal
 
 MAX_LIST = 100
@@ -160,7 +155,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             return account_dns.target(session, tenant_id=principal.tenant_id, ref=account)
 
         t = await runner.run(ctx, DELIVERABILITY_READ, read)
-        resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(settings))
+        resolver = DnsResolver.from_config(DnsConfig.from_settings(settings))
         report = await anyio.to_thread.run_sync(account_dns.check_target, t, resolver)
 
         def save(session: Session, principal: Principal) -> None:

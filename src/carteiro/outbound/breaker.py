@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from carteiro.accounts import health
 from carteiro.accounts.models import Account
-from carteiro.deliverability import health, outbox
-from carteiro.deliverability.replies import ReplyClass, classify_reply
-from carteiro.outbound.transports.base import DeliveryError
+from carteiro.events import outbox
+from carteiro.mail.replies import ReplyClass, classify_reply
+from carteiro.mail.transports.base import DeliveryError
 
 if TYPE_CHECKING:
     from carteiro.outbound.queue import Outcome, RetryPolicy

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from carteiro.accounts import connections, limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
-from carteiro.deliverability import suppression
 from carteiro.errors import CarteiroError
-from carteiro.outbound.addresses import domain_of
-from carteiro.outbound.compose import set_from
-from carteiro.outbound.dkim import Signers, strip_signatures
+from carteiro.leads import suppression
+from carteiro.mail.addresses import domain_of
+from carteiro.mail.compose import set_from
+from carteiro.mail.dkim import strip_signatures
+from carteiro.outbound.dkim.signers import Signers
 from carteiro.outbound.models import LANE_BULK, LANE_TRANSACTIONAL, Email, EmailEvent
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a

@@ -15,13 +15,13 @@ from carteiro.accounts.models import Account
 from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
-from carteiro.deliverability import suppression, unsubscribe
 from carteiro.errors import CarteiroError, Forbidden, InvalidInput, TooLarge
-from carteiro.leads import consent
+from carteiro.leads import consent, suppression, unsubscribe
+from carteiro.mail.addresses import domain_of, parse_address, parse_addresses
+from carteiro.mail.attachments import Attachment
+from carteiro.mail.compose import compose_message, make_message_id
 from carteiro.outbound import wakeup
-from carteiro.outbound.addresses import domain_of, parse_address, parse_addresses
-from carteiro.outbound.compose import Attachment, compose_message, make_message_id
-from carteiro.outbound.dkim import Signers
+from carteiro.outbound.dkim.signers import Signers
 from carteiro.outbound.models import LANE_BULK, PRIORITIES, Email, EmailAttachment, EmailEvent
 from carteiro.outbound.ratelimit import check_hourly_limit
 from carteiro.outbound.schemas import EmailCreate

@@ -152,3 +152,25 @@ class EmailEvent(Base):
     type: Mapped[str] = mapped_column(String(32), nullable=False)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class DkimKey(TimestampMixin, Base):
+    """A DKIM key pair for one sending domain; the private key is encrypted with the vault."""
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "domain", "selector", name="uq_dkim_keys_tenant_domain_sel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    domain: Mapped[str] = mapped_column(String(253), nullable=False)
+    selector: Mapped[str] = mapped_column(String(63), nullable=False)
+    algorithm: Mapped[str] = mapped_column(String(16), nullable=False, default="rsa-sha256")
+    bits: Mapped[int] = mapped_column(Integer, nullable=False)
+    private_key_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    # base64 of the DER SubjectPublicKeyInfo: exactly the p= tag of the DNS record.
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
 from carteiro.db.types import utcnow
-from carteiro.deliverability import suppression
-from carteiro.deliverability.replies import ReplyClass, classify_reply
+from carteiro.leads import suppression
+from carteiro.mail.replies import ReplyClass, classify_reply
+from carteiro.mail.transports.base import DeliveryError, SendResult
 from carteiro.outbound import breaker
 from carteiro.outbound.claim import Claimed
 from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.models import STATUSES, Email, EmailAttempt, EmailEvent
-from carteiro.outbound.transports.base import DeliveryError, SendResult
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
 # worker's time.

@@ -13,13 +13,13 @@ from carteiro.accounts.models import Account
 from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
-from carteiro.deliverability import suppression
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
-from carteiro.leads import consent
+from carteiro.leads import consent, suppression
+from carteiro.mail.addresses import parse_addresses
+from carteiro.mail.attachments import Attachment
+from carteiro.mail.compose import set_from
 from carteiro.outbound import enqueue, events, wakeup
-from carteiro.outbound.addresses import parse_addresses
-from carteiro.outbound.compose import Attachment, set_from
-from carteiro.outbound.dkim import Signers
+from carteiro.outbound.dkim.signers import Signers
 
 # The batch path lives in `enqueue`; callers keep reaching it here.
 from carteiro.outbound.enqueue import MAX_BATCH as MAX_BATCH

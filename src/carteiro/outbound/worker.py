@@ -17,11 +17,11 @@ from datetime import datetime
 from carteiro.accounts import connections, limits
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
+from carteiro.mail.transports.base import DeliveryError, TemporaryFailure
 from carteiro.outbound import metrics, queue, wakeup
 from carteiro.outbound.claim import Claim
 from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.queue import Claimed, Outcome, RetryPolicy
-from carteiro.outbound.transports.base import DeliveryError, TemporaryFailure
 from carteiro.outbound.transports.registry import TransportRegistry
 
 log = logging.getLogger("carteiro.worker")

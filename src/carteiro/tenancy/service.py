@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from carteiro.outbound.addresses import matches_pattern
+from carteiro.mail.addresses import matches_pattern
 from carteiro.tenancy import grants
 from carteiro.tenancy.models import ApiKey, Tenant
 from carteiro.tenancy.scopes import ADMIN, ALL_SCOPES, EVERYTHING

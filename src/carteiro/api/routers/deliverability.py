@@ -5,22 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from carteiro.accounts import dns as account_dns
+from carteiro.accounts.dns_schemas import AccountDnsReport
 from carteiro.api.deps import Offset, PathId, get_runtime, require
-from carteiro.deliverability import account_dns, dkim_keys, suppression
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.resolver import DnsResolver
-from carteiro.deliverability.schemas import (
-    AccountDnsReport,
-    DkimKeyCreate,
-    DkimKeyPublic,
-    Reason,
-    SuppressionCreate,
-    SuppressionPage,
-    SuppressionPublic,
-)
-from carteiro.deliverability.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
 from carteiro.errors import NotFound
+from carteiro.leads import suppression
+from carteiro.leads.schemas import Reason, SuppressionCreate, SuppressionPage, SuppressionPublic
+from carteiro.mail.resolver import DnsConfig, DnsResolver
+from carteiro.outbound.dkim import keys as dkim_keys
+from carteiro.outbound.dkim.schemas import DkimKeyCreate, DkimKeyPublic
 from carteiro.runtime import Runtime
+from carteiro.tenancy.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
 from carteiro.tenancy.service import Principal
 
 router = APIRouter(tags=["deliverability"])
@@ -182,7 +177,7 @@ async def account_dns_report(
             return found
 
         return await run_in_threadpool(_stored)
-    resolver = DnsResolver.from_config(DeliverabilityConfig.from_settings(rt.settings))
+    resolver = DnsResolver.from_config(DnsConfig.from_settings(rt.settings))
     return await run_in_threadpool(
         account_dns.check_account,
         rt.db,

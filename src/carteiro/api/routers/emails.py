@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from carteiro.api.deps import Offset, PathId, get_runtime, require
 from carteiro.api.errors import validation_body
 from carteiro.errors import InvalidInput, TooLarge
+from carteiro.mail.templates import render_inline
 from carteiro.outbound import service, timeline
 from carteiro.outbound.schemas import (
     BatchAccepted,
@@ -24,7 +25,6 @@ from carteiro.outbound.schemas import (
     MCPEmailRequest,
     Status,
 )
-from carteiro.outbound.templates import render_inline
 from carteiro.runtime import Runtime
 from carteiro.tenancy.scopes import EMAILS_MANAGE, EMAILS_READ, EMAILS_SEND
 from carteiro.tenancy.service import Principal

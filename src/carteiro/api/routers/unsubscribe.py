@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from carteiro.api.deps import get_runtime
-from carteiro.deliverability import unsubscribe
 from carteiro.errors import CarteiroError
+from carteiro.leads import unsubscribe
 from carteiro.runtime import Runtime
 
 router = APIRouter(tags=["unsubscribe"])

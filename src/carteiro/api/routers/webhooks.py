@@ -8,17 +8,12 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from carteiro.api.deps import Offset, PathId, get_runtime, require
-from carteiro.deliverability import webhooks
-from carteiro.deliverability.config import DeliverabilityConfig
-from carteiro.deliverability.schemas import (
-    DeliveryPage,
-    WebhookCreate,
-    WebhookCreated,
-    WebhookPublic,
-)
-from carteiro.deliverability.scopes import DELIVERABILITY_READ, WEBHOOKS_WRITE
 from carteiro.runtime import Runtime
+from carteiro.tenancy.scopes import DELIVERABILITY_READ, WEBHOOKS_WRITE
 from carteiro.tenancy.service import Principal
+from carteiro.webhooks import service as webhooks
+from carteiro.webhooks.config import WebhookConfig
+from carteiro.webhooks.schemas import DeliveryPage, WebhookCreate, WebhookCreated, WebhookPublic
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -34,7 +29,7 @@ async def create_webhook(
     principal: Principal = Depends(require(WEBHOOKS_WRITE)),
     rt: Runtime = Depends(get_runtime),
 ) -> WebhookCreated:
-    allow_private = DeliverabilityConfig.from_settings(rt.settings).webhook_allow_private
+    allow_private = WebhookConfig.from_settings(rt.settings).webhook_allow_private
 
     def _run() -> WebhookCreated:
         with rt.db.session() as session:

@@ -12,9 +12,9 @@ from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
 from carteiro.db.engine import Database
-from carteiro.outbound.transports.base import Transport
-from carteiro.outbound.transports.capture import CaptureTransport
-from carteiro.outbound.transports.smtp import SmtpTransport
+from carteiro.mail.transports.base import Transport
+from carteiro.mail.transports.capture import CaptureTransport
+from carteiro.mail.transports.smtp import SmtpTransport
 
 
 @dataclass

@@ -65,9 +65,7 @@ def upgrade() -> None:
         sa.Column("status_reason", sa.Text(), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("cooldown_until", carteiro.db.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "bulk_paused_until", carteiro.db.types.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("bulk_paused_until", carteiro.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "last_health_check_at", carteiro.db.types.UTCDateTime(timezone=True), nullable=True
         ),
@@ -102,9 +100,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_usage")),
-        sa.UniqueConstraint(
-            "account_id", "window", "window_start", name="uq_account_usage_window"
-        ),
+        sa.UniqueConstraint("account_id", "window", "window_start", name="uq_account_usage_window"),
     )
 
     op.create_table(

@@ -1,1 +1,0 @@
-"""Deliverability: suppression, DKIM, DNS checks, reply classes, unsubscribe, webhooks, health."""

@@ -1,0 +1,1 @@
+"""Protocol primitives with no database: addresses, templates, MIME, DKIM, SMTP, IMAP."""

@@ -1,0 +1,1 @@
+"""SMTP transports: the interface, the pooled and pipelined client, and file capture."""

@@ -1,0 +1,1 @@
+"""DKIM keys per domain and the signers the send path uses."""

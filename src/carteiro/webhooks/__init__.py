@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints, signed deliveries, fan-out from events."""
