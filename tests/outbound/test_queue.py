@@ -9,7 +9,7 @@ import pytest
 from carteiro.db.types import utcnow
 from carteiro.outbound import queue, service
 from carteiro.outbound.models import Email, EmailAttempt, EmailEvent
-from carteiro.outbound.queue import Outcome, RetryPolicy
+from carteiro.outbound.outcome import Outcome, RetryPolicy
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.outbound.transports.base import PermanentFailure, SendResult, TemporaryFailure
 from carteiro.runtime import Runtime

@@ -6,14 +6,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,13 +20,12 @@ from sqlalchemy.orm import Session
 from carteiro import __version__, network
 from carteiro.accounts.vault import Vault
 from carteiro.db.engine import Database
+from carteiro.db.leases import worker_id
 from carteiro.db.types import utcnow
 from carteiro.deliverability import leader, outbox, webhooks
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.models import Webhook, WebhookAttempt, WebhookDelivery
-
-if TYPE_CHECKING:
-    from carteiro.runtime import Runtime
+from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.webhooks")
 
@@ -308,15 +304,11 @@ async def run_once(runtime: Runtime, client: httpx.AsyncClient, owner: str) -> t
     return fanned.backlog, len(due)
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     """Fans out and delivers webhook events until `stop` is set; safe to run in every process
     (fan-out runs in one at a time, deliveries are leased row by row)."""
     config = DeliverabilityConfig.from_settings(runtime.settings)
-    owner = owner_id()
+    owner = worker_id()
     timeout = httpx.Timeout(config.webhook_timeout)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         while not stop.is_set():

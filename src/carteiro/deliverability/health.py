@@ -7,15 +7,16 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
+from carteiro.accounts import status
 from carteiro.accounts.models import Account
+from carteiro.db.leases import worker_id
 from carteiro.db.types import utcnow
-from carteiro.deliverability import leader, outbox
+from carteiro.deliverability import leader
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.models import AccountCheck
 from carteiro.errors import CarteiroError, NotFound
@@ -23,9 +24,7 @@ from carteiro.inbound.imap import ImapConfig, imap_config
 from carteiro.inbound.imap import close as close_imap
 from carteiro.inbound.imap import connect as connect_imap
 from carteiro.outbound.transports.smtp import SmtpConfig
-
-if TYPE_CHECKING:
-    from carteiro.runtime import Runtime
+from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.health")
 JOB = "account-health"
@@ -42,36 +41,6 @@ class HealthResult:
     paused: bool
     resumed: bool
     checked_at: datetime
-
-
-def pause_account(
-    session: Session, *, account: Account, reason: str, source: str = "carteiro"
-) -> bool:
-    """Pauses an active account with a reason, logs it and emits `account_paused` once.
-    Returns False when it was not active (nothing changes)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Concurrent acks may both see the failure: the second waits here and then finds
-        # the account paused, so the event goes out once. (SQLite writers are serialised.)
-        session.refresh(account, with_for_update=True)
-    if account.status != "active":
-        return False
-    account.status = "paused"
-    account.status_reason = reason[:1000]
-    log.warning("account %s (%s) paused: %s", account.id, account.name, reason)
-    outbox.emit(
-        session,
-        tenant_id=account.tenant_id,
-        type="account_paused",
-        payload={
-            "account_id": account.id,
-            "account": account.name,
-            "email": account.email,
-            "reason": reason,
-            "source": source,
-        },
-    )
-    session.flush()
-    return True
 
 
 def _check_row(session: Session, account: Account) -> AccountCheck:
@@ -98,17 +67,16 @@ def record(
     if ok:
         row.health_failures = 0
         if row.paused_by_health and account.status == "paused":
-            account.status, account.status_reason = "active", None
+            status.resume(session, account=account, why="its login works again")
             row.paused_by_health = False
             resumed = True
-            log.info("account %s (%s) resumed: its login works again", account.id, account.name)
     else:
         row.health_failures = (row.health_failures or 0) + 1
         if row.health_failures >= max_failures:
             reason = (
                 f"{HEALTH_PREFIX}login check failed {row.health_failures} times in a row: {detail}"
             )
-            paused = pause_account(session, account=account, reason=reason, source="health")
+            paused = status.pause(session, account=account, reason=reason, source="health")
             row.paused_by_health = row.paused_by_health or paused
     session.flush()
     return HealthResult(
@@ -189,10 +157,8 @@ def due_accounts(session: Session, *, interval: float) -> list[int]:
 
 async def health_loop(runtime: Runtime, stop: asyncio.Event, *, owner: str | None = None) -> None:
     """Checks every account once per interval; one process at a time does the checking."""
-    from carteiro.deliverability.delivery import owner_id
-
     config = DeliverabilityConfig.from_settings(runtime.settings)
-    me = owner or owner_id()
+    me = owner or worker_id()
     tick = min(60.0, max(config.health_interval_seconds / 10, 0.05))
 
     def claim_due() -> list[int]:
