@@ -16,6 +16,7 @@ from carteiro.deliverability.replies import ReplyClass, classify_reply
 from carteiro.outbound import breaker
 from carteiro.outbound.claim import Claimed
 from carteiro.outbound.claim import claim as claim_due
+from carteiro.outbound.claim import finish as finish_claim
 from carteiro.outbound.models import STATUSES, Email, EmailAttempt, EmailEvent
 from carteiro.outbound.outcome import Outcome, RetryPolicy
 
@@ -34,15 +35,13 @@ def claim(
     vault: Vault | None = None,
 ) -> list[Claimed]:
     """Takes up to `limit` due messages in lane and priority order within account budgets
-    (and the connection slots they need; see `claim.claim` for the worker's view of both)."""
-    return claim_due(
-        session,
-        worker_id=worker_id,
-        limit=limit,
-        lease_seconds=lease_seconds,
-        now=now or utcnow(),
-        vault=vault,
-    ).items
+    (and the connection slots they need; see `claim.claim` for the worker's view of both).
+    In one transaction: the worker rewrites re-routed mail in a second one."""
+    now = now or utcnow()
+    claimed = claim_due(
+        session, worker_id=worker_id, limit=limit, lease_seconds=lease_seconds, now=now
+    )
+    return finish_claim(session, claimed, worker_id=worker_id, vault=vault, now=now).items
 
 
 def complete(

@@ -18,6 +18,7 @@ from carteiro.db.types import utcnow
 from carteiro.outbound import metrics, queue, wakeup
 from carteiro.outbound.claim import Claim, Claimed
 from carteiro.outbound.claim import claim as claim_due
+from carteiro.outbound.claim import finish as finish_claim
 from carteiro.outbound.outcome import Outcome, RetryPolicy
 from carteiro.outbound.transports.base import DeliveryError, TemporaryFailure
 from carteiro.outbound.transports.registry import TransportRegistry
@@ -173,18 +174,38 @@ class Dispatcher:
                 fut.cancel()
 
     def _claim(self, limit: int, backlog: dict[int, int]) -> Claim:
+        now = self.config.clock()
         with self.db.session() as session:
-            return claim_due(
+            claimed = claim_due(
                 session,
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_seconds=self.config.lease_seconds,
-                now=self.config.clock(),
-                vault=self.transports.vault,
+                now=now,
                 depth=self.config.depth,
                 max_slots=self.config.concurrency,
                 backlog=backlog,
             )
+        if not claimed.moved:
+            return claimed
+        try:
+            with self.db.session() as session:
+                return finish_claim(
+                    session,
+                    claimed,
+                    worker_id=self.worker_id,
+                    vault=self.transports.vault,
+                    now=now,
+                )
+        except Exception:
+            # Leased but not rewritten: back to the queue now rather than when the lease
+            # expires; the rest of the claim is sent as it is.
+            log.exception("could not rewrite re-routed mail; releasing it")
+            moved = {m.email_id for m in claimed.moved}
+            with contextlib.suppress(Exception):
+                self._release(sorted(moved))
+            items = [c for c in claimed.items if c.id not in moved]
+            return Claim(items, claimed.slots)
 
     async def _start(self, claimed: list[Claimed], slots: dict[int, int]) -> None:
         accounts = {c.account_id for c in claimed if c.account_id is not None}
