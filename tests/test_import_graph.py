@@ -9,21 +9,6 @@ import carteiro
 
 ROOT = Path(carteiro.__file__).parent
 
-# Edges still in a circle that belong to work in progress elsewhere; each goes when that lands.
-# Listed edge by edge so that any new edge closing a circle still fails.
-ALLOWED: frozenset[tuple[str, str]] = frozenset(
-    {
-        # runtime.py builds the Dispatcher and holds the retry policy of the queue.
-        ("carteiro.runtime", "carteiro.outbound.queue"),
-        ("carteiro.runtime", "carteiro.outbound.worker"),
-        # queue.complete calls the breaker, which reads the queue's value types.
-        ("carteiro.outbound.queue", "carteiro.outbound.breaker"),
-        # The test SMTP sink's session calls back into its server's private methods.
-        ("carteiro.testing.sink_connection", "carteiro.testing.pipelining_sink"),
-        ("carteiro.testing.sink_session", "carteiro.testing.pipelining_sink"),
-    }
-)
-
 
 def _modules() -> dict[str, tuple[Path, bool]]:
     found = {}
@@ -110,17 +95,10 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycles() -> None:
     graph = _graph()
-    pruned = {m: {t for t in ts if (m, t) not in ALLOWED} for m, ts in graph.items()}
-    cycles = _cycles(pruned)
+    cycles = _cycles(graph)
     report = []
     for component in cycles:
         members = set(component)
-        edges = [f"  {a} -> {b}" for a in component for b in sorted(pruned[a] & members)]
+        edges = [f"  {a} -> {b}" for a in component for b in sorted(graph[a] & members)]
         report.append("\n".join([" <-> ".join(component), *edges]))
     assert not cycles, "import cycles:\n" + "\n\n".join(report)
-
-
-def test_allowed_edges_still_exist() -> None:
-    # A stale allow-list entry would quietly permit that edge again later.
-    graph = _graph()
-    assert sorted(e for e in ALLOWED if e[1] not in graph.get(e[0], set())) == []

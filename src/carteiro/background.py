@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.background")
@@ -40,8 +41,8 @@ async def _guarded(name: str, loop: Awaitable[Any], stop: asyncio.Event) -> None
 
 async def run_all(runtime: Runtime, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
     """Runs the dispatcher and every background loop until `stop` is set."""
-    dispatcher = runtime.dispatcher(concurrency=concurrency)
-    runtime.extras["dispatcher"] = dispatcher
+    dispatcher = Dispatcher.from_runtime(runtime, concurrency=concurrency)
+    runtime.dispatcher = dispatcher
     tasks = [asyncio.create_task(dispatcher.run(stop), name="dispatcher")]
     for spec in LOOPS:
         try:
@@ -53,4 +54,4 @@ async def run_all(runtime: Runtime, stop: asyncio.Event, *, concurrency: int | N
     try:
         await asyncio.gather(*tasks)
     finally:
-        runtime.extras.pop("dispatcher", None)
+        runtime.dispatcher = None

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from carteiro.accounts import service as accounts
 from carteiro.accounts.vault import Vault
 from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
-from carteiro.db.types import utcnow
 from carteiro.files import private_dir
-from carteiro.outbound.queue import RetryPolicy
-from carteiro.outbound.transports.registry import TransportRegistry
-from carteiro.outbound.worker import Dispatcher, DispatcherConfig
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
 
 log = logging.getLogger("carteiro")
+
+
+class EmbeddedDispatcher(Protocol):
+    """What a front end may ask of the dispatcher running in its process."""
+
+    worker_id: str
+
+    def wake(self) -> None: ...
+
+
+class InboxOwner(Protocol):
+    """A thread keeping one account's inbox in sync in this process."""
+
+    account_id: int
+    syncs: int
 
 
 @dataclass
@@ -28,7 +39,10 @@ class Runtime:
     settings: Settings
     db: Database
     vault: Vault
-    extras: dict[str, object] = field(default_factory=dict)
+    # Set while this process runs them (`carteiro serve` with its worker, `carteiro worker`);
+    # the domains that start them fill these in, so this module imports none of them.
+    dispatcher: EmbeddedDispatcher | None = None
+    inbox_owners: Mapping[int, InboxOwner] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -69,30 +83,3 @@ class Runtime:
         with self.db.session() as session:
             t = tenancy.get_tenant_by_slug_or_raise(session, slug=tenant or tenancy.DEFAULT_TENANT)
             return Principal(tenant_id=t.id, key_id=None, key_name="local cli", scopes=("*",))
-
-    def dispatcher(
-        self, *, concurrency: int | None = None, clock: Callable[[], datetime] | None = None
-    ) -> Dispatcher:
-        s = self.settings
-        registry = TransportRegistry(
-            self.db,
-            self.vault,
-            capture_dir=s.data_dir / "captured",
-            smtp_timeout=s.smtp_timeout,
-            allow_private=s.accounts_allow_private,
-        )
-        config = DispatcherConfig(
-            concurrency=concurrency or s.worker_concurrency,
-            batch_size=s.email_batch_size,
-            lease_seconds=s.lease_seconds,
-            poll_interval=s.poll_interval,
-            shutdown_grace=s.shutdown_grace_seconds,
-            clock=clock or utcnow,
-            retry=RetryPolicy(
-                base_seconds=s.retry_base_seconds,
-                max_seconds=s.retry_max_seconds,
-                breaker_failures=s.breaker_failures,
-                cooldown_seconds=s.breaker_cooldown_seconds,
-            ),
-        )
-        return Dispatcher(self.db, registry, config)

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from carteiro.accounts import health
+from carteiro.accounts import status
 from carteiro.accounts.models import Account
 from carteiro.errors import InvalidInput
 from carteiro.events import outbox
@@ -274,8 +274,8 @@ async def test_non_message_events_from_the_outbox(
     with runtime.db.session() as session:
         unsubscribe.unsubscribe(session, token=unsubscribe.verify(runtime.settings, t))
         account = session.get(Account, smtp_account)
-        assert health.pause_account(session, account=account, reason="too many bounces")  # type: ignore[arg-type]
-        assert not health.pause_account(session, account=account, reason="again")  # type: ignore[arg-type]
+        assert status.pause(session, account=account, reason="too many bounces")  # type: ignore[arg-type]
+        assert not status.pause(session, account=account, reason="again")  # type: ignore[arg-type]
     await run_until(runtime, lambda: len(payloads(receiver.requests)) >= 2)
     got = {p["type"]: p for p in payloads(receiver.requests)}
     assert set(got) == {"unsubscribed", "account_paused"} and len(receiver.requests) == 2

@@ -57,7 +57,7 @@ async def test_new_mail_arrives_through_idle(
     task = asyncio.create_task(inbox_loop(runtime, stop, discover_seconds=0.2))
     try:
         assert await _until(lambda: _synced(runtime, imap_account))
-        owner = runtime.extras["inbox_owners"][imap_account]  # type: ignore[index]
+        owner = runtime.inbox_owners[imap_account]  # type: ignore[index]
         syncs = owner.syncs
         # Polling is every 300 s for this account: only IDLE can bring it in quickly.
         await asyncio.to_thread(dovecot.append, "INBOX", mail(subject="chegou agora"))
@@ -70,7 +70,7 @@ async def test_new_mail_arrives_through_idle(
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
-    assert "inbox_owners" not in runtime.extras
+    assert runtime.inbox_owners is None
 
 
 async def test_one_worker_owns_an_account_and_another_takes_over(
@@ -79,14 +79,14 @@ async def test_one_worker_owns_an_account_and_another_takes_over(
     other = Runtime.from_settings(runtime.settings)
     stops = [asyncio.Event(), asyncio.Event()]
     first = asyncio.create_task(inbox_loop(runtime, stops[0], discover_seconds=0.2))
-    assert await _until(lambda: imap_account in runtime.extras.get("inbox_owners", {}))  # type: ignore[operator]
+    assert await _until(lambda: imap_account in (runtime.inbox_owners or {}))  # type: ignore[operator]
     second = asyncio.create_task(inbox_loop(other, stops[1], discover_seconds=0.2))
     try:
         await asyncio.sleep(1.0)
-        assert imap_account not in other.extras["inbox_owners"]  # type: ignore[operator]
+        assert imap_account not in other.inbox_owners  # type: ignore[operator]
         stops[0].set()
         await asyncio.wait_for(first, 60)
-        assert await _until(lambda: imap_account in other.extras["inbox_owners"])  # type: ignore[operator]
+        assert await _until(lambda: imap_account in other.inbox_owners)  # type: ignore[operator]
     finally:
         for stop in stops:
             stop.set()

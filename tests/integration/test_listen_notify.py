@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
 from carteiro.testing.runs import email_status
 
@@ -31,7 +32,7 @@ async def test_notify_wakes_a_worker_that_polls_rarely(runtime: Runtime, api_key
     if runtime.db.dialect != "postgresql":
         pytest.skip("LISTEN/NOTIFY is a PostgreSQL feature; SQLite workers poll")
     runtime.settings = runtime.settings.model_copy(update={"poll_interval": 600})
-    dispatcher = runtime.dispatcher()
+    dispatcher = Dispatcher.from_runtime(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     try:

@@ -9,6 +9,7 @@ import email.policy
 from carteiro.outbound import service
 from carteiro.outbound.models import Email, EmailAttempt
 from carteiro.outbound.schemas import EmailCreate
+from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.runs import email_status, run_dispatcher_until
@@ -171,7 +172,7 @@ async def test_shutdown_finishes_in_flight_sends(
 ) -> None:
     sink.delay_seconds = 0.5
     ids = enqueue(runtime, principal, n=2)
-    dispatcher = runtime.dispatcher()
+    dispatcher = Dispatcher.from_runtime(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     for _ in range(100):
@@ -189,7 +190,7 @@ async def test_shutdown_past_grace_releases_unfinished(
     runtime.settings = runtime.settings.model_copy(update={"shutdown_grace_seconds": 0.1})
     sink.delay_seconds = 3
     (email_id,) = enqueue(runtime, principal)
-    dispatcher = runtime.dispatcher()
+    dispatcher = Dispatcher.from_runtime(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     for _ in range(100):

@@ -21,6 +21,7 @@ from carteiro.outbound.claim import Claim
 from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import EmailCreate
+from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.smtp_server import SmtpSink
@@ -96,7 +97,10 @@ def two_workers(runtime: Runtime, clock: Clock) -> Iterator[object]:
 
     async def start() -> None:
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(runtime.dispatcher(clock=clock).run(stop)) for _ in range(2)]
+        tasks = [
+            asyncio.create_task(Dispatcher.from_runtime(runtime, clock=clock).run(stop))
+            for _ in range(2)
+        ]
         state.update(stop=stop, tasks=tasks)
 
     async def finish() -> None:
@@ -432,7 +436,7 @@ async def test_idle_worker_gives_its_slots_back(
 ) -> None:
     add_account(runtime, principal, sink, "idle", limits={"max_connections": 2})
     enqueue(runtime, principal, 6)
-    dispatcher = runtime.dispatcher(clock=clock)
+    dispatcher = Dispatcher.from_runtime(runtime, clock=clock)
     dispatcher.config = dataclasses.replace(dispatcher.config, slot_idle_seconds=0.3)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))

@@ -10,7 +10,7 @@ from carteiro.db.types import utcnow
 from carteiro.mail.transports.base import PermanentFailure, SendResult, TemporaryFailure
 from carteiro.outbound import queue, service
 from carteiro.outbound.models import Email, EmailAttempt, EmailEvent
-from carteiro.outbound.queue import Outcome, RetryPolicy
+from carteiro.outbound.outcome import Outcome, RetryPolicy
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal

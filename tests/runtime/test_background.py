@@ -19,7 +19,7 @@ async def test_run_all_starts_and_stops_everything(runtime: Runtime, api_key: st
     stop = asyncio.Event()
     task = asyncio.create_task(background.run_all(runtime, stop))
     await asyncio.sleep(0.5)
-    assert runtime.extras.get("dispatcher") is not None and not task.done()
+    assert runtime.dispatcher is not None and not task.done()
     stop.set()
     await asyncio.wait_for(task, timeout=30)
-    assert "dispatcher" not in runtime.extras
+    assert runtime.dispatcher is None

@@ -7,26 +7,23 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
+from carteiro.accounts import status
 from carteiro.accounts.imap import imap_config
 from carteiro.accounts.models import Account, AccountCheck
 from carteiro.config import Settings
 from carteiro.db import leases as leader
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, NotFound
-from carteiro.events import outbox
 from carteiro.mail.imap import ImapConfig
 from carteiro.mail.imap import close as close_imap
 from carteiro.mail.imap import connect as connect_imap
 from carteiro.mail.transports.smtp import SmtpConfig
-
-if TYPE_CHECKING:
-    from carteiro.runtime import Runtime
+from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.health")
 JOB = "account-health"
@@ -60,36 +57,6 @@ class HealthResult:
     checked_at: datetime
 
 
-def pause_account(
-    session: Session, *, account: Account, reason: str, source: str = "carteiro"
-) -> bool:
-    """Pauses an active account with a reason, logs it and emits `account_paused` once.
-    Returns False when it was not active (nothing changes)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Concurrent acks may both see the failure: the second waits here and then finds
-        # the account paused, so the event goes out once. (SQLite writers are serialised.)
-        session.refresh(account, with_for_update=True)
-    if account.status != "active":
-        return False
-    account.status = "paused"
-    account.status_reason = reason[:1000]
-    log.warning("account %s (%s) paused: %s", account.id, account.name, reason)
-    outbox.emit(
-        session,
-        tenant_id=account.tenant_id,
-        type="account_paused",
-        payload={
-            "account_id": account.id,
-            "account": account.name,
-            "email": account.email,
-            "reason": reason,
-            "source": source,
-        },
-    )
-    session.flush()
-    return True
-
-
 def _check_row(session: Session, account: Account) -> AccountCheck:
     row = session.get(AccountCheck, account.id)
     if row is None:
@@ -114,17 +81,16 @@ def record(
     if ok:
         row.health_failures = 0
         if row.paused_by_health and account.status == "paused":
-            account.status, account.status_reason = "active", None
+            status.resume(session, account=account, why="its login works again")
             row.paused_by_health = False
             resumed = True
-            log.info("account %s (%s) resumed: its login works again", account.id, account.name)
     else:
         row.health_failures = (row.health_failures or 0) + 1
         if row.health_failures >= max_failures:
             reason = (
                 f"{HEALTH_PREFIX}login check failed {row.health_failures} times in a row: {detail}"
             )
-            paused = pause_account(session, account=account, reason=reason, source="health")
+            paused = status.pause(session, account=account, reason=reason, source="health")
             row.paused_by_health = row.paused_by_health or paused
     session.flush()
     return HealthResult(

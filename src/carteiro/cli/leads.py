@@ -10,11 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from carteiro.cli.common import TENANT_HELP, err, fail, local_principal, open_runtime, out
+from carteiro.db import leases
 from carteiro.leads import jobs, worker
 from carteiro.leads.headers import FIELDS
 from carteiro.leads.importer import Progress as ImportProgress
 from carteiro.leads.schemas import IngestJobPublic, job_public
-from carteiro.outbound.worker import new_worker_id
 
 app = typer.Typer(help="Import data into Carteiro.", no_args_is_help=True)
 
@@ -87,7 +87,7 @@ def import_leads(
     mapping = parse_mapping(map_)
     with open_runtime() as runtime:
         principal = local_principal(runtime, tenant)
-        worker_id = f"cli:{new_worker_id()}"[:64]
+        worker_id = f"cli:{leases.worker_id()}"[:64]
         lease = runtime.settings.lease_seconds
         with runtime.db.session() as session:
             created = jobs.create(

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-
-if TYPE_CHECKING:
-    from carteiro.runtime import Runtime
 
 from carteiro.db.types import utcnow
 from carteiro.inbound import folders, mime
@@ -19,6 +15,7 @@ from carteiro.inbound.models import InboxFolder, InboxMessage, InboxThread, Inbo
 from carteiro.mail.imap import ImapConfig
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import Email
+from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.inbox")
 

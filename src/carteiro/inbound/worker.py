@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from typing import Literal
 
 from imapclient import IMAPClient
@@ -17,6 +14,7 @@ from sqlalchemy import select, update
 
 from carteiro.accounts import imap as account_imap
 from carteiro.accounts.models import Account
+from carteiro.db.leases import worker_id
 from carteiro.errors import Conflict, InvalidInput, NotFound
 from carteiro.inbound import outgoing
 from carteiro.inbound.locks import Locks, acquire_waiting, make_locks, owner_lock, sync_lock
@@ -37,10 +35,6 @@ OUTBOX_CHECK_SECONDS = 5.0
 IDLE_MAX_SECONDS = 25 * 60
 MAX_BACKOFF = 300.0
 Change = Literal["new", "inbox", "outbox", "all"]
-
-
-def _worker_id() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def load_config(runtime: Runtime, *, account_id: int, tenant_id: int | None = None) -> ImapConfig:
@@ -72,7 +66,7 @@ def sync_account_blocking(
 ) -> SyncReport:
     """Syncs every folder of the account now, over a new connection, under its sync lock."""
     config = load_config(runtime, account_id=account_id, tenant_id=tenant_id)
-    locks = make_locks(runtime.db, _worker_id())
+    locks = make_locks(runtime.db, worker_id())
     try:
         if not acquire_waiting(locks, sync_lock(account_id), timeout=wait):
             raise Conflict(f"account {account_id} is being synced right now; try again shortly")
@@ -238,9 +232,9 @@ async def inbox_loop(
 
     Each account is owned by one worker at a time (an advisory lock on PostgreSQL, a lease
     row on SQLite); other workers pick it up if that worker dies."""
-    locks = make_locks(runtime.db, _worker_id())
+    locks = make_locks(runtime.db, worker_id())
     owners: dict[int, AccountOwner] = {}
-    runtime.extras["inbox_owners"] = owners
+    runtime.inbox_owners = owners
     log.info("inbox sync started")
     try:
         while not stop.is_set():
@@ -255,7 +249,7 @@ async def inbox_loop(
             owner.stopping.set()
         await asyncio.to_thread(_join, list(owners.values()))
         await asyncio.to_thread(locks.close)
-        runtime.extras.pop("inbox_owners", None)
+        runtime.inbox_owners = None
         log.info("inbox sync stopped")
 
 

@@ -9,11 +9,12 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from carteiro.db import leases
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput
@@ -21,10 +22,7 @@ from carteiro.leads import importer
 from carteiro.leads.importer import ImportSpec, Interrupted, Progress
 from carteiro.leads.jobs import FILE_STORAGE, MAX_ATTEMPTS, Claimed, claim
 from carteiro.leads.models import IngestJob, IngestUpload
-from carteiro.outbound.worker import new_worker_id
-
-if TYPE_CHECKING:
-    from carteiro.runtime import Runtime
+from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.leads")
 
@@ -236,7 +234,7 @@ def run_pending_jobs(
 
 async def ingest_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     """Runs import jobs in a worker thread until `stop` is set (a job in progress is released)."""
-    worker_id = new_worker_id()
+    worker_id = leases.worker_id()
     halt = threading.Event()
 
     async def mirror() -> None:

@@ -15,6 +15,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
+from carteiro.db import leases
 from carteiro.errors import InvalidInput
 from carteiro.leads import jobs, service, worker
 from carteiro.leads.schemas import (
@@ -25,7 +26,6 @@ from carteiro.leads.schemas import (
     job_public,
 )
 from carteiro.mcp.toolkit import ToolRunner
-from carteiro.outbound.worker import new_worker_id
 from carteiro.tenancy.scopes import LEADS_READ, LEADS_WRITE
 from carteiro.tenancy.service import Principal
 
@@ -159,7 +159,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
 
         if wait:
             # Run it here unless a worker already took it; then wait for that worker.
-            worker_id = f"mcp:{new_worker_id()}"[:64]
+            worker_id = f"mcp:{leases.worker_id()}"[:64]
             await anyio.to_thread.run_sync(
                 lambda: worker.run_now(runner.runtime, job_id, worker_id=worker_id)
             )

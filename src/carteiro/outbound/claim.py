@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row, and_, false, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -14,11 +16,11 @@ from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
 from carteiro.errors import CarteiroError
 from carteiro.leads import suppression
-from carteiro.mail.addresses import domain_of
-from carteiro.mail.compose import set_from
-from carteiro.mail.dkim import strip_signatures
+from carteiro.outbound import claim_plan as plan_of
+from carteiro.outbound.claim_plan import Candidate, Open, Plan, Worker
 from carteiro.outbound.dkim.signers import Signers
-from carteiro.outbound.models import LANE_BULK, LANE_TRANSACTIONAL, Email, EmailEvent
+from carteiro.outbound.models import Email, EmailEvent
+from carteiro.outbound.reroute import resign
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
 # worker's time.
@@ -41,56 +43,28 @@ class Claimed:
     message_id: str
 
 
+@dataclass(frozen=True)
+class Move:
+    """Pool mail leased to another account than the one it was composed for: its From and
+    signature are rewritten after the claim commits, outside the accounts' locks."""
+
+    email_id: int
+    tenant_id: int
+    account_id: int
+    account: str
+    from_email: str
+    from_name: str | None
+    created_at: datetime
+
+
 @dataclass
 class Claim:
-    """A claim's messages, and the connection slots this worker holds per account after it."""
+    """A claim's messages, and the connection slots this worker holds per account after it.
+    `moved`: messages in `items` whose bytes still carry the old sender (see `finish`)."""
 
     items: list[Claimed]
     slots: dict[int, int]
-
-
-@dataclass
-class _Worker:
-    """How many more connection slots this worker may take in this claim, and how many
-    messages it queues per slot."""
-
-    spare: int
-    depth: int
-
-
-@dataclass
-class _Open:
-    """An account that may take more mail in this claim."""
-
-    account: Account
-    left: int
-    used_day: int
-    slots: connections.Slots
-    # Messages this worker may still take: its slots x depth, less what it already holds.
-    capacity: int
-    bulk_paused: bool = False
-    wanted: int = 0
-
-    def takes(self, lane: int, worker: _Worker) -> bool:
-        if self.left <= 0 or (lane == LANE_BULK and self.bulk_paused):
-            return False
-        return self.capacity > 0 or (self.slots.free > self.wanted and worker.spare > 0)
-
-    def take(self, worker: _Worker) -> None:
-        if self.capacity <= 0:
-            # One more connection for this account, and `depth` more messages queued for it.
-            self.wanted += 1
-            worker.spare -= 1
-            self.capacity += worker.depth
-        self.capacity -= 1
-        self.left -= 1
-        self.used_day += 1
-
-    def matches(self, route: str | None) -> bool:
-        if not route:
-            return True
-        email = self.account.email.lower()
-        return route.lower() == email if "@" in route[1:] else domain_of(email) == route[1:].lower()
+    moved: list[Move] = field(default_factory=list)
 
 
 def _backlog(session: Session, worker_id: str) -> dict[int, int]:
@@ -112,7 +86,7 @@ def _open_accounts(
     max_slots: int,
     backlog: dict[int, int],
     lock: list[int] | None = None,
-) -> tuple[dict[int, _Open], _Worker, dict[int, int]]:
+) -> tuple[dict[int, Account], dict[int, Open], Worker, dict[int, int]]:
     """Active accounts out of cool-down with budget left, this worker's spare slots and the
     slots it holds on every account. With `lock`, only those accounts, locked (in id order)
     so concurrent claims take their counters and connection slots one after another."""
@@ -136,7 +110,7 @@ def _open_accounts(
     slots, mine = connections.held(
         session, limits={a.id: a.max_connections for a in accounts}, worker_id=worker_id, now=now
     )
-    worker = _Worker(spare=max(0, max_slots - sum(mine.values())), depth=depth)
+    worker = Worker(spare=max(0, max_slots - sum(mine.values())), depth=depth)
     out = {}
     for account in accounts:
         budget = limits.budget_of(account, used[account.id], now=now)
@@ -145,55 +119,21 @@ def _open_accounts(
         paused = account.bulk_paused_until is not None and account.bulk_paused_until > now
         s = slots[account.id]
         capacity = len(s.mine) * depth - backlog.get(account.id, 0)
-        out[account.id] = _Open(
-            account,
-            budget.remaining if budget.remaining is not None else 1 << 30,
-            used[account.id]["day"],
-            s,
-            capacity,
-            paused,
+        out[account.id] = Open(
+            id=account.id,
+            tenant_id=account.tenant_id,
+            email=account.email,
+            weight=account.weight,
+            left=budget.remaining if budget.remaining is not None else 1 << 30,
+            used_day=used[account.id]["day"],
+            slots=s,
+            capacity=capacity,
+            bulk_paused=paused,
         )
-    return out, worker, mine
+    return {a.id: a for a in accounts}, out, worker, mine
 
 
-def _usable(
-    accounts: dict[int, _Open], worker: _Worker
-) -> tuple[dict[int, _Open], dict[int, list[_Open]]]:
-    """Accounts that can take mail now, and the same grouped by tenant for pool mail."""
-    usable = {a: o for a, o in accounts.items() if o.takes(LANE_TRANSACTIONAL, worker)}
-    by_tenant: dict[int, list[_Open]] = defaultdict(list)
-    for item in usable.values():
-        by_tenant[item.account.tenant_id].append(item)
-    return usable, dict(by_tenant)
-
-
-def _needed(
-    rows: list[Row], usable: dict[int, _Open], by_tenant: dict[int, list[_Open]]
-) -> list[int]:
-    """The accounts these candidates could go to: their own, or their tenant's pool."""
-    needed: set[int] = set()
-    for row in rows:
-        if row.account_pinned:
-            if row.account_id in usable:
-                needed.add(row.account_id)
-        else:
-            needed.update(o.account.id for o in by_tenant.get(row.tenant_id, []))
-    return sorted(needed)
-
-
-def _pick(candidates: list[_Open], route: str | None, lane: int, worker: _Worker) -> _Open | None:
-    """Weighted round-robin as least-served-per-weight: over a day the shares follow weights."""
-    best: _Open | None = None
-    for cand in candidates:
-        if not cand.takes(lane, worker) or not cand.matches(route):
-            continue
-        load = (cand.used_day + 1) / cand.account.weight
-        if best is None or load < (best.used_day + 1) / best.account.weight:
-            best = cand
-    return best
-
-
-def _suppressed(session: Session, rows: list[Row], now: datetime) -> set[int]:
+def _suppressed(session: Session, rows: Sequence[Row[Any]], now: datetime) -> set[int]:
     """Candidates with a recipient suppressed since they were queued: marked, never sent."""
     by_tenant: dict[int, set[str]] = defaultdict(set)
     for row in rows:
@@ -238,18 +178,8 @@ def _suppressed(session: Session, rows: list[Row], now: datetime) -> set[int]:
     return set(blocked)
 
 
-def _recipients(row: Row) -> list[str]:
+def _recipients(row: Row[Any]) -> list[str]:
     return [*row.to_emails, *(row.cc_emails or []), *(row.bcc_emails or [])]
-
-
-def _reroute(
-    raw: bytes, account: Account, signers: Signers | None, *, tenant_id: int, at: datetime
-) -> bytes:
-    """Another account than the provisional one: new From, so a new signature."""
-    raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
-    if signers is None:
-        return strip_signatures(raw)
-    return signers.sign(raw, tenant_id=tenant_id, from_email=account.email, at=at)
 
 
 # What building a message from an account's settings can raise; anything else (the database,
@@ -262,18 +192,23 @@ def _reason(exc: Exception) -> str:
 
 
 def _fail_unsendable(
-    session: Session, broken: list[tuple[int, int, Account, str]], now: datetime
+    session: Session, broken: list[tuple[Move, str]], *, worker_id: str, now: datetime
 ) -> None:
     """Marks messages the chosen account cannot send as failed, each with the reason."""
     events = []
-    for email_id, tenant_id, account, why in broken:
+    for move, why in broken:
         message = (
-            f"account '{account.name}' cannot send this message: {why}; "
+            f"account '{move.account}' cannot send this message: {why}; "
             "fix the account's email or display_name and retry the message"
         )
         session.execute(
             update(EMAILS)
-            .where(EMAILS.c.id == email_id)
+            # Still this worker's: a lease lost meanwhile leaves the row to its new owner.
+            .where(
+                EMAILS.c.id == move.email_id,
+                EMAILS.c.lease_owner == worker_id,
+                EMAILS.c.status == "sending",
+            )
             .values(
                 status="failed",
                 lease_owner=None,
@@ -284,11 +219,11 @@ def _fail_unsendable(
             ),
             execution_options={"synchronize_session": False},
         )
-        detail = {"account": account.name, "reason": why[:500]}
+        detail = {"account": move.account, "reason": why[:500]}
         events.append(
             {
-                "tenant_id": tenant_id,
-                "email_id": email_id,
+                "tenant_id": move.tenant_id,
+                "email_id": move.email_id,
                 "type": "failed",
                 "detail": detail,
                 "created_at": now,
@@ -304,13 +239,13 @@ def claim(
     limit: int,
     lease_seconds: float,
     now: datetime,
-    vault: Vault | None = None,
     depth: int = 4,
     max_slots: int = 50,
     backlog: dict[int, int] | None = None,
 ) -> Claim:
     """Leases up to `limit` due messages to `worker_id`, takes their accounts' budget and the
     connection slots they need: at most `depth` messages per slot, `max_slots` slots in all.
+    Pool mail moved to another account comes back in `moved`, for `finish`.
 
     `backlog` (messages the worker holds per account) is read from the database unless the
     worker passes its own count."""
@@ -321,10 +256,62 @@ def claim(
     postgres = session.get_bind().dialect.name == "postgresql"
     if backlog is None:
         backlog = _backlog(session, worker_id)
-    accounts, worker, mine = _open_accounts(
+    accounts, open_, worker, mine = _open_accounts(
         session, now, worker_id=worker_id, depth=depth, max_slots=max_slots, backlog=backlog
     )
-    usable, by_tenant = _usable(accounts, worker)
+    usable, by_tenant = plan_of.usable(open_, worker)
+    rows = _candidates(session, usable, by_tenant, limit=limit, now=now, postgres=postgres)
+    blocked = _suppressed(session, rows, now)
+    candidates = [
+        Candidate(r.id, r.tenant_id, r.account_id, r.account_pinned, r.route_from, r.lane)
+        for r in rows
+    ]
+    needed = plan_of.needed(candidates, usable, by_tenant)
+    if postgres and needed:
+        accounts, open_, worker, mine = _open_accounts(
+            session,
+            now,
+            worker_id=worker_id,
+            depth=depth,
+            max_slots=max_slots,
+            backlog=backlog,
+            lock=needed,
+        )
+        usable, by_tenant = plan_of.usable(open_, worker)
+    plan = plan_of.assign(
+        candidates, usable=usable, by_tenant=by_tenant, worker=worker, limit=limit, blocked=blocked
+    )
+    if not plan.count:
+        return Claim([], mine)
+    claimed, moved = _lease(
+        session, plan, accounts, worker_id=worker_id, now=now, lease_seconds=lease_seconds
+    )
+    limits.take(session, taken=plan.taken, now=now)
+    connections.grant(
+        session,
+        worker_id=worker_id,
+        wanted={a: o.wanted for a, o in usable.items()},
+        slots={a: o.slots for a, o in usable.items()},
+        now=now,
+        lease_seconds=lease_seconds,
+    )
+    for account_id, item in usable.items():
+        if item.slots.mine:
+            mine[account_id] = len(item.slots.mine)
+    claimed.sort(key=lambda c: c.id)
+    return Claim(claimed, mine, moved)
+
+
+def _candidates(
+    session: Session,
+    usable: dict[int, Open],
+    by_tenant: dict[int, list[Open]],
+    *,
+    limit: int,
+    now: datetime,
+    postgres: bool,
+) -> Sequence[Row[Any]]:
+    """Due messages the open accounts could take, in lane, priority and time order."""
     eligible = or_(
         and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.is_(None)),
         and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.in_(list(usable))),
@@ -334,7 +321,7 @@ def claim(
     # account's budget taken by earlier ones. With one account, extra rows would only be
     # locked for nothing.
     fetch = limit * 4 if len(usable) > 1 else limit
-    candidates = (
+    stmt = (
         select(
             EMAILS.c.id,
             EMAILS.c.account_id,
@@ -350,59 +337,25 @@ def claim(
         .order_by(EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
         .limit(fetch)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    if postgres:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.execute(stmt).all()
 
-    rows = session.execute(candidates).all()
-    blocked = _suppressed(session, rows, now)
-    needed = _needed(rows, usable, by_tenant)
-    if postgres and needed:
-        accounts, worker, mine = _open_accounts(
-            session,
-            now,
-            worker_id=worker_id,
-            depth=depth,
-            max_slots=max_slots,
-            backlog=backlog,
-            lock=needed,
-        )
-        usable, by_tenant = _usable(accounts, worker)
 
-    chosen: dict[int | None, list[int]] = defaultdict(list)
-    rerouted: set[int] = set()
-    taken: dict[int, int] = defaultdict(int)
-    count = 0
-    for row in rows:
-        if count >= limit:
-            break
-        if row.id in blocked:
-            continue
-        if row.account_pinned:
-            if row.account_id is not None:
-                slot = usable.get(row.account_id)
-                if slot is None or not slot.takes(row.lane, worker):
-                    continue
-                slot.take(worker)
-                taken[row.account_id] += 1
-            chosen[row.account_id].append(row.id)
-        else:
-            slot = _pick(by_tenant.get(row.tenant_id, []), row.route_from, row.lane, worker)
-            if slot is None:
-                continue
-            slot.take(worker)
-            taken[slot.account.id] += 1
-            chosen[slot.account.id].append(row.id)
-            if slot.account.id != row.account_id:
-                rerouted.add(row.id)
-        count += 1
-    if not count:
-        return Claim([], mine)
-
+def _lease(
+    session: Session,
+    plan: Plan,
+    accounts: dict[int, Account],
+    *,
+    worker_id: str,
+    now: datetime,
+    lease_seconds: float,
+) -> tuple[list[Claimed], list[Move]]:
+    """One UPDATE per account: the rows become this worker's, with the account's sender."""
     claimed: list[Claimed] = []
+    moved: list[Move] = []
     until = now + timedelta(seconds=lease_seconds)
-    signers = Signers(session, vault) if vault is not None and rerouted else None
-    broken: list[tuple[int, int, Account, str]] = []
-    for account_id, ids in chosen.items():
+    for account_id, ids in plan.chosen.items():
         values: dict[str, object] = {
             "status": "sending",
             "lease_owner": worker_id,
@@ -410,40 +363,23 @@ def claim(
             "attempts": EMAILS.c.attempts + 1,
             "updated_at": now,
         }
-        account = accounts[account_id].account if account_id is not None else None
+        account = accounts[account_id] if account_id is not None else None
         if account is not None:
             values.update(account_id=account.id, from_email=account.email)
-        stmt = (
-            update(EMAILS)
-            .where(EMAILS.c.id.in_(ids))
-            .values(**values)
-            .returning(
-                EMAILS.c.id,
-                EMAILS.c.tenant_id,
-                EMAILS.c.account_id,
-                EMAILS.c.from_email,
-                EMAILS.c.to_emails,
-                EMAILS.c.cc_emails,
-                EMAILS.c.bcc_emails,
-                EMAILS.c.raw,
-                EMAILS.c.attempts,
-                EMAILS.c.retry_count,
-                EMAILS.c.max_retries,
-                EMAILS.c.message_id,
-                EMAILS.c.created_at,
-            )
-        )
+        stmt = update(EMAILS).where(EMAILS.c.id.in_(ids)).values(**values).returning(*_LEASED)
         for r in session.execute(stmt, execution_options={"synchronize_session": False}):
-            raw = r.raw
-            if r.id in rerouted and account is not None:
-                try:
-                    raw = _reroute(raw, account, signers, tenant_id=r.tenant_id, at=r.created_at)
-                except _COMPOSE_ERRORS as exc:
-                    # The account's settings cannot make this message (an old row that
-                    # predates the checks): it fails alone, the rest of the batch goes on.
-                    broken.append((r.id, r.tenant_id, account, _reason(exc)))
-                    taken[account.id] -= 1
-                    continue
+            if r.id in plan.moved and account is not None:
+                moved.append(
+                    Move(
+                        r.id,
+                        r.tenant_id,
+                        account.id,
+                        account.name,
+                        account.email,
+                        account.display_name,
+                        r.created_at,
+                    )
+                )
             claimed.append(
                 Claimed(
                     id=r.id,
@@ -451,27 +387,65 @@ def claim(
                     account_id=r.account_id,
                     sender=r.from_email,
                     recipients=[*r.to_emails, *(r.cc_emails or []), *(r.bcc_emails or [])],
-                    raw=raw,
+                    raw=r.raw,
                     attempt=r.attempts,
                     retry_count=r.retry_count,
                     max_retries=r.max_retries,
                     message_id=r.message_id,
                 )
             )
+    return claimed, moved
+
+
+_LEASED = (
+    EMAILS.c.id,
+    EMAILS.c.tenant_id,
+    EMAILS.c.account_id,
+    EMAILS.c.from_email,
+    EMAILS.c.to_emails,
+    EMAILS.c.cc_emails,
+    EMAILS.c.bcc_emails,
+    EMAILS.c.raw,
+    EMAILS.c.attempts,
+    EMAILS.c.retry_count,
+    EMAILS.c.max_retries,
+    EMAILS.c.message_id,
+    EMAILS.c.created_at,
+)
+
+
+def finish(
+    session: Session, claim: Claim, *, worker_id: str, vault: Vault | None, now: datetime
+) -> Claim:
+    """Rewrites the From (and DKIM signature) of the claim's moved pool mail; run after the
+    claim committed, so the RSA work holds no account lock. A message its account cannot
+    compose fails alone and gives its budget back; the rest of the claim goes on."""
+    if not claim.moved:
+        return claim
+    signers = Signers(session, vault) if vault is not None else None
+    raws: dict[int, bytes] = {}
+    broken: list[tuple[Move, str]] = []
+    by_id = {c.id: c for c in claim.items}
+    for move in claim.moved:
+        try:
+            raws[move.email_id] = resign(
+                by_id[move.email_id].raw,
+                from_email=move.from_email,
+                from_name=move.from_name,
+                tenant_id=move.tenant_id,
+                at=move.created_at,
+                signers=signers,
+            )
+        except _COMPOSE_ERRORS as exc:
+            # The account's settings cannot make this message (an old row that predates
+            # the checks).
+            broken.append((move, _reason(exc)))
     if broken:
-        _fail_unsendable(session, broken, now)
-        taken = defaultdict(int, {a: n for a, n in taken.items() if n > 0})
-    limits.take(session, taken=taken, now=now)
-    connections.grant(
-        session,
-        worker_id=worker_id,
-        wanted={a: o.wanted for a, o in usable.items()},
-        slots={a: o.slots for a, o in usable.items()},
-        now=now,
-        lease_seconds=lease_seconds,
-    )
-    for account_id, item in usable.items():
-        if item.slots.mine:
-            mine[account_id] = len(item.slots.mine)
-    claimed.sort(key=lambda c: c.id)
-    return Claim(claimed, mine)
+        _fail_unsendable(session, broken, worker_id=worker_id, now=now)
+        given: dict[int, int] = defaultdict(int)
+        for move, _ in broken:
+            given[move.account_id] -= 1
+        limits.take(session, taken=dict(given), now=now)
+    failed = {move.email_id for move, _ in broken}
+    items = [replace(c, raw=raws.get(c.id, c.raw)) for c in claim.items if c.id not in failed]
+    return Claim(items, claim.slots)

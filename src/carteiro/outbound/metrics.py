@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import Counter, Histogram
 
-if TYPE_CHECKING:
-    from carteiro.outbound.queue import Outcome
+from carteiro.outbound.outcome import Outcome
 
 EMAILS_SENT = Counter("emails_sent_total", "Messages accepted by the server", ["account"])
 EMAILS_FAILED = Counter(

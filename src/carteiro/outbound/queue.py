@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -13,42 +13,16 @@ from carteiro.accounts.vault import Vault
 from carteiro.db.types import utcnow
 from carteiro.leads import suppression
 from carteiro.mail.replies import ReplyClass, classify_reply
-from carteiro.mail.transports.base import DeliveryError, SendResult
 from carteiro.outbound import breaker
 from carteiro.outbound.claim import Claimed
 from carteiro.outbound.claim import claim as claim_due
+from carteiro.outbound.claim import finish as finish_claim
 from carteiro.outbound.models import STATUSES, Email, EmailAttempt, EmailEvent
+from carteiro.outbound.outcome import Outcome, RetryPolicy
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
 # worker's time.
 EMAILS = Email.__table__
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one delivery try, to be acked."""
-
-    email: Claimed
-    account: str
-    started_at: datetime
-    duration: float
-    result: SendResult | None = None
-    error: DeliveryError | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base_seconds: float = 1.0
-    max_seconds: float = 30.0
-    # Circuit breaker: this many consecutive connection failures or 4xx replies pause an
-    # account for the cool-down; provider throttling pauses it at once.
-    breaker_failures: int = 5
-    cooldown_seconds: float = 60.0
-
-    def delay(self, retry_number: int) -> float:
-        """Exponential (1 s, 2 s, 4 s … capped) with equal jitter so retries spread out."""
-        full = min(self.max_seconds, self.base_seconds * 2 ** max(0, retry_number - 1))
-        return full / 2 + random.uniform(0, full / 2)
 
 
 def claim(
@@ -61,22 +35,13 @@ def claim(
     vault: Vault | None = None,
 ) -> list[Claimed]:
     """Takes up to `limit` due messages in lane and priority order within account budgets
-    (and the connection slots they need; see `claim.claim` for the worker's view of both)."""
-    return claim_due(
-        session,
-        worker_id=worker_id,
-        limit=limit,
-        lease_seconds=lease_seconds,
-        now=now or utcnow(),
-        vault=vault,
-    ).items
-
-
-def _events(rows: list[tuple[Claimed, str, dict | None]]) -> list[dict]:
-    return [
-        {"tenant_id": c.tenant_id, "email_id": c.id, "type": t, "detail": d, "created_at": utcnow()}
-        for c, t, d in rows
-    ]
+    (and the connection slots they need; see `claim.claim` for the worker's view of both).
+    In one transaction: the worker rewrites re-routed mail in a second one."""
+    now = now or utcnow()
+    claimed = claim_due(
+        session, worker_id=worker_id, limit=limit, lease_seconds=lease_seconds, now=now
+    )
+    return finish_claim(session, claimed, worker_id=worker_id, vault=vault, now=now).items
 
 
 def complete(
@@ -92,97 +57,156 @@ def complete(
     if not outcomes:
         return 0
     now = now or utcnow()
-    attempts = []
-    events: list[tuple[Claimed, str, dict | None]] = []
-    owned = 0
-    fence = (EMAILS.c.lease_owner == worker_id) & (EMAILS.c.status == "sending")
-    sent_by_code: dict[int, list[int]] = {}
-    bounced: dict[int, set[str]] = {}
+    ack = _Ack()
     for o in outcomes:
-        err = o.error
-        attempts.append(
-            {
-                "email_id": o.email.id,
-                "number": o.email.attempt,
-                "started_at": o.started_at,
-                "duration_ms": int(o.duration * 1000),
-                "account": o.account,
-                "worker": worker_id,
-                "outcome": "sent" if err is None else ("failed" if err.permanent else "deferred"),
-                "smtp_code": o.result.code if o.result else (err.code if err else None),
-                "smtp_reply": (o.result.reply if o.result else err.reply if err else None),
-                "error_type": err.error_type if err else None,
-            }
-        )
-        if err is None:
-            assert o.result is not None
-            sent_by_code.setdefault(o.result.code, []).append(o.email.id)
-            detail = {"account": o.account}
-            if o.result.refused:
-                detail["refused"] = {k: list(v) for k, v in o.result.refused.items()}
-                for address, (code, reply) in o.result.refused.items():
-                    if classify_reply(code, reply) == ReplyClass.HARD_BOUNCE:
-                        bounced.setdefault(o.email.tenant_id, set()).add(address)
-            events.append((o.email, "sent", detail))
-            continue
-        values: dict = {
-            "lease_owner": None,
-            "lease_until": None,
-            "error_message": err.reply[:2000],
-            "error_type": err.error_type,
-            "last_code": err.code,
-            "updated_at": now,
-        }
-        detail = {"account": o.account, "code": err.code, "reply": err.reply[:500]}
-        kind = breaker.kind_of(err)
-        if kind in (ReplyClass.AUTH, ReplyClass.THROTTLED) and o.email.account_id is not None:
-            # The account's fault, not the message's: wait (or re-route) without a retry.
-            wait = policy.cooldown_seconds if kind == ReplyClass.THROTTLED else 0.0
-            values.update(status="pending", run_at=now + timedelta(seconds=wait))
-            values["attempts"] = EMAILS.c.attempts - 1
-            events.append((o.email, "deferred", {**detail, "retry": None, "reason": kind.value}))
-        elif err.permanent:
-            values["status"] = "failed"
-            events.append((o.email, "failed", {**detail, "class": kind.value}))
-            if kind == ReplyClass.HARD_BOUNCE:
-                events.append((o.email, "bounce_hard", detail))
-                # Which address bounced is only certain for a single recipient.
-                if len(o.email.recipients) == 1:
-                    bounced.setdefault(o.email.tenant_id, set()).update(o.email.recipients)
-        elif o.email.retry_count < o.email.max_retries:
-            retry_number = o.email.retry_count + 1
-            values.update(
-                status="pending",
-                retry_count=retry_number,
-                run_at=now + timedelta(seconds=policy.delay(retry_number)),
-            )
-            events.append((o.email, "deferred", {**detail, "retry": retry_number}))
+        if o.error is None:
+            _sent(ack, o)
         else:
-            values["status"] = "dead"
-            events.append((o.email, "dead", detail))
-        owned += session.execute(
-            update(EMAILS).where(EMAILS.c.id == o.email.id, fence).values(**values),
-            execution_options={"synchronize_session": False},
-        ).rowcount
-    for code, ids in sent_by_code.items():
-        owned += session.execute(
-            update(EMAILS)
-            .where(EMAILS.c.id.in_(ids), fence)
-            .values(
-                status="sent",
-                sent_at=now,
-                lease_owner=None,
-                lease_until=None,
-                error_message=None,
-                error_type=None,
-                last_code=code,
-                updated_at=now,
-            ),
-            execution_options={"synchronize_session": False},
-        ).rowcount
-    session.execute(insert(EmailAttempt.__table__), attempts)
-    session.execute(insert(EmailEvent.__table__), _events(events))
+            ack.owned += _fenced(session, [o.email.id], worker_id, _failed(ack, o, policy, now))
+    for code, ids in ack.sent_by_code.items():
+        ack.owned += _fenced(session, ids, worker_id, _sent_values(code, now))
+    session.execute(insert(EmailAttempt.__table__), [_attempt(o, worker_id) for o in outcomes])
+    session.execute(insert(EmailEvent.__table__), _events(ack.events, now))
     breaker.record(session, outcomes=outcomes, policy=policy, now=now)
+    _suppress_bounced(session, ack.bounced)
+    return ack.owned
+
+
+@dataclass
+class _Ack:
+    """What a group of outcomes adds up to, gathered before it is written."""
+
+    owned: int = 0
+    events: list[tuple[Claimed, str, dict[str, Any] | None]] = field(default_factory=list)
+    sent_by_code: dict[int, list[int]] = field(default_factory=dict)
+    bounced: dict[int, set[str]] = field(default_factory=dict)
+
+
+def _attempt(o: Outcome, worker_id: str) -> dict[str, Any]:
+    err = o.error
+    return {
+        "email_id": o.email.id,
+        "number": o.email.attempt,
+        "started_at": o.started_at,
+        "duration_ms": int(o.duration * 1000),
+        "account": o.account,
+        "worker": worker_id,
+        "outcome": "sent" if err is None else ("failed" if err.permanent else "deferred"),
+        "smtp_code": o.result.code if o.result else (err.code if err else None),
+        "smtp_reply": (o.result.reply if o.result else err.reply if err else None),
+        "error_type": err.error_type if err else None,
+    }
+
+
+def _sent(ack: _Ack, o: Outcome) -> None:
+    """A delivered message; recipients the server refused with a hard bounce are suppressed."""
+    assert o.result is not None
+    ack.sent_by_code.setdefault(o.result.code, []).append(o.email.id)
+    detail: dict[str, Any] = {"account": o.account}
+    if o.result.refused:
+        detail["refused"] = {k: list(v) for k, v in o.result.refused.items()}
+        for address, (code, reply) in o.result.refused.items():
+            if classify_reply(code, reply) == ReplyClass.HARD_BOUNCE:
+                ack.bounced.setdefault(o.email.tenant_id, set()).add(address)
+    ack.events.append((o.email, "sent", detail))
+
+
+def _sent_values(code: int, now: datetime) -> dict[str, Any]:
+    return {
+        "status": "sent",
+        "sent_at": now,
+        "lease_owner": None,
+        "lease_until": None,
+        "error_message": None,
+        "error_type": None,
+        "last_code": code,
+        "updated_at": now,
+    }
+
+
+def _failed(ack: _Ack, o: Outcome, policy: RetryPolicy, now: datetime) -> dict[str, Any]:
+    """The row's next state after a failed try: one of four transitions."""
+    err = o.error
+    assert err is not None
+    values: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_until": None,
+        "error_message": err.reply[:2000],
+        "error_type": err.error_type,
+        "last_code": err.code,
+        "updated_at": now,
+    }
+    detail = {"account": o.account, "code": err.code, "reply": err.reply[:500]}
+    kind = breaker.kind_of(err)
+    if kind in (ReplyClass.AUTH, ReplyClass.THROTTLED) and o.email.account_id is not None:
+        values.update(_account_fault(ack, o, kind, detail, policy, now))
+    elif err.permanent:
+        values.update(_permanent(ack, o, kind, detail))
+    elif o.email.retry_count < o.email.max_retries:
+        values.update(_retry(ack, o, detail, policy, now))
+    else:
+        values["status"] = "dead"
+        ack.events.append((o.email, "dead", detail))
+    return values
+
+
+def _account_fault(
+    ack: _Ack,
+    o: Outcome,
+    kind: ReplyClass,
+    detail: dict[str, Any],
+    policy: RetryPolicy,
+    now: datetime,
+) -> dict[str, Any]:
+    """The account's fault, not the message's: wait (or re-route) without a retry."""
+    wait = policy.cooldown_seconds if kind == ReplyClass.THROTTLED else 0.0
+    ack.events.append((o.email, "deferred", {**detail, "retry": None, "reason": kind.value}))
+    return {
+        "status": "pending",
+        "run_at": now + timedelta(seconds=wait),
+        "attempts": EMAILS.c.attempts - 1,
+    }
+
+
+def _permanent(ack: _Ack, o: Outcome, kind: ReplyClass, detail: dict[str, Any]) -> dict[str, Any]:
+    ack.events.append((o.email, "failed", {**detail, "class": kind.value}))
+    if kind == ReplyClass.HARD_BOUNCE:
+        ack.events.append((o.email, "bounce_hard", detail))
+        # Which address bounced is only certain for a single recipient.
+        if len(o.email.recipients) == 1:
+            ack.bounced.setdefault(o.email.tenant_id, set()).update(o.email.recipients)
+    return {"status": "failed"}
+
+
+def _retry(
+    ack: _Ack, o: Outcome, detail: dict[str, Any], policy: RetryPolicy, now: datetime
+) -> dict[str, Any]:
+    retry_number = o.email.retry_count + 1
+    ack.events.append((o.email, "deferred", {**detail, "retry": retry_number}))
+    return {
+        "status": "pending",
+        "retry_count": retry_number,
+        "run_at": now + timedelta(seconds=policy.delay(retry_number)),
+    }
+
+
+def _fenced(session: Session, ids: list[int], worker_id: str, values: dict[str, Any]) -> int:
+    """Updates rows this worker still leases; returns how many it did."""
+    fence = (EMAILS.c.lease_owner == worker_id) & (EMAILS.c.status == "sending")
+    stmt = update(EMAILS).where(EMAILS.c.id.in_(ids), fence).values(**values)
+    return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
+
+
+def _events(
+    rows: list[tuple[Claimed, str, dict[str, Any] | None]], now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {"tenant_id": c.tenant_id, "email_id": c.id, "type": t, "detail": d, "created_at": now}
+        for c, t, d in rows
+    ]
+
+
+def _suppress_bounced(session: Session, bounced: dict[int, set[str]]) -> None:
     for tenant_id, addresses in bounced.items():
         suppression.suppress_many(
             session,
@@ -191,7 +215,6 @@ def complete(
             reason="hard_bounce",
             source="smtp",
         )
-    return owned
 
 
 def renew(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +16,6 @@ from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carteiro.leads import consent, suppression
 from carteiro.mail.addresses import parse_addresses
 from carteiro.mail.attachments import Attachment
-from carteiro.mail.compose import set_from
 from carteiro.outbound import enqueue, events, wakeup
 from carteiro.outbound.dkim.signers import Signers
 
@@ -34,6 +32,7 @@ from carteiro.outbound.models import (
     EmailAttempt,
 )
 from carteiro.outbound.ratelimit import check_hourly_limit
+from carteiro.outbound.reroute import resign
 from carteiro.outbound.schemas import AttemptPublic, EmailCreate, EmailPage, EmailPublic
 from carteiro.tenancy.service import Principal
 
@@ -356,13 +355,13 @@ def raw_bytes(session: Session, email: Email, *, settings: Settings) -> bytes:
     account = session.get(Account, email.account_id)
     if account is None or from_address(email.raw) == account.email.lower():
         return email.raw
-    return reroute(
-        session,
+    return resign(
         email.raw,
-        account=account,
+        from_email=account.email,
+        from_name=account.display_name,
         tenant_id=email.tenant_id,
-        created_at=email.created_at,
-        settings=settings,
+        at=email.created_at,
+        signers=Signers(session, vault_for(settings.secret_key, str(settings.data_dir))),
     )
 
 
@@ -374,19 +373,3 @@ def from_address(raw: bytes) -> str | None:
     head = raw.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
     value = BytesHeaderParser().parsebytes(head).get("From")
     return parseaddr(str(value))[1].lower() if value else None
-
-
-def reroute(
-    session: Session,
-    raw: bytes,
-    *,
-    account: Account,
-    tenant_id: int,
-    created_at: datetime,
-    settings: Settings,
-    signers: Signers | None = None,
-) -> bytes:
-    """Pool mail moved to another account: its From, and so its DKIM signature, change."""
-    raw = set_from(raw, from_addr=account.email, from_name=account.display_name)
-    signers = signers or Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
-    return signers.sign(raw, tenant_id=tenant_id, from_email=account.email, at=created_at)

@@ -6,29 +6,25 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from carteiro.accounts import connections, limits
+from carteiro.db import leases
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
 from carteiro.mail.transports.base import DeliveryError, TemporaryFailure
 from carteiro.outbound import metrics, queue, wakeup
-from carteiro.outbound.claim import Claim
+from carteiro.outbound.claim import Claim, Claimed
 from carteiro.outbound.claim import claim as claim_due
-from carteiro.outbound.queue import Claimed, Outcome, RetryPolicy
+from carteiro.outbound.claim import finish as finish_claim
+from carteiro.outbound.outcome import Outcome, RetryPolicy
 from carteiro.outbound.transports.registry import TransportRegistry
+from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.worker")
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class Dispatcher:
         self.db = db
         self.transports = transports
         self.config = config
-        self.worker_id = worker_id or new_worker_id()
+        self.worker_id = worker_id or leases.worker_id()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         # Per account: messages held (until acked), those not sent yet, connection slots
         # held, and when it last had work.
@@ -75,6 +71,39 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self.sent = 0
+
+    @classmethod
+    def from_runtime(
+        cls,
+        runtime: Runtime,
+        *,
+        concurrency: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Dispatcher:
+        """A dispatcher with the runtime's settings, database and vault."""
+        s = runtime.settings
+        registry = TransportRegistry(
+            runtime.db,
+            runtime.vault,
+            capture_dir=s.data_dir / "captured",
+            smtp_timeout=s.smtp_timeout,
+            allow_private=s.accounts_allow_private,
+        )
+        config = DispatcherConfig(
+            concurrency=concurrency or s.worker_concurrency,
+            batch_size=s.email_batch_size,
+            lease_seconds=s.lease_seconds,
+            poll_interval=s.poll_interval,
+            shutdown_grace=s.shutdown_grace_seconds,
+            clock=clock or utcnow,
+            retry=RetryPolicy(
+                base_seconds=s.retry_base_seconds,
+                max_seconds=s.retry_max_seconds,
+                breaker_failures=s.breaker_failures,
+                cooldown_seconds=s.breaker_cooldown_seconds,
+            ),
+        )
+        return cls(runtime.db, registry, config)
 
     def wake(self) -> None:
         self._wake.set()
@@ -145,18 +174,38 @@ class Dispatcher:
                 fut.cancel()
 
     def _claim(self, limit: int, backlog: dict[int, int]) -> Claim:
+        now = self.config.clock()
         with self.db.session() as session:
-            return claim_due(
+            claimed = claim_due(
                 session,
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_seconds=self.config.lease_seconds,
-                now=self.config.clock(),
-                vault=self.transports.vault,
+                now=now,
                 depth=self.config.depth,
                 max_slots=self.config.concurrency,
                 backlog=backlog,
             )
+        if not claimed.moved:
+            return claimed
+        try:
+            with self.db.session() as session:
+                return finish_claim(
+                    session,
+                    claimed,
+                    worker_id=self.worker_id,
+                    vault=self.transports.vault,
+                    now=now,
+                )
+        except Exception:
+            # Leased but not rewritten: back to the queue now rather than when the lease
+            # expires; the rest of the claim is sent as it is.
+            log.exception("could not rewrite re-routed mail; releasing it")
+            moved = {m.email_id for m in claimed.moved}
+            with contextlib.suppress(Exception):
+                self._release(sorted(moved))
+            items = [c for c in claimed.items if c.id not in moved]
+            return Claim(items, claimed.slots)
 
     async def _start(self, claimed: list[Claimed], slots: dict[int, int]) -> None:
         accounts = {c.account_id for c in claimed if c.account_id is not None}

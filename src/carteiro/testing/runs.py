@@ -14,7 +14,7 @@ async def run_dispatcher_until(
     runtime: Runtime, done: Callable[[], bool], *, timeout: float = 20.0
 ) -> Dispatcher:
     """Runs a dispatcher until `done()` (checked against the database) or the timeout."""
-    dispatcher = runtime.dispatcher()
+    dispatcher = Dispatcher.from_runtime(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     deadline = asyncio.get_running_loop().time() + timeout

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING
+import threading
+from typing import Protocol
 
-from carteiro.testing.sink_session import CLOSE, DROP, STARTTLS, SinkSession
+from carteiro.testing.sink_session import CLOSE, DROP, STARTTLS, SinkPolicy, SinkSession
 
-if TYPE_CHECKING:
-    from carteiro.testing.pipelining_sink import PipeliningSink
+
+class SinkServer(SinkPolicy, Protocol):
+    """The server's connection bookkeeping the loop updates (under its lock)."""
+
+    connections: int
+    pipelined_connections: int
+    round_trips: int
+    _lock: threading.Lock
+    _writers: set[asyncio.StreamWriter]
+    _tasks: set[asyncio.Task[None]]
+
 
 _READ_SIZE = 256 * 1024
 
 
 async def serve_connection(
-    sink: PipeliningSink, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    sink: SinkServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """Reads what the client sent, answers every complete command in one write, in order."""
     sink._writers.add(writer)

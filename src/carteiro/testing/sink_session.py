@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import ssl
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from carteiro.testing.pipelining_sink import PipeliningSink
+from typing import Protocol
 
 _PATH = re.compile(rb"^(?:FROM|TO):\s*<([^>]*)>(.*)$", re.IGNORECASE)
 
@@ -17,6 +15,26 @@ _PATH = re.compile(rb"^(?:FROM|TO):\s*<([^>]*)>(.*)$", re.IGNORECASE)
 CLOSE = "close"
 DROP = "drop"
 STARTTLS = "starttls"
+
+
+class SinkPolicy(Protocol):
+    """What a session reads from the server that owns it: its settings, faults and records.
+
+    A protocol, so the session never imports the server that imports it."""
+
+    hostname: str
+    pipelining: bool
+    max_size: int
+    tls_context: ssl.SSLContext | None
+    users: dict[str, str] | None
+    require_tls: bool
+    mail_reply: str | None
+    data_reply: str | None
+
+    def _login(self, user: bytes | None, password: bytes | None) -> bool: ...
+    def _rcpt_reject(self, address: str) -> str | None: ...
+    def _verdict(self) -> str | None: ...
+    def _record(self, mail_from: str, rcpt_tos: list[str], body: bytes, peer: object) -> None: ...
 
 
 @dataclass
@@ -32,7 +50,7 @@ class SinkSession:
     through the sink need a lock.
     """
 
-    def __init__(self, sink: PipeliningSink, *, tls: bool) -> None:
+    def __init__(self, sink: SinkPolicy, *, tls: bool) -> None:
         self.sink = sink
         self.tls = tls
         self.greeted = False

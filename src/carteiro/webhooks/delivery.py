@@ -10,7 +10,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,14 +21,13 @@ from carteiro import __version__, network
 from carteiro.accounts.vault import Vault
 from carteiro.db import leases as leader
 from carteiro.db.engine import Database
+from carteiro.db.leases import worker_id
 from carteiro.db.types import utcnow
+from carteiro.runtime import Runtime
 from carteiro.webhooks import fanout
 from carteiro.webhooks import service as webhooks
 from carteiro.webhooks.config import WebhookConfig
 from carteiro.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
-
-if TYPE_CHECKING:
-    from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.webhooks")
 
@@ -309,7 +308,7 @@ async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     """Fans out and delivers webhook events until `stop` is set; safe to run in every process
     (fan-out runs in one at a time, deliveries are leased row by row)."""
     config = WebhookConfig.from_settings(runtime.settings)
-    owner = leader.worker_id()
+    owner = worker_id()
     timeout = httpx.Timeout(config.webhook_timeout)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         while not stop.is_set():

@@ -47,7 +47,7 @@ async def health(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
         "status": "warning" if troubled or dns_bad else "ok",
         **summary,
     }
-    dispatcher = rt.extras.get("dispatcher")
+    dispatcher = rt.dispatcher
     checks["worker"] = {"status": "ok" if dispatcher else "external", "embedded": bool(dispatcher)}
     return JSONResponse({"status": "ok", "checks": checks})
 
