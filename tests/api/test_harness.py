@@ -5,12 +5,14 @@ model module is listed where the app, the MCP server and the metadata look for i
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 from fastapi import APIRouter, status
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
@@ -20,13 +22,14 @@ import carteiro.api.routers as routers_package
 import carteiro.mcp as mcp_package
 from carteiro.api.app import create_app
 from carteiro.api.deps import Tx
+from carteiro.api.router import Router
 from carteiro.db import models
 from carteiro.errors import NotFound
 from carteiro.mcp import server
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 
-probe = APIRouter()
+probe = Router()
 
 
 @probe.post("/_probe/tenants/{slug}", status_code=status.HTTP_201_CREATED)
@@ -77,6 +80,15 @@ def test_a_failed_commit_is_the_response(probed: TestClient, runtime: Runtime) -
     assert answer.status_code == 503
     assert answer.json()["error"] == "unavailable"
     assert not _exists(runtime, "lost")
+
+
+def test_no_endpoint_leaves_its_response_to_the_threadpool() -> None:
+    # A sync endpoint FastAPI runs itself validates its response on a worker thread before the
+    # commit; under load that deadlocks (see `carteiro.api.router.threaded`).
+    for router in routers_package.ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                assert inspect.iscoroutinefunction(route.endpoint), route.path
 
 
 def _modules(package: ModuleType, prefix: str = "") -> list[ModuleType]:

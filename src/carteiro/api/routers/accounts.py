@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service
 from carteiro.accounts.schemas import AccountCreate, AccountPublic, AccountTestResult, AccountUpdate
 from carteiro.api.deps import AccountsReadKey, AccountsWriteKey, PathId, Rt, Tx, in_transaction
+from carteiro.api.router import Router
 from carteiro.outbound.transports.smtp import SmtpConfig
 
-router = APIRouter(prefix="/accounts", tags=["accounts"])
+router = Router(prefix="/accounts", tags=["accounts"])
 
 
 @router.post(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from carteiro.api.deps import DeliverabilityReadKey, DeliverabilityWriteKey, Offset, PathId, Rt, Tx
+from carteiro.api.router import Router
 from carteiro.deliverability import account_dns, dkim_keys, suppression
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.resolver import DnsResolver
@@ -19,7 +20,7 @@ from carteiro.deliverability.schemas import (
 )
 from carteiro.errors import NotFound
 
-router = APIRouter(tags=["deliverability"])
+router = Router(tags=["deliverability"])
 
 
 @router.get(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import Body, Header, Query, Response, status
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from carteiro.api.deps import EmailsManageKey, EmailsReadKey, Offset, PathId, Rt, SendKey, Tx
 from carteiro.api.errors import validation_body
+from carteiro.api.router import Router
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.outbound import channel, service, timeline
 from carteiro.outbound.models import Email
@@ -28,7 +29,7 @@ from carteiro.outbound.schemas import (
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 
-router = APIRouter(tags=["emails"])
+router = Router(tags=["emails"])
 _batch_items = TypeAdapter(list[EmailCreate])
 
 

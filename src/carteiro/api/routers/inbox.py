@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from carteiro.api.deps import InboxReadKey, InboxWriteKey, Offset, PathId, Rt, Tx
+from carteiro.api.router import Router
 from carteiro.db.types import RowId
 from carteiro.inbound import downloads, folders, service
 from carteiro.inbound import rules as inbox_rules
@@ -26,7 +27,7 @@ from carteiro.inbound.worker import sync_account
 from carteiro.runtime import Runtime
 from carteiro.tenancy import scopes
 
-router = APIRouter(tags=["inbox"])
+router = Router(tags=["inbox"])
 
 
 def _store(rt: Runtime) -> BlobStore:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, status
+from fastapi import status
 from pydantic import BaseModel, ConfigDict, Field
 
 from carteiro.api.deps import AdminKey, Caller, PathId, Rt, Tx
+from carteiro.api.router import Router
 from carteiro.db.types import INT32_MAX
 from carteiro.tenancy import service
 from carteiro.tenancy.models import ApiKey
 from carteiro.tenancy.scopes import DEFAULT_KEY_SCOPES
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = Router(prefix="/keys", tags=["keys"])
 
 
 class KeyCreate(BaseModel):

@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from carteiro.api.deps import LeadsReadKey, LeadsWriteKey, Offset, PathId, Rt, Tx, in_transaction
 from carteiro.api.errors import validation_body
+from carteiro.api.router import Router
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.leads import consent, jobs, service
 from carteiro.leads.schemas import (
@@ -30,7 +31,7 @@ from carteiro.leads.schemas import (
 )
 from carteiro.runtime import Runtime
 
-router = APIRouter(tags=["leads"])
+router = Router(tags=["leads"])
 
 # Multipart framing around the file; a body larger than this cannot hold an acceptable upload.
 _MULTIPART_SLACK = 64 * 1024

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 
 from carteiro.accounts import service as accounts
 from carteiro.api.deps import Rt, Tx
+from carteiro.api.router import Router
 from carteiro.outbound import queue
 
-router = APIRouter(tags=["operations"])
+router = Router(tags=["operations"])
 
 PENDING_WARNING = 1000
 EMAILS_PENDING = Gauge("emails_pending", "Messages waiting to be sent (all tenants)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from carteiro.api.deps import EmailsManageKey, EmailsReadKey, Offset, Tx
+from carteiro.api.router import Router
 from carteiro.outbound import queue, service
 from carteiro.outbound.schemas import EmailPage, QueueStats, RequeueRequest, RequeueResult
 
-router = APIRouter(prefix="/queue", tags=["queue"])
+router = Router(prefix="/queue", tags=["queue"])
 
 
 @router.get("/stats", response_model=QueueStats, summary="Counts by status and recent throughput")

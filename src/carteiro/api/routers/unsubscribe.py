@@ -5,14 +5,15 @@ from __future__ import annotations
 import html
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from carteiro.api.deps import Rt, Tx
+from carteiro.api.router import Router
 from carteiro.deliverability import unsubscribe
 from carteiro.errors import CarteiroError
 
-router = APIRouter(tags=["unsubscribe"])
+router = Router(tags=["unsubscribe"])
 
 Lang = Literal["pt", "en"]
 TEXT: dict[str, dict[str, str]] = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from carteiro.api.deps import DeliverabilityReadKey, Offset, PathId, Rt, Tx, WebhooksWriteKey
+from carteiro.api.router import Router
 from carteiro.deliverability import webhooks
 from carteiro.deliverability.config import DeliverabilityConfig
 from carteiro.deliverability.schemas import (
@@ -16,7 +17,7 @@ from carteiro.deliverability.schemas import (
     WebhookPublic,
 )
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = Router(prefix="/webhooks", tags=["webhooks"])
 
 
 @router.post(
