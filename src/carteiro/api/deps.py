@@ -42,8 +42,9 @@ def get_session(rt: Rt) -> Iterator[Session]:
         yield session
 
 
-# Function scope: the commit runs as soon as the endpoint returns, before the response is sent,
-# so a client reading right after a 201 sees the row (and a failed commit is the response).
+# Function scope: the commit runs once the endpoint's response is built, before it is sent, so a
+# client reading right after a 201 sees the row (and a failed commit is the response). Routers
+# are `carteiro.api.router.Router`s, so building the response never waits for a thread.
 Tx = Annotated[Session, Depends(get_session, scope="function")]
 
 
