@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from carteiro.accounts.health import health_loop
+from carteiro.inbound.worker import inbox_loop
+from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
+from carteiro.webhooks.delivery import webhook_loop
 
 log = logging.getLogger("carteiro.background")
 
-# module:function pairs, each `async def loop(runtime, stop)`; every one of them is safe to run
-# in any number of processes (they lease their work or hold a singleton lock).
-LOOPS = (
-    "carteiro.leads.worker:ingest_loop",
-    "carteiro.inbound.worker:inbox_loop",
-    "carteiro.webhooks.delivery:webhook_loop",
-    "carteiro.accounts.health:health_loop",
-)
+Loop = Callable[[Runtime, asyncio.Event], Awaitable[Any]]
+
+# Each `async def loop(runtime, stop)`; every one of them is safe to run in any number of
+# processes (they lease their work or hold a singleton lock).
+LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop)
 
 
-def _load(spec: str) -> Callable[[Runtime, asyncio.Event], Awaitable[Any]]:
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
+def loop_name(loop: Loop) -> str:
+    """`module:function`, the name its task and its log lines carry."""
+    return f"{loop.__module__}:{getattr(loop, '__name__', repr(loop))}"
 
 
 async def _guarded(name: str, loop: Awaitable[Any], stop: asyncio.Event) -> None:
@@ -44,13 +44,9 @@ async def run_all(runtime: Runtime, stop: asyncio.Event, *, concurrency: int | N
     dispatcher = Dispatcher.from_runtime(runtime, concurrency=concurrency)
     runtime.dispatcher = dispatcher
     tasks = [asyncio.create_task(dispatcher.run(stop), name="dispatcher")]
-    for spec in LOOPS:
-        try:
-            loop = _load(spec)
-        except (ImportError, AttributeError):
-            log.exception("background loop %s cannot be loaded; the rest keeps running", spec)
-            continue
-        tasks.append(asyncio.create_task(_guarded(spec, loop(runtime, stop), stop), name=spec))
+    for loop in LOOPS:
+        name = loop_name(loop)
+        tasks.append(asyncio.create_task(_guarded(name, loop(runtime, stop), stop), name=name))
     try:
         await asyncio.gather(*tasks)
     finally:

@@ -16,7 +16,7 @@ ACCOUNT = {"name": "a", "email": "a@example.com", "smtp": {"host": "smtp.example
 
 
 def _routes() -> list[APIRoute]:
-    return [r for router in routers.all_routers() for r in router.routes if isinstance(r, APIRoute)]
+    return [r for router in routers.ROUTERS for r in router.routes if isinstance(r, APIRoute)]
 
 
 ID_ROUTES = [

@@ -10,8 +10,8 @@ from carteiro.runtime import Runtime
 
 
 def test_every_loop_is_importable_and_async() -> None:
-    for spec in background.LOOPS:
-        loop = background._load(spec)
+    for loop in background.LOOPS:
+        spec = background.loop_name(loop)
         assert inspect.iscoroutinefunction(loop), spec
 
 

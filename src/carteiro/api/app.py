@@ -70,7 +70,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for router in routers.all_routers():
+    for router in routers.ROUTERS:
         app.include_router(router)
     app.router.routes.append(Route("/mcp", endpoint=mcp_asgi, methods=["GET", "POST", "DELETE"]))
     # Added last, so it wraps everything else: no handler (and no authentication) reads a body

@@ -1,19 +1,23 @@
-"""Request dependencies: the runtime, the authenticated principal, bounded id and offset types."""
+"""Request dependencies: the runtime, the transaction, the principal per scope, bounded ids."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from typing import Annotated
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from carteiro.db.types import INT64_MAX
 from carteiro.errors import InvalidInput
 from carteiro.runtime import Runtime
+from carteiro.tenancy import scopes
 from carteiro.tenancy.service import Principal
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
@@ -24,25 +28,72 @@ Offset = Annotated[int, Query(ge=0, le=INT64_MAX, description="how many items to
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-async def get_principal(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-) -> Principal:
     runtime: Runtime = request.app.state.runtime
-    plain = credentials.credentials if credentials else None
-    return await run_in_threadpool(runtime.authenticate, plain)
+    return runtime
 
 
-def require(scope: str) -> Callable[..., object]:
+Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(rt: Rt) -> Iterator[Session]:
+    """The request's one transaction: committed when the endpoint returns, rolled back if it
+    raises."""
+    with rt.db.session() as session:
+        yield session
+
+
+# Function scope: the commit runs once the endpoint's response is built, before it is sent, so a
+# client reading right after a 201 sees the row (and a failed commit is the response). Routers
+# are `carteiro.api.router.Router`s, so building the response never waits for a thread.
+Tx = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def in_transaction(rt: Runtime, work: Callable[[Session], T]) -> T:
+    """For endpoints that must stay async (uploads, network tests): `work` runs in one
+    transaction on a worker thread, so the event loop never waits on the database."""
+
+    def _run() -> T:
+        with rt.db.session() as session:
+            return work(session)
+
+    return await run_in_threadpool(_run)
+
+
+def get_principal(
+    rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    # A sync dependency: FastAPI runs the key lookup in its threadpool.
+    return rt.authenticate(credentials.credentials if credentials else None)
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+"""Any valid key, whatever its scopes."""
+
+
+def require(scope: str) -> Callable[[Principal], Principal]:
     """A dependency returning the principal after checking it holds `scope`."""
 
-    async def _dep(principal: Principal = Depends(get_principal)) -> Principal:
+    # Async on purpose: a set lookup needs no worker thread.
+    async def _dep(principal: Caller) -> Principal:
         principal.require(scope)
         return principal
 
     return _dep
+
+
+SendKey = Annotated[Principal, Depends(require(scopes.EMAILS_SEND))]
+EmailsReadKey = Annotated[Principal, Depends(require(scopes.EMAILS_READ))]
+EmailsManageKey = Annotated[Principal, Depends(require(scopes.EMAILS_MANAGE))]
+AccountsReadKey = Annotated[Principal, Depends(require(scopes.ACCOUNTS_READ))]
+AccountsWriteKey = Annotated[Principal, Depends(require(scopes.ACCOUNTS_WRITE))]
+LeadsReadKey = Annotated[Principal, Depends(require(scopes.LEADS_READ))]
+LeadsWriteKey = Annotated[Principal, Depends(require(scopes.LEADS_WRITE))]
+InboxReadKey = Annotated[Principal, Depends(require(scopes.INBOX_READ))]
+InboxWriteKey = Annotated[Principal, Depends(require(scopes.INBOX_WRITE))]
+DeliverabilityReadKey = Annotated[Principal, Depends(require(scopes.DELIVERABILITY_READ))]
+DeliverabilityWriteKey = Annotated[Principal, Depends(require(scopes.DELIVERABILITY_WRITE))]
+WebhooksWriteKey = Annotated[Principal, Depends(require(scopes.WEBHOOKS_WRITE))]
+AdminKey = Annotated[Principal, Depends(require(scopes.ADMIN))]
 
 
 def _nul_at(value: object, path: str = "") -> str | None:

@@ -1,22 +1,28 @@
-"""Imports every domain's `models` module so that `Base.metadata` knows all tables."""
+"""Every domain's tables, imported by name so that `Base.metadata` knows all of them."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-import carteiro
-from carteiro.db import leases  # noqa: F401  (scheduler_leases lives beside the leader lock)
+# Imported for their side effect: each module declares its tables on `Base.metadata`. A new
+# domain adds its `models` module here (the migration check fails on a table it cannot see).
+from carteiro.accounts import models as accounts_models
+from carteiro.db import leases
 from carteiro.db.base import Base
+from carteiro.events import models as events_models
+from carteiro.inbound import models as inbound_models
+from carteiro.leads import models as leads_models
+from carteiro.outbound import models as outbound_models
+from carteiro.tenancy import models as tenancy_models
+from carteiro.webhooks import models as webhooks_models
 
-# Each domain package keeps its tables in `<domain>/models.py`; finding them here means a new
-# domain needs no edit to a shared list.
-for _info in pkgutil.iter_modules(carteiro.__path__):
-    if _info.ispkg and _info.name not in {"db", "api", "cli", "mcp", "web", "testing"}:
-        try:
-            importlib.import_module(f"carteiro.{_info.name}.models")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"carteiro.{_info.name}.models":
-                raise
+MODELS = (
+    accounts_models,
+    leases,
+    events_models,
+    inbound_models,
+    leads_models,
+    outbound_models,
+    tenancy_models,
+    webhooks_models,
+)
 
-__all__ = ["Base"]
+__all__ = ["MODELS", "Base"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -15,10 +13,10 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-import carteiro.mcp as mcp_package
 from carteiro import __version__
+from carteiro.config import Settings
 from carteiro.db.types import utcnow
-from carteiro.mcp import tools
+from carteiro.mcp import tools, tools_deliverability, tools_inbox, tools_leads
 from carteiro.mcp.toolkit import (
     Clock,
     PrincipalResolver,
@@ -141,6 +139,16 @@ class CarteiroServer(MCPServer):
             raise ToolError(f"Error executing tool {name}: {reason}") from cause
 
 
+# Each domain adds its tools in `carteiro/mcp/tools_<domain>.py` with the same `register`; the
+# order is the one tools are listed in.
+TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
+    tools.register,
+    tools_deliverability.register,
+    tools_inbox.register,
+    tools_leads.register,
+)
+
+
 def build_server(
     runtime: Runtime, principal_resolver: PrincipalResolver, *, clock: Clock = utcnow
 ) -> MCPServer:
@@ -154,10 +162,6 @@ def build_server(
         middleware=[ServerTimeInstructions(clock)],
     )
     runner = ToolRunner(runtime=runtime, resolve=principal_resolver, clock=clock)
-    tools.register(server, runner, runtime.settings)
-    # Each domain adds its tools in `carteiro/mcp/tools_<domain>.py` with the same `register`.
-    for info in sorted(pkgutil.iter_modules(mcp_package.__path__), key=lambda i: i.name):
-        if info.name.startswith("tools_"):
-            module = importlib.import_module(f"{mcp_package.__name__}.{info.name}")
-            module.register(server, runner, runtime.settings)
+    for register in TOOL_MODULES:
+        register(server, runner, runtime.settings)
     return server

@@ -2,101 +2,63 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import Response, status
+from sqlalchemy.orm import Session
 
 from carteiro.accounts import service
 from carteiro.accounts.schemas import AccountCreate, AccountPublic, AccountTestResult, AccountUpdate
-from carteiro.api.deps import PathId, get_runtime, require
-from carteiro.runtime import Runtime
-from carteiro.tenancy.scopes import ACCOUNTS_READ, ACCOUNTS_WRITE
-from carteiro.tenancy.service import Principal
+from carteiro.api.deps import AccountsReadKey, AccountsWriteKey, PathId, Rt, Tx, in_transaction
+from carteiro.api.router import Router
+from carteiro.mail.transports.smtp import SmtpConfig
 
-router = APIRouter(prefix="/accounts", tags=["accounts"])
+router = Router(prefix="/accounts", tags=["accounts"])
 
 
 @router.post(
     "", response_model=AccountPublic, status_code=status.HTTP_201_CREATED, summary="Add an account"
 )
-async def create_account(
-    data: AccountCreate,
-    principal: Principal = Depends(require(ACCOUNTS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def create_account(
+    data: AccountCreate, principal: AccountsWriteKey, rt: Rt, session: Tx
 ) -> AccountPublic:
-    def _run() -> AccountPublic:
-        with rt.db.session() as session:
-            account = service.create(
-                session,
-                tenant_id=principal.tenant_id,
-                data=data,
-                vault=rt.vault,
-                allow_private=rt.settings.accounts_allow_private,
-            )
-            return service.to_public(account)
-
-    return await run_in_threadpool(_run)
+    account = service.create(
+        session,
+        tenant_id=principal.tenant_id,
+        data=data,
+        vault=rt.vault,
+        allow_private=rt.settings.accounts_allow_private,
+    )
+    return service.to_public(account)
 
 
 @router.get("", response_model=list[AccountPublic], summary="List accounts")
-async def list_accounts(
-    principal: Principal = Depends(require(ACCOUNTS_READ)), rt: Runtime = Depends(get_runtime)
-) -> list[AccountPublic]:
-    def _run() -> list[AccountPublic]:
-        with rt.db.session() as session:
-            return service.public_with_usage(
-                session, service.list_(session, tenant_id=principal.tenant_id)
-            )
-
-    return await run_in_threadpool(_run)
+def list_accounts(principal: AccountsReadKey, session: Tx) -> list[AccountPublic]:
+    return service.public_with_usage(session, service.list_(session, tenant_id=principal.tenant_id))
 
 
 @router.get("/{account_id}", response_model=AccountPublic, summary="One account")
-async def get_account(
-    account_id: PathId,
-    principal: Principal = Depends(require(ACCOUNTS_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> AccountPublic:
-    def _run() -> AccountPublic:
-        with rt.db.session() as session:
-            account = service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
-            return service.public_with_usage(session, [account])[0]
-
-    return await run_in_threadpool(_run)
+def get_account(account_id: PathId, principal: AccountsReadKey, session: Tx) -> AccountPublic:
+    account = service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
+    return service.public_with_usage(session, [account])[0]
 
 
 @router.patch("/{account_id}", response_model=AccountPublic, summary="Change an account")
-async def update_account(
-    account_id: PathId,
-    data: AccountUpdate,
-    principal: Principal = Depends(require(ACCOUNTS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def update_account(
+    account_id: PathId, data: AccountUpdate, principal: AccountsWriteKey, rt: Rt, session: Tx
 ) -> AccountPublic:
-    def _run() -> AccountPublic:
-        with rt.db.session() as session:
-            account = service.update(
-                session,
-                tenant_id=principal.tenant_id,
-                ref=account_id,
-                data=data,
-                vault=rt.vault,
-                allow_private=rt.settings.accounts_allow_private,
-            )
-            return service.to_public(account)
-
-    return await run_in_threadpool(_run)
+    account = service.update(
+        session,
+        tenant_id=principal.tenant_id,
+        ref=account_id,
+        data=data,
+        vault=rt.vault,
+        allow_private=rt.settings.accounts_allow_private,
+    )
+    return service.to_public(account)
 
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove")
-async def delete_account(
-    account_id: PathId,
-    principal: Principal = Depends(require(ACCOUNTS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
-) -> Response:
-    def _run() -> None:
-        with rt.db.session() as session:
-            service.delete(session, tenant_id=principal.tenant_id, ref=account_id)
-
-    await run_in_threadpool(_run)
+def delete_account(account_id: PathId, principal: AccountsWriteKey, session: Tx) -> Response:
+    service.delete(session, tenant_id=principal.tenant_id, ref=account_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -108,19 +70,19 @@ async def delete_account(
 async def test_account(
     account_id: PathId,
     # It makes the server open a connection where the account says: a write, not a read.
-    principal: Principal = Depends(require(ACCOUNTS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+    principal: AccountsWriteKey,
+    rt: Rt,
 ) -> AccountTestResult:
-    def _config():  # type: ignore[no-untyped-def]
-        with rt.db.session() as session:
-            account = service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
-            config = service.smtp_config(
-                account,
-                rt.vault,
-                timeout=rt.settings.smtp_timeout,
-                allow_private=rt.settings.accounts_allow_private,
-            )
-            return config, account.name
+    def _config(session: Session) -> tuple[SmtpConfig, str]:
+        account = service.get_or_raise(session, tenant_id=principal.tenant_id, ref=account_id)
+        config = service.smtp_config(
+            account,
+            rt.vault,
+            timeout=rt.settings.smtp_timeout,
+            allow_private=rt.settings.accounts_allow_private,
+        )
+        return config, account.name
 
-    config, name = await run_in_threadpool(_config)
+    # Async, and no transaction held across the login: the test waits on a remote server.
+    config, name = await in_transaction(rt, _config)
     return await service.test_login(config, name=name)

@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import Query, Response, status
 
 from carteiro.accounts import dns as account_dns
 from carteiro.accounts.dns_schemas import AccountDnsReport
-from carteiro.api.deps import Offset, PathId, get_runtime, require
+from carteiro.api.deps import DeliverabilityReadKey, DeliverabilityWriteKey, Offset, PathId, Rt, Tx
+from carteiro.api.router import Router
 from carteiro.errors import NotFound
 from carteiro.leads import suppression
 from carteiro.leads.schemas import Reason, SuppressionCreate, SuppressionPage, SuppressionPublic
 from carteiro.mail.resolver import DnsConfig, DnsResolver
 from carteiro.outbound.dkim import keys as dkim_keys
 from carteiro.outbound.dkim.schemas import DkimKeyCreate, DkimKeyPublic
-from carteiro.runtime import Runtime
-from carteiro.tenancy.scopes import DELIVERABILITY_READ, DELIVERABILITY_WRITE
-from carteiro.tenancy.service import Principal
 
-router = APIRouter(tags=["deliverability"])
+router = Router(tags=["deliverability"])
 
 
 @router.get(
     "/suppressions", response_model=SuppressionPage, summary="List suppressed addresses/domains"
 )
-async def list_suppressions(
+def list_suppressions(
+    principal: DeliverabilityReadKey,
+    session: Tx,
     reason: Reason | None = Query(None),
     q: str | None = Query(None, max_length=320, description="part of an address or domain"),
     limit: int = Query(50, ge=1, le=suppression.MAX_PAGE),
     offset: Offset = 0,
-    principal: Principal = Depends(require(DELIVERABILITY_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> SuppressionPage:
-    def _run() -> SuppressionPage:
-        with rt.db.session() as session:
-            return suppression.page(
-                session,
-                tenant_id=principal.tenant_id,
-                reason=reason,
-                search=q,
-                limit=limit,
-                offset=offset,
-            )
-
-    return await run_in_threadpool(_run)
+    return suppression.page(
+        session,
+        tenant_id=principal.tenant_id,
+        reason=reason,
+        search=q,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post(
@@ -53,28 +46,20 @@ async def list_suppressions(
     summary="Suppress an address or a whole domain",
     responses={200: {"description": "Already suppressed: the existing entry is returned"}},
 )
-async def create_suppression(
-    data: SuppressionCreate,
-    response: Response,
-    principal: Principal = Depends(require(DELIVERABILITY_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def create_suppression(
+    data: SuppressionCreate, response: Response, principal: DeliverabilityWriteKey, session: Tx
 ) -> SuppressionPublic:
-    def _run() -> tuple[SuppressionPublic, bool]:
-        with rt.db.session() as session:
-            row, created = suppression.suppress(
-                session,
-                tenant_id=principal.tenant_id,
-                email=data.email,
-                domain=data.domain,
-                reason=data.reason,
-                source="api",
-            )
-            return suppression.public(row), created
-
-    public, created = await run_in_threadpool(_run)
+    row, created = suppression.suppress(
+        session,
+        tenant_id=principal.tenant_id,
+        email=data.email,
+        domain=data.domain,
+        reason=data.reason,
+        source="api",
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return public
+    return suppression.public(row)
 
 
 @router.delete(
@@ -82,33 +67,21 @@ async def create_suppression(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove an entry (mail to it is allowed again)",
 )
-async def delete_suppression(
-    suppression_id: PathId,
-    principal: Principal = Depends(require(DELIVERABILITY_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def delete_suppression(
+    suppression_id: PathId, principal: DeliverabilityWriteKey, session: Tx
 ) -> Response:
-    def _run() -> None:
-        with rt.db.session() as session:
-            suppression.delete(
-                session, tenant_id=principal.tenant_id, suppression_id=suppression_id
-            )
-
-    await run_in_threadpool(_run)
+    suppression.delete(session, tenant_id=principal.tenant_id, suppression_id=suppression_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/dkim/keys", response_model=list[DkimKeyPublic], summary="DKIM keys and records")
-async def list_dkim_keys(
+def list_dkim_keys(
+    principal: DeliverabilityReadKey,
+    session: Tx,
     domain: str | None = Query(None, max_length=253),
-    principal: Principal = Depends(require(DELIVERABILITY_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> list[DkimKeyPublic]:
-    def _run() -> list[DkimKeyPublic]:
-        with rt.db.session() as session:
-            keys = dkim_keys.list_(session, tenant_id=principal.tenant_id, domain=domain)
-            return [dkim_keys.public(k) for k in keys]
-
-    return await run_in_threadpool(_run)
+    keys = dkim_keys.list_(session, tenant_id=principal.tenant_id, domain=domain)
+    return [dkim_keys.public(k) for k in keys]
 
 
 @router.post(
@@ -117,23 +90,17 @@ async def list_dkim_keys(
     status_code=status.HTTP_201_CREATED,
     summary="Generate a DKIM key for a sending domain (publish the returned record)",
 )
-async def create_dkim_key(
-    data: DkimKeyCreate,
-    principal: Principal = Depends(require(DELIVERABILITY_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def create_dkim_key(
+    data: DkimKeyCreate, principal: DeliverabilityWriteKey, rt: Rt, session: Tx
 ) -> DkimKeyPublic:
-    def _run() -> DkimKeyPublic:
-        with rt.db.session() as session:
-            key = dkim_keys.generate_key(
-                session,
-                tenant_id=principal.tenant_id,
-                domain=data.domain,
-                selector=data.selector,
-                vault=rt.vault,
-            )
-            return dkim_keys.public(key)
-
-    return await run_in_threadpool(_run)
+    key = dkim_keys.generate_key(
+        session,
+        tenant_id=principal.tenant_id,
+        domain=data.domain,
+        selector=data.selector,
+        vault=rt.vault,
+    )
+    return dkim_keys.public(key)
 
 
 @router.delete(
@@ -141,16 +108,8 @@ async def create_dkim_key(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a DKIM key (mail for its domain is no longer signed with it)",
 )
-async def delete_dkim_key(
-    key_id: PathId,
-    principal: Principal = Depends(require(DELIVERABILITY_WRITE)),
-    rt: Runtime = Depends(get_runtime),
-) -> Response:
-    def _run() -> None:
-        with rt.db.session() as session:
-            dkim_keys.delete(session, tenant_id=principal.tenant_id, key_id=key_id)
-
-    await run_in_threadpool(_run)
+def delete_dkim_key(key_id: PathId, principal: DeliverabilityWriteKey, session: Tx) -> Response:
+    dkim_keys.delete(session, tenant_id=principal.tenant_id, key_id=key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -159,29 +118,21 @@ async def delete_dkim_key(
     response_model=AccountDnsReport,
     summary="Records to publish (SPF, DKIM, DMARC) and the result of checking them",
 )
-async def account_dns_report(
+def account_dns_report(
     account_id: PathId,
+    principal: DeliverabilityReadKey,
+    rt: Rt,
+    session: Tx,
     cached: bool = Query(False, description="return the last stored check without DNS traffic"),
-    principal: Principal = Depends(require(DELIVERABILITY_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> AccountDnsReport:
     if cached:
-
-        def _stored() -> AccountDnsReport:
-            with rt.db.session() as session:
-                found = account_dns.last_report(
-                    session, tenant_id=principal.tenant_id, ref=account_id
-                )
-            if found is None:
-                raise NotFound(f"account {account_id} has not been checked yet")
-            return found
-
-        return await run_in_threadpool(_stored)
+        found = account_dns.last_report(session, tenant_id=principal.tenant_id, ref=account_id)
+        if found is None:
+            raise NotFound(f"account {account_id} has not been checked yet")
+        return found
+    # The check opens its own short transactions around the DNS queries (the request's one stays
+    # unused, so it never begins): nothing is locked while the resolver waits.
     resolver = DnsResolver.from_config(DnsConfig.from_settings(rt.settings))
-    return await run_in_threadpool(
-        account_dns.check_account,
-        rt.db,
-        tenant_id=principal.tenant_id,
-        ref=account_id,
-        resolver=resolver,
+    return account_dns.check_account(
+        rt.db, tenant_id=principal.tenant_id, ref=account_id, resolver=resolver
     )

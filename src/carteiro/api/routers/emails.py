@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
+from fastapi import Body, Header, Query, Response, status
 from pydantic import TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
-from carteiro.api.deps import Offset, PathId, get_runtime, require
+from carteiro.api.deps import EmailsManageKey, EmailsReadKey, Offset, PathId, Rt, SendKey, Tx
 from carteiro.api.errors import validation_body
+from carteiro.api.router import Router
 from carteiro.errors import InvalidInput, TooLarge
-from carteiro.mail.templates import render_inline
-from carteiro.outbound import service, timeline
+from carteiro.outbound import channel, service, timeline
+from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import (
     BatchAccepted,
     ChannelSendRequest,
@@ -26,26 +27,29 @@ from carteiro.outbound.schemas import (
     Status,
 )
 from carteiro.runtime import Runtime
-from carteiro.tenancy.scopes import EMAILS_MANAGE, EMAILS_READ, EMAILS_SEND
 from carteiro.tenancy.service import Principal
 
-router = APIRouter(tags=["emails"])
+router = Router(tags=["emails"])
 _batch_items = TypeAdapter(list[EmailCreate])
 
 
 def _create(
-    rt: Runtime, principal: Principal, data: EmailCreate, key: str | None, source: str
+    session: Session,
+    rt: Runtime,
+    principal: Principal,
+    data: EmailCreate,
+    key: str | None,
+    source: str,
 ) -> tuple[EmailPublic, bool]:
-    with rt.db.session() as session:
-        email, new = service.create(
-            session,
-            principal=principal,
-            data=data,
-            settings=rt.settings,
-            idempotency_key=key,
-            source=source,
-        )
-        return service.public(session, email), new
+    email, new = service.create(
+        session,
+        principal=principal,
+        data=data,
+        settings=rt.settings,
+        idempotency_key=key,
+        source=source,
+    )
+    return service.public(session, email), new
 
 
 @router.post(
@@ -55,14 +59,15 @@ def _create(
     summary="Queue one e-mail",
     responses={200: {"description": "Idempotent repeat: the first message is returned"}},
 )
-async def create_email(
+def create_email(
     data: EmailCreate,
     response: Response,
+    principal: SendKey,
+    rt: Rt,
+    session: Tx,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-    principal: Principal = Depends(require(EMAILS_SEND)),
-    rt: Runtime = Depends(get_runtime),
 ) -> EmailPublic:
-    public, new = await run_in_threadpool(_create, rt, principal, data, idempotency_key, "api")
+    public, new = _create(session, rt, principal, data, idempotency_key, "api")
     if not new:
         response.status_code = status.HTTP_200_OK
     return public
@@ -74,12 +79,13 @@ async def create_email(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Queue up to 1,000 e-mails in one call (all or nothing)",
 )
-async def create_batch(
+def create_batch(
+    principal: SendKey,
+    rt: Rt,
+    session: Tx,
     payload: list[dict[str, Any]] | dict[str, Any] = Body(
         ..., description='a list of EmailCreate, or {"emails": [EmailCreate, …]}'
     ),
-    principal: Principal = Depends(require(EMAILS_SEND)),
-    rt: Runtime = Depends(get_runtime),
 ) -> BatchAccepted:
     items = payload.get("emails") if isinstance(payload, dict) else payload
     if not isinstance(items, list):
@@ -93,33 +99,22 @@ async def create_batch(
             [{**e, "loc": ("emails", *e["loc"])} for e in exc.errors(include_url=False)]
         )
         raise InvalidInput(body["message"], field=body["field"]) from None
-
-    def _run() -> list[int]:
-        with rt.db.session() as session:
-            emails = service.create_batch(
-                session, principal=principal, items=parsed, settings=rt.settings
-            )
-            return [e.id for e in emails]
-
-    return BatchAccepted(ids=await run_in_threadpool(_run))
+    emails = service.create_batch(session, principal=principal, items=parsed, settings=rt.settings)
+    return BatchAccepted(ids=[e.id for e in emails])
 
 
 @router.get("/emails", response_model=EmailPage, summary="List e-mails, newest first")
-async def list_emails(
+def list_emails(
+    principal: EmailsReadKey,
+    session: Tx,
     status_: Status | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
     offset: Offset = 0,
-    principal: Principal = Depends(require(EMAILS_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> EmailPage:
-    def _run() -> EmailPage:
-        with rt.db.session() as session:
-            emails, total = service.list_(
-                session, principal=principal, status=status_, limit=limit, offset=offset
-            )
-            return service.public_page(session, emails, total=total, limit=limit, offset=offset)
-
-    return await run_in_threadpool(_run)
+    emails, total = service.list_(
+        session, principal=principal, status=status_, limit=limit, offset=offset
+    )
+    return service.public_page(session, emails, total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -127,17 +122,9 @@ async def list_emails(
     response_model=EmailDetail,
     summary="One e-mail with attempts, events and the latest bounce or complaint",
 )
-async def get_email(
-    email_id: PathId,
-    principal: Principal = Depends(require(EMAILS_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> EmailDetail:
-    def _run() -> EmailDetail:
-        with rt.db.session() as session:
-            email = service.get_or_raise(session, principal=principal, email_id=email_id)
-            return timeline.detail(session, email)
-
-    return await run_in_threadpool(_run)
+def get_email(email_id: PathId, principal: EmailsReadKey, session: Tx) -> EmailDetail:
+    email = service.get_or_raise(session, principal=principal, email_id=email_id)
+    return timeline.detail(session, email)
 
 
 @router.get(
@@ -146,51 +133,34 @@ async def get_email(
     responses={200: {"content": {"message/rfc822": {}}}},
     summary="The exact bytes sent (or to be sent)",
 )
-async def get_raw(
-    email_id: PathId,
-    principal: Principal = Depends(require(EMAILS_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> Response:
-    def _run() -> bytes:
-        with rt.db.session() as session:
-            email = service.get_or_raise(session, principal=principal, email_id=email_id)
-            return service.raw_bytes(session, email, settings=rt.settings)
-
+def get_raw(email_id: PathId, principal: EmailsReadKey, rt: Rt, session: Tx) -> Response:
+    email = service.get_or_raise(session, principal=principal, email_id=email_id)
     return Response(
-        await run_in_threadpool(_run),
+        service.raw_bytes(session, email, settings=rt.settings),
         media_type="message/rfc822",
         headers={"X-Content-Type-Options": "nosniff"},
     )
 
 
-def _transition(rt: Runtime, fn: Any, **kwargs: Any) -> EmailPublic:
-    with rt.db.session() as session:
-        email = fn(session, **kwargs)
-        return service.public(session, email)
+Transition = Callable[..., Email]
+
+
+def _transition(
+    session: Session, fn: Transition, principal: Principal, email_id: int
+) -> EmailPublic:
+    return service.public(session, fn(session, principal=principal, email_id=email_id))
 
 
 @router.post("/emails/{email_id}/cancel", response_model=EmailPublic, summary="Cancel if unsent")
-async def cancel_email(
-    email_id: PathId,
-    principal: Principal = Depends(require(EMAILS_MANAGE)),
-    rt: Runtime = Depends(get_runtime),
-) -> EmailPublic:
-    return await run_in_threadpool(
-        _transition, rt, service.cancel, principal=principal, email_id=email_id
-    )
+def cancel_email(email_id: PathId, principal: EmailsManageKey, session: Tx) -> EmailPublic:
+    return _transition(session, service.cancel, principal, email_id)
 
 
 @router.post(
     "/emails/{email_id}/retry", response_model=EmailPublic, summary="Requeue a failed/dead e-mail"
 )
-async def retry_email(
-    email_id: PathId,
-    principal: Principal = Depends(require(EMAILS_MANAGE)),
-    rt: Runtime = Depends(get_runtime),
-) -> EmailPublic:
-    return await run_in_threadpool(
-        _transition, rt, service.retry, principal=principal, email_id=email_id
-    )
+def retry_email(email_id: PathId, principal: EmailsManageKey, session: Tx) -> EmailPublic:
+    return _transition(session, service.retry, principal, email_id)
 
 
 @router.post(
@@ -198,14 +168,8 @@ async def retry_email(
     response_model=EmailPublic,
     summary="Release an e-mail held for review (keys in review mode)",
 )
-async def approve_email(
-    email_id: PathId,
-    principal: Principal = Depends(require(EMAILS_MANAGE)),
-    rt: Runtime = Depends(get_runtime),
-) -> EmailPublic:
-    return await run_in_threadpool(
-        _transition, rt, service.approve, principal=principal, email_id=email_id
-    )
+def approve_email(email_id: PathId, principal: EmailsManageKey, session: Tx) -> EmailPublic:
+    return _transition(session, service.approve, principal, email_id)
 
 
 @router.post(
@@ -214,11 +178,7 @@ async def approve_email(
     status_code=status.HTTP_201_CREATED,
     summary="Seed-compatible agent payload (MCPEmailRequest)",
 )
-async def create_email_mcp(
-    data: MCPEmailRequest,
-    principal: Principal = Depends(require(EMAILS_SEND)),
-    rt: Runtime = Depends(get_runtime),
-) -> EmailPublic:
+def create_email_mcp(data: MCPEmailRequest, principal: SendKey, rt: Rt, session: Tx) -> EmailPublic:
     create = EmailCreate(
         to_email=data.to,
         cc_emails=data.cc,
@@ -228,18 +188,8 @@ async def create_email_mcp(
         html_body=data.html,
         priority=data.priority,
     )
-    public, _ = await run_in_threadpool(_create, rt, principal, create, None, "mcp")
+    public, _ = _create(session, rt, principal, create, None, "mcp")
     return public
-
-
-# `held` waits for a person, not for the queue: answering at once beats waiting out the timeout.
-TERMINAL = {
-    "sent": "sent",
-    "failed": "failed",
-    "dead": "failed",
-    "cancelled": "failed",
-    "held": "held",
-}
 
 
 @router.post(
@@ -249,46 +199,13 @@ TERMINAL = {
 )
 async def channel_send(
     data: ChannelSendRequest,
-    wait: float = Query(30.0, ge=0, le=30, description="seconds to wait for the outcome"),
-    principal: Principal = Depends(require(EMAILS_SEND)),
-    rt: Runtime = Depends(get_runtime),
+    principal: SendKey,
+    rt: Rt,
+    wait: float = Query(
+        channel.MAX_WAIT, ge=0, le=30, description="seconds to wait for the outcome"
+    ),
 ) -> ChannelSendResult:
-    if data.templateId:
-        raise InvalidInput(
-            "stored templates are not available yet: send subject/body (with variables)",
-            field="templateId",
-        )
-    subject, body, html = data.subject, data.body, data.html
-    if data.variables:
-        # Rendering is CPU work within a budget; off the event loop, other requests go on.
-        subject = await run_in_threadpool(render_inline, subject, data.variables, field="subject")
-        body = await run_in_threadpool(render_inline, body, data.variables, field="body")
-        if html:
-            html = await run_in_threadpool(
-                render_inline, html, data.variables, field="html", html=True
-            )
-    if not subject:
-        raise InvalidInput("subject is required", field="subject")
-    if not body and not html:
-        raise InvalidInput("body or html is required", field="body")
-    create = EmailCreate(to_email=data.to, subject=subject, body=body or "", html_body=html)
-    public, _ = await run_in_threadpool(_create, rt, principal, create, None, "mcp")
-
-    def _status() -> tuple[str, str | None]:
-        with rt.db.session() as session:
-            email = service.get_or_raise(session, principal=principal, email_id=public.id)
-            return email.status, email.error_message
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    state, error = public.status, None
-    while state not in TERMINAL and loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        state, error = await run_in_threadpool(_status)
-    outcome = TERMINAL.get(state, "queued")
-    return ChannelSendResult(
-        messageId=public.message_id,
-        status=outcome,  # type: ignore[arg-type]
-        error=error if outcome == "failed" else None,
-        id=public.id,
+    # Async: it waits with a timeout; the service keeps the database off the event loop.
+    return await channel.send_and_wait(
+        rt.db, principal=principal, data=data, settings=rt.settings, wait=wait
     )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import Offset, PathId, get_runtime, require
+from carteiro.api.deps import InboxReadKey, InboxWriteKey, Offset, PathId, Rt, Tx
+from carteiro.api.router import Router
 from carteiro.db.types import RowId
 from carteiro.inbound import downloads, folders, service
 from carteiro.inbound import rules as inbox_rules
@@ -28,13 +26,8 @@ from carteiro.inbound.storage import BlobStore
 from carteiro.inbound.worker import sync_account
 from carteiro.runtime import Runtime
 from carteiro.tenancy import scopes
-from carteiro.tenancy.service import Principal
 
-# The lead adds these names to the scope list; until then a '*' key holds them.
-INBOX_READ = getattr(scopes, "INBOX_READ", "inbox:read")
-INBOX_WRITE = getattr(scopes, "INBOX_WRITE", "inbox:write")
-
-router = APIRouter(tags=["inbox"])
+router = Router(tags=["inbox"])
 
 
 def _store(rt: Runtime) -> BlobStore:
@@ -42,7 +35,9 @@ def _store(rt: Runtime) -> BlobStore:
 
 
 @router.get("/inbox/threads", response_model=ThreadPage, summary="Threads, newest first")
-async def list_threads(
+def list_threads(
+    principal: InboxReadKey,
+    session: Tx,
     folder: str | None = Query(None, description="folder name or role (inbox, sent, …)"),
     unread: bool | None = Query(None, description="only threads with (or without) unread mail"),
     q: str | None = Query(None, max_length=200, description="text in subject, body or address"),
@@ -50,37 +45,23 @@ async def list_threads(
     account: str | None = Query(None, description="account name or id"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
     offset: Offset = 0,
-    principal: Principal = Depends(require(INBOX_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> ThreadPage:
-    def _run() -> ThreadPage:
-        with rt.db.session() as session:
-            return service.list_threads(
-                session,
-                tenant_id=principal.tenant_id,
-                folder=folder,
-                unread=unread,
-                q=q,
-                lead_id=lead_id,
-                account=account,
-                limit=limit,
-                offset=offset,
-            )
-
-    return await run_in_threadpool(_run)
+    return service.list_threads(
+        session,
+        tenant_id=principal.tenant_id,
+        folder=folder,
+        unread=unread,
+        q=q,
+        lead_id=lead_id,
+        account=account,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/inbox/threads/{thread_id}", response_model=ThreadDetail, summary="One thread")
-async def get_thread(
-    thread_id: PathId,
-    principal: Principal = Depends(require(INBOX_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> ThreadDetail:
-    def _run() -> ThreadDetail:
-        with rt.db.session() as session:
-            return service.get_thread(session, tenant_id=principal.tenant_id, thread_id=thread_id)
-
-    return await run_in_threadpool(_run)
+def get_thread(thread_id: PathId, principal: InboxReadKey, session: Tx) -> ThreadDetail:
+    return service.get_thread(session, tenant_id=principal.tenant_id, thread_id=thread_id)
 
 
 @router.get(
@@ -88,26 +69,22 @@ async def get_thread(
     response_model=MessagePublic,
     summary="One message with a page of its body (untrusted content)",
 )
-async def get_message(
+def get_message(
     message_id: PathId,
+    principal: InboxReadKey,
+    session: Tx,
     offset: Offset = 0,
     limit: int = Query(service.DEFAULT_BODY_PAGE, ge=1, le=service.MAX_BODY_PAGE),
     html: bool = Query(False, description="include the sanitised HTML body"),
-    principal: Principal = Depends(require(INBOX_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> MessagePublic:
-    def _run() -> MessagePublic:
-        with rt.db.session() as session:
-            return service.get_message(
-                session,
-                tenant_id=principal.tenant_id,
-                message_id=message_id,
-                offset=offset,
-                limit=limit,
-                include_html=html,
-            )
-
-    return await run_in_threadpool(_run)
+    return service.get_message(
+        session,
+        tenant_id=principal.tenant_id,
+        message_id=message_id,
+        offset=offset,
+        limit=limit,
+        include_html=html,
+    )
 
 
 @router.get(
@@ -116,25 +93,11 @@ async def get_message(
     responses={200: {"content": {"message/rfc822": {}}}},
     summary="The message's original bytes",
 )
-async def get_raw(
-    message_id: PathId,
-    principal: Principal = Depends(require(INBOX_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> Response:
-    def _run() -> bytes:
-        with rt.db.session() as session:
-            return downloads.raw_message(
-                session,
-                tenant_id=principal.tenant_id,
-                message_id=message_id,
-                settings=rt.settings,
-            )
-
-    return Response(
-        await run_in_threadpool(_run),
-        media_type="message/rfc822",
-        headers=downloads.SAFE_HEADERS,
+def get_raw(message_id: PathId, principal: InboxReadKey, rt: Rt, session: Tx) -> Response:
+    raw = downloads.raw_message(
+        session, tenant_id=principal.tenant_id, message_id=message_id, settings=rt.settings
     )
+    return Response(raw, media_type="message/rfc822", headers=downloads.SAFE_HEADERS)
 
 
 @router.get(
@@ -142,28 +105,22 @@ async def get_raw(
     response_class=StreamingResponse,
     summary="Download one attachment",
 )
-async def get_attachment(
-    message_id: PathId,
-    attachment_id: PathId,
-    principal: Principal = Depends(require(INBOX_READ)),
-    rt: Runtime = Depends(get_runtime),
+def get_attachment(
+    message_id: PathId, attachment_id: PathId, principal: InboxReadKey, rt: Rt, session: Tx
 ) -> StreamingResponse:
-    def _run() -> tuple[str, str, Iterator[bytes]]:
-        with rt.db.session() as session:
-            row, chunks = downloads.attachment(
-                session,
-                tenant_id=principal.tenant_id,
-                message_id=message_id,
-                attachment_id=attachment_id,
-                store=_store(rt),
-            )
-            return row.filename, row.content_type, chunks
-
-    filename, content_type, chunks = await run_in_threadpool(_run)
+    row, chunks = downloads.attachment(
+        session,
+        tenant_id=principal.tenant_id,
+        message_id=message_id,
+        attachment_id=attachment_id,
+        store=_store(rt),
+    )
+    # The chunks come from the blob store, not the database: they stream after the commit.
+    content_type = row.content_type
     return StreamingResponse(
         chunks,
         media_type=content_type if "/" in content_type else "application/octet-stream",
-        headers=downloads.attachment_headers(filename),
+        headers=downloads.attachment_headers(row.filename),
     )
 
 
@@ -173,35 +130,22 @@ async def get_attachment(
     status_code=status.HTTP_201_CREATED,
     summary="Reply, reply to all or forward through the queue, threaded under the message",
 )
-async def reply_to_message(
-    message_id: PathId,
-    data: ReplyCreate,
-    principal: Principal = Depends(require(INBOX_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def reply_to_message(
+    message_id: PathId, data: ReplyCreate, principal: InboxWriteKey, rt: Rt, session: Tx
 ) -> ReplyResult:
-    def _run() -> ReplyResult:
-        with rt.db.session() as session:
-            return reply(
-                session,
-                principal=principal,
-                message_id=message_id,
-                data=data,
-                settings=rt.settings,
-                store=_store(rt),
-            )
-
-    return await run_in_threadpool(_run)
+    return reply(
+        session,
+        principal=principal,
+        message_id=message_id,
+        data=data,
+        settings=rt.settings,
+        store=_store(rt),
+    )
 
 
 @router.get("/inbox/folders", response_model=list[FolderPublic], summary="Synced folders")
-async def list_folders(
-    principal: Principal = Depends(require(INBOX_READ)), rt: Runtime = Depends(get_runtime)
-) -> list[FolderPublic]:
-    def _run() -> list[FolderPublic]:
-        with rt.db.session() as session:
-            return folders.list_folders(session, tenant_id=principal.tenant_id)
-
-    return await run_in_threadpool(_run)
+def list_folders(principal: InboxReadKey, session: Tx) -> list[FolderPublic]:
+    return folders.list_folders(session, tenant_id=principal.tenant_id)
 
 
 @router.post(
@@ -210,26 +154,18 @@ async def list_folders(
     summary="Sync the account's IMAP folders now",
     tags=["accounts"],
 )
-async def sync_now(
-    account_id: PathId,
-    principal: Principal = Depends(require(INBOX_WRITE)),
-    rt: Runtime = Depends(get_runtime),
-) -> SyncReport:
+async def sync_now(account_id: PathId, principal: InboxWriteKey, rt: Rt) -> SyncReport:
     # It makes the server connect where the account says, as an account test does.
     principal.require(scopes.ACCOUNTS_WRITE)
+    # Async: the sync talks IMAP and opens its own short transactions.
     return await sync_account(rt, account_id=account_id, tenant_id=principal.tenant_id)
 
 
 @router.get("/inbox/rules", response_model=list[RulePublic], summary="Automatic-reply rules")
-async def list_rules(
-    principal: Principal = Depends(require(INBOX_READ)), rt: Runtime = Depends(get_runtime)
-) -> list[RulePublic]:
-    def _run() -> list[RulePublic]:
-        with rt.db.session() as session:
-            rows = inbox_rules.list_(session, tenant_id=principal.tenant_id)
-            return [inbox_rules.to_public(r) for r in rows]
-
-    return await run_in_threadpool(_run)
+def list_rules(principal: InboxReadKey, session: Tx) -> list[RulePublic]:
+    return [
+        inbox_rules.to_public(r) for r in inbox_rules.list_(session, tenant_id=principal.tenant_id)
+    ]
 
 
 @router.post(
@@ -238,30 +174,13 @@ async def list_rules(
     status_code=status.HTTP_201_CREATED,
     summary="Add an automatic-reply rule (answers once per thread)",
 )
-async def create_rule(
-    data: RuleCreate,
-    principal: Principal = Depends(require(INBOX_WRITE)),
-    rt: Runtime = Depends(get_runtime),
-) -> RulePublic:
-    def _run() -> RulePublic:
-        with rt.db.session() as session:
-            rule = inbox_rules.create(session, principal=principal, data=data)
-            return inbox_rules.to_public(rule)
-
-    return await run_in_threadpool(_run)
+def create_rule(data: RuleCreate, principal: InboxWriteKey, session: Tx) -> RulePublic:
+    return inbox_rules.to_public(inbox_rules.create(session, principal=principal, data=data))
 
 
 @router.delete(
     "/inbox/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a rule"
 )
-async def delete_rule(
-    rule_id: PathId,
-    principal: Principal = Depends(require(INBOX_WRITE)),
-    rt: Runtime = Depends(get_runtime),
-) -> Response:
-    def _run() -> None:
-        with rt.db.session() as session:
-            inbox_rules.delete(session, tenant_id=principal.tenant_id, rule_id=rule_id)
-
-    await run_in_threadpool(_run)
+def delete_rule(rule_id: PathId, principal: InboxWriteKey, session: Tx) -> Response:
+    inbox_rules.delete(session, tenant_id=principal.tenant_id, rule_id=rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

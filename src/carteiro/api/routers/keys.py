@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, status
+from fastapi import status
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import PathId, get_principal, get_runtime, require
+from carteiro.api.deps import AdminKey, Caller, PathId, Rt, Tx
+from carteiro.api.router import Router
 from carteiro.db.types import INT32_MAX
-from carteiro.runtime import Runtime
 from carteiro.tenancy import service
 from carteiro.tenancy.models import ApiKey
-from carteiro.tenancy.scopes import ADMIN, DEFAULT_KEY_SCOPES
-from carteiro.tenancy.service import Principal
+from carteiro.tenancy.scopes import DEFAULT_KEY_SCOPES
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = Router(prefix="/keys", tags=["keys"])
 
 
 class KeyCreate(BaseModel):
@@ -79,57 +77,34 @@ def _public(key: ApiKey) -> KeyPublic:
 
 
 @router.post("", response_model=KeyCreated, status_code=status.HTTP_201_CREATED)
-async def create_key(
-    body: KeyCreate,
-    principal: Principal = Depends(require(ADMIN)),
-    rt: Runtime = Depends(get_runtime),
-) -> KeyCreated:
-    def _run() -> KeyCreated:
-        with rt.db.session() as session:
-            key, plain = service.create_key(
-                session,
-                tenant_id=principal.tenant_id,
-                name=body.name,
-                scopes=body.scopes,
-                allowed_recipients=body.allowed_recipients,
-                review_mode=body.review_mode,
-                rate_limit_per_hour=body.rate_limit_per_hour,
-                own_messages_only=body.own_messages_only,
-                creator=principal,
-                default_rate_limit=rt.settings.email_rate_limit_per_hour,
-            )
-            return KeyCreated(**_public(key).model_dump(), key=plain)
-
-    return await run_in_threadpool(_run)
+def create_key(body: KeyCreate, principal: AdminKey, rt: Rt, session: Tx) -> KeyCreated:
+    key, plain = service.create_key(
+        session,
+        tenant_id=principal.tenant_id,
+        name=body.name,
+        scopes=body.scopes,
+        allowed_recipients=body.allowed_recipients,
+        review_mode=body.review_mode,
+        rate_limit_per_hour=body.rate_limit_per_hour,
+        own_messages_only=body.own_messages_only,
+        creator=principal,
+        default_rate_limit=rt.settings.email_rate_limit_per_hour,
+    )
+    return KeyCreated(**_public(key).model_dump(), key=plain)
 
 
 @router.get("", response_model=list[KeyPublic])
-async def list_keys(
-    principal: Principal = Depends(require(ADMIN)), rt: Runtime = Depends(get_runtime)
-) -> list[KeyPublic]:
-    def _run() -> list[KeyPublic]:
-        with rt.db.session() as session:
-            return [_public(k) for k in service.list_keys(session, tenant_id=principal.tenant_id)]
-
-    return await run_in_threadpool(_run)
+def list_keys(principal: AdminKey, session: Tx) -> list[KeyPublic]:
+    return [_public(k) for k in service.list_keys(session, tenant_id=principal.tenant_id)]
 
 
 @router.delete("/{key_id}", response_model=KeyPublic)
-async def revoke_key(
-    key_id: PathId,
-    principal: Principal = Depends(get_principal),
-    rt: Runtime = Depends(get_runtime),
-) -> KeyPublic:
+def revoke_key(key_id: PathId, principal: Caller, rt: Rt, session: Tx) -> KeyPublic:
     """Any key may revoke itself; revoking another takes admin and a key that is a subset."""
-
-    def _run() -> KeyPublic:
-        with rt.db.session() as session:
-            key = service.revoke_key(
-                session,
-                principal=principal,
-                key_id=key_id,
-                default_rate_limit=rt.settings.email_rate_limit_per_hour,
-            )
-            return _public(key)
-
-    return await run_in_threadpool(_run)
+    key = service.revoke_key(
+        session,
+        principal=principal,
+        key_id=key_id,
+        default_rate_limit=rt.settings.email_rate_limit_per_hour,
+    )
+    return _public(key)

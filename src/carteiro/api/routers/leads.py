@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import Query, Request, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from carteiro.api.deps import Offset, PathId, get_runtime, require
+from carteiro.api.deps import LeadsReadKey, LeadsWriteKey, Offset, PathId, Rt, Tx, in_transaction
 from carteiro.api.errors import validation_body
+from carteiro.api.router import Router
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.leads import consent, jobs, service
 from carteiro.leads.schemas import (
@@ -29,10 +30,8 @@ from carteiro.leads.schemas import (
     job_public,
 )
 from carteiro.runtime import Runtime
-from carteiro.tenancy.scopes import LEADS_READ, LEADS_WRITE
-from carteiro.tenancy.service import Principal
 
-router = APIRouter(tags=["leads"])
+router = Router(tags=["leads"])
 
 # Multipart framing around the file; a body larger than this cannot hold an acceptable upload.
 _MULTIPART_SLACK = 64 * 1024
@@ -119,11 +118,8 @@ def _from_json(raw: bytes, rt: Runtime, tenant_id: int) -> dict[str, Any]:
     "Uploads are limited to 50 MB.",
     openapi_extra=_UPLOAD_DOC,
 )
-async def ingest_leads(
-    request: Request,
-    principal: Principal = Depends(require(LEADS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
-) -> IngestAccepted:
+async def ingest_leads(request: Request, principal: LeadsWriteKey, rt: Rt) -> IngestAccepted:
+    # Async: the upload is read from the request stream; the database work goes to a thread.
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         length = request.headers.get("content-length")
@@ -137,12 +133,10 @@ async def ingest_leads(
             "send multipart/form-data with the file in field 'file', or JSON {\"path\": …}",
             field="file",
         )
-
-    def _run() -> int:
-        with rt.db.session() as session:
-            return jobs.create(session, principal=principal, **args).job_id
-
-    return IngestAccepted(job_id=await run_in_threadpool(_run))
+    job_id = await in_transaction(
+        rt, lambda session: jobs.create(session, principal=principal, **args).job_id
+    )
+    return IngestAccepted(job_id=job_id)
 
 
 @router.get(
@@ -150,40 +144,27 @@ async def ingest_leads(
     response_model=IngestJobPublic,
     summary="An import job: status, progress, counts and row errors",
 )
-async def get_job(
-    job_id: PathId,
-    principal: Principal = Depends(require(LEADS_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> IngestJobPublic:
-    def _run() -> IngestJobPublic:
-        with rt.db.session() as session:
-            job = jobs.get_or_raise(session, tenant_id=principal.tenant_id, job_id=job_id)
-            return job_public(job)
-
-    return await run_in_threadpool(_run)
+def get_job(job_id: PathId, principal: LeadsReadKey, session: Tx) -> IngestJobPublic:
+    return job_public(jobs.get_or_raise(session, tenant_id=principal.tenant_id, job_id=job_id))
 
 
 @router.get("/ingest/leads/jobs", response_model=IngestJobPage, summary="Import jobs, newest first")
-async def list_jobs(
+def list_jobs(
+    principal: LeadsReadKey,
+    session: Tx,
     limit: int = Query(50, ge=1, le=jobs.MAX_PAGE),
     offset: Offset = 0,
-    principal: Principal = Depends(require(LEADS_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> IngestJobPage:
-    def _run() -> IngestJobPage:
-        with rt.db.session() as session:
-            items, total = jobs.list_(
-                session, tenant_id=principal.tenant_id, limit=limit, offset=offset
-            )
-            return IngestJobPage(
-                items=[job_public(j) for j in items], total=total, limit=limit, offset=offset
-            )
-
-    return await run_in_threadpool(_run)
+    items, total = jobs.list_(session, tenant_id=principal.tenant_id, limit=limit, offset=offset)
+    return IngestJobPage(
+        items=[job_public(j) for j in items], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/leads", response_model=LeadPage, summary="List leads, newest first")
-async def list_leads(
+def list_leads(
+    principal: LeadsReadKey,
+    session: Tx,
     status_: LeadStatus | None = Query(None, alias="status"),
     tag: str | None = Query(None, max_length=64),
     q: str | None = Query(
@@ -193,25 +174,19 @@ async def list_leads(
     has_phone: bool | None = Query(None),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
     offset: Offset = 0,
-    principal: Principal = Depends(require(LEADS_READ)),
-    rt: Runtime = Depends(get_runtime),
 ) -> LeadPage:
-    def _run() -> LeadPage:
-        with rt.db.session() as session:
-            leads, total = service.list_(
-                session,
-                tenant_id=principal.tenant_id,
-                status=status_,
-                tag=tag,
-                q=q,
-                has_email=has_email,
-                has_phone=has_phone,
-                limit=limit,
-                offset=offset,
-            )
-            return service.public_page(session, leads, total=total, limit=limit, offset=offset)
-
-    return await run_in_threadpool(_run)
+    leads, total = service.list_(
+        session,
+        tenant_id=principal.tenant_id,
+        status=status_,
+        tag=tag,
+        q=q,
+        has_email=has_email,
+        has_phone=has_phone,
+        limit=limit,
+        offset=offset,
+    )
+    return service.public_page(session, leads, total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -219,34 +194,17 @@ async def list_leads(
     response_model=LeadDetail,
     summary="One lead with its e-mails (and consent), phones and the messages sent to it",
 )
-async def get_lead(
-    lead_id: PathId,
-    principal: Principal = Depends(require(LEADS_READ)),
-    rt: Runtime = Depends(get_runtime),
-) -> LeadDetail:
-    def _run() -> LeadDetail:
-        with rt.db.session() as session:
-            lead = service.get_or_raise(session, tenant_id=principal.tenant_id, lead_id=lead_id)
-            return service.detail(session, lead)
-
-    return await run_in_threadpool(_run)
+def get_lead(lead_id: PathId, principal: LeadsReadKey, session: Tx) -> LeadDetail:
+    lead = service.get_or_raise(session, tenant_id=principal.tenant_id, lead_id=lead_id)
+    return service.detail(session, lead)
 
 
 @router.patch("/leads/{lead_id}", response_model=LeadDetail, summary="Change status and/or tags")
-async def update_lead(
-    lead_id: PathId,
-    data: LeadUpdate,
-    principal: Principal = Depends(require(LEADS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def update_lead(
+    lead_id: PathId, data: LeadUpdate, principal: LeadsWriteKey, session: Tx
 ) -> LeadDetail:
-    def _run() -> LeadDetail:
-        with rt.db.session() as session:
-            lead = service.update(
-                session, tenant_id=principal.tenant_id, lead_id=lead_id, data=data
-            )
-            return service.detail(session, lead)
-
-    return await run_in_threadpool(_run)
+    lead = service.update(session, tenant_id=principal.tenant_id, lead_id=lead_id, data=data)
+    return service.detail(session, lead)
 
 
 @router.put(
@@ -256,23 +214,15 @@ async def update_lead(
     description="Applies to the address on every lead of the tenant; an opt-out address is "
     "never mailed by bulk sends or dispatches.",
 )
-async def set_consent(
-    lead_id: PathId,
-    email_id: PathId,
-    data: ConsentUpdate,
-    principal: Principal = Depends(require(LEADS_WRITE)),
-    rt: Runtime = Depends(get_runtime),
+def set_consent(
+    lead_id: PathId, email_id: PathId, data: ConsentUpdate, principal: LeadsWriteKey, session: Tx
 ) -> LeadEmailPublic:
-    def _run() -> LeadEmailPublic:
-        with rt.db.session() as session:
-            row = consent.set_consent(
-                session,
-                tenant_id=principal.tenant_id,
-                lead_id=lead_id,
-                email_id=email_id,
-                consentimento=data.consentimento,
-                origem=data.origem,
-            )
-            return service.email_public(row)
-
-    return await run_in_threadpool(_run)
+    row = consent.set_consent(
+        session,
+        tenant_id=principal.tenant_id,
+        lead_id=lead_id,
+        email_id=email_id,
+        consentimento=data.consentimento,
+        origem=data.origem,
+    )
+    return service.email_public(row)

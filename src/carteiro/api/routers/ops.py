@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 
 from carteiro.accounts import service as accounts
-from carteiro.api.deps import get_runtime
+from carteiro.api.deps import Rt, Tx
+from carteiro.api.router import Router
 from carteiro.outbound import queue
-from carteiro.runtime import Runtime
 
-router = APIRouter(tags=["operations"])
+router = Router(tags=["operations"])
 
 PENDING_WARNING = 1000
 EMAILS_PENDING = Gauge("emails_pending", "Messages waiting to be sent (all tenants)")
@@ -21,15 +19,14 @@ EMAILS_BY_STATUS = Gauge("emails_by_status", "Messages per status (all tenants)"
 
 
 @router.get("/health", summary="200 when the database answers, 503 otherwise")
-async def health(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
-    def _run() -> tuple[dict, dict]:
+def health(rt: Rt) -> JSONResponse:
+    checks: dict[str, object] = {}
+    # Its own transaction, not the request's: a database that does not answer is a 503 with
+    # the checks, not an error response.
+    try:
         with rt.db.session() as session:
             session.execute(text("SELECT 1"))
-            return queue.stats(session), accounts.health_summary(session)
-
-    checks: dict[str, object] = {}
-    try:
-        stats, summary = await run_in_threadpool(_run)
+            stats, summary = queue.stats(session), accounts.health_summary(session)
     except Exception as exc:
         checks["database"] = {"status": "error", "detail": type(exc).__name__}
         return JSONResponse({"status": "error", "checks": checks}, status_code=503)
@@ -53,12 +50,8 @@ async def health(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(rt: Runtime = Depends(get_runtime)) -> Response:
-    def _run() -> dict:
-        with rt.db.session() as session:
-            return queue.stats(session)
-
-    stats = await run_in_threadpool(_run)
+def metrics(session: Tx) -> Response:
+    stats = queue.stats(session)
     for state, count in stats["counts"].items():
         EMAILS_BY_STATUS.labels(status=state).set(count)
     EMAILS_PENDING.set(stats["counts"]["pending"])

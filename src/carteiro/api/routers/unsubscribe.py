@@ -5,16 +5,15 @@ from __future__ import annotations
 import html
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import get_runtime
+from carteiro.api.deps import Rt, Tx
+from carteiro.api.router import Router
 from carteiro.errors import CarteiroError
 from carteiro.leads import unsubscribe
-from carteiro.runtime import Runtime
 
-router = APIRouter(tags=["unsubscribe"])
+router = Router(tags=["unsubscribe"])
 
 Lang = Literal["pt", "en"]
 TEXT: dict[str, dict[str, str]] = {
@@ -116,11 +115,12 @@ def _wants_html(request: Request) -> bool:
     response_class=HTMLResponse,
     summary="Confirmation page (Portuguese, or English by Accept-Language / ?lang=en)",
 )
-async def confirm_page(
+def confirm_page(
     token: str,
     request: Request,
+    rt: Rt,
+    session: Tx,
     lang: str | None = Query(None, max_length=10, description="pt or en"),
-    rt: Runtime = Depends(get_runtime),
 ) -> HTMLResponse:
     language = pick_language(request.headers.get("accept-language"), lang)
     text = TEXT[language]
@@ -128,13 +128,8 @@ async def confirm_page(
         parsed = unsubscribe.verify(rt.settings, token)
     except (unsubscribe.InvalidToken, unsubscribe.ExpiredToken) as exc:
         return _error_page(language, exc)
-
-    def _done() -> bool:
-        with rt.db.session() as session:
-            return unsubscribe.is_unsubscribed(session, parsed)
-
     address = mask(parsed.address)
-    if await run_in_threadpool(_done):
+    if unsubscribe.is_unsubscribed(session, parsed):
         body = page(language, text["done_title"], text["already"].format(address=address))
     else:
         body = page(
@@ -148,11 +143,12 @@ async def confirm_page(
     summary="RFC 8058 one-click unsubscribe (no API key: the signed token is the credential)",
     responses={400: {"description": "forged or damaged token"}, 410: {"description": "expired"}},
 )
-async def one_click(
+def one_click(
     token: str,
     request: Request,
+    rt: Rt,
+    session: Tx,
     lang: str | None = Query(None, max_length=10, description="pt or en"),
-    rt: Runtime = Depends(get_runtime),
 ) -> Response:
     language = pick_language(request.headers.get("accept-language"), lang)
     try:
@@ -161,15 +157,12 @@ async def one_click(
         if _wants_html(request):
             return _error_page(language, exc)
         raise
-
-    def _run() -> bool:
-        with rt.db.session() as session:
-            return unsubscribe.unsubscribe(session, token=parsed)[1]
-
     try:
-        created = await run_in_threadpool(_run)
+        created = unsubscribe.unsubscribe(session, token=parsed)[1]
     except unsubscribe.InvalidToken as exc:
         if _wants_html(request):
+            # Answered with a page, not raised: undo whatever the attempt wrote ourselves.
+            session.rollback()
             return _error_page(language, exc)
         raise
     address = mask(parsed.address)
