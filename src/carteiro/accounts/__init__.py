@@ -1,1 +1,1 @@
-"""Carteiro accounts package."""
+"""Mail accounts: credentials, limits and warm-up, connection slots, status, health, DNS checks."""

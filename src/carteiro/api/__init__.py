@@ -1,1 +1,1 @@
-"""Carteiro api package."""
+"""The REST API: app factory, the request harness (dependencies, router), errors, routers."""

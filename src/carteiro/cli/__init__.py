@@ -1,1 +1,1 @@
-"""Carteiro cli package."""
+"""The `carteiro` command line: one Typer sub-app per domain."""

@@ -1,1 +1,1 @@
-"""Carteiro db package."""
+"""The ground floor: engine and sessions, base model, column types, leases, migrations."""

@@ -1,1 +1,1 @@
-"""Carteiro mcp package."""
+"""The MCP server: tool modules per domain over one harness, stdio and streamable HTTP."""

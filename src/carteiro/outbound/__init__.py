@@ -1,1 +1,1 @@
-"""Carteiro outbound package."""
+"""Outbound mail: enqueue, claim (plan + transaction), ack/retry/dead, breaker, dispatcher."""

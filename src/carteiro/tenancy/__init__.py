@@ -1,1 +1,1 @@
-"""Carteiro tenancy package."""
+"""Tenants, API keys (hashed), scopes, grants and the principal every interface passes on."""

@@ -1,1 +1,1 @@
-"""Carteiro outbound transports package."""
+"""The transport registry: one transport per account, rebuilt when its settings change."""
