@@ -183,8 +183,14 @@ class AccountOwner(threading.Thread):
             # Mail that arrived between the last sync and IDLE would not be announced.
             if int(info.get(b"UIDNEXT") or 0) > self._inbox_last_uid() + 1:
                 return "new"
+            # Mail that arrives between that SELECT and IDLE is announced before IDLE's
+            # continuation; imaplib files such lines where idle_check never looks.
+            pending = client._imap.untagged_responses
+            pending.pop("EXISTS", None)
             client.idle()
         try:
+            if idling and pending.pop("EXISTS", None):
+                return "new"
             while not self.stopping.is_set():
                 if idling:
                     kinds = {
