@@ -120,7 +120,7 @@ def get_tenant(session: Session, *, tenant_id: int) -> Tenant | None:
 
 def tenant_slugs(session: Session) -> dict[int, str]:
     """Every tenant's slug by id."""
-    return dict(session.execute(select(Tenant.id, Tenant.slug)).tuples())
+    return {i: slug for i, slug in session.execute(select(Tenant.id, Tenant.slug))}
 
 
 def get_tenant_by_slug(session: Session, *, slug: str) -> Tenant | None:
