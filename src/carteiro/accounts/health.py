@@ -19,6 +19,7 @@ from carteiro.config import Settings
 from carteiro.db import leases as leader
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, NotFound
+from carteiro.loops import run_every
 from carteiro.mail.imap import ImapConfig
 from carteiro.mail.imap import close as close_imap
 from carteiro.mail.imap import connect as connect_imap
@@ -195,11 +196,10 @@ async def health_loop(runtime: Runtime, stop: asyncio.Event, *, owner: str | Non
             with contextlib.suppress(NotFound):  # removed meanwhile
                 await check_account_health(runtime, account_id=account_id)
 
-    while not stop.is_set():
-        try:
-            ids = await asyncio.to_thread(claim_due)
-            await asyncio.gather(*(one(i) for i in ids))
-        except Exception:
-            log.exception("health round failed; retrying after a pause")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=tick)
+    async def sweep() -> None:
+        ids = await asyncio.to_thread(claim_due)
+        await asyncio.gather(*(one(i) for i in ids))
+
+    await run_every(
+        stop, tick, sweep, error="health round failed; retrying after a pause", logger=log
+    )

@@ -196,6 +196,16 @@ def list_(session: Session, *, tenant_id: int) -> list[Account]:
     return list(session.scalars(stmt))
 
 
+def list_every_tenant(session: Session) -> list[Account]:
+    """All accounts of all tenants, by tenant and id (for operators' checks)."""
+    return list(session.scalars(select(Account).order_by(Account.tenant_id, Account.id)))
+
+
+def exists(session: Session) -> bool:
+    """Whether any tenant has an account."""
+    return session.scalar(select(Account.id).limit(1)) is not None
+
+
 def get(session: Session, *, tenant_id: int, ref: int | str) -> Account | None:
     """An account by id or by name, within the tenant."""
     stmt = select(Account).where(Account.tenant_id == tenant_id)

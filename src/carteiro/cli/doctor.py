@@ -14,7 +14,6 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,12 +23,11 @@ from carteiro.accounts.vault import KEY_FILE, Vault
 from carteiro.cli.common import describe, out, print_error, safe_url
 from carteiro.config import Settings, get_settings
 from carteiro.db import migrate
-from carteiro.db.engine import Database
+from carteiro.db.engine import Database, ping
 from carteiro.errors import CarteiroError
 from carteiro.leads.unsubscribe import public_url_problem, unsubscribe_url
 from carteiro.outbound import queue
 from carteiro.tenancy import service as tenancy
-from carteiro.tenancy.models import Tenant
 
 app = typer.Typer()
 
@@ -119,7 +117,7 @@ def _database_checks(
     try:
         try:
             with db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                ping(conn)
         except SQLAlchemyError as exc:
             detail = describe(exc) or f"cannot reach the database: {exc}"
             return [Check("database", "fail", detail)]
@@ -154,7 +152,7 @@ def _tenant_checks(db: Database, settings: Settings) -> list[Check]:
             except CarteiroError as exc:
                 checks.append(Check("CARTEIRO_API_KEY", "fail", exc.message))
             else:
-                tenant = session.get(Tenant, principal.tenant_id)
+                tenant = tenancy.get_tenant(session, tenant_id=principal.tenant_id)
                 slug = tenant.slug if tenant else "?"
                 detail = f"valid: key '{principal.key_name}' of tenant '{slug}'"
                 checks.append(Check("CARTEIRO_API_KEY", "ok", detail))
@@ -209,13 +207,8 @@ def _account_checks(
     db: Database, settings: Settings, vault: Vault | None, *, live_dns: bool = False
 ) -> list[Check]:
     with db.session() as session:
-        rows = list(
-            session.execute(
-                select(Account, Tenant.slug)
-                .join(Tenant, Tenant.id == Account.tenant_id)
-                .order_by(Account.tenant_id, Account.id)
-            )
-        )
+        slugs = tenancy.tenant_slugs(session)
+        rows = [(a, slugs[a.tenant_id]) for a in accounts.list_every_tenant(session)]
     if not rows:
         detail = (
             "no account: capture mode, messages are stored locally and nothing leaves "

@@ -43,7 +43,7 @@ def _tenant_for_new_key(
     (None: the operator, next to the database)."""
     if slug is None and runtime.settings.api_key:
         principal = tenancy.authenticate(session, plain=runtime.settings.api_key)
-        tenant = session.get(Tenant, principal.tenant_id)
+        tenant = tenancy.get_tenant(session, tenant_id=principal.tenant_id)
         assert tenant is not None
         return tenant, False, principal
     slug = slug or tenancy.DEFAULT_TENANT
@@ -172,8 +172,8 @@ def revoke(
     with open_runtime() as runtime:
         principal = local_principal(runtime, tenant)
         with runtime.db.session() as session:
-            existing = session.get(ApiKey, key_id)
-            if existing and existing.tenant_id == principal.tenant_id and existing.revoked_at:
+            existing = tenancy.get_key(session, tenant_id=principal.tenant_id, key_id=key_id)
+            if existing and existing.revoked_at:
                 out.print(f"key {key_id} ({existing.name}) was already revoked", markup=False)
                 return
             key = tenancy.revoke_key(

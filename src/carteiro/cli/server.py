@@ -11,9 +11,8 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import select
 
-from carteiro.accounts.models import Account
+from carteiro.accounts import service as accounts
 from carteiro.cli.common import (
     check_schema,
     fail,
@@ -46,7 +45,7 @@ def _warn_public_url(settings: Settings) -> None:
 
 def _has_accounts(runtime: Runtime) -> bool:
     with runtime.db.session() as session:
-        return session.scalar(select(Account.id).limit(1)) is not None
+        return accounts.exists(session)
 
 
 @app.command()

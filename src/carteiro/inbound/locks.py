@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from datetime import timedelta
@@ -12,6 +11,7 @@ from sqlalchemy import Connection, delete, or_, text, update
 from sqlalchemy.exc import IntegrityError
 
 from carteiro.db.engine import Database
+from carteiro.db.leases import lock_id
 from carteiro.db.types import utcnow
 from carteiro.inbound.models import InboxLease
 
@@ -49,10 +49,6 @@ class AdvisoryLocks:
         self._mutex = threading.Lock()
         self._held: set[str] = set()
 
-    @staticmethod
-    def _key(name: str) -> int:
-        return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
             self._conn = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -65,7 +61,7 @@ class AdvisoryLocks:
                 return True
             got = (
                 self._connection()
-                .execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key(name)})
+                .execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_id(name)})
                 .scalar()
             )
             if got:
@@ -76,7 +72,7 @@ class AdvisoryLocks:
         with self._mutex:
             if name in self._held and self._conn is not None:
                 self._held.discard(name)
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key(name)})
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id(name)})
 
     def renew(self) -> set[str]:
         with self._mutex:

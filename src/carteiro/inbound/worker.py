@@ -21,6 +21,7 @@ from carteiro.inbound.locks import Locks, acquire_waiting, make_locks, owner_loc
 from carteiro.inbound.models import InboxFolder
 from carteiro.inbound.schemas import SyncReport
 from carteiro.inbound.sync import AccountSync, Stopped
+from carteiro.loops import Backoff, run_every
 from carteiro.mail import imap
 from carteiro.mail.imap import ImapConfig
 from carteiro.runtime import Runtime
@@ -34,6 +35,8 @@ OUTBOX_CHECK_SECONDS = 5.0
 # Servers drop IDLE after 30 minutes of silence (RFC 2177); renew well before.
 IDLE_MAX_SECONDS = 25 * 60
 MAX_BACKOFF = 300.0
+# Reconnects after a failure: 1 s, 2 s, 4 s … up to five minutes, until a sync succeeds.
+RECONNECT = Backoff(base=1.0, cap=MAX_BACKOFF, jitter=False)
 Change = Literal["new", "inbox", "outbox", "all"]
 
 
@@ -118,14 +121,14 @@ class AccountOwner(threading.Thread):
         self.syncs = 0
 
     def run(self) -> None:
-        backoff = 1.0
+        failures = 0
         while not self.stopping.is_set():
             client: IMAPClient | None = None
             try:
                 config = load_config(self.runtime, account_id=self.account_id)
                 client = imap.connect(config)
                 self._sync(client, config, "all")
-                backoff = 1.0
+                failures = 0
                 while not self.stopping.is_set():
                     self._sync(client, config, self._wait_for_change(client, config))
             except Stopped:
@@ -134,8 +137,8 @@ class AccountOwner(threading.Thread):
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 log.warning("inbox sync of account %s failed: %s", self.account_id, message)
                 _record_error(self.runtime, self.account_id, message)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                failures += 1
+                self.stopping.wait(RECONNECT.delay(failures))
             finally:
                 imap.close(client)
 
@@ -243,13 +246,13 @@ async def inbox_loop(
     runtime.inbox_owners = owners
     log.info("inbox sync started")
     try:
-        while not stop.is_set():
-            try:
-                await _rebalance(runtime, locks, owners)
-            except Exception:
-                log.exception("inbox sync: could not check accounts")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), discover_seconds)
+        await run_every(
+            stop,
+            discover_seconds,
+            lambda: _rebalance(runtime, locks, owners),
+            error="inbox sync: could not check accounts",
+            logger=log,
+        )
     finally:
         for owner in owners.values():
             owner.stopping.set()

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
+from carteiro.db.claims import claim_rows
 from carteiro.db.types import utcnow
 from carteiro.errors import InvalidInput, NotFound, TooLarge
 from carteiro.leads.headers import validate_mapping
@@ -158,19 +159,17 @@ def claim(
         IngestJob.status == "pendente",
         and_(IngestJob.status == "processando", IngestJob.lease_until < now),
     )
-    due = select(IngestJob.job_id).where(claimable).order_by(IngestJob.job_id).limit(1)
     if job_id is not None:
-        due = due.where(IngestJob.job_id == job_id)
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    # Two statements, not UPDATE … IN (subquery): PostgreSQL may re-run a LIMIT subquery per
-    # candidate row and so take more than one job.
-    found = session.scalar(due)
-    if found is None:
-        return None
+        claimable = and_(IngestJob.job_id == job_id, claimable)
     stmt = (
-        update(IngestJob)
-        .where(IngestJob.job_id == found, claimable)
+        claim_rows(
+            session,
+            IngestJob,
+            key=IngestJob.job_id,
+            where=claimable,
+            order_by=[IngestJob.job_id],
+            limit=1,
+        )
         .values(
             status="processando",
             lease_owner=worker_id,

@@ -22,6 +22,7 @@ from carteiro.leads import importer
 from carteiro.leads.importer import ImportSpec, Interrupted, Progress
 from carteiro.leads.jobs import FILE_STORAGE, MAX_ATTEMPTS, Claimed, claim
 from carteiro.leads.models import IngestJob, IngestUpload
+from carteiro.loops import run_every
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.leads")
@@ -244,19 +245,15 @@ async def ingest_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     mirror_task = asyncio.create_task(mirror(), name="carteiro-ingest-stop")
     interval = runtime.settings.poll_interval
     log.info("ingest loop %s started", worker_id)
+
+    async def sweep() -> bool:
+        ran = await asyncio.to_thread(run_pending_jobs, runtime, worker_id=worker_id, stop=halt)
+        return ran > 0
+
     try:
-        while not stop.is_set():
-            try:
-                ran = await asyncio.to_thread(
-                    run_pending_jobs, runtime, worker_id=worker_id, stop=halt
-                )
-            except Exception:
-                # The database may be briefly unreachable; keep polling.
-                log.exception("ingest loop: claiming jobs failed")
-                ran = 0
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
+        await run_every(
+            stop, interval, sweep, error="ingest loop: claiming jobs failed", logger=log
+        )
     finally:
         mirror_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime
 
+from carteiro.loops import Backoff
 from carteiro.mail.transports.base import DeliveryError, SendResult
 from carteiro.outbound.claim import Claimed
 
@@ -31,7 +31,10 @@ class RetryPolicy:
     breaker_failures: int = 5
     cooldown_seconds: float = 60.0
 
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(base=self.base_seconds, cap=self.max_seconds)
+
     def delay(self, retry_number: int) -> float:
         """Exponential (1 s, 2 s, 4 s … capped) with equal jitter so retries spread out."""
-        full = min(self.max_seconds, self.base_seconds * 2 ** max(0, retry_number - 1))
-        return full / 2 + random.uniform(0, full / 2)
+        return self.backoff.delay(retry_number)

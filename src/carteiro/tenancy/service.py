@@ -114,6 +114,15 @@ def _own_only(flag: bool, review_mode: bool, allowed: Sequence[str] | None) -> b
     return bool(flag or review_mode or allowed is not None)
 
 
+def get_tenant(session: Session, *, tenant_id: int) -> Tenant | None:
+    return session.get(Tenant, tenant_id)
+
+
+def tenant_slugs(session: Session) -> dict[int, str]:
+    """Every tenant's slug by id."""
+    return {i: slug for i, slug in session.execute(select(Tenant.id, Tenant.slug))}
+
+
 def get_tenant_by_slug(session: Session, *, slug: str) -> Tenant | None:
     return session.scalar(select(Tenant).where(Tenant.slug == slug))
 
@@ -235,6 +244,12 @@ def _touch(session: Session, key: ApiKey) -> None:
         .values(last_used_at=now),
         execution_options={"synchronize_session": False},
     )
+
+
+def get_key(session: Session, *, tenant_id: int, key_id: int) -> ApiKey | None:
+    """A key of the tenant, revoked or not."""
+    key = session.get(ApiKey, key_id)
+    return key if key is not None and key.tenant_id == tenant_id else None
 
 
 def revoke_key(

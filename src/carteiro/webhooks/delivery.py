@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,9 +18,11 @@ from sqlalchemy.orm import Session
 from carteiro import __version__, network
 from carteiro.accounts.vault import Vault
 from carteiro.db import leases as leader
+from carteiro.db.claims import claim_rows
 from carteiro.db.engine import Database
 from carteiro.db.leases import worker_id
 from carteiro.db.types import utcnow
+from carteiro.loops import Backoff, run_every
 from carteiro.runtime import Runtime
 from carteiro.webhooks import fanout
 from carteiro.webhooks import service as webhooks
@@ -60,11 +60,9 @@ class Result:
 def backoff(attempt: int, config: WebhookConfig, retry_after: float | None = None) -> float:
     """Exponential from the base, capped, with equal jitter; a receiver's Retry-After wins
     when it asks for longer."""
-    full = min(
-        config.webhook_retry_max_seconds,
-        config.webhook_retry_base_seconds * 2 ** max(0, attempt - 1),
-    )
-    delay = full / 2 + random.uniform(0, full / 2)
+    delay = Backoff(
+        base=config.webhook_retry_base_seconds, cap=config.webhook_retry_max_seconds
+    ).delay(attempt)
     if retry_after is not None:
         delay = max(delay, min(retry_after, config.webhook_retry_max_seconds))
     return delay
@@ -75,22 +73,19 @@ def claim(
 ) -> list[Due]:
     """Leases up to `limit` due deliveries (and ones whose worker vanished) to `owner`."""
     now = utcnow()
-    due = (
-        select(WebhookDelivery.id)
-        .where(
-            or_(
-                and_(WebhookDelivery.status == "pending", WebhookDelivery.run_at <= now),
-                and_(WebhookDelivery.status == "delivering", WebhookDelivery.lease_until < now),
-            )
-        )
-        .order_by(WebhookDelivery.run_at, WebhookDelivery.id)
-        .limit(limit)
+    due = or_(
+        and_(WebhookDelivery.status == "pending", WebhookDelivery.run_at <= now),
+        and_(WebhookDelivery.status == "delivering", WebhookDelivery.lease_until < now),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
     rows = session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(due.scalar_subquery()))
+        claim_rows(
+            session,
+            WebhookDelivery,
+            key=WebhookDelivery.id,
+            where=due,
+            order_by=[WebhookDelivery.run_at, WebhookDelivery.id],
+            limit=limit,
+        )
         .values(
             status="delivering",
             lease_owner=owner,
@@ -311,16 +306,18 @@ async def webhook_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     owner = worker_id()
     timeout = httpx.Timeout(config.webhook_timeout)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-        while not stop.is_set():
-            busy = False
-            try:
-                backlog, attempted = await run_once(runtime, client, owner)
-                busy = backlog or attempted >= config.webhook_batch_size
-            except Exception:
-                log.exception("webhook round failed; retrying after a pause")
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=config.webhook_poll_interval)
+
+        async def sweep() -> bool:
+            backlog, attempted = await run_once(runtime, client, owner)
+            return backlog or attempted >= config.webhook_batch_size
+
+        await run_every(
+            stop,
+            config.webhook_poll_interval,
+            sweep,
+            error="webhook round failed; retrying after a pause",
+            logger=log,
+        )
     await asyncio.to_thread(_release, runtime.db, owner)
 
 

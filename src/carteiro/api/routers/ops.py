@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from sqlalchemy import text
 
 from carteiro.accounts import service as accounts
 from carteiro.api.deps import Rt, Tx
 from carteiro.api.router import Router
+from carteiro.db.engine import ping
 from carteiro.outbound import queue
 
 router = Router(tags=["operations"])
@@ -25,7 +25,7 @@ def health(rt: Rt) -> JSONResponse:
     # the checks, not an error response.
     try:
         with rt.db.session() as session:
-            session.execute(text("SELECT 1"))
+            ping(session)
             stats, summary = queue.stats(session), accounts.health_summary(session)
     except Exception as exc:
         checks["database"] = {"status": "error", "detail": type(exc).__name__}
