@@ -43,9 +43,7 @@ def _tenant_for_new_key(
     (None: the operator, next to the database)."""
     if slug is None and runtime.settings.api_key:
         principal = tenancy.authenticate(session, plain=runtime.settings.api_key)
-        tenant = session.get(Tenant, principal.tenant_id)
-        assert tenant is not None
-        return tenant, False, principal
+        return session.get_one(Tenant, principal.tenant_id), False, principal
     slug = slug or tenancy.DEFAULT_TENANT
     tenant = tenancy.get_tenant_by_slug(session, slug=slug)
     if tenant is not None:

@@ -33,5 +33,5 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         """Exponential (1 s, 2 s, 4 s … capped) with equal jitter so retries spread out."""
-        full = min(self.max_seconds, self.base_seconds * 2 ** max(0, retry_number - 1))
+        full: float = min(self.max_seconds, self.base_seconds * 2 ** max(0, retry_number - 1))
         return full / 2 + random.uniform(0, full / 2)

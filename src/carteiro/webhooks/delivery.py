@@ -22,6 +22,7 @@ from carteiro.accounts.vault import Vault
 from carteiro.db import leases as leader
 from carteiro.db.engine import Database
 from carteiro.db.leases import worker_id
+from carteiro.db.results import rowcount
 from carteiro.db.types import utcnow
 from carteiro.runtime import Runtime
 from carteiro.webhooks import fanout
@@ -60,7 +61,7 @@ class Result:
 def backoff(attempt: int, config: WebhookConfig, retry_after: float | None = None) -> float:
     """Exponential from the base, capped, with equal jitter; a receiver's Retry-After wins
     when it asks for longer."""
-    full = min(
+    full: float = min(
         config.webhook_retry_max_seconds,
         config.webhook_retry_base_seconds * 2 ** max(0, attempt - 1),
     )
@@ -244,10 +245,14 @@ def complete(session: Session, *, owner: str, results: list[Result], config: Web
         else:
             delay = backoff(r.due.attempt, config, r.retry_after)
             values.update(status="pending", run_at=now + timedelta(seconds=delay))
-        changed = session.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id == r.due.id, fence).values(**values),
-            execution_options={"synchronize_session": False},
-        ).rowcount
+        changed = rowcount(
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == r.due.id, fence)
+                .values(**values),
+                execution_options={"synchronize_session": False},
+            )
+        )
         delivered += int(r.ok and changed == 1)
         if not r.ok:
             log.warning(
