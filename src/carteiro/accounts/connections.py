@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import ConnectionLease
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 
 
 @dataclass
@@ -105,14 +105,13 @@ def grant(
 
 
 def renew(session: Session, *, worker_id: str, now: datetime, lease_seconds: float) -> int:
-    return rowcount(
-        session.execute(
-            update(ConnectionLease)
-            .where(ConnectionLease.worker == worker_id)
-            .values(lease_until=now + timedelta(seconds=lease_seconds)),
-            execution_options={"synchronize_session": False},
-        )
-    )
+    return dml(
+        session,
+        update(ConnectionLease)
+        .where(ConnectionLease.worker == worker_id)
+        .values(lease_until=now + timedelta(seconds=lease_seconds)),
+        execution_options={"synchronize_session": False},
+    ).rowcount
 
 
 def release(session: Session, *, worker_id: str, account_ids: list[int] | None = None) -> int:
@@ -122,4 +121,4 @@ def release(session: Session, *, worker_id: str, account_ids: list[int] | None =
         if not account_ids:
             return 0
         stmt = stmt.where(ConnectionLease.account_id.in_(account_ids))
-    return rowcount(session.execute(stmt))
+    return dml(session, stmt).rowcount

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carteiro.db.base import Base
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 from carteiro.db.types import JSONType, UTCDateTime, utcnow
 
 
@@ -57,21 +57,20 @@ def try_lead(session: Session, *, name: str, owner: str, ttl: float) -> bool:
         .values(name=name, owner=None, lease_until=None, state=None, updated_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    taken = rowcount(
-        session.execute(
-            update(SchedulerLease)
-            .where(
-                SchedulerLease.name == name,
-                or_(
-                    SchedulerLease.owner.is_(None),
-                    SchedulerLease.owner == owner,
-                    SchedulerLease.lease_until < now,
-                ),
-            )
-            .values(owner=owner, lease_until=until, updated_at=now),
-            execution_options={"synchronize_session": False},
+    taken = dml(
+        session,
+        update(SchedulerLease)
+        .where(
+            SchedulerLease.name == name,
+            or_(
+                SchedulerLease.owner.is_(None),
+                SchedulerLease.owner == owner,
+                SchedulerLease.lease_until < now,
+            ),
         )
-    )
+        .values(owner=owner, lease_until=until, updated_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
     return taken == 1
 
 

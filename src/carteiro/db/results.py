@@ -1,25 +1,29 @@
-"""What a DML statement's result reports (Session.execute is typed as returning a plain Result)."""
+"""Session.execute for DML, typed as the CursorResult it returns (row counts, inserted keys)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Result
+from sqlalchemy import CursorResult, Executable
+from sqlalchemy.orm import Session
 
 
-def cursor(result: Result[*tuple[Any, ...]]) -> CursorResult[*tuple[Any, ...]]:
-    """The result of an INSERT, UPDATE or DELETE, which is always a CursorResult."""
+def dml(
+    session: Session,
+    statement: Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    *,
+    execution_options: Mapping[str, Any] | None = None,
+) -> CursorResult[*tuple[Any, ...]]:
+    """Runs an INSERT, UPDATE or DELETE; Session.execute is typed as returning a plain Result."""
+    result = session.execute(statement, params, execution_options=execution_options or {})
     assert isinstance(result, CursorResult)
     return result
 
 
-def rowcount(result: Result[*tuple[Any, ...]]) -> int:
-    """How many rows an UPDATE or DELETE matched."""
-    return cursor(result).rowcount
-
-
-def inserted_id(result: Result[*tuple[Any, ...]]) -> int:
+def inserted_id(result: CursorResult[*tuple[Any, ...]]) -> int:
     """The primary key of the one row a single-row INSERT wrote."""
-    key = cursor(result).inserted_primary_key
+    key = result.inserted_primary_key
     assert key is not None
     return int(key[0])

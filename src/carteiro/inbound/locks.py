@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, or_, text, update
 from sqlalchemy.exc import IntegrityError
 
 from carteiro.db.engine import Database
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.inbound.models import InboxLease
 
@@ -121,16 +121,15 @@ class LeaseLocks:
             now = utcnow()
             until = now + timedelta(seconds=self._seconds)
             with self._db.session() as session:
-                taken = rowcount(
-                    session.execute(
-                        update(InboxLease)
-                        .where(
-                            InboxLease.name == name,
-                            or_(InboxLease.expires_at < now, InboxLease.owner == self._owner),
-                        )
-                        .values(owner=self._owner, expires_at=until)
+                taken = dml(
+                    session,
+                    update(InboxLease)
+                    .where(
+                        InboxLease.name == name,
+                        or_(InboxLease.expires_at < now, InboxLease.owner == self._owner),
                     )
-                )
+                    .values(owner=self._owner, expires_at=until),
+                ).rowcount
                 if not taken:
                     try:
                         with session.begin_nested():
@@ -159,13 +158,12 @@ class LeaseLocks:
             until = utcnow() + timedelta(seconds=self._seconds)
             with self._db.session() as session:
                 for name in sorted(self._held):
-                    kept = rowcount(
-                        session.execute(
-                            update(InboxLease)
-                            .where(InboxLease.name == name, InboxLease.owner == self._owner)
-                            .values(expires_at=until)
-                        )
-                    )
+                    kept = dml(
+                        session,
+                        update(InboxLease)
+                        .where(InboxLease.name == name, InboxLease.owner == self._owner)
+                        .values(expires_at=until),
+                    ).rowcount
                     if not kept:
                         lost.add(name)
             self._held -= lost

@@ -8,7 +8,7 @@ from sqlalchemy import and_, case, exists, false, func, literal, select, true
 from sqlalchemy.orm import Session
 
 from carteiro.db import upsert
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 from carteiro.db.types import BigIntPK, UTCDateTime, utcnow
 from carteiro.leads.models import (
     IngestStageContact,
@@ -78,7 +78,7 @@ def _merge_leads(
         index_elements=["tenant_id", "lead_id_externo"],
         set_={c: stmt.excluded[c] for c in keep},
     )
-    return rowcount(session.execute(stmt, execution_options=_ROWCOUNT))
+    return dml(session, stmt, execution_options=_ROWCOUNT).rowcount
 
 
 def _count_new(session: Session, *, job_id: int, tenant_id: int) -> int:
@@ -145,7 +145,7 @@ def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> in
         .from_select(columns, source)
         .on_conflict_do_nothing(index_elements=["lead_id", value_column])
     )
-    return rowcount(session.execute(stmt, execution_options=_ROWCOUNT))
+    return dml(session, stmt, execution_options=_ROWCOUNT).rowcount
 
 
 def merge(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db import leases
 from carteiro.db.engine import Database
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.leads import importer
@@ -70,20 +70,19 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
     with db.session() as session:
         errors = [{"linha": None, "coluna": None, "valor": None, "motivo": message}]
         values = {**_counters(progress), "erros": errors + list(progress.errors.items)}
-        owned = rowcount(
-            session.execute(
-                update(IngestJob)
-                .where(_fence(worker_id, job.job_id))
-                .values(
-                    **values,
-                    status="erro",
-                    mensagem_erro=message,
-                    lease_owner=None,
-                    lease_until=None,
-                    concluido_em=utcnow(),
-                )
-            )
-        )
+        owned = dml(
+            session,
+            update(IngestJob)
+            .where(_fence(worker_id, job.job_id))
+            .values(
+                **values,
+                status="erro",
+                mensagem_erro=message,
+                lease_owner=None,
+                lease_until=None,
+                concluido_em=utcnow(),
+            ),
+        ).rowcount
         if owned:
             importer.clear(session, job_id=job.job_id)
             session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
@@ -92,19 +91,18 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
 
 def _release(db: Database, job: Claimed, worker_id: str) -> None:
     with db.session() as session:
-        owned = rowcount(
-            session.execute(
-                update(IngestJob)
-                .where(_fence(worker_id, job.job_id))
-                .values(
-                    **_counters(Progress()),
-                    status="pendente",
-                    lease_owner=None,
-                    lease_until=None,
-                    tentativas=IngestJob.tentativas - 1,
-                )
-            )
-        )
+        owned = dml(
+            session,
+            update(IngestJob)
+            .where(_fence(worker_id, job.job_id))
+            .values(
+                **_counters(Progress()),
+                status="pendente",
+                lease_owner=None,
+                lease_until=None,
+                tentativas=IngestJob.tentativas - 1,
+            ),
+        ).rowcount
         if owned:
             importer.clear(session, job_id=job.job_id)
 
@@ -137,7 +135,7 @@ def run_job(
     def checkpoint(session: Session, p: Progress) -> None:
         until = utcnow() + timedelta(seconds=lease_seconds)
         stmt = update(IngestJob).where(_fence(worker_id, job.job_id))
-        if not rowcount(session.execute(stmt.values(**_counters(p), lease_until=until))):
+        if not dml(session, stmt.values(**_counters(p), lease_until=until)).rowcount:
             raise LeaseLost
 
     try:

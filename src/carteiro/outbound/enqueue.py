@@ -15,7 +15,7 @@ from carteiro.accounts.models import Account
 from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.base import table_of
-from carteiro.db.results import inserted_id
+from carteiro.db.results import dml, inserted_id
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, Forbidden, InvalidInput, TooLarge
 from carteiro.leads import consent, suppression, unsubscribe
@@ -354,7 +354,7 @@ def _insert_emails(session: Session, rows: list[Row]) -> list[int]:
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(session.scalars(stmt, rows))
     # SQLite before 3.35 has no RETURNING.
-    return [inserted_id(session.execute(insert(table), row)) for row in rows]
+    return [inserted_id(dml(session, insert(table), row)) for row in rows]
 
 
 def _insert_children(session: Session, built: list[Built], ids: list[int]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
 from carteiro.db.base import table_of
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.leads import suppression
 from carteiro.mail.replies import ReplyClass, classify_reply
@@ -197,7 +197,7 @@ def _fenced(session: Session, ids: list[int], worker_id: str, values: dict[str, 
     """Updates rows this worker still leases; returns how many it did."""
     fence = (EMAILS.c.lease_owner == worker_id) & (EMAILS.c.status == "sending")
     stmt = update(EMAILS).where(EMAILS.c.id.in_(ids), fence).values(**values)
-    return rowcount(session.execute(stmt, execution_options={"synchronize_session": False}))
+    return dml(session, stmt, execution_options={"synchronize_session": False}).rowcount
 
 
 def _events(
@@ -231,42 +231,36 @@ def renew(
     if not ids:
         return 0
     until = (now or utcnow()) + timedelta(seconds=lease_seconds)
-    return rowcount(
-        session.execute(
-            update(EMAILS)
-            .where(
-                EMAILS.c.id.in_(ids),
-                EMAILS.c.lease_owner == worker_id,
-                EMAILS.c.status == "sending",
-            )
-            .values(lease_until=until),
-            execution_options={"synchronize_session": False},
+    return dml(
+        session,
+        update(EMAILS)
+        .where(
+            EMAILS.c.id.in_(ids), EMAILS.c.lease_owner == worker_id, EMAILS.c.status == "sending"
         )
-    )
+        .values(lease_until=until),
+        execution_options={"synchronize_session": False},
+    ).rowcount
 
 
 def release(session: Session, *, worker_id: str, ids: list[int]) -> int:
     """Returns claimed-but-unsent messages to the queue without counting an attempt."""
     if not ids:
         return 0
-    return rowcount(
-        session.execute(
-            update(EMAILS)
-            .where(
-                EMAILS.c.id.in_(ids),
-                EMAILS.c.lease_owner == worker_id,
-                EMAILS.c.status == "sending",
-            )
-            .values(
-                status="pending",
-                lease_owner=None,
-                lease_until=None,
-                attempts=EMAILS.c.attempts - 1,
-                updated_at=utcnow(),
-            ),
-            execution_options={"synchronize_session": False},
+    return dml(
+        session,
+        update(EMAILS)
+        .where(
+            EMAILS.c.id.in_(ids), EMAILS.c.lease_owner == worker_id, EMAILS.c.status == "sending"
         )
-    )
+        .values(
+            status="pending",
+            lease_owner=None,
+            lease_until=None,
+            attempts=EMAILS.c.attempts - 1,
+            updated_at=utcnow(),
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount
 
 
 def recover_expired(session: Session, *, now: datetime | None = None) -> list[int]:

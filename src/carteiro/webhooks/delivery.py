@@ -22,7 +22,7 @@ from carteiro.accounts.vault import Vault
 from carteiro.db import leases as leader
 from carteiro.db.engine import Database
 from carteiro.db.leases import worker_id
-from carteiro.db.results import rowcount
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.runtime import Runtime
 from carteiro.webhooks import fanout
@@ -245,14 +245,11 @@ def complete(session: Session, *, owner: str, results: list[Result], config: Web
         else:
             delay = backoff(r.due.attempt, config, r.retry_after)
             values.update(status="pending", run_at=now + timedelta(seconds=delay))
-        changed = rowcount(
-            session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id == r.due.id, fence)
-                .values(**values),
-                execution_options={"synchronize_session": False},
-            )
-        )
+        changed = dml(
+            session,
+            update(WebhookDelivery).where(WebhookDelivery.id == r.due.id, fence).values(**values),
+            execution_options={"synchronize_session": False},
+        ).rowcount
         delivered += int(r.ok and changed == 1)
         if not r.ok:
             log.warning(
