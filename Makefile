@@ -24,6 +24,7 @@ serve: $(VENV)/.installed
 
 test: $(VENV)/.installed-test dovecot
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgresql
 
@@ -49,6 +50,7 @@ dovecot:
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

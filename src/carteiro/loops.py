@@ -52,7 +52,7 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """The pause before retry number `attempt` (1 for the first retry)."""
-        full = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        full: float = min(self.cap, self.base * 2 ** max(0, attempt - 1))
         if not self.jitter:
             return full
         return full / 2 + random.uniform(0, full / 2)

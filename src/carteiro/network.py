@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 
 # Prefixes Python 3.11 still calls global although they reach IPv4 space we cannot check:
 # 6to4 (RFC 3056) and NAT64 (RFC 6052, RFC 8215).
@@ -30,7 +31,7 @@ def is_global(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _addresses(infos: list[tuple]) -> list[str]:
+def _addresses(infos: list[tuple[Any, ...]]) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 

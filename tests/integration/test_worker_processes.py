@@ -59,7 +59,7 @@ def start_worker(runtime: Runtime, cwd: Path, **extra: str) -> subprocess.Popen[
 
 def counts(runtime: Runtime) -> dict[str, int]:
     with runtime.db.session() as session:
-        return queue.stats(session)["counts"]
+        return queue.stats(session).counts
 
 
 def wait_all_sent(runtime: Runtime, n: int, timeout: float) -> dict[str, int]:

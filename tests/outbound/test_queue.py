@@ -188,8 +188,8 @@ def test_stats_counts_by_status(runtime: Runtime, principal: Principal) -> None:
     complete(runtime, [ok(c)])
     with runtime.db.session() as session:
         stats = queue.stats(session, tenant_id=principal.tenant_id)
-    assert stats["counts"]["pending"] == 2 and stats["counts"]["sent"] == 1
-    assert stats["sent_last_minute"] == 1 and stats["oldest_pending_age_seconds"] >= 0
+    assert stats.counts["pending"] == 2 and stats.counts["sent"] == 1
+    assert stats.sent_last_minute == 1 and stats.oldest_pending_age_seconds >= 0
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import ConnectionLease
+from carteiro.db.results import dml
 
 
 @dataclass
@@ -60,7 +61,7 @@ def counts(session: Session, *, account_ids: list[int], now: datetime) -> dict[i
         .where(ConnectionLease.account_id.in_(account_ids), ConnectionLease.lease_until > now)
         .group_by(ConnectionLease.account_id)
     )
-    return dict(rows.all())  # type: ignore[arg-type]
+    return dict(rows.all())
 
 
 def grant(
@@ -104,7 +105,8 @@ def grant(
 
 
 def renew(session: Session, *, worker_id: str, now: datetime, lease_seconds: float) -> int:
-    return session.execute(
+    return dml(
+        session,
         update(ConnectionLease)
         .where(ConnectionLease.worker == worker_id)
         .values(lease_until=now + timedelta(seconds=lease_seconds)),
@@ -119,4 +121,4 @@ def release(session: Session, *, worker_id: str, account_ids: list[int] | None =
         if not account_ids:
             return 0
         stmt = stmt.where(ConnectionLease.account_id.in_(account_ids))
-    return session.execute(stmt).rowcount
+    return dml(session, stmt).rowcount

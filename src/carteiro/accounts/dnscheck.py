@@ -55,7 +55,7 @@ def _lookup(check: str, fn: Callable[[], Check]) -> Check:
     try:
         return fn()
     except LookupFailed as exc:
-        return Check(name=check, status="error", message=f"DNS look-up failed: {exc}")  # type: ignore[arg-type]
+        return Check(name=check, status="error", message=f"DNS look-up failed: {exc}")
 
 
 def check_dkim(resolver: Resolver, *, domain: str, key: KeyInfo | None) -> Check:
@@ -270,7 +270,7 @@ def check_domain(
     if domain in PROVIDER_DOMAINS:
         checks = [
             Check(
-                name=n,  # type: ignore[arg-type]
+                name=n,
                 status="skipped",
                 message=f"{domain} is a mailbox provider's domain: it publishes its own records",
             )
@@ -310,5 +310,5 @@ def check_domain(
         status=overall(checks),
         checks=checks,
         records=records,
-        checked_at=now,  # type: ignore[arg-type]
+        checked_at=now,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account, AccountUsage
+from carteiro.db.base import table_of
 from carteiro.errors import InvalidInput
 
 WINDOWS = ("minute", "hour", "day")
@@ -166,5 +167,5 @@ def prune(session: Session, *, now: datetime) -> None:
     from datetime import timedelta
 
     session.execute(
-        AccountUsage.__table__.delete().where(AccountUsage.window_start < now - timedelta(days=2))
+        table_of(AccountUsage).delete().where(AccountUsage.window_start < now - timedelta(days=2))
     )

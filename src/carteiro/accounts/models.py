@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from carteiro.db.base import Base, TimestampMixin
 from carteiro.db.types import BigIntPK, JSONType, UTCDateTime
+from carteiro.mail.transports.smtp import Security
 
 
 class Account(TimestampMixin, Base):
@@ -26,7 +27,7 @@ class Account(TimestampMixin, Base):
 
     smtp_host: Mapped[str] = mapped_column(String(255), nullable=False)
     smtp_port: Mapped[int] = mapped_column(Integer, nullable=False)
-    smtp_security: Mapped[str] = mapped_column(String(16), nullable=False, default="starttls")
+    smtp_security: Mapped[Security] = mapped_column(String(16), nullable=False, default="starttls")
     smtp_username: Mapped[str | None] = mapped_column(String(320), nullable=True)
     smtp_password_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     smtp_verify_tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

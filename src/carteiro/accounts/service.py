@@ -42,7 +42,7 @@ def to_public(account: Account) -> AccountPublic:
         smtp=SmtpPublic(
             host=account.smtp_host,
             port=account.smtp_port,
-            security=account.smtp_security,  # type: ignore[arg-type]
+            security=account.smtp_security,
             username=account.smtp_username,
             has_password=account.smtp_password_enc is not None,
             verify_tls=account.smtp_verify_tls,
@@ -57,7 +57,7 @@ def to_public(account: Account) -> AccountPublic:
         ),
         warmup=account.warmup,
         weight=account.weight,
-        status=account.status,  # type: ignore[arg-type]
+        status=account.status,
         status_reason=account.status_reason,
         cooldown_until=account.cooldown_until,
         last_health_check_at=account.last_health_check_at,
@@ -77,7 +77,7 @@ def _sending(session: Session, *, account_ids: list[int]) -> dict[int, int]:
         .where(Email.status == "sending", Email.account_id.in_(account_ids))
         .group_by(Email.account_id)
     )
-    return dict(rows.all())  # type: ignore[arg-type]
+    return {account_id: n for account_id, n in rows if account_id is not None}
 
 
 def public_with_usage(session: Session, accounts: list[Account]) -> list[AccountPublic]:
@@ -319,7 +319,7 @@ def smtp_config(
     return SmtpConfig(
         host=account.smtp_host,
         port=account.smtp_port,
-        security=account.smtp_security,  # type: ignore[arg-type]
+        security=account.smtp_security,
         username=account.smtp_username,
         password=vault.decrypt(account.smtp_password_enc) if account.smtp_password_enc else None,
         verify_tls=account.smtp_verify_tls,
@@ -367,7 +367,7 @@ def ensure_gmail_from_env(
         data = AccountCreate(
             name=GMAIL_ACCOUNT,
             email=email,
-            smtp={  # type: ignore[arg-type]
+            smtp={
                 "host": "smtp.gmail.com",
                 "port": 587,
                 "security": "starttls",

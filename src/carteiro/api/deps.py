@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Query, Request
@@ -70,7 +70,7 @@ Caller = Annotated[Principal, Depends(get_principal)]
 """Any valid key, whatever its scopes."""
 
 
-def require(scope: str) -> Callable[[Principal], Principal]:
+def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency returning the principal after checking it holds `scope`."""
 
     # Async on purpose: a set lookup needs no worker thread.

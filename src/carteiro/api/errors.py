@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +16,7 @@ from carteiro.errors import CarteiroError, RateLimited
 log = logging.getLogger("carteiro.api")
 
 
-def _loc(loc: tuple) -> str:
+def _loc(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
     for p in parts:
@@ -22,7 +24,7 @@ def _loc(loc: tuple) -> str:
     return out or ".".join(str(p) for p in loc)
 
 
-def _msg(error: dict) -> str:
+def _msg(error: Mapping[str, Any]) -> str:
     if error.get("type") == "json_invalid":
         reason = (error.get("ctx") or {}).get("error")
         return "the request body is not valid JSON" + (f" ({reason})" if reason else "")
@@ -30,13 +32,13 @@ def _msg(error: dict) -> str:
     return str(error.get("msg", "invalid input")).removeprefix("Value error, ")
 
 
-def _field(error: dict) -> str:
+def _field(error: Mapping[str, Any]) -> str:
     if error.get("type") == "json_invalid":
         return "body"  # the location is a character offset, not a field
     return _loc(tuple(error.get("loc", ())))
 
 
-def validation_body(errors: list[dict]) -> dict:
+def validation_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
     field = _field(first)
     return {

@@ -25,7 +25,7 @@ def threaded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         return await run_in_threadpool(endpoint, *args, **kwargs)
 
     # Resolved here, in the endpoint's module: FastAPI reads parameters from the signature.
-    run.__signature__ = inspect.signature(endpoint, eval_str=True)  # type: ignore[attr-defined]
+    run.__signature__ = inspect.signature(endpoint, eval_str=True)  # type: ignore[attr-defined]  # read by inspect
     return run
 
 

@@ -241,10 +241,10 @@ def _account_checks(
 def _queue_check(db: Database) -> Check:
     with db.session() as session:
         stats = queue.stats(session)
-    counts = stats["counts"]
+    counts = stats.counts
     pending, dead, held = counts.get("pending", 0), counts.get("dead", 0), counts.get("held", 0)
     parts = [f"{pending} pending"]
-    oldest = stats["oldest_pending_age_seconds"]
+    oldest = stats.oldest_pending_age_seconds
     if oldest is not None:
         parts.append(f"oldest {_age(oldest)}")
     parts.append(f"{held} held")

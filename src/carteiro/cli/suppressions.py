@@ -28,10 +28,15 @@ def add(
     """Suppress an address, or every address of a domain; repeating it changes nothing."""
     with open_runtime() as runtime:
         tenant_id = tenant_id_for(runtime, tenant)
-        target = {"email": value} if "@" in value else {"domain": value}
+        email, domain = (value, None) if "@" in value else (None, value)
         with runtime.db.session() as session:
             row, created = suppression.suppress(
-                session, tenant_id=tenant_id, reason=reason, source="cli", **target
+                session,
+                tenant_id=tenant_id,
+                email=email,
+                domain=domain,
+                reason=reason,
+                source="cli",
             )
             label, row_id, row_reason = row.value, row.id, row.reason
         verb = "suppressed" if created else "already suppressed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from carteiro.db.types import UTCDateTime, utcnow
@@ -27,3 +27,10 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
     )
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Table (the stubs type `__table__` as any FromClause; each model here has one)."""
+    found = model.__table__
+    assert isinstance(found, Table)
+    return found

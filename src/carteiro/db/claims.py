@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def claim_rows(
     session: Session,
     entity: Any,
     *,
-    key: ColumnElement[Any],
+    key: ColumnElement[Any] | InstrumentedAttribute[Any],
     where: ColumnElement[bool],
-    order_by: Sequence[ColumnElement[Any]],
+    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
     limit: int,
 ) -> Update:
     """`UPDATE entity WHERE key IN (first `limit` rows matching `where`)`; the caller adds

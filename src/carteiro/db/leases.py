@@ -14,6 +14,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carteiro.db.base import Base
+from carteiro.db.results import dml
 from carteiro.db.types import JSONType, UTCDateTime, utcnow
 
 
@@ -56,7 +57,8 @@ def try_lead(session: Session, *, name: str, owner: str, ttl: float) -> bool:
         .values(name=name, owner=None, lease_until=None, state=None, updated_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    taken = session.execute(
+    taken = dml(
+        session,
         update(SchedulerLease)
         .where(
             SchedulerLease.name == name,

@@ -69,18 +69,18 @@ class PageThreads:
             thread = found[0]
         else:
             sent = [self.emails[k] for k in ids if k in self.emails]
-            thread = None
+            by_subject = None
             if not sent and threads.is_reply_subject(p.subject):
-                thread = threads.by_subject(
+                by_subject = threads.by_subject(
                     self.session,
                     account_id=self.account_id,
                     key=threads.subject_key(p.subject),
                     when=when,
                     addresses=addresses,
                 )
-                if thread is not None:
-                    self.existing.add(thread.id)
-            thread = thread or self._new_thread(p, when)
+                if by_subject is not None:
+                    self.existing.add(by_subject.id)
+            thread = by_subject or self._new_thread(p, when)
             for email in sent:
                 self.outbound.append((email, thread))
                 self.by_key[email.message_id] = thread

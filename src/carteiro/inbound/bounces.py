@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +17,11 @@ from carteiro.outbound.models import Email, EmailEvent
 
 log = logging.getLogger("carteiro.inbox")
 
-KINDS = {"bounce_hard": "hard", "bounce_soft": "soft", "complained": "complaint"}
+KINDS: dict[str, Literal["hard", "soft", "complaint"]] = {
+    "bounce_hard": "hard",
+    "bounce_soft": "soft",
+    "complained": "complaint",
+}
 
 
 def _find_email(

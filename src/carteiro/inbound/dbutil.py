@@ -8,6 +8,8 @@ from typing import TypeVar
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from carteiro.db.base import Base, table_of
+
 T = TypeVar("T")
 IN_CHUNK = 500
 
@@ -17,11 +19,11 @@ def chunks(values: list[T], size: int = IN_CHUNK) -> Iterable[list[T]]:
         yield values[start : start + size]
 
 
-def allocate_ids(session: Session, model: type, count: int) -> list[int]:
+def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
     """Primary keys for rows about to be inserted, so inserts need no RETURNING round trip."""
     if count <= 0:
         return []
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     if session.get_bind().dialect.name == "postgresql":
         stmt = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
         return list(session.scalars(stmt, {"t": table.name, "n": count}))

@@ -19,7 +19,7 @@ def _text(value: object) -> str:
 
 def known(
     runtime: Runtime, folder_id: int, uids: list[int] | None = None
-) -> dict[int, tuple[int, tuple]]:
+) -> dict[int, tuple[int, tuple[bool, bool, bool, bool, list[str]]]]:
     """uid -> (row id, flags as stored) for the folder (or just those UIDs)."""
     columns = (
         InboxMessage.uid,
@@ -42,7 +42,10 @@ def known(
                     select(*columns).where(*where, InboxMessage.uid.in_(part))
                 ).all()
             ]
-    return {r[0]: (r[1], (r[2], r[3], r[4], r[5], sorted(r[6] or []))) for r in rows}
+    # Every row selected has a UID; the filter tells the checker so.
+    return {
+        r[0]: (r[1], (r[2], r[3], r[4], r[5], sorted(r[6] or []))) for r in rows if r[0] is not None
+    }
 
 
 def refresh(
@@ -69,7 +72,7 @@ def refresh(
                 values["flagged"],
                 values["answered"],
                 values["draft"],
-                sorted(values["keywords"]),  # type: ignore[arg-type]
+                sorted(values["keywords"]),
             )
             row_id, before = stored[uid]
             if now != before:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -61,10 +63,18 @@ def role_for(name: str, flags: list[str], delimiter: str | None) -> str | None:
     return ROLE_NAMES.get(leaf.strip().lower())
 
 
-def listed(client: object) -> list[tuple[str, list[str], str | None]]:
+# (flags, delimiter, name), as IMAPClient.list_folders returns them.
+_Listed = tuple[tuple[bytes | str, ...], bytes | str | None, bytes | str]
+
+
+class _Lister(Protocol):
+    def list_folders(self) -> list[_Listed]: ...
+
+
+def listed(client: _Lister) -> list[tuple[str, list[str], str | None]]:
     """(decoded name, flags, delimiter) for every mailbox the server lists."""
     found = []
-    for flags, delimiter, name in client.list_folders():  # type: ignore[attr-defined]
+    for flags, delimiter, name in client.list_folders():
         text = _text(name)
         if text.upper() == "INBOX":
             text = "INBOX"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from carteiro.db.base import table_of
 from carteiro.db.types import utcnow
 from carteiro.inbound import bounces, leads_link, outgoing, threads
 from carteiro.inbound.assign import PageThreads
@@ -56,17 +58,30 @@ class Context:
     raws: list[dict[str, object]] = field(default_factory=list)
 
 
-def flag_values(flags: list[str]) -> dict[str, object]:
-    values: dict[str, object] = {name: False for name in SYSTEM_FLAGS.values()}
-    keywords = []
-    for flag in flags:
-        name = SYSTEM_FLAGS.get(flag.lower())
-        if name:
-            values[name] = True
-        elif not flag.startswith("\\"):
-            keywords.append(flag[:100])
-    values["keywords"] = keywords[:50]
-    return values
+class FlagValues(TypedDict):
+    """A message's IMAP flags as its row stores them."""
+
+    seen: bool
+    flagged: bool
+    answered: bool
+    draft: bool
+    keywords: list[str]
+
+
+def flag_values(flags: list[str]) -> FlagValues:
+    names = {SYSTEM_FLAGS.get(flag.lower()) for flag in flags}
+    keywords = [
+        flag[:100]
+        for flag in flags
+        if flag.lower() not in SYSTEM_FLAGS and not flag.startswith("\\")
+    ]
+    return FlagValues(
+        seen="seen" in names,
+        flagged="flagged" in names,
+        answered="answered" in names,
+        draft="draft" in names,
+        keywords=keywords[:50],
+    )
 
 
 def _when(item: Fetched) -> datetime:
@@ -195,10 +210,10 @@ def store_page(session: Session, ctx: Context, folder: InboxFolder, items: list[
     session.add_all([row for row, _, _ in rows])
     session.flush()
     _insert_children(session, ctx, page, rows, participants)
-    for row, item, _ in rows:
-        if item is not None and row.direction == "in":
-            bounces.process(session, row=row, parsed=item.parsed)
-            ctx.new_rows.append((row, item.parsed))
+    for row, fetched, _ in rows:
+        if fetched is not None and row.direction == "in":
+            bounces.process(session, row=row, parsed=fetched.parsed)
+            ctx.new_rows.append((row, fetched.parsed))
     session.flush()
     existing = {t.id for _, _, t in rows if t.id in page.existing}
     threads.recount(session, existing)
@@ -292,7 +307,7 @@ def _insert_children(
         if values:
             # The table, not the mapped class: ORM bulk inserts drop None values and split
             # the batch into many statement shapes.
-            session.execute(insert(model.__table__), values)  # type: ignore[attr-defined]
+            session.execute(insert(table_of(model)), values)
 
 
 def _link_leads(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from carteiro.db.engine import Database
 from carteiro.db.leases import lock_id
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.inbound.models import InboxLease
 
@@ -116,13 +117,14 @@ class LeaseLocks:
             now = utcnow()
             until = now + timedelta(seconds=self._seconds)
             with self._db.session() as session:
-                taken = session.execute(
+                taken = dml(
+                    session,
                     update(InboxLease)
                     .where(
                         InboxLease.name == name,
                         or_(InboxLease.expires_at < now, InboxLease.owner == self._owner),
                     )
-                    .values(owner=self._owner, expires_at=until)
+                    .values(owner=self._owner, expires_at=until),
                 ).rowcount
                 if not taken:
                     try:
@@ -152,10 +154,11 @@ class LeaseLocks:
             until = utcnow() + timedelta(seconds=self._seconds)
             with self._db.session() as session:
                 for name in sorted(self._held):
-                    kept = session.execute(
+                    kept = dml(
+                        session,
                         update(InboxLease)
                         .where(InboxLease.name == name, InboxLease.owner == self._owner)
-                        .values(expires_at=until)
+                        .values(expires_at=until),
                     ).rowcount
                     if not kept:
                         lost.add(name)

@@ -125,7 +125,9 @@ def quote_html(message: InboxMessage) -> str:
     return f'<blockquote type="cite">{inner}</blockquote>'
 
 
-def _original_attachments(session: Session, store: BlobStore, message: InboxMessage) -> list:
+def _original_attachments(
+    session: Session, store: BlobStore, message: InboxMessage
+) -> list[AttachmentIn]:
     rows = session.scalars(
         select(InboxAttachment).where(InboxAttachment.message_id == message.id)
     ).all()
@@ -211,8 +213,7 @@ def reply(
         settings=settings,
         source="inbox",
     )
-    thread = session.get(InboxThread, message.thread_id)
-    assert thread is not None
+    thread = session.get_one(InboxThread, message.thread_id)
     row = outgoing.outbound_row(
         email,
         account_id=account.id,

@@ -100,7 +100,8 @@ def _original(msg: Message) -> tuple[str | None, str | None]:
         headers: Message | None = None
         if ctype == "message/rfc822":
             inner = part.get_payload()
-            headers = inner[0] if isinstance(inner, list) and inner else None
+            first = inner[0] if isinstance(inner, list) and inner else None
+            headers = first if isinstance(first, Message) else None
         elif ctype == "text/rfc822-headers":
             raw = part.get_payload(decode=True)
             text = mime.decode_bytes(raw, None) if isinstance(raw, bytes) else ""
@@ -169,7 +170,8 @@ def _legacy_bounce(parsed: ParsedMessage) -> Report | None:
     kind = "bounce_soft" if status and status.startswith("4") else "bounce_hard"
     failed = [a for _, a in mime.addresses(parsed.headers.get("x-failed-recipients"))]
     report = Report(kind="bounce")
-    for recipient in failed or [None]:
+    recipients: list[str | None] = [*failed] or [None]
+    for recipient in recipients:
         report.outcomes.append(Outcome(recipient, kind, status, None))
     return report
 

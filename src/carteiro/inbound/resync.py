@@ -46,8 +46,7 @@ def remap(
     if remapped:
         session.execute(update(InboxMessage), remapped)
     stale = [r for rs in pool.values() for r in rs] + [r[0] for r in rows if not r[1]]
-    folder = session.get(InboxFolder, folder_id)
-    assert folder is not None
+    folder = session.get_one(InboxFolder, folder_id)
     folder.uidvalidity = validity
     folder.highest_modseq = None
     folder.last_uid = 0

@@ -32,7 +32,7 @@ MAX_BODY_PAGE = 100_000
 DEFAULT_BODY_PAGE = 20_000
 
 
-def _folder_filter(tenant_id: int, folder: str) -> Select:
+def _folder_filter(tenant_id: int, folder: str) -> Select[int]:
     wanted = folder.strip()
     return select(InboxFolder.id).where(
         InboxFolder.tenant_id == tenant_id,
@@ -202,8 +202,7 @@ def get_thread(session: Session, *, tenant_id: int, thread_id: int) -> ThreadDet
     )
     names = _folder_names(session, {m.folder_id for m in messages if m.folder_id})
     summaries = [
-        MessageSummary(**_message_fields(m, names.get(m.folder_id or -1)))  # type: ignore[arg-type]
-        for m in messages
+        MessageSummary(**_message_fields(m, names.get(m.folder_id or -1))) for m in messages
     ]
     return ThreadDetail(
         **_summary(thread, sorted(set(names.values()))).model_dump(), messages=summaries
@@ -254,7 +253,7 @@ def get_message(
         .order_by(InboxAttachment.id)
     ).all()
     return MessagePublic(
-        **_message_fields(message, names.get(message.folder_id or -1)),  # type: ignore[arg-type]
+        **_message_fields(message, names.get(message.folder_id or -1)),
         text=body[offset:end],
         text_offset=offset,
         text_length=len(body),

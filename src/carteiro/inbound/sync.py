@@ -9,6 +9,7 @@ from concurrent.futures import Future
 
 from imapclient import IMAPClient
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
 from carteiro.db.types import utcnow
@@ -52,7 +53,7 @@ class AccountSync:
         client: IMAPClient,
         config: ImapConfig,
         should_stop: Callable[[], bool] = lambda: False,
-        keep_alive: Callable[[], None] = lambda: None,
+        keep_alive: Callable[[], object] = lambda: None,
     ) -> None:
         self.rt = runtime
         self.account_id = account_id
@@ -106,7 +107,7 @@ class AccountSync:
         self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
 
-    def _purge_missing(self, session) -> None:  # type: ignore[no-untyped-def]
+    def _purge_missing(self, session: Session) -> None:
         gone = select(InboxFolder.id).where(
             InboxFolder.account_id == self.account_id, InboxFolder.present.is_(False)
         )
@@ -130,8 +131,7 @@ class AccountSync:
         exists = int(info.get(b"EXISTS") or 0)
         modseq = info.get(b"HIGHESTMODSEQ")
         with self.rt.db.session() as session:
-            folder = session.get(InboxFolder, folder_id)
-            assert folder is not None
+            folder = session.get_one(InboxFolder, folder_id)
             stored_validity, last_uid, stored_modseq = (
                 folder.uidvalidity,
                 folder.last_uid,
@@ -155,8 +155,7 @@ class AccountSync:
         if not quick or part.uidvalidity_reset:
             part.deleted += self._remove_expunged(folder_id, exists)
         with self.rt.db.session() as session:
-            folder = session.get(InboxFolder, folder_id)
-            assert folder is not None
+            folder = session.get_one(InboxFolder, folder_id)
             folder.uidvalidity = validity
             if not quick or part.uidvalidity_reset:
                 # After a quick sync flag changes are still unread: keep the old MODSEQ.
@@ -183,8 +182,7 @@ class AccountSync:
                     raise Stopped()
                 page = uids[start : start + self.config.page_size]
                 with self.rt.db.session() as session:
-                    folder = session.get(InboxFolder, folder_id)
-                    assert folder is not None
+                    folder = session.get_one(InboxFolder, folder_id)
                     have = ingest.existing_uids(session, folder, page)
                 wanted = [u for u in page if u not in have]
                 limit = self.rt.settings.max_message_bytes
@@ -201,8 +199,7 @@ class AccountSync:
 
     def _store(self, folder_id: int, page: list[int], items: list[ingest.Fetched]) -> int:
         with self.rt.db.session() as session:
-            folder = session.get(InboxFolder, folder_id)
-            assert folder is not None
+            folder = session.get_one(InboxFolder, folder_id)
             ctx = ingest.Context(
                 tenant_id=self.tenant_id,
                 account_id=self.account_id,
@@ -270,8 +267,7 @@ class AccountSync:
             part.deleted += len(stale)
         part.new = self._fetch_new(folder_id, unmatched)
         with self.rt.db.session() as session:
-            folder = session.get(InboxFolder, folder_id)
-            assert folder is not None
+            folder = session.get_one(InboxFolder, folder_id)
             folder.last_uid = max(server, default=0)
         log.info(
             "folder %s: UIDVALIDITY changed; %d kept, %d fetched, %d removed",

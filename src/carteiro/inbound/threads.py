@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from carteiro.db.base import table_of
 from carteiro.inbound.dbutil import chunks
 from carteiro.inbound.models import (
     InboxAutoReply,
@@ -108,7 +109,7 @@ def merge(session: Session, *, into: int, others: Iterable[int]) -> None:
 def recount(session: Session, thread_ids: Iterable[int]) -> None:
     """Recomputes counts and dates from the messages; deletes threads left empty."""
     ids = list(dict.fromkeys(thread_ids))
-    table = InboxThread.__table__
+    table = table_of(InboxThread)
     for part in chunks(ids):
         stats = session.execute(
             select(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import Exists
 
 from carteiro.db.types import utcnow
 from carteiro.errors import NotFound
@@ -63,7 +64,7 @@ def set_consent(
     return row
 
 
-def _opted_out(tenant_id: int, address: object) -> object:
+def _opted_out(tenant_id: int, address: object) -> Exists:
     other = aliased(LeadEmail)
     return exists().where(
         other.tenant_id == tenant_id, other.email == address, other.consentimento == OPT_OUT

@@ -170,7 +170,7 @@ def validate_mapping(mapping: Mapping[str, object] | None) -> dict[str, list[str
         values = value if isinstance(value, list) else [value]
         if any(v is not None and not isinstance(v, str) for v in values):
             raise InvalidInput(f"mapping.{key}: give header names as text", field="mapping")
-        names = [v for v in values if v]
+        names = [v for v in values if isinstance(v, str) and v]
         if len(names) > 1 and key not in MULTI:
             raise InvalidInput(f"mapping.{key}: only one column can be mapped", field="mapping")
         out[key] = names

@@ -8,7 +8,7 @@ final merge is set-based SQL, so the job's leads appear all at once or not at al
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 
+from carteiro.db.base import table_of
 from carteiro.db.engine import Database
 from carteiro.errors import InvalidInput
 from carteiro.leads import merge
@@ -70,14 +71,16 @@ Checkpoint = Callable[[Session, Progress], None]
 """Runs inside every staging transaction (progress, lease renewal); may raise to abort."""
 
 
-def _chunks(rows: Iterator[tuple[int, list[object]]]) -> Iterator[list[tuple[int, list[object]]]]:
+def _chunks(
+    rows: Iterator[tuple[int, Sequence[object]]],
+) -> Iterator[list[tuple[int, Sequence[object]]]]:
     while chunk := list(islice(rows, CHUNK_ROWS)):
         yield chunk
 
 
 def _stage_chunk(
     parser: RowParser,
-    chunk: list[tuple[int, list[object]]],
+    chunk: list[tuple[int, Sequence[object]]],
     *,
     spec: ImportSpec,
     seen: set[str],
@@ -183,7 +186,7 @@ def stage(
     parser = RowParser(cmap)
     progress.errors = parser.errors
 
-    def data_rows() -> Iterator[tuple[int, list[object]]]:
+    def data_rows() -> Iterator[tuple[int, Sequence[object]]]:
         yield from head[cmap.header_index + 1 :]
         yield from sheet.rows
 
@@ -201,8 +204,8 @@ def stage(
         if progress.linhas_processadas > MAX_ROWS:
             raise InvalidInput(f"at most {MAX_ROWS:,} rows can be imported", field="file")
         with db.session() as session:
-            write_rows(session, IngestStageLead.__table__, leads)
-            write_rows(session, IngestStageContact.__table__, contacts)
+            write_rows(session, table_of(IngestStageLead), leads)
+            write_rows(session, table_of(IngestStageContact), contacts)
             checkpoint(session, progress)
         if on_progress is not None:
             on_progress(progress)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import and_, case, exists, false, func, literal, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from carteiro.db import upsert
+from carteiro.db.results import dml
 from carteiro.db.types import BigIntPK, UTCDateTime, utcnow
 from carteiro.leads.models import (
     IngestStageContact,
@@ -45,12 +44,6 @@ class MergeCounts:
     telefones_criados: int
 
 
-def _insert(session: Session, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
-
-
 def _merge_leads(
     session: Session, *, job_id: int, tenant_id: int, arquivo: str, aba: str | None
 ) -> int:
@@ -79,13 +72,13 @@ def _merge_leads(
         .where(IngestStageLead.job_id == job_id)
         .order_by(IngestStageLead.seq)
     )
-    stmt = _insert(session, Lead).from_select(columns, source)
+    stmt = upsert.insert(session, Lead).from_select(columns, source)
     keep = {"origem_arquivo", "origem_aba", "ingest_job_id", "updated_at", *SHEET_COLUMNS}
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "lead_id_externo"],
         set_={c: stmt.excluded[c] for c in keep},
     )
-    return session.execute(stmt, execution_options=_ROWCOUNT).rowcount
+    return dml(session, stmt, execution_options=_ROWCOUNT).rowcount
 
 
 def _count_new(session: Session, *, job_id: int, tenant_id: int) -> int:
@@ -106,6 +99,7 @@ def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> in
     The first contact of a lead in sheet order becomes its main one, unless the lead already
     has one (a lead with contacts always has exactly one main contact of each kind).
     """
+    target: type[LeadEmail] | type[LeadTelefone]
     if kind == "e":
         target, value_column, flag = LeadEmail, "email", LeadEmail.email_principal
     else:
@@ -147,11 +141,11 @@ def _contacts(session: Session, *, job_id: int, tenant_id: int, kind: str) -> in
         *extra_columns,
     ]
     stmt = (
-        _insert(session, target)
+        upsert.insert(session, target)
         .from_select(columns, source)
         .on_conflict_do_nothing(index_elements=["lead_id", value_column])
     )
-    return session.execute(stmt, execution_options=_ROWCOUNT).rowcount
+    return dml(session, stmt, execution_options=_ROWCOUNT).rowcount
 
 
 def merge(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +92,7 @@ class RowParser:
             norm.document_hint(normalise(self.headers[doc_col])) if doc_col is not None else None
         )
 
-    def _cell(self, cells: list[object], col: int, linha: int) -> str:
+    def _cell(self, cells: Sequence[object], col: int, linha: int) -> str:
         value = cells[col] if col < len(cells) else None
         text = norm.cell_text(value)
         if len(text) > MAX_CELL_CHARS:
@@ -102,7 +103,7 @@ class RowParser:
             )
         return text
 
-    def _emails(self, cells: list[object], linha: int) -> tuple[list[str], list[str]]:
+    def _emails(self, cells: Sequence[object], linha: int) -> tuple[list[str], list[str]]:
         found: list[str] = []
         raw: list[str] = []
         for col in self.cmap.emails:
@@ -125,7 +126,7 @@ class RowParser:
         return found, raw
 
     def _phones(
-        self, cells: list[object], linha: int
+        self, cells: Sequence[object], linha: int
     ) -> tuple[list[tuple[str, str, str]], list[str]]:
         found: dict[str, tuple[str, str, str]] = {}
         raw: list[str] = []
@@ -155,7 +156,7 @@ class RowParser:
         ordered = sorted(found.values(), key=lambda p: p[1] != "mobile")
         return ordered, raw
 
-    def _document(self, cells: list[object], linha: int) -> dict[str, Any]:
+    def _document(self, cells: Sequence[object], linha: int) -> dict[str, Any]:
         col = self.cmap.single.get("documento")
         text = self._cell(cells, col, linha) if col is not None else ""
         if not text or is_placeholder(text):
@@ -183,11 +184,11 @@ class RowParser:
             "documento_raw": text,
         }
 
-    def _text(self, cells: list[object], name: str, linha: int) -> str | None:
+    def _text(self, cells: Sequence[object], name: str, linha: int) -> str | None:
         col = self.cmap.single.get(name)
         return norm.clean_text(self._cell(cells, col, linha)) if col is not None else None
 
-    def parse(self, cells: list[object], linha: int) -> Parsed | None:
+    def parse(self, cells: Sequence[object], linha: int) -> Parsed | None:
         """The staged lead for a row, or None when the row holds nothing mapped."""
         nome = self._text(cells, "nome", linha)
         contato = self._text(cells, "contato_nome", linha)
@@ -210,7 +211,7 @@ class RowParser:
         lead["lead_id_externo"] = externo
         return Parsed(externo=externo, lead=lead, emails=emails, phones=phones)
 
-    def _external_id(self, cells: list[object], linha: int) -> str | None:
+    def _external_id(self, cells: Sequence[object], linha: int) -> str | None:
         col = self.cmap.single.get("lead_id_externo")
         if col is None:
             return None

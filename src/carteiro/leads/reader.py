@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -34,7 +34,7 @@ class Sheet:
     format: str
     total_rows: int | None
     first_column: int
-    rows: Iterator[tuple[int, list[object]]]
+    rows: Iterator[tuple[int, Sequence[object]]]
 
 
 def detect_format(head: bytes, filename: str) -> str:
@@ -103,7 +103,7 @@ def open_workbook(source: bytes | Path, sheet: str | None) -> Sheet:
     total = end[0] + 1 if end is not None else 0
     first_column = start[1] if start is not None else 0
 
-    def rows() -> Iterator[tuple[int, list[object]]]:
+    def rows() -> Iterator[tuple[int, Sequence[object]]]:
         if start is None:
             return
         for index, row in enumerate(data.iter_rows()):
@@ -147,7 +147,7 @@ def open_csv(source: bytes | Path) -> Sheet:
     delimiter = _delimiter(head.decode(encoding, errors="replace"))
     text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
 
-    def rows() -> Iterator[tuple[int, list[object]]]:
+    def rows() -> Iterator[tuple[int, Sequence[object]]]:
         reader = csv.reader(text, delimiter=delimiter)
         previous = 0
         try:

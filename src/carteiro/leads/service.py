@@ -144,7 +144,7 @@ def _principals(session: Session, ids: list[int]) -> tuple[dict[int, str], dict[
             LeadTelefone.lead_id.in_(ids), LeadTelefone.telefone_principal.is_(True)
         )
     ).all()
-    return dict(emails), dict(phones)  # type: ignore[arg-type]
+    return dict(emails), dict(phones)
 
 
 def _summary_fields(lead: Lead, email: str | None, phone: str | None) -> dict[str, Any]:
@@ -248,7 +248,7 @@ def detail(session: Session, lead: Lead) -> LeadDetail:
                 telefone_id=p.telefone_id,
                 telefone=p.telefone,
                 telefone_principal=p.telefone_principal,
-                tipo=p.tipo,  # type: ignore[arg-type]
+                tipo=p.tipo,
                 tipo_origem=p.tipo_origem,
                 valido_para_disparo=p.valido_para_disparo,
             )
@@ -266,7 +266,7 @@ def email_public(e: LeadEmail) -> LeadEmailPublic:
         email=e.email,
         email_principal=e.email_principal,
         valido_para_disparo=e.valido_para_disparo,
-        consentimento=e.consentimento,  # type: ignore[arg-type]
+        consentimento=e.consentimento,
         consentimento_origem=e.consentimento_origem,
         consentimento_em=e.consentimento_em,
     )

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import String, any_, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from carteiro.db import upsert
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput, NotFound
 from carteiro.events import bus
@@ -71,10 +72,6 @@ def _target(email: str | None, domain: str | None) -> tuple[str, str]:
     return "domain", normalise_domain(domain, field="domain")
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-
-
 def suppress(
     session: Session,
     *,
@@ -92,7 +89,7 @@ def suppress(
         raise InvalidInput(f"reason must be one of {', '.join(REASONS)}", field="reason")
     kind, value = _target(email, domain)
     stmt = (
-        _insert(session)(Suppression)
+        upsert.insert(session, Suppression)
         .values(
             tenant_id=tenant_id,
             kind=kind,
@@ -135,7 +132,7 @@ def suppress_many(
         }
         for v in sorted(values)
     ]
-    stmt = _insert(session)(Suppression).on_conflict_do_nothing(
+    stmt = upsert.insert(session, Suppression).on_conflict_do_nothing(
         index_elements=["tenant_id", "value"]
     )
     session.execute(stmt, rows)
@@ -146,7 +143,7 @@ def public(row: Suppression) -> SuppressionPublic:
         id=row.id,
         email=row.value if row.kind == "email" else None,
         domain=row.value if row.kind == "domain" else None,
-        reason=row.reason,  # type: ignore[arg-type]
+        reason=row.reason,
         source=row.source,
         created_at=row.created_at,
     )

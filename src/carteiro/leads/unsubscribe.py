@@ -147,7 +147,8 @@ def _open_signed(settings: Settings, token: str, bad: InvalidToken) -> list[obje
     if not hmac.compare_digest(mac, expected):
         raise bad
     try:
-        version, *fields = json.loads(payload)
+        decoded: list[object] = json.loads(payload)
+        version, *fields = decoded
     except (ValueError, TypeError):
         raise bad from None
     if version != _VERSION or len(fields) != 5:
@@ -164,9 +165,11 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Unsub
     tenant_id, address, email_id, campaign_id, issued, *rest = opener(settings, token, bad)
     if not isinstance(tenant_id, int) or not isinstance(address, str):
         raise bad
-    if not isinstance(issued, int) or not all(
-        v is None or isinstance(v, int) for v in (email_id, campaign_id)
-    ):
+    if not isinstance(issued, int):
+        raise bad
+    if not (email_id is None or isinstance(email_id, int)):
+        raise bad
+    if not (campaign_id is None or isinstance(campaign_id, int)):
         raise bad
     message_id = rest[0] if rest else None
     if message_id is not None and not isinstance(message_id, str):

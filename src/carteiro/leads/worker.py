@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db import leases
 from carteiro.db.engine import Database
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.leads import importer
@@ -70,7 +71,8 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
     with db.session() as session:
         errors = [{"linha": None, "coluna": None, "valor": None, "motivo": message}]
         values = {**_counters(progress), "erros": errors + list(progress.errors.items)}
-        owned = session.execute(
+        owned = dml(
+            session,
             update(IngestJob)
             .where(_fence(worker_id, job.job_id))
             .values(
@@ -80,7 +82,7 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
                 lease_owner=None,
                 lease_until=None,
                 concluido_em=utcnow(),
-            )
+            ),
         ).rowcount
         if owned:
             importer.clear(session, job_id=job.job_id)
@@ -90,7 +92,8 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
 
 def _release(db: Database, job: Claimed, worker_id: str) -> None:
     with db.session() as session:
-        owned = session.execute(
+        owned = dml(
+            session,
             update(IngestJob)
             .where(_fence(worker_id, job.job_id))
             .values(
@@ -99,7 +102,7 @@ def _release(db: Database, job: Claimed, worker_id: str) -> None:
                 lease_owner=None,
                 lease_until=None,
                 tentativas=IngestJob.tentativas - 1,
-            )
+            ),
         ).rowcount
         if owned:
             importer.clear(session, job_id=job.job_id)
@@ -133,7 +136,7 @@ def run_job(
     def checkpoint(session: Session, p: Progress) -> None:
         until = utcnow() + timedelta(seconds=lease_seconds)
         stmt = update(IngestJob).where(_fence(worker_id, job.job_id))
-        if not session.execute(stmt.values(**_counters(p), lease_until=until)).rowcount:
+        if not dml(session, stmt.values(**_counters(p), lease_until=until)).rowcount:
             raise LeaseLost
 
     try:

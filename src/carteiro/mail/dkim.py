@@ -41,7 +41,8 @@ def _parse(raw: bytes) -> tuple[list[list[bytes]], bytes]:
     (most of the cost for large messages); anything else goes through dkimpy as is."""
     end = raw.find(b"\r\n\r\n")
     if end < 0 or raw.count(b"\n") != raw.count(b"\r\n"):
-        return dkim.rfc822_parse(raw)
+        parsed: tuple[list[list[bytes]], bytes] = dkim.rfc822_parse(raw)
+        return parsed
     headers, _ = dkim.rfc822_parse(raw[: end + 4])
     return headers, raw[end + 4 :]
 
@@ -53,7 +54,10 @@ def _relaxed_body(body: bytes) -> bytes:
         body = canonicalization.strip_trailing_whitespace(body)
     if b"\t" in body or b"  " in body:
         body = canonicalization.compress_whitespace(body)
-    return canonicalization.correct_empty_body(canonicalization.strip_trailing_lines(body))
+    canonical: bytes = canonicalization.correct_empty_body(
+        canonicalization.strip_trailing_lines(body)
+    )
+    return canonical
 
 
 class DkimSigner:
@@ -109,7 +113,8 @@ class DkimSigner:
         )
         signed = self._key.sign(hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
         fields[-1] = (b"b", base64.b64encode(signed))
-        return _HEADER + b": " + dkim.fold(_fields_value(fields) + b"\r\n", namelen=len(_HEADER))
+        folded: bytes = dkim.fold(_fields_value(fields) + b"\r\n", namelen=len(_HEADER))
+        return _HEADER + b": " + folded
 
     def sign(self, raw: bytes, *, now: float | None = None) -> bytes:
         """`raw` with its DKIM-Signature header prepended (the bytes to send)."""

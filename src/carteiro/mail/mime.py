@@ -7,9 +7,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email import quoprimime
-from email.contentmanager import _encode_base64, _encode_text
+from email.contentmanager import (  # type: ignore[attr-defined]  # private: not in typeshed
+    _encode_base64,
+    _encode_text,
+)
 from email.generator import BytesGenerator
-from email.message import MIMEPart, _formatparam
+from email.message import (  # type: ignore[attr-defined]  # private: not in typeshed
+    MIMEPart,
+    _formatparam,
+)
 from email.policy import SMTP
 from functools import lru_cache
 
@@ -27,6 +33,8 @@ __all__ = ["Content", "render", "render_stdlib"]
 # private to the email package; they are called rather than copied so that payloads,
 # parameters and boundaries are its own by construction.
 _CRLF = b"\r\n"
+# The SMTP policy's line length (78); typed optional because other policies may have none.
+_MAX_LINE_LENGTH = SMTP.max_line_length or 78
 # The generator's boundaries: 15 '=', a zero-padded random number below sys.maxsize, '=='.
 _TOKEN_WIDTH = len(repr(sys.maxsize - 1))
 _SAMPLE_BOUNDARY = "=" * 15 + "0" * _TOKEN_WIDTH + "=="
@@ -38,7 +46,8 @@ _QP_ESCAPE = re.compile("([" + re.escape("".join(sorted(set(_QP_ESCAPES) - {"\r"
 @lru_cache(maxsize=512)
 def _header(name: str, value: str) -> bytes:
     """One header as the email package stores and folds it; the same few values repeat."""
-    return SMTP.header_factory(name, value).fold(policy=SMTP).encode("ascii")
+    folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
+    return folded.encode("ascii")
 
 
 def _multipart_header(subtype: str, boundary: str) -> bytes:
@@ -52,12 +61,13 @@ def _multipart_header(subtype: str, boundary: str) -> bytes:
 
 def _boundary(text: bytes) -> str:
     """The generator's `_make_boundary`: the same random draw, the same collision check."""
-    boundary = BytesGenerator._make_boundary()
+    boundary: str = BytesGenerator._make_boundary()  # type: ignore[attr-defined]  # private: not in typeshed
     if ("--" + boundary).encode("ascii") not in text:
         return boundary  # the generator's line-anchored check cannot match either
     # With CRLF line ends this anchored check never matches; it is kept as the generator has it.
     base, counter = boundary, 0
-    while BytesGenerator._compile_re(f"^--{re.escape(boundary)}(--)?$", re.MULTILINE).search(text):
+    compile_re = BytesGenerator._compile_re  # type: ignore[attr-defined]  # private: not in typeshed
+    while compile_re(f"^--{re.escape(boundary)}(--)?$", re.MULTILINE).search(text):
         boundary = f"{base}.{counter}"
         counter += 1
     return boundary
@@ -116,10 +126,11 @@ def _quoted_printable(body: str, maxlinelen: int) -> str:
 
 def _payload(body: str, cte: str) -> str:
     if cte != "quoted-printable":
-        return _encode_text(body, "utf-8", cte, SMTP)[1]
+        encoded: str = _encode_text(body, "utf-8", cte, SMTP)[1]
+        return encoded
     # What `_encode_text` does for quoted-printable, with the faster encoder.
     data = b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
-    return _quoted_printable(data.decode("latin-1"), SMTP.max_line_length)
+    return _quoted_printable(data.decode("latin-1"), _MAX_LINE_LENGTH)
 
 
 def _text_part(subtype: str, body: str, cte: str) -> bytes:

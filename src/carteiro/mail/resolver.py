@@ -10,6 +10,8 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 import dns.resolver
+from dns.rdtypes.ANY.MX import MX
+from dns.rdtypes.ANY.TXT import TXT
 
 from carteiro.config import Settings
 
@@ -34,9 +36,12 @@ class DnsConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DnsConfig:
-        servers = settings.dns_nameservers
-        if isinstance(servers, str):
-            servers = [v for v in servers.replace(",", " ").split() if v]
+        configured = settings.dns_nameservers
+        servers = (
+            [v for v in configured.replace(",", " ").split() if v]
+            if isinstance(configured, str)
+            else configured
+        )
         return cls(
             dns_nameservers=tuple(str(v) for v in servers or ()),
             dns_port=int(settings.dns_port),
@@ -89,14 +94,16 @@ class DnsResolver:
     def txt(self, name: str) -> list[str]:
         """Every TXT record at `name`, its character-strings joined (as SPF and DKIM need)."""
         return [
-            b"".join(r.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+            b"".join(r.strings).decode("utf-8", "replace")
             for r in self._query(name, "TXT")
+            if isinstance(r, TXT)
         ]
 
     def mx(self, name: str) -> list[tuple[int, str]]:
         records = [
-            (r.preference, r.exchange.to_text(omit_final_dot=True).lower())  # type: ignore[attr-defined]
+            (r.preference, r.exchange.to_text(omit_final_dot=True).lower())
             for r in self._query(name, "MX")
+            if isinstance(r, MX)
         ]
         return sorted(records)
 

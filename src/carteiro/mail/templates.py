@@ -86,7 +86,7 @@ def _check_widths(fmt: str) -> None:
         budget.size(int(number) if len(number) < 20 else math.inf)
 
 
-def _check_str_method(name: str, text: str, args: tuple[Any, ...], kwargs: dict) -> None:
+def _check_str_method(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     budget = _current()
     values = [*args, *kwargs.values()]
     if name in ("ljust", "rjust", "center", "zfill") and values and isinstance(values[0], int):
@@ -134,7 +134,7 @@ def _checked_filter(name: str, check: Callable[..., None]) -> Callable[..., Any]
         return original(*args, **kwargs)
 
     if hasattr(original, "jinja_pass_arg"):  # the eval context or environment comes first
-        run.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+        run.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]  # set on a function
     return run
 
 

@@ -10,6 +10,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -78,10 +79,14 @@ class ServerTimeInstructions:
 def _refuse_unknown_arguments(tool: Tool) -> None:
     """The tool's argument model forbids names it does not define, and its schema says so."""
     loose = tool.fn_metadata.arg_model
-    strict = type(
-        loose.__name__,
-        (loose,),
-        {"__module__": loose.__module__, "model_config": ConfigDict(extra="forbid")},
+    # type() of a model subclass is a model class; the checker only knows it as a type.
+    strict = cast(
+        type[ArgModelBase],
+        type(
+            loose.__name__,
+            (loose,),
+            {"__module__": loose.__module__, "model_config": ConfigDict(extra="forbid")},
+        ),
     )
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)

@@ -289,7 +289,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
     async def queue_stats(ctx: Context) -> QueueStatsResult:
         def work(session: Session, principal: Principal) -> QueueStatsResult:
             stats = queue.stats(session, tenant_id=principal.tenant_id)
-            return QueueStatsResult(**stats, server_time=runner.clock())
+            return QueueStatsResult(**stats.model_dump(), server_time=runner.clock())
 
         return await runner.run(ctx, scopes.EMAILS_READ, work)
 

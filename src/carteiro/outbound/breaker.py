@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts import status
 from carteiro.accounts.models import Account
+from carteiro.db.base import table_of
 from carteiro.mail.replies import ReplyClass, classify_reply
 from carteiro.mail.transports.base import DeliveryError
 from carteiro.outbound.outcome import Outcome, RetryPolicy
 
-ACCOUNTS = Account.__table__
+ACCOUNTS = table_of(Account)
 COUNTED = {"connection", "timeout", "tls", "smtp_4xx"}
 
 

@@ -89,7 +89,7 @@ async def send_and_wait(
     outcome = TERMINAL.get(state, "queued")
     return ChannelSendResult(
         messageId=message_id,
-        status=outcome,  # type: ignore[arg-type]
+        status=outcome,
         error=error if outcome == "failed" else None,
         id=email_id,
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from carteiro.accounts import connections, limits
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import Vault
+from carteiro.db.base import table_of
 from carteiro.errors import CarteiroError
 from carteiro.leads import suppression
 from carteiro.outbound import claim_plan as plan_of
@@ -24,7 +25,7 @@ from carteiro.outbound.reroute import resign
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
 # worker's time.
-EMAILS = Email.__table__
+EMAILS = table_of(Email)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _suppressed(session: Session, rows: Sequence[Row[Any]], now: datetime) -> se
         )
     tenants = {row.id: row.tenant_id for row in rows}
     session.execute(
-        insert(EmailEvent.__table__),
+        insert(table_of(EmailEvent)),
         [
             {"tenant_id": tenants[i], "email_id": i, "type": "suppressed", "created_at": now}
             for i in blocked
@@ -229,7 +230,7 @@ def _fail_unsendable(
                 "created_at": now,
             }
         )
-    session.execute(insert(EmailEvent.__table__), events)
+    session.execute(insert(table_of(EmailEvent)), events)
 
 
 def claim(
@@ -310,7 +311,7 @@ def _candidates(
     limit: int,
     now: datetime,
     postgres: bool,
-) -> Sequence[Row[Any]]:
+) -> Sequence[Row[*tuple[Any, ...]]]:
     """Due messages the open accounts could take, in lane, priority and time order."""
     eligible = or_(
         and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.is_(None)),

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from carteiro.accounts.models import Account
 from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
+from carteiro.db.base import table_of
+from carteiro.db.results import dml, inserted_id
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, Forbidden, InvalidInput, TooLarge
 from carteiro.leads import consent, suppression, unsubscribe
@@ -170,6 +172,7 @@ def build(
         attachments.append(att)
 
     route = _route(data.from_email, f"{prefix}from_email")
+    account: Account | None
     if data.account is not None:
         account = pool.by_ref(data.account, f"{prefix}account")
         if route and not _matches(account.email, route):
@@ -337,7 +340,7 @@ def _mark_suppressed(session: Session, tenant_id: int, built: list[Built]) -> No
 
 def _insert_emails(session: Session, rows: list[Row]) -> list[int]:
     """Inserts the rows in order and returns their ids in the same order."""
-    table = Email.__table__
+    table = table_of(Email)
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         # A RETURNING insert becomes one VALUES list of ~30,000 placeholders that psycopg
@@ -351,7 +354,7 @@ def _insert_emails(session: Session, rows: list[Row]) -> list[int]:
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(session.scalars(stmt, rows))
     # SQLite before 3.35 has no RETURNING.
-    return [session.execute(insert(table), row).inserted_primary_key[0] for row in rows]
+    return [inserted_id(dml(session, insert(table), row)) for row in rows]
 
 
 def _insert_children(session: Session, built: list[Built], ids: list[int]) -> None:
@@ -369,7 +372,7 @@ def _insert_children(session: Session, built: list[Built], ids: list[int]) -> No
         for a in b.attachments
     ]
     if attachments:
-        session.execute(insert(EmailAttachment.__table__), attachments)
+        session.execute(insert(table_of(EmailAttachment)), attachments)
     events = [
         {
             "tenant_id": b.row["tenant_id"],
@@ -380,4 +383,4 @@ def _insert_children(session: Session, built: list[Built], ids: list[int]) -> No
         }
         for b, id_ in zip(built, ids, strict=True)
     ]
-    session.execute(insert(EmailEvent.__table__), events)
+    session.execute(insert(table_of(EmailEvent)), events)

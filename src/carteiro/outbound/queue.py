@@ -10,6 +10,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
+from carteiro.db.base import table_of
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.leads import suppression
 from carteiro.mail.replies import ReplyClass, classify_reply
@@ -19,10 +21,11 @@ from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.claim import finish as finish_claim
 from carteiro.outbound.models import STATUSES, Email, EmailAttempt, EmailEvent
 from carteiro.outbound.outcome import Outcome, RetryPolicy
+from carteiro.outbound.schemas import QueueStats
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
 # worker's time.
-EMAILS = Email.__table__
+EMAILS = table_of(Email)
 
 
 def claim(
@@ -65,8 +68,8 @@ def complete(
             ack.owned += _fenced(session, [o.email.id], worker_id, _failed(ack, o, policy, now))
     for code, ids in ack.sent_by_code.items():
         ack.owned += _fenced(session, ids, worker_id, _sent_values(code, now))
-    session.execute(insert(EmailAttempt.__table__), [_attempt(o, worker_id) for o in outcomes])
-    session.execute(insert(EmailEvent.__table__), _events(ack.events, now))
+    session.execute(insert(table_of(EmailAttempt)), [_attempt(o, worker_id) for o in outcomes])
+    session.execute(insert(table_of(EmailEvent)), _events(ack.events, now))
     breaker.record(session, outcomes=outcomes, policy=policy, now=now)
     _suppress_bounced(session, ack.bounced)
     return ack.owned
@@ -194,7 +197,7 @@ def _fenced(session: Session, ids: list[int], worker_id: str, values: dict[str, 
     """Updates rows this worker still leases; returns how many it did."""
     fence = (EMAILS.c.lease_owner == worker_id) & (EMAILS.c.status == "sending")
     stmt = update(EMAILS).where(EMAILS.c.id.in_(ids), fence).values(**values)
-    return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
+    return dml(session, stmt, execution_options={"synchronize_session": False}).rowcount
 
 
 def _events(
@@ -228,7 +231,8 @@ def renew(
     if not ids:
         return 0
     until = (now or utcnow()) + timedelta(seconds=lease_seconds)
-    return session.execute(
+    return dml(
+        session,
         update(EMAILS)
         .where(
             EMAILS.c.id.in_(ids), EMAILS.c.lease_owner == worker_id, EMAILS.c.status == "sending"
@@ -242,7 +246,8 @@ def release(session: Session, *, worker_id: str, ids: list[int]) -> int:
     """Returns claimed-but-unsent messages to the queue without counting an attempt."""
     if not ids:
         return 0
-    return session.execute(
+    return dml(
+        session,
         update(EMAILS)
         .where(
             EMAILS.c.id.in_(ids), EMAILS.c.lease_owner == worker_id, EMAILS.c.status == "sending"
@@ -277,7 +282,7 @@ def recover_expired(session: Session, *, now: datetime | None = None) -> list[in
     rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
     if rows:
         session.execute(
-            insert(EmailEvent.__table__),
+            insert(table_of(EmailEvent)),
             [
                 {"tenant_id": r.tenant_id, "email_id": r.id, "type": "recovered", "created_at": now}
                 for r in rows
@@ -286,14 +291,17 @@ def recover_expired(session: Session, *, now: datetime | None = None) -> list[in
     return [r.id for r in rows]
 
 
-def stats(session: Session, *, tenant_id: int | None = None, now: datetime | None = None) -> dict:
+def stats(
+    session: Session, *, tenant_id: int | None = None, now: datetime | None = None
+) -> QueueStats:
     now = now or utcnow()
     scope = [EMAILS.c.tenant_id == tenant_id] if tenant_id is not None else []
-    counts = dict(
-        session.execute(
+    counts: dict[str, int] = {
+        status: n
+        for status, n in session.execute(
             select(EMAILS.c.status, func.count(EMAILS.c.id)).where(*scope).group_by(EMAILS.c.status)
-        ).all()
-    )
+        )
+    }
     oldest = session.scalar(
         select(func.min(EMAILS.c.created_at)).where(*scope, EMAILS.c.status == "pending")
     )
@@ -305,9 +313,9 @@ def stats(session: Session, *, tenant_id: int | None = None, now: datetime | Non
         )
         return session.scalar(stmt) or 0
 
-    return {
-        "counts": {s: counts.get(s, 0) for s in STATUSES},
-        "oldest_pending_age_seconds": (now - oldest).total_seconds() if oldest else None,
-        "sent_last_minute": sent_since(60),
-        "sent_last_hour": sent_since(3600),
-    }
+    return QueueStats(
+        counts={s: counts.get(s, 0) for s in STATUSES},
+        oldest_pending_age_seconds=(now - oldest).total_seconds() if oldest else None,
+        sent_last_minute=sent_since(60),
+        sent_last_hour=sent_since(3600),
+    )

@@ -295,13 +295,13 @@ def to_public(
 ) -> EmailPublic:
     return EmailPublic(
         id=email.id,
-        status=email.status,  # type: ignore[arg-type]
+        status=email.status,
         to_email=email.to_email,
         cc_emails=email.cc_emails or [],
         bcc_emails=email.bcc_emails or [],
         from_email=email.from_email,
         subject=email.subject,
-        priority=PRIORITY_NAMES[email.priority],  # type: ignore[arg-type]
+        priority=PRIORITY_NAMES[email.priority],
         scheduled_at=email.scheduled_at,
         sent_at=email.sent_at,
         created_at=email.created_at,

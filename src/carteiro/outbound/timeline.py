@@ -70,7 +70,7 @@ def delivery(email: Email, events: list[EmailEvent]) -> DeliveryReport | None:
     diagnostic = d.get("diagnostic") or d.get("feedback_type") or d.get("reply")
     recipients = [*email.to_emails, *(email.cc_emails or []), *(email.bcc_emails or [])]
     return DeliveryReport(
-        status=REPORTS[latest.type],  # type: ignore[arg-type]
+        status=REPORTS[latest.type],
         reported_at=latest.created_at,
         smtp_status=status,
         diagnostic=_clip(str(diagnostic)) if diagnostic else None,

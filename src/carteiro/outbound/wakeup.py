@@ -9,11 +9,11 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 CHANNEL = "carteiro_emails"
-_listeners: list[Callable[[], None]] = []
+_listeners: list[Callable[[], object]] = []
 _lock = threading.Lock()
 
 
-def subscribe(callback: Callable[[], None]) -> Callable[[], None]:
+def subscribe(callback: Callable[[], object]) -> Callable[[], None]:
     """Registers a thread-safe callback; returns a function that unregisters it."""
     with _lock:
         _listeners.append(callback)

@@ -22,7 +22,7 @@ from carteiro.outbound.claim import Claim, Claimed
 from carteiro.outbound.claim import claim as claim_due
 from carteiro.outbound.claim import finish as finish_claim
 from carteiro.outbound.outcome import Outcome, RetryPolicy
-from carteiro.outbound.transports.registry import TransportRegistry
+from carteiro.outbound.transports.registry import Route, TransportRegistry
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.worker")
@@ -221,7 +221,7 @@ class Dispatcher:
             self._last_busy.setdefault(account_id, now)
             found = self.transports.get(account_id)
             if found is not None:
-                await found[0].set_limit(held)
+                await found.transport.set_limit(held)
         self._slots = slots
         for item in claimed:
             if item.account_id is not None:
@@ -248,7 +248,7 @@ class Dispatcher:
         for account_id in idle:
             found = self.transports.get(account_id)
             if found is not None:
-                await found[0].set_limit(0)
+                await found.transport.set_limit(0)
         try:
             await asyncio.to_thread(self._release_slots, idle)
         except Exception:
@@ -279,11 +279,10 @@ class Dispatcher:
                 raise TemporaryFailure(
                     f"account {item.account_id} could not be loaded", error_type="config"
                 )
-            transport, account = found
-            result = await transport.send(
+            result = await found.transport.send(
                 sender=item.sender, recipients=item.recipients, raw=item.raw
             )
-            outcome = Outcome(item, account, started_at, time.perf_counter() - t0, result=result)
+            outcome = Outcome(item, found.name, started_at, time.perf_counter() - t0, result=result)
         except DeliveryError as exc:
             outcome = self._failure(item, found, started_at, t0, exc)
         except asyncio.CancelledError:
@@ -295,8 +294,15 @@ class Dispatcher:
             outcome = self._failure(item, found, started_at, t0, err)
         return outcome
 
-    def _failure(self, item, found, started_at, t0, exc) -> Outcome:  # type: ignore[no-untyped-def]
-        account = found[1] if found else str(item.account_id)
+    def _failure(
+        self,
+        item: Claimed,
+        found: Route | None,
+        started_at: datetime,
+        t0: float,
+        exc: DeliveryError,
+    ) -> Outcome:
+        account = found.name if found else str(item.account_id)
         return Outcome(item, account, started_at, time.perf_counter() - t0, error=exc)
 
     async def _ack_loop(self) -> None:

@@ -87,7 +87,8 @@ def encode_folder(name: str) -> str:
     """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3), as servers expect it."""
     from imapclient.imap_utf7 import encode
 
-    return encode(name).decode("ascii")
+    encoded: bytes = encode(name)
+    return encoded.decode("ascii")
 
 
 class Dovecot:
@@ -314,7 +315,7 @@ class Dovecot:
     def uids(self, folder: str) -> list[int]:
         with self.client() as conn:
             conn.select(_quote(encode_folder(folder)), readonly=True)
-            _, data = conn.uid("SEARCH", None, "ALL")
+            _, data = conn.uid("SEARCH", "ALL")
             return [int(x) for x in (data[0] or b"").split()]
 
     def uidvalidity(self, folder: str) -> int:
@@ -328,7 +329,7 @@ class Dovecot:
         mailbox = _quote(encode_folder(folder))
         with self.client() as conn:
             conn.select(mailbox, readonly=True)
-            _, data = conn.uid("SEARCH", None, "ALL")
+            _, data = conn.uid("SEARCH", "ALL")
             held: list[bytes] = []
             for uid in (data[0] or b"").split():
                 _, parts = conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])")

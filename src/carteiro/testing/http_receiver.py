@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -95,7 +96,7 @@ class HttpReceiver:
             self._requests.append(request)
             self._cond.notify_all()
 
-    def wait_for(self, predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    def wait_for(self, predicate: Callable[[list[Request]], bool], timeout: float = 15.0) -> bool:
         """Waits until `predicate(requests)` holds; False on time-out."""
         deadline = time.monotonic() + timeout
         with self._cond:

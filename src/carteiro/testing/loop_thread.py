@@ -50,7 +50,8 @@ class LoopThread:
             self.loop = None
             raise failure[0]
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
 
     def stop(self, shutdown: Callable[[], Awaitable[None]]) -> None:
         """Runs `shutdown()` on the loop (close the server, cut connections), then ends it."""

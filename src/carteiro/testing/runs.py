@@ -31,4 +31,4 @@ async def run_dispatcher_until(
 
 def email_status(runtime: Runtime, email_id: int) -> str:
     with runtime.db.session() as session:
-        return session.get(Email, email_id).status  # type: ignore[union-attr]
+        return session.get_one(Email, email_id).status

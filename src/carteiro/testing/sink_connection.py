@@ -31,7 +31,7 @@ async def serve_connection(
     sink._writers.add(writer)
     task = asyncio.current_task()
     if task is not None:
-        sink._tasks.add(task)  # type: ignore[arg-type]
+        sink._tasks.add(task)
     with sink._lock:
         sink.connections += 1
     peer = writer.get_extra_info("peername")
@@ -102,7 +102,7 @@ async def serve_connection(
         return
     finally:
         sink._writers.discard(writer)
-        sink._tasks.discard(task)  # type: ignore[arg-type]
+        sink._tasks.discard(task)
         writer.transport.abort()
 
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,7 +83,9 @@ class SinkSession:
             return self._auth_continue(line)
         verb, _, arg = line.partition(b" ")
         name = verb.upper().decode("ascii", "replace")
-        handler = getattr(self, f"_cmd_{name.lower()}", None) if name.isalpha() else None
+        handler: Callable[[bytes], bytes | str] | None = (
+            getattr(self, f"_cmd_{name.lower()}", None) if name.isalpha() else None
+        )
         if handler is None:
             return b"500 5.5.2 Command not recognised\r\n"
         return handler(arg.strip())

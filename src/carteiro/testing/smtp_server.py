@@ -55,7 +55,7 @@ class _SinkController(Controller):
         self._sink = sink
 
     def factory(self) -> SMTP:
-        server = super().factory()
+        server: SMTP = super().factory()  # type: ignore[no-untyped-call]  # unannotated in aiosmtpd
         if self._sink.security != "starttls":
             # aiosmtpd only counts STARTTLS as "TLS" for AUTH, so implicit TLS would never
             # advertise AUTH; plain mode is a deliberate test setup. Setting it after
@@ -68,14 +68,14 @@ class _SinkController(Controller):
             self._sink._connection_lost()
             lost(exc)
 
-        server.connection_lost = connection_lost  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign,assignment]  # per instance
         return server
 
     def _trigger_server(self) -> None:
         # aiosmtpd's readiness probe connects to self.port, which is still 0 when the OS picked it.
-        assert self.server is not None
+        assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]  # unannotated in aiosmtpd
 
 
 class _Handler:

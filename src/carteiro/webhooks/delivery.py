@@ -21,6 +21,7 @@ from carteiro.db import leases as leader
 from carteiro.db.claims import claim_rows
 from carteiro.db.engine import Database
 from carteiro.db.leases import worker_id
+from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.loops import Backoff, run_every
 from carteiro.runtime import Runtime
@@ -239,7 +240,8 @@ def complete(session: Session, *, owner: str, results: list[Result], config: Web
         else:
             delay = backoff(r.due.attempt, config, r.retry_after)
             values.update(status="pending", run_at=now + timedelta(seconds=delay))
-        changed = session.execute(
+        changed = dml(
+            session,
             update(WebhookDelivery).where(WebhookDelivery.id == r.due.id, fence).values(**values),
             execution_options={"synchronize_session": False},
         ).rowcount

@@ -11,10 +11,10 @@ import time
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carteiro.db import leases as leader
+from carteiro.db import upsert
 from carteiro.db.leases import SchedulerLease
 from carteiro.db.types import utcnow
 from carteiro.events.models import OutboxEvent
@@ -36,16 +36,15 @@ EMAIL_EVENT_TYPES = {
     "complained": "complained",
     "complaint": "complained",
 }
-_SOURCES = {"email": EmailEvent, "outbox": OutboxEvent}
+_SOURCES: dict[str, type[EmailEvent] | type[OutboxEvent]] = {
+    "email": EmailEvent,
+    "outbox": OutboxEvent,
+}
 
 
 class FanOut(NamedTuple):
     created: int
     backlog: bool
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
 def _max_ids(session: Session) -> dict[str, dict[str, Any]]:
@@ -60,7 +59,7 @@ def ensure_cursor(session: Session) -> None:
     if session.get(SchedulerLease, STATE) is not None:
         return
     session.execute(
-        _insert(session)(SchedulerLease)
+        upsert.insert(session, SchedulerLease)
         .values(name=STATE, state=_max_ids(session), updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
     )
@@ -241,7 +240,7 @@ def fan_out(
             )
     if deliveries:
         session.execute(
-            _insert(session)(WebhookDelivery).on_conflict_do_nothing(
+            upsert.insert(session, WebhookDelivery).on_conflict_do_nothing(
                 index_elements=["webhook_id", "event_id"]
             ),
             deliveries,

@@ -193,7 +193,7 @@ def deliveries(
             webhook_id=r.webhook_id,
             event_id=r.event_id,
             event_type=r.event_type,
-            status=r.status,  # type: ignore[arg-type]
+            status=r.status,
             attempts=r.attempts,
             run_at=r.run_at,
             last_status_code=r.last_status_code,

@@ -31,12 +31,12 @@ def health(rt: Rt) -> JSONResponse:
         checks["database"] = {"status": "error", "detail": type(exc).__name__}
         return JSONResponse({"status": "error", "checks": checks}, status_code=503)
     checks["database"] = {"status": "ok", "dialect": rt.db.dialect}
-    pending = stats["counts"]["pending"]
+    pending = stats.counts["pending"]
     checks["queue"] = {
         "status": "warning" if pending > PENDING_WARNING else "ok",
         "pending": pending,
-        "dead": stats["counts"]["dead"],
-        "oldest_pending_age_seconds": stats["oldest_pending_age_seconds"],
+        "dead": stats.counts["dead"],
+        "oldest_pending_age_seconds": stats.oldest_pending_age_seconds,
     }
     troubled = summary["cooling_down"] + summary["by_status"].get("paused", 0)
     dns_bad = summary["dns"].get("error", 0) + summary["dns"].get("warning", 0)
@@ -52,7 +52,7 @@ def health(rt: Rt) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(session: Tx) -> Response:
     stats = queue.stats(session)
-    for state, count in stats["counts"].items():
+    for state, count in stats.counts.items():
         EMAILS_BY_STATUS.labels(status=state).set(count)
-    EMAILS_PENDING.set(stats["counts"]["pending"])
+    EMAILS_PENDING.set(stats.counts["pending"])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -14,7 +14,7 @@ router = Router(prefix="/queue", tags=["queue"])
 
 @router.get("/stats", response_model=QueueStats, summary="Counts by status and recent throughput")
 def stats(principal: EmailsReadKey, session: Tx) -> QueueStats:
-    return QueueStats(**queue.stats(session, tenant_id=principal.tenant_id))
+    return queue.stats(session, tenant_id=principal.tenant_id)
 
 
 @router.get("/dead", response_model=EmailPage, summary="The dead-letter queue")

@@ -53,8 +53,10 @@ PAGE_HEADERS = {
 
 def pick_language(accept_language: str | None, lang: str | None) -> Lang:
     """`?lang=` first, then the best of Accept-Language among pt and en; Portuguese otherwise."""
-    if lang in ("pt", "en"):
-        return lang  # type: ignore[return-value]
+    if lang == "pt":
+        return "pt"
+    if lang == "en":
+        return "en"
     ranked: list[tuple[float, int, str]] = []
     for index, part in enumerate((accept_language or "").split(",")):
         code, _, params = part.strip().partition(";")

@@ -16,6 +16,7 @@ from aiosmtplib import (
     SMTPException,
     SMTPNotSupported,
     SMTPRecipientsRefused,
+    SMTPResponse,
     SMTPResponseException,
 )
 
@@ -316,7 +317,7 @@ class SmtpTransport:
         self._jobs.appendleft(job)
         self._spawn()
 
-    def _succeed(self, job: _Job, refused: dict, reply: str) -> None:
+    def _succeed(self, job: _Job, refused: dict[str, SMTPResponse], reply: str) -> None:
         if job.future.done():
             return
         job.future.set_result(

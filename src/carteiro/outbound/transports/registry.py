@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from carteiro.accounts import service as accounts
 from carteiro.accounts.models import Account
@@ -15,6 +16,13 @@ from carteiro.db.engine import Database
 from carteiro.mail.transports.base import Transport
 from carteiro.mail.transports.capture import CaptureTransport
 from carteiro.mail.transports.smtp import SmtpTransport
+
+
+class Route(NamedTuple):
+    """The transport for an account and the account's name (the attempts' label)."""
+
+    transport: Transport
+    name: str
 
 
 @dataclass
@@ -87,11 +95,11 @@ class TransportRegistry:
                 if entry is not None:
                     await entry.transport.close()
 
-    def get(self, account_id: int | None) -> tuple[Transport, str] | None:
+    def get(self, account_id: int | None) -> Route | None:
         if account_id is None:
-            return self.capture, "capture"
+            return Route(self.capture, "capture")
         entry = self._entries.get(account_id)
-        return (entry.transport, entry.name) if entry else None
+        return Route(entry.transport, entry.name) if entry else None
 
     async def close(self) -> None:
         for entry in self._entries.values():
