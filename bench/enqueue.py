@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _carteiro import CarteiroStack
 from _common import BENCH, HTML_BODY, PG_ADMIN_URL, SENDER, SUBJECT, TEXT_BODY, recipient
 
+from carteiro import wiring
 from carteiro.config import Settings
 from carteiro.leads import unsubscribe
 from carteiro.mail import compose
@@ -141,7 +142,7 @@ def throwaway_runtime(db: str) -> Iterator[Runtime]:
         gmail_app_password=None,
         api_key=None,
     )
-    runtime = Runtime.from_settings(settings)
+    runtime = wiring.runtime(settings)
     try:
         runtime.migrate()
         runtime.bootstrap()

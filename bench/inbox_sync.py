@@ -39,6 +39,7 @@ import httpx
 import uvicorn
 from imapclient import IMAPClient
 
+from carteiro import wiring
 from carteiro.accounts import service as accounts
 from carteiro.accounts.schemas import AccountCreate
 from carteiro.api.app import create_app
@@ -110,7 +111,7 @@ def make_runtime(database: str | None, data_dir: Path) -> tuple[Runtime, str | N
         secret_key="bench",
         log_level="WARNING",
     )
-    runtime = Runtime.from_settings(settings)
+    runtime = wiring.runtime(settings)
     runtime.migrate()
     runtime.bootstrap()
     return runtime, dropped

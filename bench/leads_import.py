@@ -133,13 +133,13 @@ def _rss_mb() -> float:
 
 
 def _runtime(url: str, data_dir: Path):  # type: ignore[no-untyped-def]
+    from carteiro import wiring
     from carteiro.config import Settings
-    from carteiro.runtime import Runtime
 
     settings = Settings(
         _env_file=None, database_url=url, data_dir=data_dir, secret_key="bench", api_key=None
     )
-    runtime = Runtime.from_settings(settings)
+    runtime = wiring.runtime(settings)
     runtime.migrate()
     runtime.bootstrap()
     return runtime

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from carteiro import wiring
 from carteiro.accounts import service as accounts_service
 from carteiro.accounts.schemas import AccountCreate, SmtpIn
 from carteiro.config import Settings
@@ -96,7 +97,7 @@ def settings(fresh_database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.from_settings(settings)
+    rt = wiring.runtime(settings)
     yield rt
     rt.db.dispose()
 

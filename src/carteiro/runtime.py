@@ -12,6 +12,7 @@ from carteiro.accounts.vault import Vault
 from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.db.engine import Database
+from carteiro.events.bus import Bus
 from carteiro.files import private_dir
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
@@ -39,19 +40,22 @@ class Runtime:
     settings: Settings
     db: Database
     vault: Vault
+    # Who reacts to what another domain publishes: given by the composition root
+    # (`carteiro.wiring`), so this module imports none of the domains that react.
+    bus: Bus
     # Set while this process runs them (`carteiro serve` with its worker, `carteiro worker`);
     # the domains that start them fill these in, so this module imports none of them.
     dispatcher: EmbeddedDispatcher | None = None
     inbox_owners: Mapping[int, InboxOwner] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
+    def from_settings(cls, settings: Settings, *, bus: Bus) -> Runtime:
         # Captured mail, inbox files and the secret key live here: owner-only, even if an
         # older version created it readable by others.
         private_dir(settings.data_dir)
         db = Database(settings.database_url)
         vault = Vault.from_settings(secret_key=settings.secret_key, data_dir=settings.data_dir)
-        return cls(settings=settings, db=db, vault=vault)
+        return cls(settings=settings, db=db, vault=vault, bus=bus)
 
     def migrate(self) -> None:
         migrate.upgrade(self.db.engine)

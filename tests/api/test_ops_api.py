@@ -6,6 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
+from carteiro import wiring
 from carteiro.api.app import create_app
 from carteiro.config import Settings
 from carteiro.outbound.models import Email
@@ -97,7 +98,7 @@ def test_health_is_503_when_the_database_is_down(tmp_path) -> None:  # type: ign
         data_dir=tmp_path,
         secret_key="x",
     )
-    runtime = Runtime.from_settings(settings)
+    runtime = wiring.runtime(settings)
     with TestClient(create_app(runtime, run_worker=False)) as c:
         r = c.get("/health")
         assert r.status_code == 503 and r.json()["checks"]["database"]["status"] == "error"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from carteiro import wiring
 from carteiro.config import Settings
 from carteiro.db import migrate
 from carteiro.inbound.storage import BlobStore
 from carteiro.mail.transports.capture import CaptureTransport
-from carteiro.runtime import Runtime
 
 
 def mode(path: Path) -> int:
@@ -42,7 +42,7 @@ def local_settings(data_dir: Path) -> Settings:
 
 def test_a_new_data_dir_and_database_are_owner_only(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    runtime = Runtime.from_settings(local_settings(data_dir))
+    runtime = wiring.runtime(local_settings(data_dir))
     try:
         migrate.upgrade(runtime.db.engine)
         runtime.bootstrap()
@@ -63,7 +63,7 @@ def test_an_existing_loose_data_dir_is_tightened_at_start(tmp_path: Path) -> Non
     for name in ("carteiro.db", "carteiro.db-wal", "carteiro.db-shm"):
         (data_dir / name).touch(mode=0o644)
     (data_dir / "carteiro.db").unlink()
-    runtime = Runtime.from_settings(local_settings(data_dir))
+    runtime = wiring.runtime(local_settings(data_dir))
     try:
         migrate.upgrade(runtime.db.engine)
         assert mode(data_dir) == 0o700

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
 
-from carteiro.events import bus
+from carteiro.events.bus import Bounced
 from carteiro.inbound.models import InboxMessage
 from carteiro.inbound.parse import parse_message
 from carteiro.inbound.reports import detect, parse_verp, verp_address
 from carteiro.inbound.schemas import SyncReport
+from carteiro.leads.suppression import is_suppressed
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import Email, EmailEvent
 from carteiro.outbound.schemas import EmailCreate
@@ -88,15 +88,14 @@ def sent(runtime: Runtime, principal: Principal, imap_account: int) -> Email:
 
 
 @pytest.fixture
-def bounced() -> Iterator[list[tuple[str, str]]]:
+def bounced(runtime: Runtime) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
 
-    def handler(session: object, event: bus.Bounced) -> None:
+    def handler(session: object, event: Bounced) -> None:
         seen.append((event.address, event.kind))
 
-    bus.subscribe(bus.Bounced, handler)
-    yield seen
-    bus.unsubscribe(bus.Bounced, handler)
+    runtime.bus.subscribe(Bounced, handler)
+    return seen
 
 
 def _events(runtime: Runtime, email_id: int) -> list[EmailEvent]:
@@ -130,14 +129,12 @@ def test_hard_bounce_is_matched_by_message_id_once(
         assert email is not None and email.status == "sent"
         rows = list(session.scalars(select(InboxMessage)))
     assert {(m.category, m.related_email_id) for m in rows} == {("bounce", sent.id)}
-    if importlib.util.find_spec("carteiro.leads.suppression") is not None:
-        from carteiro.leads.suppression import is_suppressed
 
-        with runtime.db.session() as session:
-            found = is_suppressed(
-                session, tenant_id=sent.tenant_id, addresses=["ninguem@cliente.com.br"]
-            )
-        assert found == {"ninguem@cliente.com.br": "hard_bounce"}
+    with runtime.db.session() as session:
+        found = is_suppressed(
+            session, tenant_id=sent.tenant_id, addresses=["ninguem@cliente.com.br"]
+        )
+    assert found == {"ninguem@cliente.com.br": "hard_bounce"}
 
 
 def test_soft_bounce_and_success_notices(
@@ -265,13 +262,11 @@ def test_a_report_speaks_only_for_the_recipients_of_the_message_it_quotes(
         ("bounce_hard", "ninguem@cliente.com.br")
     ]
     assert bounced == [("ninguem@cliente.com.br", "hard")]
-    if importlib.util.find_spec("carteiro.leads.suppression") is not None:
-        from carteiro.leads.suppression import is_suppressed
 
-        strangers = [
-            "diretoria@cliente.com.br",
-            "vendas@concorrente.example",
-            "outro@cliente.com.br",
-        ]
-        with runtime.db.session() as session:
-            assert is_suppressed(session, tenant_id=sent.tenant_id, addresses=strangers) == {}
+    strangers = [
+        "diretoria@cliente.com.br",
+        "vendas@concorrente.example",
+        "outro@cliente.com.br",
+    ]
+    with runtime.db.session() as session:
+        assert is_suppressed(session, tenant_id=sent.tenant_id, addresses=strangers) == {}

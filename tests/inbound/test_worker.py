@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from carteiro import wiring
 from carteiro.errors import Conflict
 from carteiro.inbound.locks import LeaseLocks, make_locks, sync_lock
 from carteiro.inbound.models import InboxFolder, InboxMessage
@@ -76,7 +77,7 @@ async def test_new_mail_arrives_through_idle(
 async def test_one_worker_owns_an_account_and_another_takes_over(
     runtime: Runtime, imap_account: int, dovecot: Dovecot
 ) -> None:
-    other = Runtime.from_settings(runtime.settings)
+    other = wiring.runtime(runtime.settings)
     stops = [asyncio.Event(), asyncio.Event()]
     first = asyncio.create_task(inbox_loop(runtime, stops[0], discover_seconds=0.2))
     assert await _until(lambda: imap_account in (runtime.inbox_owners or {}))  # type: ignore[operator]

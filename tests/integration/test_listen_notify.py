@@ -17,9 +17,9 @@ import sys
 from carteiro.config import Settings
 from carteiro.outbound import service
 from carteiro.outbound.schemas import EmailCreate
-from carteiro.runtime import Runtime
-rt = Runtime.from_settings(Settings(_env_file=None, database_url=sys.argv[1], data_dir=sys.argv[2],
-                                    secret_key="x", email_rate_limit_per_hour=0))
+from carteiro import wiring
+rt = wiring.runtime(Settings(_env_file=None, database_url=sys.argv[1], data_dir=sys.argv[2],
+                              secret_key="x", email_rate_limit_per_hour=0))
 p = rt.authenticate(sys.argv[3])
 with rt.db.session() as s:
     e, _ = service.create(s, principal=p, settings=rt.settings,

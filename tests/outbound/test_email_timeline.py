@@ -63,7 +63,8 @@ def report_arrives(runtime: Runtime, email_id: int, raw: bytes) -> None:
         email = session.get(Email, email_id)
         assert email is not None
         row = InboxMessage(tenant_id=email.tenant_id, account_id=email.account_id)
-        assert bounces.process(session, row=row, parsed=parse_message(raw)) is not None
+        report = bounces.process(session, row=row, parsed=parse_message(raw), bus=runtime.bus)
+        assert report is not None
         assert row.related_email_id == email_id
 
 

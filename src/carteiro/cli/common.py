@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.core import TyperGroup
 
+from carteiro import wiring
 from carteiro.config import Settings, get_settings
 from carteiro.db import migrate
 from carteiro.errors import CarteiroError
@@ -137,7 +138,7 @@ def check_schema(runtime: Runtime) -> None:
 @contextmanager
 def open_runtime(*, require_schema: bool = True) -> Iterator[Runtime]:
     """A runtime for one command; its connections are closed when the command ends."""
-    runtime = Runtime.from_settings(load_settings())
+    runtime = wiring.runtime(load_settings())
     try:
         if require_schema:
             check_schema(runtime)

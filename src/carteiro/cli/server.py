@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from carteiro import wiring
 from carteiro.accounts import service as accounts
 from carteiro.cli.common import (
     check_schema,
@@ -70,7 +71,7 @@ def serve(
     # The MCP endpoint's Host check reads the listener from settings.
     settings = settings.model_copy(update={"host": host, "port": port})
     _warn_public_url(settings)
-    runtime = Runtime.from_settings(settings)
+    runtime = wiring.runtime(settings)
     try:
         runtime.migrate()
         key = runtime.bootstrap()

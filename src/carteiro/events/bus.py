@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
 E = TypeVar("E")
 Handler = Callable[[Session, Any], None]
-_subscribers: dict[type, list[Handler]] = {}
 
 
 @dataclass(frozen=True)
@@ -22,20 +21,29 @@ class Bounced:
     kind: Literal["hard", "soft", "complaint"]
 
 
-def subscribe(event_type: type[E], handler: Callable[[Session, E], None]) -> None:
-    """Runs `handler(session, event)` in the publisher's transaction for each such event."""
-    handlers = _subscribers.setdefault(event_type, [])
-    if handler not in handlers:
-        handlers.append(handler)
+@dataclass(frozen=True)
+class Subscription(Generic[E]):
+    """`handler(session, event)` runs for each published event of `event_type`."""
+
+    event_type: type[E]
+    handler: Callable[[Session, E], None]
 
 
-def unsubscribe(event_type: type[E], handler: Callable[[Session, E], None]) -> None:
-    handlers = _subscribers.get(event_type, [])
-    if handler in handlers:
-        handlers.remove(handler)
+class Bus:
+    """One process's subscribers, given by the composition root (`carteiro.wiring`): the
+    publisher sees only this object, never the domains that react."""
 
+    def __init__(self, subscriptions: Iterable[Subscription[Any]] = ()) -> None:
+        self._handlers: dict[type, list[Handler]] = {}
+        for s in subscriptions:
+            self.subscribe(s.event_type, s.handler)
 
-def publish(session: Session, event: object) -> None:
-    """Hands the event to its subscribers, in the order they subscribed."""
-    for handler in list(_subscribers.get(type(event), ())):
-        handler(session, event)
+    def subscribe(self, event_type: type[E], handler: Callable[[Session, E], None]) -> None:
+        handlers = self._handlers.setdefault(event_type, [])
+        if handler not in handlers:
+            handlers.append(handler)
+
+    def publish(self, session: Session, event: object) -> None:
+        """Runs each subscriber in the publisher's transaction, in the order they were given."""
+        for handler in list(self._handlers.get(type(event), ())):
+            handler(session, event)

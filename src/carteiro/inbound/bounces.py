@@ -8,7 +8,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carteiro.events import bus
+from carteiro.events.bus import Bounced, Bus
 from carteiro.inbound.models import InboxMessage
 from carteiro.inbound.parse import ParsedMessage
 from carteiro.inbound.reports import Report, detect, parse_verp, verp_matches
@@ -58,7 +58,9 @@ def _verp_candidates(parsed: ParsedMessage) -> list[str]:
     return found
 
 
-def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Report | None:
+def process(
+    session: Session, *, row: InboxMessage, parsed: ParsedMessage, bus: Bus
+) -> Report | None:
     """If the message is a bounce or a complaint: mark it, record events on the original
     outbound message and publish a `Bounced` event for each failed recipient."""
     report = parsed.report if parsed.report_checked else detect(parsed)
@@ -107,6 +109,6 @@ def process(session: Session, *, row: InboxMessage, parsed: ParsedMessage) -> Re
         if recipient:
             bus.publish(
                 session,
-                bus.Bounced(tenant_id=row.tenant_id, address=recipient, kind=KINDS[outcome.kind]),
+                Bounced(tenant_id=row.tenant_id, address=recipient, kind=KINDS[outcome.kind]),
             )
     return report

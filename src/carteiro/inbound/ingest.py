@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db.base import table_of
 from carteiro.db.types import utcnow
+from carteiro.events.bus import Bus
 from carteiro.inbound import bounces, leads_link, outgoing, threads
 from carteiro.inbound.assign import PageThreads
 from carteiro.inbound.dbutil import allocate_ids, chunks
@@ -54,6 +55,7 @@ class Context:
     account_id: int
     own_addresses: set[str]
     store: BlobStore
+    bus: Bus
     new_rows: list[tuple[InboxMessage, ParsedMessage]] = field(default_factory=list)
     raws: list[dict[str, object]] = field(default_factory=list)
 
@@ -212,7 +214,7 @@ def store_page(session: Session, ctx: Context, folder: InboxFolder, items: list[
     _insert_children(session, ctx, page, rows, participants)
     for row, fetched, _ in rows:
         if fetched is not None and row.direction == "in":
-            bounces.process(session, row=row, parsed=fetched.parsed)
+            bounces.process(session, row=row, parsed=fetched.parsed, bus=ctx.bus)
             ctx.new_rows.append((row, fetched.parsed))
     session.flush()
     existing = {t.id for _, _, t in rows if t.id in page.existing}

@@ -205,6 +205,7 @@ class AccountSync:
                 account_id=self.account_id,
                 own_addresses=self.own,
                 store=self.store,
+                bus=self.rt.bus,
             )
             added = ingest.store_page(session, ctx, folder, items)
             folder.last_uid = max(folder.last_uid or 0, max(page))

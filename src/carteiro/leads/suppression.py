@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from carteiro.db import upsert
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput, NotFound
-from carteiro.events import bus
+from carteiro.events.bus import Bounced
 from carteiro.leads.models import Suppression
 from carteiro.leads.schemas import REASONS, SuppressionPage, SuppressionPublic
 from carteiro.mail.addresses import parse_address
@@ -232,7 +232,7 @@ def delete(session: Session, *, tenant_id: int, suppression_id: int) -> Suppress
 _BOUNCE_REASONS = {"hard": "hard_bounce", "complaint": "complaint"}
 
 
-def on_bounce(session: Session, event: bus.Bounced) -> None:
+def on_bounce(session: Session, event: Bounced) -> None:
     """Hard bounces and complaints put the address on the suppression list; soft ones wait."""
     reason = _BOUNCE_REASONS.get(event.kind)
     if reason is None:
@@ -250,5 +250,3 @@ def on_bounce(session: Session, event: bus.Bounced) -> None:
         # A missing table (not migrated yet) or an address it refuses: the event stays.
         log.warning("could not suppress %s after a %s: %s", event.address, event.kind, exc)
 
-
-bus.subscribe(bus.Bounced, on_bounce)

@@ -9,6 +9,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context
 from sqlalchemy.exc import SQLAlchemyError
 
+from carteiro import wiring
 from carteiro.errors import CarteiroError
 from carteiro.mcp.server import build_server, log_level
 from carteiro.mcp.toolkit import PrincipalResolver
@@ -69,4 +70,4 @@ def run_stdio(runtime: Runtime) -> None:
 if __name__ == "__main__":
     from carteiro.config import Settings
 
-    run_stdio(Runtime.from_settings(Settings()))
+    run_stdio(wiring.runtime(Settings()))
