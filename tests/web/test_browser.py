@@ -299,7 +299,8 @@ def test_htmx_requests_carry_the_csrf_header_and_panes_swap_alone(
     # The polled queue pane replaces itself with a fragment, never a whole page.
     with page.expect_response("**/ui/dashboard/pane/queue") as pane:
         page.evaluate(
-            "() => htmx.ajax('GET', '/ui/dashboard/pane/queue', {target: '#queue', swap: 'outerHTML'})"
+            "() => htmx.ajax('GET', '/ui/dashboard/pane/queue', "
+            "{target: '#queue', swap: 'outerHTML'})"
         )
     assert pane.value.status == 200
     expect(page.locator("#queue")).to_have_count(1)
