@@ -240,6 +240,7 @@ def field_message(request: Request, exc: CarteiroError) -> str:
         "role": N_("Choose a role you are allowed to give."),
         "timezone": N_("Choose a time zone from the list."),
         "locale": N_("Choose a language from the list."),
+        "disabled": N_("You cannot disable yourself."),
     }
     if exc.status == 409:
         return render.text(
