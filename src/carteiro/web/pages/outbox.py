@@ -32,7 +32,25 @@ STATUSES: tuple[str, ...] = (
     "cancelled",
     "suppressed",
 )
-WORDS = tuple(render.N_(s) for s in STATUSES)
+# The statuses as `_()` shows them in templates.
+WORDS = (
+    render.N_("pending"),
+    render.N_("held"),
+    render.N_("sending"),
+    render.N_("sent"),
+    render.N_("failed"),
+    render.N_("dead"),
+    render.N_("cancelled"),
+    render.N_("suppressed"),
+    render.N_("bounced"),
+    render.N_("complained"),
+    render.N_("low"),
+    render.N_("normal"),
+    render.N_("high"),
+    render.N_("urgent"),
+    render.N_("capture"),
+    render.N_("(deleted)"),
+)
 NOTICES = {
     "cancelled": render.N_("The message was cancelled."),
     "retried": render.N_("The message is back in the queue."),
