@@ -52,6 +52,7 @@ def test_hourly_counts_put_each_event_in_its_hour_and_filter_by_account(
         ("bounce_hard", NOW - timedelta(hours=2)),
         ("deferred", NOW - timedelta(minutes=5)),  # not counted
         ("sent", NOW - timedelta(hours=24)),  # 15:30 yesterday: outside the 24 buckets
+        ("bounce_soft", NOW.replace(minute=0) - timedelta(hours=3)),  # 12:00 sharp: 12:00's
     )
     _events(
         runtime, tid, b, ("dead", NOW - timedelta(minutes=20)), ("failed", NOW - timedelta(hours=5))
@@ -64,10 +65,11 @@ def test_hourly_counts_put_each_event_in_its_hour_and_filter_by_account(
     assert every.hours[-1].start == NOW.replace(minute=0)
     assert every.hours[0].start == NOW.replace(minute=0) - timedelta(hours=23)
     assert (every.hours[-1].sent, every.hours[-2].sent, every.hours[-3].bounced) == (1, 1, 1)
-    assert (every.sent, every.failed, every.bounced) == (2, 2, 1)
+    assert every.hours[-4].bounced == 1 and every.hours[-5].bounced == 0
+    assert (every.sent, every.failed, every.bounced) == (2, 2, 2)
     assert every.hours[-1].failed == 1 and every.hours[-6].failed == 1
     assert (every.failed_last_hour, every.dead_last_hour) == (1, 1)
-    assert (only_mine.sent, only_mine.failed, only_mine.bounced) == (2, 0, 1)
+    assert (only_mine.sent, only_mine.failed, only_mine.bounced) == (2, 0, 2)
     assert (none.sent, none.failed) == (0, 0)
     # Another tenant sees nothing of this one.
     with runtime.db.session() as session:

@@ -21,8 +21,8 @@ from carteiro.config import Settings
 from carteiro.errors import CarteiroError, Forbidden
 from carteiro.runtime import Runtime
 from carteiro.tenancy import roles, sessions
+from carteiro.tenancy.models import User
 from carteiro.tenancy.people import LoginPolicy
-from carteiro.tenancy.people_models import User
 from carteiro.web.i18n import DEFAULT_TIMEZONE
 from carteiro.web.security import SESSION_COOKIE
 
