@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import checks, connections, limits
-from carteiro.accounts.models import Account
+from carteiro.accounts.models import Account, AccountCheck
 from carteiro.accounts.schemas import (
     AccountCreate,
     AccountPublic,
@@ -284,7 +284,11 @@ def update(
         if smtp.get("verify_tls") is not None:
             account.smtp_verify_tls = smtp["verify_tls"]
     if "imap" in fields:
+        kept = (account.imap or {}).get("password_enc")
         account.imap = _seal_imap(data.imap, vault)
+        # Write-only, like the SMTP password: leaving it out keeps it; `null` clears it.
+        if account.imap is not None and kept and "password" not in (data.imap or {}):
+            account.imap["password_enc"] = kept
     if data.limits is not None:
         account.limit_per_minute = data.limits.per_minute
         account.limit_per_hour = data.limits.per_hour
@@ -410,3 +414,8 @@ def health_summary(session: Session) -> dict[str, Any]:
         session.execute(select(dns_status, func.count(Account.id)).group_by(dns_status)).all()
     )
     return {"by_status": by_status, "cooling_down": cooling or 0, "dns": dns}
+
+
+def check_of(session: Session, *, account_id: int) -> AccountCheck | None:
+    """The account's last health and DNS check, if it was ever checked."""
+    return session.get(AccountCheck, account_id)

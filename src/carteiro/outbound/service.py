@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,7 +185,11 @@ def list_(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    account_ids: set[int] | None = None,
+    search: str | None = None,
 ) -> tuple[list[Email], int]:
+    """Newest first. `account_ids`: only mail of those accounts (a person who sees only some
+    mailboxes); `search`: a piece of the recipient, the subject or the Message-ID."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -193,6 +197,18 @@ def list_(
     where = visible_to(principal)
     if status:
         where.append(Email.status == status)
+    if account_ids is not None:
+        where.append(Email.account_id.in_(sorted(account_ids)))
+    if search and search.strip():
+        escaped = search.strip().lower().replace("\\", "\\\\")
+        pattern = "%" + escaped.replace("%", r"\%").replace("_", r"\_") + "%"
+        where.append(
+            or_(
+                func.lower(Email.to_email).like(pattern, escape="\\"),
+                func.lower(Email.subject).like(pattern, escape="\\"),
+                func.lower(Email.message_id).like(pattern, escape="\\"),
+            )
+        )
     total = session.scalar(select(func.count(Email.id)).where(*where)) or 0
     stmt = select(Email).where(*where).order_by(Email.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(stmt)), total
@@ -258,18 +274,38 @@ def list_dead(
     return list_(session, principal=principal, status="dead", limit=limit, offset=offset)
 
 
+def dead_error_types(
+    session: Session, *, principal: Principal, account_ids: set[int] | None = None
+) -> list[tuple[str, int]]:
+    """The dead-letter queue by error type, largest first: what a person requeues by type."""
+    where = [*visible_to(principal), Email.status == "dead", Email.error_type.is_not(None)]
+    if account_ids is not None:
+        where.append(Email.account_id.in_(sorted(account_ids)))
+    rows = session.execute(
+        select(Email.error_type, func.count(Email.id))
+        .where(*where)
+        .group_by(Email.error_type)
+        .order_by(func.count(Email.id).desc(), Email.error_type)
+    )
+    return [(str(t), int(n)) for t, n in rows]
+
+
 def requeue_dead(
     session: Session,
     *,
     principal: Principal,
     ids: Sequence[int] | None = None,
     error_type: str | None = None,
+    account_ids: set[int] | None = None,
 ) -> list[int]:
-    """Moves dead messages back to pending, chosen by ids or by error type."""
+    """Moves dead messages back to pending, chosen by ids or by error type (and, for a person
+    who sees only some mailboxes, only those accounts' mail)."""
     if not ids and not error_type:
         raise InvalidInput("give 'ids' or 'error_type'", field="ids")
     _no_resend_in_review(principal)
     stmt = select(Email).where(*visible_to(principal), Email.status == "dead")
+    if account_ids is not None:
+        stmt = stmt.where(Email.account_id.in_(sorted(account_ids)))
     if ids:
         stmt = stmt.where(Email.id.in_(list(ids)))
     if error_type:

@@ -16,10 +16,12 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
-from carteiro.api.deps import Rt, Tx
+from carteiro.api.deps import Rt
 from carteiro.config import Settings
 from carteiro.errors import CarteiroError, Forbidden
+from carteiro.runtime import Runtime
 from carteiro.tenancy import roles, sessions
+from carteiro.tenancy.models import User
 from carteiro.tenancy.people import LoginPolicy
 from carteiro.web.i18n import DEFAULT_TIMEZONE
 from carteiro.web.security import SESSION_COOKIE
@@ -83,16 +85,26 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def find_person(request: Request, rt: Rt, session: Tx) -> WebPerson | None:
-    """The person of the request's session cookie, or None (also noted on request.state)."""
-    found = sessions.resolve(
-        session, token=request.cookies.get(SESSION_COOKIE), lifetime=lifetime(rt.settings)
-    )
-    if found is None:
-        request.state.person = None
-        return None
-    row, user = found
-    person = WebPerson(
+def find_person(request: Request, rt: Rt) -> WebPerson | None:
+    """The person of the request's session cookie, or None (also noted on request.state).
+
+    Read in a short transaction of its own, not the request's: an async page that later works
+    in `in_transaction` would otherwise wait on SQLite's write lock held by this one."""
+    with rt.db.session() as session:
+        found = sessions.resolve(
+            session, token=request.cookies.get(SESSION_COOKIE), lifetime=lifetime(rt.settings)
+        )
+        if found is None:
+            request.state.person = None
+            return None
+        row, user = found
+        person = _person(rt, row.id, user)
+    request.state.person = person
+    return person
+
+
+def _person(rt: Runtime, session_id: int, user: User) -> WebPerson:
+    return WebPerson(
         user_id=user.id,
         tenant_id=user.tenant_id,
         email=user.email,
@@ -100,10 +112,8 @@ def find_person(request: Request, rt: Rt, session: Tx) -> WebPerson | None:
         role=user.role,
         locale=user.locale,
         timezone=user.timezone or rt.settings.default_timezone or DEFAULT_TIMEZONE,
-        session_id=row.id,
+        session_id=session_id,
     )
-    request.state.person = person
-    return person
 
 
 def current_person(
