@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from carteiro.web.pages import auth, dashboard, people
+from carteiro.web.pages import (
+    auth,
+    dashboard,
+    imports,
+    keys,
+    leads,
+    people,
+    suppressions,
+    webhooks,
+)
 
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
     dashboard.router,
     people.router,
+    # Before leads: /ui/leads/import is not a lead's id.
+    imports.router,
+    leads.router,
+    suppressions.router,
+    webhooks.router,
+    keys.router,
 )
