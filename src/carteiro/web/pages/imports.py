@@ -26,6 +26,13 @@ STATUS_LABELS = {
     "concluido": render.N_("done"),
     "erro": render.N_("failed"),
 }
+# The importer's row-error reasons (English in the job), shown through `_()` on the page.
+REASONS = (
+    render.N_("not an e-mail address"),
+    render.N_("invalid e-mail address"),
+    render.N_("invalid phone number"),
+    render.N_("invalid CNPJ/CPF (check digits)"),
+)
 FINAL = frozenset({"concluido", "erro"})
 ERRORS_PAGE = 50
 ACCEPT = ".xlsx,.xlsm,.xls,.ods,.csv,.tsv,.txt"
@@ -81,10 +88,12 @@ def _field_message(request: Request, exc: CarteiroError) -> str:
             mb=jobs.MAX_UPLOAD_BYTES // (1024 * 1024),
         )
     known = {
-        "file": "Choose a spreadsheet (xlsx, xls, ods or CSV), or name a file in the uploads "
-        "folder.",
-        "sheet": "The sheet name has 1 to 255 characters; leave it empty for the first sheet "
-        "with leads.",
+        "file": render.N_(
+            "Choose a spreadsheet (xlsx, xls, ods or CSV), or name a file in the uploads folder."
+        ),
+        "sheet": render.N_(
+            "The sheet name has 1 to 255 characters; leave it empty for the first sheet with leads."
+        ),
     }
     msgid = known.get(exc.field or "")
     if exc.field == "path":

@@ -19,14 +19,19 @@ from carteiro.web.deps import Admin
 router = Router(include_in_schema=False)
 
 FIELD_MESSAGES = {
-    "name": "Give the key a name that says who uses it, such as “CRM” or “sales agent”.",
-    "scopes": "Choose at least one scope.",
-    "allowed_recipients": "Write one pattern a line, such as *@example.com; leave it empty "
-    "for any recipient.",
-    "rate": "The limit is a whole number of recipients per hour: 0 for none, empty for the "
-    "server's default.",
-    "rate_limit_per_hour": "The limit is a whole number of recipients per hour: 0 for none, "
-    "empty for the server's default.",
+    "name": render.N_("Give the key a name that says who uses it, such as “CRM” or “sales agent”."),
+    "scopes": render.N_("Choose at least one scope."),
+    "allowed_recipients": render.N_(
+        "Write one pattern a line, such as *@example.com; leave it empty for any recipient."
+    ),
+    "rate": render.N_(
+        "The limit is a whole number of recipients per hour: 0 for none, empty for the "
+        "server's default."
+    ),
+    "rate_limit_per_hour": render.N_(
+        "The limit is a whole number of recipients per hour: 0 for none, "
+        "empty for the server's default."
+    ),
 }
 NOTICES = {"revoked": render.N_("The key was revoked: it no longer authenticates.")}
 

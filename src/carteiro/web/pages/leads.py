@@ -214,9 +214,9 @@ def lead_update(
 
 def _message(request: Request, exc: CarteiroError) -> str:
     known = {
-        "status": "Choose a status from the list.",
-        "tags": "Use at most 50 tags of up to 64 characters each.",
-        "consent": "Choose a consent state from the list.",
+        "status": render.N_("Choose a status from the list."),
+        "tags": render.N_("Use at most 50 tags of up to 64 characters each."),
+        "consent": render.N_("Choose a consent state from the list."),
     }
     msgid = known.get(exc.field or "")
     return render.text(request, msgid) if msgid else exc.message

@@ -122,11 +122,12 @@ def suppression_add(
         )
     except CarteiroError as exc:
         known = {
-            "email": "Type a valid address, such as maria@example.com, or a domain such as "
-            "example.com.",
-            "domain": "Type a valid domain, such as example.com, or an address.",
-            "value": "Type an address (maria@example.com) or a domain (example.com).",
-            "reason": "Choose a reason from the list.",
+            "email": render.N_(
+                "Type a valid address, such as maria@example.com, or a domain such as example.com."
+            ),
+            "domain": render.N_("Type a valid domain, such as example.com, or an address."),
+            "value": render.N_("Type an address (maria@example.com) or a domain (example.com)."),
+            "reason": render.N_("Choose a reason from the list."),
         }
         field = "value" if exc.field in ("email", "domain", "value") else exc.field
         msgid = known.get(exc.field or "")

@@ -29,10 +29,12 @@ WORDS = (
     render.N_("failed"),
 )
 FIELD_MESSAGES = {
-    "url": "Type the endpoint's public address, starting with https://.",
-    "events": "Choose at least one event.",
-    "secret": "A secret has at least 16 characters; leave it empty to get one generated.",
-    "description": "A description fits on one line of up to 200 characters.",
+    "url": render.N_("Type the endpoint's public address, starting with https://."),
+    "events": render.N_("Choose at least one event."),
+    "secret": render.N_(
+        "A secret has at least 16 characters; leave it empty to get one generated."
+    ),
+    "description": render.N_("A description fits on one line of up to 200 characters."),
 }
 NOTICES = {"deleted": render.N_("The webhook was deleted; nothing more is sent to it.")}
 
