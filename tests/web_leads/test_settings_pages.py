@@ -67,10 +67,8 @@ def test_viewers_read_suppressions_but_cannot_change_them(
     viewer = as_user("viewer")
     page = viewer.get("/ui/suppressions")
     assert 'data-suppression="a@example.com"' in page.text
-    assert 'action="/ui/suppressions"' not in page.text.replace('method="get" action', "")
+    assert 'name="value"' not in page.text and "/delete" not in page.text
     assert post(viewer, "/ui/suppressions", {"value": "b@example.com"}).status_code == 403
-    entry = re.search(r'data-suppression="a@example.com"', page.text)
-    assert entry
     no_token = operator.post(
         "/ui/suppressions", data={"value": "c@example.com"}, follow_redirects=False
     )
@@ -188,10 +186,8 @@ def test_a_bad_key_names_the_field(as_user: Callable[..., TestClient]) -> None:
         admin, "/ui/keys", {"name": "x", "scopes": ["leads:read"], "rate_limit_per_hour": "-1"}
     )
     assert bad_rate.status_code == 422 and 'id="rate_limit_per_hour-error"' in bad_rate.text
-    assert (
-        'data-key="' not in admin.get("/ui/keys").text.split("<tbody>")[-1].replace("first key", "")
-        or True
-    )
+    # Nothing was created: only the tenant's first key is listed.
+    assert admin.get("/ui/keys").text.count('<tr data-key="') == 1
 
 
 def test_operators_cannot_make_or_revoke_keys_and_csrf_is_required(
