@@ -200,3 +200,24 @@ def test_operators_cannot_make_or_revoke_keys_and_csrf_is_required(
     admin = as_user("admin")
     no_token = admin.post("/ui/keys", data={"name": "x", "scopes": ["*"]}, follow_redirects=False)
     assert no_token.status_code == 403
+
+
+def test_every_form_on_these_pages_carries_the_sessions_csrf_token(
+    as_user: Callable[..., TestClient],
+) -> None:
+    admin = as_user("admin")
+    post(admin, "/ui/suppressions", {"value": "a@example.com", "reason": "manual"})
+    post(admin, "/ui/webhooks", {"url": "https://hooks.example.com/", "events": ["sent"]})
+    token = admin.cookies.get("carteiro_csrf")
+    for path in (
+        "/ui/leads/import",
+        "/ui/suppressions",
+        "/ui/webhooks",
+        "/ui/keys",
+        "/ui/keys/new",
+    ):
+        html = admin.get(path).text
+        posts = len(re.findall(r'<form method="post"', html))
+        tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+        assert posts >= 2 and len(tokens) == posts, path  # the page's forms and the footer's
+        assert set(tokens) == {token}, path
