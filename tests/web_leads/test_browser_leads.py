@@ -172,8 +172,6 @@ def test_every_page_passes_axe(
 
     rows = [HEADER, ["Padaria", "Ana", "11.222.333/0001-81", "ana@padaria.com.br", "11987654321"]]
     rows.append(["Oficina", "Zé", "123", "sem arroba", ""])
-    with httpx.Client(base_url=base) as _:
-        pass
     page.goto(base + "/ui/leads/import")
     sheet_path = live_server.runtime.settings.data_dir / "axe.xlsx"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
