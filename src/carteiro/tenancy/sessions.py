@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
 from carteiro.errors import NotFound
-from carteiro.tenancy.people_models import User, WebSession
+from carteiro.tenancy.models import User, WebSession
 
 # How stale `last_seen_at` may get before a request writes it again.
 SEEN_EVERY = timedelta(minutes=1)
@@ -71,7 +71,7 @@ def resolve(
     ).first()
     if found is None:
         return None
-    row, user = found.tuple()
+    row, user = found
     if row.revoked_at is not None or row.expires_at <= now or user.disabled:
         return None
     if row.last_seen_at + lifetime.idle <= now:

@@ -63,3 +63,10 @@ def dashboard(request: Request, session: Tx, person: Person) -> HTMLResponse:
             "restricted": visible is not None,
         },
     )
+
+
+@router.get("/ui/dashboard/pane/queue")
+def queue_pane(request: Request, session: Tx, person: Person) -> HTMLResponse:
+    """The queue's numbers alone, which the dashboard polls."""
+    stats = queue.stats(session, tenant_id=person.tenant_id)
+    return render.fragment(request, "dashboard.html", "queue", {"stats": stats})

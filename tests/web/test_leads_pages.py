@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from uikit import HEADER, post, xlsx
+from leadsui import HEADER, post, xlsx
 
 from carteiro.inbound.models import InboxThread
 from carteiro.leads import worker

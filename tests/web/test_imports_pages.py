@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from uikit import HEADER, csrf_of, xlsx
+from leadsui import HEADER, xlsx
+from webkit import csrf_of
 
 from carteiro.leads import worker
 from carteiro.runtime import Runtime

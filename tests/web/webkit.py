@@ -1,4 +1,4 @@
-"""Helpers of the console page tests (a module of its own: conftest names clash)."""
+"""Helpers shared by the console tests (a module of its own: conftest names clash)."""
 
 from __future__ import annotations
 
@@ -76,30 +76,3 @@ def axe_violations(page: Any) -> list[str]:
         for v in results.response["violations"]
         if v["impact"] in SERIOUS
     ]
-
-
-def post(client: TestClient, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
-    """A console form post carrying the CSRF token, without following the redirect."""
-    return client.post(
-        url, data={**(data or {}), "csrf_token": csrf_of(client)}, follow_redirects=False, **kw
-    )
-
-
-def xlsx(rows: list[list[Any]], *, sheet: str = "Leads") -> bytes:
-    """A workbook with `rows` (the first one the headers) on one sheet."""
-    import io
-
-    import openpyxl
-
-    book = openpyxl.Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.title = sheet
-    for row in rows:
-        ws.append(list(row))
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-HEADER = ["Razão Social", "Responsável", "CNPJ", "E-mail", "Telefone"]

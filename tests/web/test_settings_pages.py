@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from uikit import post
+from leadsui import post
 
 from carteiro.runtime import Runtime
 from carteiro.tenancy import audit

@@ -1,6 +1,5 @@
-"""Fixtures of the leads, imports, suppressions, webhooks and keys pages: people, logged-in
-clients over the real app, and for the browser tests a real uvicorn driven by Debian's
-headless Chromium."""
+"""Console fixtures: people and logged-in clients over the real app, and for the browser tests
+a real uvicorn on loopback driven by Debian's headless Chromium."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from uikit import PASSWORD, LiveServer, Made, find_chromium, login
+from webkit import PASSWORD, LiveServer, Made, find_chromium, login
 
 from carteiro.api.app import create_app
 from carteiro.runtime import Runtime

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from leadsui import HEADER, xlsx
 from playwright.sync_api import ConsoleMessage, Page, expect
-from uikit import HEADER, LiveServer, Made, axe_violations, xlsx
+from webkit import LiveServer, Made, axe_violations
 
 from carteiro.leads import worker
 from carteiro.tenancy import people, sessions
