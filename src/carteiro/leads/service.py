@@ -105,8 +105,21 @@ def list_(
         any_phone = exists().where(LeadTelefone.lead_id == Lead.lead_id)
         where.append(any_phone if has_phone else ~any_phone)
     total = session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
-    stmt = select(Lead).where(*where).order_by(Lead.lead_id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(stmt)), total
+    # The page's ids first (an index holds them in order), then those rows: sorting whole rows
+    # made SQLite read every lead of the tenant into a temporary tree.
+    ids = list(
+        session.scalars(
+            select(Lead.lead_id)
+            .where(*where)
+            .order_by(Lead.lead_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    if not ids:
+        return [], total
+    rows = session.scalars(select(Lead).where(Lead.lead_id.in_(ids)))
+    return sorted(rows, key=lambda lead: lead.lead_id, reverse=True), total
 
 
 def get(session: Session, *, tenant_id: int, lead_id: int) -> Lead | None:
