@@ -221,3 +221,40 @@ def test_every_form_on_these_pages_carries_the_sessions_csrf_token(
         tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
         assert posts >= 2 and len(tokens) == posts, path  # the page's forms and the footer's
         assert set(tokens) == {token}, path
+
+
+def test_the_delivery_log_shows_status_attempts_and_the_last_error(
+    as_user: Callable[..., TestClient], runtime: Runtime, principal: Principal
+) -> None:
+    from datetime import UTC, datetime
+
+    from carteiro.webhooks.models import WebhookDelivery
+
+    admin = as_user("admin")
+    post(admin, "/ui/webhooks", {"url": "https://hooks.example.com/", "events": ["sent"]})
+    hook_id = int(re.findall(r'data-webhook="(\d+)"', admin.get("/ui/webhooks").text)[0])
+    with runtime.db.session() as session:
+        for i, (status, code, error) in enumerate(
+            (("delivered", 200, None), ("failed", 500, "HTTP 500 from the endpoint"))
+        ):
+            session.add(
+                WebhookDelivery(
+                    tenant_id=principal.tenant_id,
+                    webhook_id=hook_id,
+                    event_id=f"ev_{i}",
+                    event_type="sent",
+                    payload={},
+                    status=status,
+                    attempts=1 + 9 * i,
+                    run_at=datetime.now(UTC),
+                    last_status_code=code,
+                    last_error=error,
+                )
+            )
+    log = admin.get(f"/ui/webhooks/{hook_id}").text
+    assert log.count('data-delivery="') == 2
+    rows = re.findall(r'<tr data-delivery="\d+">(.*?)</tr>', log, re.S)
+    assert any("falhou" in r and "500" in r and "HTTP 500 from the endpoint" in r for r in rows)
+    assert any("entregue" in r and "200" in r for r in rows)
+    failed = admin.get(f"/ui/webhooks/{hook_id}", params={"status": "failed"}).text
+    assert failed.count('data-delivery="') == 1 and ">10<" in failed
