@@ -39,7 +39,7 @@ MAIL_ROUTES = (
     ("POST", "/inbox/messages/{message_id}/reply"),
     ("POST", "/mcp"),
 )
-UPLOAD_ROUTES = (("POST", "/ingest/leads/xlsx"),)
+UPLOAD_ROUTES = (("POST", "/ingest/leads/xlsx"), ("POST", "/ui/leads/import"))
 
 
 def body_limits(settings: Settings) -> list[RouteLimit]:

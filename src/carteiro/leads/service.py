@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from carteiro.db.types import utcnow
 from carteiro.errors import InvalidInput, NotFound
 from carteiro.leads.consent import emails_of
-from carteiro.leads.models import Lead, LeadEmail, LeadTelefone
+from carteiro.leads.models import CONSENT, Lead, LeadEmail, LeadTelefone
 from carteiro.leads.schemas import (
     LeadDetail,
     LeadEmailPublic,
@@ -73,11 +73,25 @@ def list_(
     q: str | None = None,
     has_email: bool | None = None,
     has_phone: bool | None = None,
+    consent: str | None = None,
+    company: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Lead], int]:
-    """The tenant's leads, newest first, with the total matching the filters."""
+    """The tenant's leads, newest first, with the total matching the filters.
+
+    `consent` keeps leads with an address in that consent state; `company` matches part of
+    the lead's name (the company, `nome`).
+    """
     where: list[Any] = [Lead.tenant_id == tenant_id]
+    if consent is not None:
+        if consent not in CONSENT:
+            raise InvalidInput(f"consent must be one of {', '.join(CONSENT)}", field="consent")
+        where.append(
+            exists().where(LeadEmail.lead_id == Lead.lead_id, LeadEmail.consentimento == consent)
+        )
+    if company and company.strip():
+        where.append(Lead.nome.ilike(f"%{_escape(company.strip())}%", escape="\\"))
     if status:
         where.append(Lead.status == status)
     if tag:
@@ -91,8 +105,21 @@ def list_(
         any_phone = exists().where(LeadTelefone.lead_id == Lead.lead_id)
         where.append(any_phone if has_phone else ~any_phone)
     total = session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
-    stmt = select(Lead).where(*where).order_by(Lead.lead_id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(stmt)), total
+    # The page's ids first (an index holds them in order), then those rows: sorting whole rows
+    # made SQLite read every lead of the tenant into a temporary tree.
+    ids = list(
+        session.scalars(
+            select(Lead.lead_id)
+            .where(*where)
+            .order_by(Lead.lead_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    if not ids:
+        return [], total
+    rows = session.scalars(select(Lead).where(Lead.lead_id.in_(ids)))
+    return sorted(rows, key=lambda lead: lead.lead_id, reverse=True), total
 
 
 def get(session: Session, *, tenant_id: int, lead_id: int) -> Lead | None:

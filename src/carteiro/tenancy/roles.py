@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from carteiro.errors import InvalidInput
-from carteiro.tenancy import scopes
 
 Role = Literal["owner", "admin", "operator", "viewer"]
 ROLES: tuple[Role, ...] = ("owner", "admin", "operator", "viewer")
@@ -27,33 +26,3 @@ def parse(value: str) -> Role:
         if value == role:
             return role
     raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
-
-
-# What each role may do through the services the API keys use (the console acts with these).
-SCOPES: dict[str, tuple[str, ...]] = {
-    "owner": (scopes.EVERYTHING,),
-    "admin": (scopes.EVERYTHING,),
-    "operator": (
-        scopes.EMAILS_SEND,
-        scopes.EMAILS_READ,
-        scopes.EMAILS_MANAGE,
-        scopes.ACCOUNTS_READ,
-        scopes.LEADS_READ,
-        scopes.LEADS_WRITE,
-        scopes.INBOX_READ,
-        scopes.INBOX_WRITE,
-        scopes.DELIVERABILITY_READ,
-    ),
-    "viewer": (
-        scopes.EMAILS_READ,
-        scopes.ACCOUNTS_READ,
-        scopes.LEADS_READ,
-        scopes.INBOX_READ,
-        scopes.DELIVERABILITY_READ,
-    ),
-}
-
-
-def scopes_of(role: str) -> tuple[str, ...]:
-    """The scopes of `role`; an unknown role has none."""
-    return SCOPES.get(role, ())

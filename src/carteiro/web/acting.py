@@ -1,17 +1,40 @@
-"""A logged-in person as the principal the domain services expect (scopes from their role)."""
+"""What console pages do on a person's behalf: the principal services check, the audit trail."""
 
 from __future__ import annotations
 
-from carteiro.tenancy import roles
+from collections.abc import Mapping
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from carteiro.tenancy import audit
+from carteiro.tenancy.console import principal_for_person
 from carteiro.tenancy.service import Principal
-from carteiro.web.deps import WebPerson
+from carteiro.web.deps import WebPerson, client_ip
 
 
-def principal_of(person: WebPerson) -> Principal:
-    """No key: the services record the person's name and e-mail as who acted."""
-    return Principal(
+def principal(person: WebPerson) -> Principal:
+    return principal_for_person(tenant_id=person.tenant_id, email=person.email, role=person.role)
+
+
+def record(
+    request: Request,
+    session: Session,
+    person: WebPerson,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    detail: Mapping[str, object] | None = None,
+) -> None:
+    audit.record(
+        session,
         tenant_id=person.tenant_id,
-        key_id=None,
-        key_name=f"{person.name} <{person.email}>",
-        scopes=roles.scopes_of(person.role),
+        user_id=person.user_id,
+        action=action,
+        actor=person.email,
+        ip=client_ip(request),
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
     )

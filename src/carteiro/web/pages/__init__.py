@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from carteiro.web.pages import accounts, auth, dashboard, outbox, people
+from carteiro.web.pages import (
+    accounts,
+    auth,
+    dashboard,
+    imports,
+    keys,
+    leads,
+    outbox,
+    people,
+    suppressions,
+    webhooks,
+)
 
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
@@ -12,4 +23,10 @@ PAGES: tuple[APIRouter, ...] = (
     people.router,
     outbox.router,
     accounts.router,
+    # Before leads: /ui/leads/import is not a lead's id.
+    imports.router,
+    leads.router,
+    suppressions.router,
+    webhooks.router,
+    keys.router,
 )

@@ -19,9 +19,9 @@ from carteiro.api.router import Router
 from carteiro.errors import CarteiroError, InvalidInput, NotFound
 from carteiro.mail.resolver import DnsConfig, DnsResolver
 from carteiro.mail.transports.smtp import SmtpConfig
-from carteiro.tenancy import access, audit
-from carteiro.web import render
-from carteiro.web.deps import Admin, Person, WebPerson, client_ip
+from carteiro.tenancy import access
+from carteiro.web import acting, render
+from carteiro.web.deps import Admin, Person, WebPerson
 
 router = Router(include_in_schema=False)
 
@@ -69,16 +69,7 @@ def _account(session: Session, person: WebPerson, account_id: int) -> Account:
 
 
 def _audit(request: Request, session: Session, person: WebPerson, action: str, ref: int) -> None:
-    audit.record(
-        session,
-        tenant_id=person.tenant_id,
-        user_id=person.user_id,
-        action=action,
-        actor=person.email,
-        ip=client_ip(request),
-        target_type="account",
-        target_id=str(ref),
-    )
+    acting.record(request, session, person, action, target_type="account", target_id=ref)
 
 
 def _notice(request: Request, code: str | None) -> str | None:

@@ -14,10 +14,9 @@ from carteiro.errors import InvalidInput, NotFound
 from carteiro.outbound import queue, service, timeline
 from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import Status
-from carteiro.tenancy import access, audit
-from carteiro.web import render
-from carteiro.web.acting import principal_of
-from carteiro.web.deps import Operator, Person, WebPerson, client_ip
+from carteiro.tenancy import access
+from carteiro.web import acting, render
+from carteiro.web.deps import Operator, Person, WebPerson
 from carteiro.web.paging import PAGE_SIZE, page_of
 
 router = Router(include_in_schema=False)
@@ -75,7 +74,7 @@ def _status(value: str | None) -> Status | None:
 
 def _email(session: Tx, person: WebPerson, email_id: int) -> Email:
     """The message if this person may see it (its account among their mailboxes)."""
-    email = service.get_or_raise(session, principal=principal_of(person), email_id=email_id)
+    email = service.get_or_raise(session, principal=acting.principal(person), email_id=email_id)
     visible = _visible(session, person)
     if visible is not None and email.account_id not in visible:
         raise NotFound(f"email {email_id} not found")
@@ -83,16 +82,7 @@ def _email(session: Tx, person: WebPerson, email_id: int) -> Email:
 
 
 def _audit(request: Request, session: Tx, person: WebPerson, action: str, email_id: int) -> None:
-    audit.record(
-        session,
-        tenant_id=person.tenant_id,
-        user_id=person.user_id,
-        action=action,
-        actor=person.email,
-        ip=client_ip(request),
-        target_type="email",
-        target_id=str(email_id),
-    )
+    acting.record(request, session, person, action, target_type="email", target_id=email_id)
 
 
 @router.get("/ui/outbox")
@@ -107,7 +97,7 @@ def outbox(
     visible = _visible(session, person)
     found, total = service.list_(
         session,
-        principal=principal_of(person),
+        principal=acting.principal(person),
         status=_status(status),
         account_ids=visible,
         search=q,
@@ -189,7 +179,7 @@ def cancel(
     back: Annotated[str | None, Form()] = None,
 ) -> RedirectResponse:
     was_held = _email(session, person, email_id).status == "held"
-    service.cancel(session, principal=principal_of(person), email_id=email_id)
+    service.cancel(session, principal=acting.principal(person), email_id=email_id)
     _audit(request, session, person, "reject" if was_held else "cancel", email_id)
     return _back(email_id, "rejected" if was_held else "cancelled", back)
 
@@ -197,7 +187,7 @@ def cancel(
 @router.post("/ui/outbox/{email_id}/retry")
 def retry(request: Request, email_id: PathId, session: Tx, person: Operator) -> RedirectResponse:
     _email(session, person, email_id)
-    service.retry(session, principal=principal_of(person), email_id=email_id)
+    service.retry(session, principal=acting.principal(person), email_id=email_id)
     _audit(request, session, person, "retry", email_id)
     return _back(email_id, "retried", None)
 
@@ -211,7 +201,7 @@ def approve(
     back: Annotated[str | None, Form()] = None,
 ) -> RedirectResponse:
     _email(session, person, email_id)
-    service.approve(session, principal=principal_of(person), email_id=email_id)
+    service.approve(session, principal=acting.principal(person), email_id=email_id)
     _audit(request, session, person, "approve", email_id)
     return _back(email_id, "approved", back)
 
@@ -236,7 +226,7 @@ def queue_page(
     if tab not in ("queue", "held"):
         raise InvalidInput("tab must be queue or held", field="tab")
     visible = _visible(session, person)
-    principal = principal_of(person)
+    principal = acting.principal(person)
     status: Status = "dead" if tab == "queue" else "held"
     found, total = service.list_(
         session,
@@ -278,7 +268,7 @@ def requeue(
         raise InvalidInput("choose messages or an error type to requeue", field="ids")
     done = service.requeue_dead(
         session,
-        principal=principal_of(person),
+        principal=acting.principal(person),
         ids=ids or None,
         error_type=error_type or None,
         account_ids=_visible(session, person),
