@@ -405,3 +405,51 @@ def test_cli_actions(
     assert len(server_flags(dovecot, "Junk")) == 2
     missing = cli("archive", "999999")
     assert missing.exit_code != 0 and "not found" in missing.output
+
+
+def test_keyset_paging_and_flag_and_date_filters(
+    client: TestClient,
+    runtime: Runtime,
+    dovecot: Dovecot,
+    mail: MailFactory,
+    sync: Callable[[], SyncReport],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    for n in range(7):
+        dovecot.append("INBOX", mail(subject=f"Assunto {n}", date=start + timedelta(hours=n)))
+    sync()
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/inbox/threads", params=params).json()
+        assert page["total"] == 7
+        seen += [t["subject"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"Assunto {n}" for n in range(6, -1, -1)]
+    r = client.get("/inbox/threads", params={"cursor": "bogus"})
+    assert r.status_code == 422 and r.json()["field"] == "cursor"
+
+    first = _rows(runtime)
+    target = next(v for v in first.values() if v.subject == "Assunto 2")
+    assert (
+        client.post(
+            f"/inbox/threads/{target.thread_id}/actions", json={"action": "flag"}
+        ).status_code
+        == 200
+    )
+    flagged = client.get("/inbox/threads", params={"flagged": True}).json()
+    assert [t["subject"] for t in flagged["items"]] == ["Assunto 2"]
+    assert client.get("/inbox/threads", params={"flagged": False}).json()["total"] == 6
+    ranged = client.get(
+        "/inbox/threads",
+        params={
+            "since": (start + timedelta(hours=1)).isoformat(),
+            "until": (start + timedelta(hours=3)).isoformat(),
+        },
+    ).json()
+    assert [t["subject"] for t in ranged["items"]] == ["Assunto 2", "Assunto 1"]

@@ -73,9 +73,12 @@ class ThreadSummary(BaseModel):
 
 class ThreadPage(BaseModel):
     items: list[ThreadSummary]
-    total: int
+    total: int = Field(description="threads matching the filters (-1 when not counted)")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as cursor for the next page (keyset paging); null at the end"
+    )
 
 
 class AttachmentPublic(BaseModel):

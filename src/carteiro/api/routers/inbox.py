@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from carteiro.api.deps import InboxReadKey, InboxWriteKey, Offset, PathId, Rt, Tx
 from carteiro.api.router import Router
@@ -43,17 +44,25 @@ def list_threads(
     session: Tx,
     folder: str | None = Query(None, description="folder name or role (inbox, sent, …)"),
     unread: bool | None = Query(None, description="only threads with (or without) unread mail"),
+    flagged: bool | None = Query(None, description="only threads with (or without) a flag"),
+    since: AwareDatetime | None = Query(None, description="last message at or after"),
+    until: AwareDatetime | None = Query(None, description="last message before"),
     q: str | None = Query(None, max_length=200, description="text in subject, body or address"),
     lead_id: RowId | None = Query(None, description="threads with this lead"),
     account: str | None = Query(None, description="account name or id"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
     offset: Offset = 0,
+    cursor: str | None = Query(None, max_length=200, description="a page's next_cursor"),
 ) -> ThreadPage:
     return service.list_threads(
         session,
         tenant_id=principal.tenant_id,
         folder=folder,
         unread=unread,
+        flagged=flagged,
+        since=since,
+        until=until,
+        cursor=cursor,
         q=q,
         lead_id=lead_id,
         account=account,
