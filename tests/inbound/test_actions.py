@@ -453,3 +453,35 @@ def test_keyset_paging_and_flag_and_date_filters(
         },
     ).json()
     assert [t["subject"] for t in ranged["items"]] == ["Assunto 2", "Assunto 1"]
+
+
+def test_account_restriction_hides_other_mailboxes(
+    runtime: Runtime, dovecot: Dovecot, mailbox: dict[str, int]
+) -> None:
+    from carteiro.errors import NotFound
+    from carteiro.inbound import actions, folders, service
+    from carteiro.inbound.schemas import ActionCreate
+
+    rows = _rows(runtime)
+    boleto = rows["<b@c>"]
+    with runtime.db.session() as session:
+        tenant = boleto.tenant_id
+        assert service.list_threads(session, tenant_id=tenant, account_ids=[]).total == 0
+        seen = service.list_threads(session, tenant_id=tenant, account_ids=[boleto.account_id])
+        assert seen.total == 2
+        assert folders.list_folders(session, tenant_id=tenant, account_ids=[]) == []
+        with pytest.raises(NotFound):
+            service.get_thread(
+                session, tenant_id=tenant, thread_id=boleto.thread_id, account_ids=[]
+            )
+        with pytest.raises(NotFound):
+            service.get_message(session, tenant_id=tenant, message_id=boleto.id, account_ids=[])
+    with pytest.raises(NotFound):
+        actions.perform_blocking(
+            runtime,
+            tenant_id=tenant,
+            data=ActionCreate(action="read"),
+            thread_ids=[boleto.thread_id],
+            account_ids=[],
+        )
+    assert "\\Seen" not in server_flags(dovecot, "INBOX")[boleto.uid or 0]

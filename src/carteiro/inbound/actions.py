@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
@@ -129,14 +129,21 @@ def _select(
     action: ActionName,
     message_ids: Sequence[int],
     thread_ids: Sequence[int],
+    account_ids: Collection[int] | None,
 ) -> list[_Row]:
     chosen: dict[int, _Row] = {}
+    visible_messages: list[ColumnElement[bool]] = []
+    visible_threads: list[ColumnElement[bool]] = []
+    if account_ids is not None:
+        visible_messages.append(InboxMessage.account_id.in_(sorted(account_ids)))
+        visible_threads.append(InboxThread.account_id.in_(sorted(account_ids)))
     if message_ids:
         found = {
             row.id: row
             for part in chunks(list(dict.fromkeys(message_ids)))
             for row, _ in _rows(
-                session, [InboxMessage.tenant_id == tenant_id, InboxMessage.id.in_(part)]
+                session,
+                [InboxMessage.tenant_id == tenant_id, InboxMessage.id.in_(part), *visible_messages],
             )
         }
         for message_id in message_ids:
@@ -155,7 +162,7 @@ def _select(
         known = set(
             session.scalars(
                 select(InboxThread.id).where(
-                    InboxThread.tenant_id == tenant_id, InboxThread.id.in_(wanted)
+                    InboxThread.tenant_id == tenant_id, InboxThread.id.in_(wanted), *visible_threads
                 )
             )
         )
@@ -220,6 +227,7 @@ def plan(
     data: ActionCreate,
     message_ids: Sequence[int] = (),
     thread_ids: Sequence[int] = (),
+    account_ids: Collection[int] | None = None,
 ) -> list[_Plan]:
     """Checks the request against the stored rows; one plan per account involved."""
     rows = _select(
@@ -228,6 +236,7 @@ def plan(
         action=data.action,
         message_ids=message_ids,
         thread_ids=thread_ids,
+        account_ids=account_ids,
     )
     account_ids = {r.account_id for r in rows}
     known = _folder_rows(session, account_ids)
@@ -374,8 +383,11 @@ def perform_blocking(
     data: ActionCreate,
     message_ids: Sequence[int] = (),
     thread_ids: Sequence[int] = (),
+    account_ids: Collection[int] | None = None,
 ) -> ActionResult:
-    """Plans in one short transaction, talks IMAP outside any, stores in another per account."""
+    """Plans in one short transaction, talks IMAP outside any, stores in another per account.
+
+    `account_ids`: only messages of those accounts (the mailboxes a person may see)."""
     with runtime.db.session() as session:
         plans = plan(
             session,
@@ -383,6 +395,7 @@ def perform_blocking(
             data=data,
             message_ids=message_ids,
             thread_ids=thread_ids,
+            account_ids=account_ids,
         )
     result = ActionResult(action=data.action, message_ids=[], thread_ids=[])
     notes: list[str] = []
@@ -415,6 +428,7 @@ async def perform(
     data: ActionCreate,
     message_ids: Sequence[int] = (),
     thread_ids: Sequence[int] = (),
+    account_ids: Collection[int] | None = None,
 ) -> ActionResult:
     """The API's, MCP's and console's entry: the IMAP work runs in a thread."""
     return await asyncio.to_thread(
@@ -424,4 +438,5 @@ async def perform(
         data=data,
         message_ids=message_ids,
         thread_ids=thread_ids,
+        account_ids=account_ids,
     )

@@ -256,10 +256,18 @@ def _folder_names(session: Session, ids: set[int]) -> dict[int, str]:
     return dict(session.execute(stmt).all())
 
 
-def get_thread(session: Session, *, tenant_id: int, thread_id: int) -> ThreadDetail:
+def get_thread(
+    session: Session,
+    *,
+    tenant_id: int,
+    thread_id: int,
+    account_ids: Collection[int] | None = None,
+) -> ThreadDetail:
+    """One thread with its messages; `account_ids`: only in those accounts (else not found)."""
     thread = session.get(InboxThread, thread_id)
-    if thread is None or thread.tenant_id != tenant_id:
-        raise NotFound(f"thread {thread_id} not found")
+    hidden = account_ids is not None and thread is not None and thread.account_id not in account_ids
+    if thread is None or thread.tenant_id != tenant_id or hidden:
+        raise NotFound(f"thread {thread_id} not found", field="thread_id")
     messages = list(
         session.scalars(
             select(InboxMessage)
@@ -304,6 +312,7 @@ def get_message(
     offset: int = 0,
     limit: int = DEFAULT_BODY_PAGE,
     include_html: bool = False,
+    account_ids: Collection[int] | None = None,
 ) -> MessagePublic:
     """One message with `limit` characters of its plain-text body from `offset`."""
     if offset < 0:
@@ -311,6 +320,8 @@ def get_message(
     if not 1 <= limit <= MAX_BODY_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_BODY_PAGE}", field="limit")
     message = get_message_row(session, tenant_id=tenant_id, message_id=message_id)
+    if account_ids is not None and message.account_id not in account_ids:
+        raise NotFound(f"inbox message {message_id} not found", field="message_id")
     names = _folder_names(session, {message.folder_id} if message.folder_id else set())
     body = message.text_body or ""
     end = min(len(body), offset + limit)

@@ -249,4 +249,3 @@ def on_bounce(session: Session, event: Bounced) -> None:
     except (DBAPIError, CarteiroError) as exc:
         # A missing table (not migrated yet) or an address it refuses: the event stays.
         log.warning("could not suppress %s after a %s: %s", event.address, event.kind, exc)
-
