@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CARTEIRO_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export CARTEIRO_TEST_PG_URL
 
-.PHONY: serve test test-sqlite test-postgresql lint bench clean dovecot
+.PHONY: serve test test-sqlite test-postgresql lint bench clean dovecot chromium vendor messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 serve: $(VENV)/.installed
 	$(BIN)/carteiro serve
 
-test: $(VENV)/.installed-test dovecot
+test: $(VENV)/.installed-test dovecot chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 	$(MAKE) --no-print-directory test-sqlite
@@ -46,6 +46,26 @@ dovecot:
 	@if [ ! -x /usr/sbin/dovecot ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
 	fi
+
+# The web console's browser tests drive Debian's headless Chromium (never `playwright install`,
+# which downloads from elsewhere); install it when we can (root with apt).
+chromium:
+	@if [ ! -x /usr/lib/chromium/chromium-headless-shell ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-headless-shell fonts-liberation; \
+	fi
+
+# Developers only: refresh the vendored JS/CSS from npm at the pinned versions (needs node).
+vendor:
+	./scripts/vendor.sh
+
+# Extract the console's texts, merge them into the catalogues, compile the .mo files (committed).
+LOCALE_DIR := src/carteiro/web/locale
+messages: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k text:2 --no-location --sort-output \
+		--project=carteiro -o $(LOCALE_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -D messages \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(LOCALE_DIR) -D messages --statistics
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench

@@ -128,6 +128,26 @@ class Settings(BaseSettings):
     )
     health_max_failures: int = Field(3, ge=1, validation_alias=_env("CARTEIRO_HEALTH_MAX_FAILURES"))
 
+    # The web console: people's sessions, login throttling, the first-run setup link.
+    session_hours: float = Field(168.0, gt=0, validation_alias=_env("CARTEIRO_SESSION_HOURS"))
+    session_idle_hours: float = Field(
+        12.0, gt=0, validation_alias=_env("CARTEIRO_SESSION_IDLE_HOURS")
+    )
+    login_max_failures: int = Field(5, ge=1, validation_alias=_env("CARTEIRO_LOGIN_MAX_FAILURES"))
+    login_lockout_minutes: float = Field(
+        15.0, gt=0, validation_alias=_env("CARTEIRO_LOGIN_LOCKOUT_MINUTES")
+    )
+    login_ip_max_failures: int = Field(
+        20, ge=1, validation_alias=_env("CARTEIRO_LOGIN_IP_MAX_FAILURES")
+    )
+    setup_token_hours: float = Field(
+        24.0, gt=0, validation_alias=_env("CARTEIRO_SETUP_TOKEN_HOURS")
+    )
+    default_locale: str = Field("pt_BR", validation_alias=_env("CARTEIRO_DEFAULT_LOCALE"))
+    default_timezone: str = Field(
+        "America/Sao_Paulo", validation_alias=_env("CARTEIRO_DEFAULT_TIMEZONE")
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

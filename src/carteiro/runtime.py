@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from carteiro.accounts import service as accounts
@@ -15,6 +16,7 @@ from carteiro.db.engine import Database
 from carteiro.events.bus import Bus
 from carteiro.files import private_dir
 from carteiro.tenancy import service as tenancy
+from carteiro.tenancy import setup as people_setup
 from carteiro.tenancy.service import Principal
 
 log = logging.getLogger("carteiro")
@@ -74,6 +76,13 @@ class Runtime:
                     vault=self.vault,
                 )
         return plain
+
+    def setup_token(self) -> str | None:
+        """A new one-time setup token while the default tenant has no owner (None after)."""
+        with self.db.session() as session:
+            tenant, _ = tenancy.ensure_default_tenant(session)
+            lifetime = timedelta(hours=self.settings.setup_token_hours)
+            return people_setup.issue(session, tenant_id=tenant.id, lifetime=lifetime)
 
     def authenticate(self, plain: str | None) -> Principal:
         with self.db.session() as session:

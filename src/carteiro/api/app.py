@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
 from carteiro import __version__, background
@@ -15,6 +17,11 @@ from carteiro.api import deps, errors, routers
 from carteiro.api.body_limit import BodyLimit, RouteLimit
 from carteiro.config import Settings
 from carteiro.runtime import Runtime
+from carteiro.web import errors as web_errors
+from carteiro.web import pages
+from carteiro.web.security import ConsoleHeaders, csrf_protect
+
+STATIC = Path(pages.__file__).parent.parent / "static"
 
 log = logging.getLogger("carteiro.api")
 
@@ -70,11 +77,18 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
+    web_errors.install(app)
     for router in routers.ROUTERS:
         app.include_router(router)
+    # The console: every page router gets the CSRF check for unsafe methods.
+    for page_router in pages.PAGES:
+        app.include_router(page_router, dependencies=[Depends(csrf_protect)])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.router.routes.append(Route("/mcp", endpoint=mcp_asgi, methods=["GET", "POST", "DELETE"]))
     # Added last, so it wraps everything else: no handler (and no authentication) reads a body
     # past its limit.
+    public = runtime.settings.public_url or ""
+    app.add_middleware(ConsoleHeaders, secure_cookies=public.startswith("https://"))
     app.add_middleware(
         BodyLimit,
         default=runtime.settings.max_request_bytes,

@@ -49,19 +49,27 @@ def validation_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def domain_response(exc: CarteiroError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(validation_body(list(exc.errors())), status_code=422)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(CarteiroError)
     async def _domain(_: Request, exc: CarteiroError) -> JSONResponse:
-        headers = {}
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(exc.retry_after)
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+        return domain_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
+        return validation_response(exc)
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:

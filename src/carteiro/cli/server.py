@@ -44,6 +44,14 @@ def _warn_public_url(settings: Settings) -> None:
         log.warning("%s", problem)
 
 
+def console_base(settings: Settings, host: str, port: int) -> str:
+    """Where people reach the console: CARTEIRO_PUBLIC_URL, else the listener."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
 def _has_accounts(runtime: Runtime) -> bool:
     with runtime.db.session() as session:
         return accounts.exists(session)
@@ -79,6 +87,12 @@ def serve(
             # Plain print: scripts read this exact line, and it must reach a pipe at once.
             print(f"API key: {key}", flush=True)
             out.print("[dim]Shown once: only its hash is stored. Keep it somewhere safe.[/dim]")
+        setup_token = runtime.setup_token()
+        if setup_token is not None:
+            # Printed on every start until the owner exists; each start makes a new token and
+            # the older links stop working.
+            print(f"Setup: {console_base(settings, host, port)}/setup/{setup_token}", flush=True)
+            out.print("[dim]Open it to create the owner of the web console (one use).[/dim]")
         if not _has_accounts(runtime):
             out.print(
                 "[dim]No sending account yet: messages are captured locally, nothing leaves "
@@ -101,7 +115,7 @@ def serve(
         worker_note = "no worker" if no_worker else "with worker"
         out.print(
             f"Carteiro listening on http://{shown}:{port} ({worker_note}; "
-            f"API docs at /docs, MCP at /mcp)",
+            f"web console at /, API docs at /docs, MCP at /mcp)",
             markup=False,
         )
         out.file.flush()
