@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from carteiro.web.pages import auth, dashboard, people
+from carteiro.web.pages import auth, compose, dashboard, inbox, people
 
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
     dashboard.router,
+    inbox.router,
+    compose.router,
     people.router,
 )
