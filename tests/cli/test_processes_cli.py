@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +58,8 @@ def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
     child = spawn(["serve", "--port", str(free_port)], env)
     key = child.wait_for_line("API key: ").removeprefix("API key: ")
     assert key.startswith("ct_")
+    setup_url = child.wait_for_line("Setup: ").removeprefix("Setup: ")
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{free_port}/setup/[\w-]{{20,}}", setup_url)
     child.wait_for_line(f"Carteiro listening on http://127.0.0.1:{free_port}")
 
     base = f"http://127.0.0.1:{free_port}"
@@ -69,6 +72,9 @@ def test_serve_prints_the_key_sends_in_capture_mode_and_stops_on_sigterm(
                 return False
 
         wait_until(healthy, 30, "the HTTP listener")
+        # The printed link opens the owner's setup page; the console's root leads to login.
+        assert http.get(setup_url).status_code == 200
+        assert http.get("/", follow_redirects=True).url.path == "/ui/login"
         created = http.post(
             "/emails",
             json={"to_email": "ana@example.com", "subject": "Olá do serve", "body": "corpo"},

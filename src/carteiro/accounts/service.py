@@ -196,6 +196,16 @@ def list_(session: Session, *, tenant_id: int) -> list[Account]:
     return list(session.scalars(stmt))
 
 
+def list_visible(
+    session: Session, *, tenant_id: int, account_ids: set[int] | None
+) -> list[Account]:
+    """The tenant's accounts by name, limited to `account_ids` unless that is None."""
+    stmt = select(Account).where(Account.tenant_id == tenant_id)
+    if account_ids is not None:
+        stmt = stmt.where(Account.id.in_(sorted(account_ids)))
+    return list(session.scalars(stmt.order_by(Account.name, Account.id)))
+
+
 def list_every_tenant(session: Session) -> list[Account]:
     """All accounts of all tenants, by tenant and id (for operators' checks)."""
     return list(session.scalars(select(Account).order_by(Account.tenant_id, Account.id)))

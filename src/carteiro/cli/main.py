@@ -15,6 +15,7 @@ from carteiro.cli import (
     send,
     server,
     suppressions,
+    users,
 )
 from carteiro.cli.common import CarteiroGroup
 
@@ -36,6 +37,7 @@ app.add_typer(leads.app, name="import")
 app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(dkim.app, name="dkim")
 app.add_typer(inbox.app, name="inbox")
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:

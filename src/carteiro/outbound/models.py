@@ -141,6 +141,8 @@ class EmailEvent(Base):
     """What happened to a message, in order (queued, sent, deferred, dead, …)."""
 
     __tablename__ = "email_events"
+    # The dashboard counts a tenant's events of the last hours.
+    __table_args__ = (Index("ix_email_events_tenant_created", "tenant_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(

@@ -187,7 +187,16 @@ def set_role(session: Session, *, user: User, role: str, by_role: str) -> User:
     return user
 
 
+def require_can_manage(*, by_role: str, user: User) -> None:
+    """Only someone at least as strong as a person may change them."""
+    if not roles.at_least(by_role, user.role):
+        raise InvalidInput(
+            "you cannot change a person whose role is stronger than yours", field="role"
+        )
+
+
 def set_disabled(session: Session, *, user: User, disabled: bool) -> User:
+    """Disables (their sessions stop working at once) or enables a person."""
     if disabled and not user.disabled:
         _keep_an_owner(session, user)
     user.disabled = disabled

@@ -71,7 +71,7 @@ def resolve(
     ).first()
     if found is None:
         return None
-    row, user = found.tuple()
+    row, user = found
     if row.revoked_at is not None or row.expires_at <= now or user.disabled:
         return None
     if row.last_seen_at + lifetime.idle <= now:

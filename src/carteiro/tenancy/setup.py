@@ -59,15 +59,8 @@ def complete(
     row = find(session, token=token)
     if row is None:
         raise NotFound("this setup link is unknown, used or expired", field="token")
-    claimed = session.execute(
-        update(SetupToken)
-        .where(SetupToken.id == row.id, SetupToken.used_at.is_(None))
-        .values(used_at=utcnow()),
-        execution_options={"synchronize_session": False},
-    )
-    if not getattr(claimed, "rowcount", 0):
-        raise Conflict("this setup link was used a moment ago", field="token")
-    return people.create(
+    # The owner first: a form error must leave the token usable for the next try.
+    owner = people.create(
         session,
         tenant_id=row.tenant_id,
         email=email,
@@ -76,3 +69,12 @@ def complete(
         role="owner",
         locale=locale,
     )
+    claimed = session.execute(
+        update(SetupToken)
+        .where(SetupToken.id == row.id, SetupToken.used_at.is_(None))
+        .values(used_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    if not getattr(claimed, "rowcount", 0):
+        raise Conflict("this setup link was used a moment ago", field="token")
+    return owner

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from gettext import NullTranslations
 from pathlib import Path
@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_time, format_timedelta
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -124,6 +124,20 @@ def _percent(ctx: Context, value: float | None) -> str:
     return format_percent(value, format="#,##0.#%", locale=ctx.get("locale", DEFAULT_LOCALE))
 
 
+@pass_context
+def _duration(ctx: Context, seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return format_timedelta(
+        timedelta(seconds=seconds), threshold=1.5, locale=ctx.get("locale", DEFAULT_LOCALE)
+    )
+
+
+def hour_label(value: datetime, *, locale: str, timezone: str | None) -> str:
+    """A time of day such as 14:00 in the person's zone (chart labels)."""
+    return format_time(value, format="HH:mm", tzinfo=zone(timezone), locale=locale)
+
+
 def _make_env(locale: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
@@ -136,6 +150,7 @@ def _make_env(locale: str) -> Environment:
     env.filters["datetime"] = _datetime
     env.filters["number"] = _number
     env.filters["percent"] = _percent
+    env.filters["duration"] = _duration
     env.globals["LOCALES"] = LOCALES
     env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     return env

@@ -29,6 +29,22 @@ NAV = (
     ("admin", N_("Admin"), "/ui/admin/users", "admin"),
 )
 
+# Values shown through `_()` in templates: roles, account states, DNS results.
+WORDS = (
+    N_("owner"),
+    N_("admin"),
+    N_("operator"),
+    N_("viewer"),
+    N_("active"),
+    N_("paused"),
+    N_("disabled"),
+    N_("cooling down"),
+    N_("ok"),
+    N_("warning"),
+    N_("error"),
+    N_("unchecked"),
+)
+
 
 def locale_of(request: Request) -> str:
     """The request's locale: the person's setting, the language cookie, the browser's."""

@@ -17,6 +17,7 @@ from carteiro.tenancy.people import LockedOut, LoginRefused, LoginThrottled
 from carteiro.tenancy.people_models import User
 from carteiro.web import i18n, render
 from carteiro.web.deps import MaybePerson, Person, client_ip, lifetime, login_policy
+from carteiro.web.render import N_
 from carteiro.web.security import LANG_COOKIE, SESSION_COOKIE
 
 router = Router(include_in_schema=False)
@@ -233,12 +234,12 @@ def setup_submit(
 def field_message(request: Request, exc: CarteiroError) -> str:
     """A service's complaint about a form field, in the page's language where we know it."""
     known = {
-        "password": "The password needs at least 10 characters.",
-        "email": "Type a valid e-mail address, such as maria@example.com.",
-        "name": "Type the person's name.",
-        "role": "Choose a role you are allowed to give.",
-        "timezone": "Choose a time zone from the list.",
-        "locale": "Choose a language from the list.",
+        "password": N_("The password needs at least 10 characters."),
+        "email": N_("Type a valid e-mail address, such as maria@example.com."),
+        "name": N_("Type the person's name."),
+        "role": N_("Choose a role you are allowed to give."),
+        "timezone": N_("Choose a time zone from the list."),
+        "locale": N_("Choose a language from the list."),
     }
     if exc.status == 409:
         return render.text(

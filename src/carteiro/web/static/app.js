@@ -30,12 +30,15 @@
     }
   });
 
-  // After a swap: focus the new content's heading (or the element marked data-focus) and
-  // read out its data-announce text, so keyboard and screen-reader users follow along.
+  // After a swap into an element marked data-swap-focus (a pane the person opened, not a
+  // polled counter): focus the new content's heading, or its element marked data-focus; and
+  // read out any data-announce text, so keyboard and screen-reader users follow along.
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
     if (!target) return;
-    var focus = target.querySelector("[data-focus]") || target.querySelector("h1, h2, h3");
+    var focus = target.hasAttribute("data-swap-focus")
+      ? target.querySelector("[data-focus]") || target.querySelector("h1, h2, h3")
+      : null;
     if (focus) {
       if (!focus.hasAttribute("tabindex")) focus.setAttribute("tabindex", "-1");
       focus.focus({ preventScroll: false });

@@ -1,4 +1,5 @@
-"""people: users, web sessions, mailbox access, setup tokens, the audit log
+"""people: users, web sessions, mailbox access, setup tokens, the audit log; an index for the
+dashboard's event counts
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("email_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_email_events_tenant_created", ["tenant_id", "created_at"], unique=False
+        )
     op.create_table(
         "setup_tokens",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -172,6 +177,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("email_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_email_events_tenant_created")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
         batch_op.drop_index(batch_op.f("ix_web_sessions_tenant_id"))
