@@ -244,7 +244,8 @@ def test_compose_new_and_reply(
         "/ui/compose",
         data={"account": str(imap_account), "to": "não é endereço", "subject": "s", "body": "b"},
     )
-    assert bad.status_code == 422 and 'id="compose-error"' in bad.text
+    assert bad.status_code == 422, bad.text[-3000:]
+    assert 'id="compose-error"' in bad.text, bad.text[-3000:]
     assert "is-invalid" in bad.text
     ok = web.post(
         "/ui/compose",

@@ -136,11 +136,26 @@ def _attachments(files: list[UploadFile]) -> list[AttachmentIn]:
     ]
 
 
+# The services name fields as the API does; the form has its own names.
+FORM_NAMES = {
+    "to_email": "to",
+    "cc_emails": "cc",
+    "bcc_emails": "bcc",
+    "html_body": "html",
+    "scheduled_at": "send_at",
+}
+
+
+def form_field(name: str | None) -> str | None:
+    if not name:
+        return None
+    head = name.split(".")[0].split("[")[0]
+    return FORM_NAMES.get(head, head)
+
+
 def _field_of(exc: ValidationError) -> tuple[str, str]:
     error = exc.errors()[0]
-    names = {"to_email": "to", "cc_emails": "cc", "bcc_emails": "bcc", "html_body": "html"}
-    where = ".".join(str(p) for p in error["loc"]) or "body"
-    where = names.get(where, where)
+    where = form_field(".".join(str(p) for p in error["loc"])) or "body"
     return where, f"{where}: {error['msg']}"
 
 
@@ -236,7 +251,13 @@ def compose_send(
         if exc.status in (401, 403) and exc.field == "role":
             raise
         return _form(
-            request, session, person, draft, error=exc.message, field=exc.field, status=exc.status
+            request,
+            session,
+            person,
+            draft,
+            error=exc.message,
+            field=form_field(exc.field),
+            status=exc.status,
         )
     audit.record(
         session,
