@@ -167,9 +167,12 @@ def thread_page(
     since, until = _bounds(f, person.timezone)
     if f.since and f.until and f.since > f.until:
         raise InvalidInput("the start date must not be after the end date", field="since")
+    # With no folder chosen the list is the inboxes; a search or a lead looks in every folder.
+    everywhere = bool(f.folder or f.q or f.lead)
     return service.list_threads(
         session,
         tenant_id=person.tenant_id,
+        folder=None if everywhere else "inbox",
         folder_id=f.folder,
         account=f.account,
         account_ids=seen,
