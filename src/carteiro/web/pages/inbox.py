@@ -244,6 +244,6 @@ async def thread_action(
     await _act(request, rt, thread_id, _action(action, folder))
     keep = action in ("read", "unread", "flag", "unflag")
     return RedirectResponse(
-        "/ui/inbox?" + f.query(thread=thread_id if keep else None, cursor=f.cursor),
+        "/ui/inbox?" + f.qs(thread=thread_id if keep else None, cursor=f.cursor),
         status_code=303,
     )

@@ -102,7 +102,7 @@ class Filters:
             thread=_int(params, "thread"),
         )
 
-    def query(self, **changes: Any) -> str:
+    def qs(self, **changes: Any) -> str:
         """This state as a query string, with `changes` applied (None drops a parameter)."""
         values = {**asdict(replace(self, **{k: v for k, v in changes.items() if k != "page"}))}
         if "cursor" not in changes and any(k != "thread" for k in changes):
@@ -116,7 +116,7 @@ class Filters:
 
     def list_query(self) -> str:
         """The list's state without the open thread (for panes and actions)."""
-        return self.query(thread=None, cursor=self.cursor)
+        return self.qs(thread=None, cursor=self.cursor)
 
 
 @dataclass
