@@ -34,6 +34,12 @@ COMMANDS = [
     ["send"],
     ["mcp"],
     ["doctor"],
+    ["users"],
+    ["users", "create"],
+    ["users", "list"],
+    ["users", "reset-password"],
+    ["users", "disable"],
+    ["users", "enable"],
 ]
 
 

@@ -237,6 +237,7 @@ def test_viewers_and_operators_cannot_reach_people_admin(
         response = client.get(url)
         assert response.status_code == 403, url
         assert "Você não pode fazer isto" in response.text
+        assert "Seu papel não abre esta página" in response.text
     create = client.post(
         "/ui/admin/users",
         data={

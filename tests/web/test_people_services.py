@@ -12,8 +12,8 @@ from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, InvalidInput, NotFound
 from carteiro.runtime import Runtime
 from carteiro.tenancy import access, audit, people, sessions, setup
+from carteiro.tenancy.models import User
 from carteiro.tenancy.people import LockedOut, LoginPolicy, LoginRefused, LoginThrottled
-from carteiro.tenancy.people_models import User
 
 POLICY = LoginPolicy(max_failures=3, lockout=timedelta(minutes=15), ip_max_failures=5)
 LIFE = sessions.Lifetime(absolute=timedelta(hours=10), idle=timedelta(hours=2))

@@ -12,7 +12,6 @@ from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
 from carteiro.outbound import models as outbound_models
 from carteiro.tenancy import models as tenancy_models
-from carteiro.tenancy import people_models
 from carteiro.webhooks import models as webhooks_models
 
 MODELS = (
@@ -21,7 +20,6 @@ MODELS = (
     inbound_models,
     leads_models,
     outbound_models,
-    people_models,
     tenancy_models,
     webhooks_models,
 )

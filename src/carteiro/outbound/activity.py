@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from carteiro.db.types import utcnow
+from carteiro.db.types import UTCDateTime, utcnow
 from carteiro.outbound.models import Email, EmailEvent
 
 SENT = ("sent",)
@@ -65,6 +65,18 @@ def _count(*conditions: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
 
 
+def _hour_index(session: Session, at: Any, start: datetime) -> Any:
+    """Whole hours from `start` to `at`, computed by the database (one cheap expression per
+    row, so 24 buckets cost one pass however many events there are)."""
+    since = literal(start, UTCDateTime())
+    if session.get_bind().dialect.name == "sqlite":
+        # Stored as UTC text; julianday parses it. Milliseconds as integers avoid a float
+        # landing an event that is exactly on the hour in the hour before.
+        millis = func.round((func.julianday(at) - func.julianday(since)) * 86_400_000)
+        return cast(millis, Integer) // 3_600_000
+    return cast(func.floor(func.extract("epoch", at - since) / 3600), Integer)
+
+
 def hourly(
     session: Session,
     *,
@@ -74,40 +86,50 @@ def hourly(
     hours: int = 24,
 ) -> Activity:
     """Sent, failed (failed or dead) and bounced messages per hour for the last `hours` hours
-    (the last bucket is the current hour), counted from the events, in one pass.
+    (the last bucket is the current hour), counted from the events in one grouped pass.
 
     `account_ids` limits it to messages of those accounts (None: every account)."""
     now = now or utcnow()
     current = now.replace(minute=0, second=0, microsecond=0)
-    starts = [current - timedelta(hours=hours - 1 - i) for i in range(hours)]
-    edges = [*starts, current + timedelta(hours=1)]
-    since = min(starts[0], now - timedelta(hours=2))
-    at = EmailEvent.created_at
-    kind = EmailEvent.type
-    columns = []
-    for group in (SENT, FAILED, BOUNCED):
-        columns += [
-            _count(kind.in_(group), at >= edges[i], at < edges[i + 1]) for i in range(hours)
-        ]
+    first = current - timedelta(hours=hours - 1)
     hour_ago, two_hours_ago = now - timedelta(hours=1), now - timedelta(hours=2)
-    columns += [
-        _count(kind.in_(FAILED), at >= hour_ago),
-        _count(kind == "dead", at >= hour_ago),
-        _count(kind == "dead", at >= two_hours_ago, at < hour_ago),
-    ]
-    stmt = select(*columns).where(
-        EmailEvent.tenant_id == tenant_id,
-        at >= since,
-        kind.in_((*SENT, *FAILED, *BOUNCED)),
+    since = min(first, two_hours_ago)
+    at, kind = EmailEvent.created_at, EmailEvent.type
+    index = _hour_index(session, at, first).label("hour")
+    stmt = (
+        select(
+            index,
+            kind,
+            func.count(),
+            _count(at >= hour_ago),
+            _count(at >= two_hours_ago, at < hour_ago),
+        )
+        .where(
+            EmailEvent.tenant_id == tenant_id,
+            at >= since,
+            kind.in_((*SENT, *FAILED, *BOUNCED)),
+        )
+        .group_by(index, kind)
     )
     if account_ids is not None:
         stmt = stmt.join(Email, Email.id == EmailEvent.email_id).where(
             Email.account_id.in_(list(account_ids))
         )
-    row = [int(v or 0) for v in session.execute(stmt).one()]
-    sent, failed, bounced = row[:hours], row[hours : 2 * hours], row[2 * hours : 3 * hours]
-    counts = [HourCounts(starts[i], sent[i], failed[i], bounced[i]) for i in range(hours)]
-    failed_hour, dead_hour, dead_before = row[3 * hours :]
+    sent, failed, bounced = [0] * hours, [0] * hours, [0] * hours
+    failed_hour = dead_hour = dead_before = 0
+    for hour, type_, count, in_last_hour, in_hour_before in session.execute(stmt):
+        if type_ in FAILED:
+            failed_hour += int(in_last_hour)
+        if type_ == "dead":
+            dead_hour += int(in_last_hour)
+            dead_before += int(in_hour_before)
+        if hour is None or not 0 <= int(hour) < hours:
+            continue  # before the first bucket (only read for the rolling last two hours)
+        target = sent if type_ in SENT else failed if type_ in FAILED else bounced
+        target[int(hour)] += int(count)
+    counts = [
+        HourCounts(first + timedelta(hours=i), sent[i], failed[i], bounced[i]) for i in range(hours)
+    ]
     activity = Activity(counts, failed_hour, dead_hour, dead_before)
     return Activity(counts, failed_hour, dead_hour, dead_before, alerts=alerts_for(activity))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from carteiro.tenancy.people_models import AccountAccess, User
+from carteiro.tenancy.models import AccountAccess, User
 from carteiro.tenancy.roles import SEES_ALL
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from carteiro.tenancy.people_models import AuditEntry
+from carteiro.tenancy.models import AuditEntry
 
 # Actions other domains and interfaces record; any short name is accepted.
 ACTIONS = (

@@ -14,8 +14,7 @@ from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, Conflict, InvalidInput, NotFound
 from carteiro.mail.addresses import parse_address
 from carteiro.tenancy import passwords, roles
-from carteiro.tenancy.models import Tenant
-from carteiro.tenancy.people_models import AuditEntry, User
+from carteiro.tenancy.models import AuditEntry, Tenant, User
 
 LOCALES = ("pt_BR", "en")
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
 from carteiro.errors import NotFound
-from carteiro.tenancy.people_models import User, WebSession
+from carteiro.tenancy.models import User, WebSession
 
 # How stale `last_seen_at` may get before a request writes it again.
 SEEN_EVERY = timedelta(minutes=1)

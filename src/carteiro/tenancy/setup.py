@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, NotFound
 from carteiro.tenancy import people
-from carteiro.tenancy.people_models import SetupToken, User
+from carteiro.tenancy.models import SetupToken, User
 
 
 def _hash(token: str) -> str:

@@ -65,7 +65,12 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, LoginRequired):
             return _login_required(request, exc)
         message = exc.message
-        if isinstance(exc, CsrfRefused):
+        if exc.status == 403 and exc.field == "role":
+            message = render.text(
+                request,
+                "Your role does not open this page. Ask an administrator if you need it.",
+            )
+        elif isinstance(exc, CsrfRefused):
             message = render.text(
                 request,
                 "The form's security token is missing or out of date. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -16,6 +17,7 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 HERE = Path(__file__).parent
 LOCALE_DIR = HERE / "locale"
@@ -133,6 +135,14 @@ def _duration(ctx: Context, seconds: float | None) -> str:
     )
 
 
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _codes(value: object) -> Markup:
+    """Text with `commands` in backticks shown as <code> (escaped first)."""
+    return Markup(_CODE.sub(r"<code>\1</code>", str(escape(value))))
+
+
 def hour_label(value: datetime, *, locale: str, timezone: str | None) -> str:
     """A time of day such as 14:00 in the person's zone (chart labels)."""
     return format_time(value, format="HH:mm", tzinfo=zone(timezone), locale=locale)
@@ -151,6 +161,7 @@ def _make_env(locale: str) -> Environment:
     env.filters["number"] = _number
     env.filters["percent"] = _percent
     env.filters["duration"] = _duration
+    env.filters["codes"] = _codes
     env.globals["LOCALES"] = LOCALES
     env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     return env

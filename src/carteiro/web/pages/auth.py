@@ -13,8 +13,8 @@ from carteiro.api.router import Router
 from carteiro.config import Settings
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.tenancy import audit, people, sessions, setup
+from carteiro.tenancy.models import User
 from carteiro.tenancy.people import LockedOut, LoginRefused, LoginThrottled
-from carteiro.tenancy.people_models import User
 from carteiro.web import i18n, render
 from carteiro.web.deps import MaybePerson, Person, client_ip, lifetime, login_policy
 from carteiro.web.render import N_
@@ -240,6 +240,7 @@ def field_message(request: Request, exc: CarteiroError) -> str:
         "role": N_("Choose a role you are allowed to give."),
         "timezone": N_("Choose a time zone from the list."),
         "locale": N_("Choose a language from the list."),
+        "disabled": N_("You cannot disable yourself."),
     }
     if exc.status == 409:
         return render.text(

@@ -249,8 +249,9 @@ def user_status(
             raise InvalidInput("you cannot disable yourself", field="disabled")
         people.set_disabled(session, user=user, disabled=want)
     except CarteiroError as exc:
+        error = field_message(request, exc)
         return _user_page(
-            request, session, person, user_id, error=exc.message, field=exc.field, status=exc.status
+            request, session, person, user_id, error=error, field=exc.field, status=exc.status
         )
     if want:
         sessions.revoke_all(session, user_id=user.id)

@@ -1,0 +1,217 @@
+"""Saves PNGs of the web console's main pages to docs/screenshots/ (refresh them for the README).
+
+Starts a throwaway Carteiro (SQLite in a temporary folder, no worker) with demo data, drives
+Debian's headless Chromium with Playwright and writes one PNG per page. Needs the test extra
+(`make .venv/.installed-test`) and `chromium-headless-shell`; run `.venv/bin/python
+scripts/screenshots.py [--out DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+
+from carteiro import wiring
+from carteiro.accounts import service as accounts
+from carteiro.accounts.schemas import AccountCreate, Limits, SmtpIn
+from carteiro.api.app import create_app
+from carteiro.config import Settings
+from carteiro.outbound import service as outbound
+from carteiro.outbound.models import EmailEvent
+from carteiro.outbound.schemas import EmailCreate
+from carteiro.runtime import Runtime
+from carteiro.tenancy import access, audit, people
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "demonstracao-123"
+CHROMIUM = (
+    os.environ.get("CARTEIRO_CHROMIUM", ""),
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/lib/chromium/chromium",
+    shutil.which("chromium-headless-shell") or "",
+    shutil.which("chromium") or "",
+)
+
+
+def demo_data(runtime: Runtime) -> None:
+    key = runtime.bootstrap()
+    assert key is not None
+    principal = runtime.authenticate(key)
+    tid = principal.tenant_id
+    now = datetime.now(UTC)
+    with runtime.db.session() as session:
+        people.create(
+            session,
+            tenant_id=tid,
+            email="maria@example.com",
+            name="Maria Souza",
+            password=PASSWORD,
+            role="owner",
+        )
+        ids = []
+        for name, limits, warmup in (
+            ("vendas", Limits(per_minute=20, per_hour=300, per_day=2000), None),
+            (
+                "cobranca",
+                Limits(per_minute=10, per_hour=100, per_day=500),
+                {
+                    "start": 50,
+                    "factor": 1.5,
+                    "target": 2000,
+                    "started_on": str(now.date() - timedelta(days=4)),
+                },
+            ),
+            ("suporte", Limits(per_hour=60), None),
+        ):
+            data = AccountCreate(
+                name=name,
+                email=f"{name}@example.com.br",
+                smtp=SmtpIn(host="127.0.0.1", port=2525, security="none"),
+                limits=limits,
+                warmup=warmup,
+            )
+            ids.append(accounts.create(session, tenant_id=tid, data=data, vault=runtime.vault).id)
+        joao = people.create(
+            session,
+            tenant_id=tid,
+            email="joao@example.com",
+            name="João Lima",
+            password=PASSWORD,
+            role="operator",
+        )
+        access.grant(session, user_id=joao.id, account_id=ids[1])
+        people.create(
+            session,
+            tenant_id=tid,
+            email="ana@example.com",
+            name="Ana Prado",
+            password=PASSWORD,
+            role="viewer",
+        )
+        events = []
+        for i in range(40):
+            email, _ = outbound.create(
+                session,
+                principal=principal,
+                data=EmailCreate(
+                    to_email=f"cliente{i}@example.com", subject="Proposta", body="Olá"
+                ),
+                settings=runtime.settings,
+            )
+            email.account_id = ids[i % 3]
+            session.flush()
+            for h in range(24):
+                n = (i + h) % 5
+                if n:
+                    events.append((email, "sent", now - timedelta(hours=h, minutes=n * 7)))
+            if i % 3 == 0:
+                events.append((email, "failed", now - timedelta(minutes=5 + i)))
+            if i % 9 == 0:
+                events.append((email, "bounce_hard", now - timedelta(hours=i % 20)))
+        session.add_all(
+            EmailEvent(tenant_id=tid, email_id=e.id, type=t, created_at=at) for e, t, at in events
+        )
+        for action in ("login", "mailbox_open", "message_read", "send", "export"):
+            audit.record(
+                session,
+                tenant_id=tid,
+                user_id=joao.id,
+                action=action,
+                actor=joao.email,
+                target_type="account",
+                target_id=ids[1],
+                ip="192.0.2.10",
+            )
+
+
+def serve(runtime: Runtime) -> tuple[str, uvicorn.Server, threading.Thread]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime, run_worker=False), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+
+
+def shoot(page: Page, url: str, path: Path) -> None:
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(path), full_page=True)
+    print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    exe = next((c for c in CHROMIUM if c and os.access(c, os.X_OK)), None)
+    if exe is None:
+        print("no Chromium: apt-get install --no-install-recommends chromium-headless-shell")
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None,
+            database_url=f"sqlite:///{tmp}/demo.db",
+            data_dir=Path(tmp) / "data",
+            secret_key="screenshots",
+            api_key=None,
+            gmail_email=None,
+            gmail_app_password=None,
+        )
+        runtime = wiring.runtime(settings)
+        runtime.migrate()
+        demo_data(runtime)
+        base, server, thread = serve(runtime)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=exe)
+                context = browser.new_context(
+                    locale="pt-BR",
+                    timezone_id="America/Sao_Paulo",
+                    viewport={"width": 1280, "height": 800},
+                )
+                page = context.new_page()
+                shoot(page, f"{base}/ui/login", args.out / "login.png")
+                page.get_by_label("E-mail").fill("maria@example.com")
+                page.get_by_label("Senha").fill(PASSWORD)
+                page.get_by_role("button", name="Entrar").click()
+                page.wait_for_url(f"{base}/ui/")
+                page.get_by_text("Os números por hora").click()
+                shoot(page, f"{base}/ui/", args.out / "dashboard.png")
+                shoot(page, f"{base}/ui/admin/users", args.out / "users.png")
+                shoot(page, f"{base}/ui/admin/users/2", args.out / "user-access.png")
+                shoot(page, f"{base}/ui/admin/audit", args.out / "audit.png")
+                shoot(page, f"{base}/ui/me/sessions", args.out / "sessions.png")
+                phone = browser.new_context(
+                    locale="pt-BR",
+                    timezone_id="America/Sao_Paulo",
+                    viewport={"width": 390, "height": 844},
+                    storage_state=context.storage_state(),
+                ).new_page()
+                shoot(phone, f"{base}/ui/", args.out / "dashboard-phone.png")
+                browser.close()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            runtime.db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
