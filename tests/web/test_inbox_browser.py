@@ -80,7 +80,9 @@ def test_read_a_thread_and_reply(
     expect(page.locator("#pane-heading")).to_have_text("Proposta comercial")
     frame = page.frame_locator("iframe.message-frame").first
     expect(frame.get_by_text("Segue a proposta.")).to_be_visible()
-    expect(page.get_by_role("link", name="Mostrar imagens")).to_be_visible()
+    expect(frame.locator("img[src*='tracker.example']")).to_have_count(0)
+    page.get_by_role("link", name="Mostrar imagens").click()
+    expect(frame.locator("img[src*='tracker.example']")).to_have_count(1)
 
     page.get_by_role("link", name="Responder", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Responder")
