@@ -60,7 +60,7 @@ vendor:
 
 # Extract the console's texts, merge them into the catalogues, compile the .mo files (committed).
 LOCALE_DIR := src/carteiro/web/locale
-messages: $(VENV)/.installed-test
+messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k text:2 --no-location --sort-output \
 		--project=carteiro -o $(LOCALE_DIR)/messages.pot .
 	$(BIN)/pybabel update -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -D messages \

@@ -40,6 +40,8 @@ def log_in(page: Page, server: LiveServer, email: str, password: str = PASSWORD)
     page.get_by_label("Senha").fill(password)
     page.get_by_role("button", name="Entrar").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Painel")
+    # The heading shows before the deferred scripts (htmx, Chart.js) have run.
+    page.wait_for_load_state("load")
 
 
 def assert_accessible(page: Page) -> None:
@@ -238,6 +240,8 @@ def test_dashboard_chart_table_alerts_and_every_admin_page_pass_axe(
     log_in(page, live_server, "ad@example.com")
     expect(page.locator("[data-alert='failures']")).to_contain_text("12 mensagens falharam")
     expect(page.locator("[data-alert='bounce_rate']")).to_be_visible()
+    # Deferred scripts may still be running when the heading shows.
+    page.wait_for_function("() => window.Chart && Chart.getChart('hourly-chart')")
     labels = page.evaluate("() => Chart.getChart('hourly-chart').data.labels.length")
     assert labels == 24
     sent = page.evaluate("() => Chart.getChart('hourly-chart').data.datasets[0].data")

@@ -174,6 +174,7 @@ def test_wrong_password_lockout_and_throttle_messages(
     login(client, "who@example.com", "nope")
     throttled = login(client, "ana@example.com")
     assert throttled.status_code == 429 and "Aguarde alguns minutos" in throttled.text
+    assert throttled.headers["Retry-After"] == "900"
     with runtime.db.session() as session:
         entries, total = audit.list_(
             session, tenant_id=tenant_id, filter=audit.AuditFilter(action="login_failed")

@@ -118,13 +118,16 @@ def login(
                 detail={"reason": exc.code},
                 ip=ip,
             )
-        return _login_page(
+        response = _login_page(
             request,
             email=email,
             next_url=safe_next(next),
             error=_login_error(request, exc),
             status=exc.status,
         )
+        if isinstance(exc, LoginThrottled):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     audit.record(
         session, tenant_id=user.tenant_id, user_id=user.id, action="login", actor=user.email, ip=ip
     )

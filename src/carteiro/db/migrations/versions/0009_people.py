@@ -22,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("email_events", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_email_events_tenant_created", ["tenant_id", "created_at"], unique=False
+            "ix_email_events_tenant_created_type", ["tenant_id", "created_at", "type"], unique=False
         )
     op.create_table(
         "setup_tokens",
@@ -178,7 +178,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("email_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_email_events_tenant_created")
+        batch_op.drop_index("ix_email_events_tenant_created_type")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
         batch_op.drop_index(batch_op.f("ix_web_sessions_tenant_id"))
