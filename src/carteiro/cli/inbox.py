@@ -1,4 +1,4 @@
-"""`carteiro inbox`: sync IMAP accounts now, list threads, read a message."""
+"""`carteiro inbox`: sync IMAP accounts now, list threads, read a message, act on messages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from carteiro.accounts import imap
 from carteiro.accounts import service as accounts
 from carteiro.cli.common import TENANT_HELP, fail, open_runtime, out, tenant_id_for
 from carteiro.errors import CarteiroError
-from carteiro.inbound import service
+from carteiro.inbound import actions, service
+from carteiro.inbound.schemas import ActionCreate, ActionName
 from carteiro.inbound.worker import sync_account
 
 app = typer.Typer(help="The inbox: IMAP sync, threads and messages.", no_args_is_help=True)
@@ -130,3 +131,70 @@ def read(
     out.print(message.text, markup=False)
     if message.next_offset is not None:
         out.print(f"[dim]… more: --offset {message.next_offset}[/dim]")
+
+
+def _act(
+    action: ActionName,
+    ids: list[int],
+    *,
+    thread: bool,
+    folder: str | None,
+    tenant: str | None,
+) -> None:
+    with open_runtime() as runtime:
+        tenant_id = tenant_id_for(runtime, tenant)
+        result = actions.perform_blocking(
+            runtime,
+            tenant_id=tenant_id,
+            data=ActionCreate(action=action, folder=folder),
+            message_ids=[] if thread else ids,
+            thread_ids=ids if thread else [],
+        )
+    where = f" to {escape(result.folder)}" if result.folder and action != "delete" else ""
+    out.print(
+        f"{action}: {len(result.message_ids)} message(s) in {len(result.thread_ids)} "
+        f"thread(s){where}; {result.changed} changed on the server"
+    )
+    if result.note:
+        out.print(escape(result.note))
+
+
+IDS_HELP = "Message ids (or thread ids with --thread)."
+THREAD_HELP = "The ids are threads: act on each whole thread."
+
+
+def _command(action: ActionName, help_text: str) -> None:
+    def command(
+        ids: list[int] = typer.Argument(..., help=IDS_HELP, min=1),
+        thread: bool = typer.Option(False, "--thread", help=THREAD_HELP),
+        tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+    ) -> None:
+        _act(action, ids, thread=thread, folder=None, tenant=tenant)
+
+    command.__doc__ = help_text
+    app.command(action)(command)
+
+
+for _name, _help in (
+    ("archive", "Move messages to the account's Archive folder (All Mail on Gmail)."),
+    ("flag", "Flag messages (\\Flagged); a thread's newest message."),
+    ("unflag", "Remove the flag from messages."),
+    ("read", "Mark messages read (\\Seen)."),
+    ("unread", "Mark messages unread; a thread's newest received message."),
+    (
+        "delete",
+        "Move messages to Trash; for good when there is no Trash or they already are in it.",
+    ),
+):
+    _command(_name, _help)  # type: ignore[arg-type]
+
+
+@app.command("move")
+def move(
+    folder: str = typer.Argument(..., help="Destination folder name or role (junk, inbox, …)."),
+    ids: list[int] = typer.Argument(..., help=IDS_HELP, min=1),
+    thread: bool = typer.Option(False, "--thread", help=THREAD_HELP),
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+) -> None:
+    """Move messages to another folder of their account."""
+    _act("move", ids, thread=thread, folder=folder, tenant=tenant)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 from sqlalchemy import select
@@ -147,10 +148,15 @@ def by_role(session: Session, *, account_id: int, role: str) -> InboxFolder | No
     return session.scalars(stmt.order_by(InboxFolder.id)).first()
 
 
-def list_folders(session: Session, *, tenant_id: int) -> list[FolderPublic]:
+def list_folders(
+    session: Session, *, tenant_id: int, account_ids: Collection[int] | None = None
+) -> list[FolderPublic]:
+    """The tenant's folders (only those of `account_ids`, if given)."""
     stmt = select(InboxFolder).where(
         InboxFolder.tenant_id == tenant_id, InboxFolder.present.is_(True)
     )
+    if account_ids is not None:
+        stmt = stmt.where(InboxFolder.account_id.in_(sorted(account_ids)))
     return [
         FolderPublic(
             id=f.id,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from carteiro.db.types import NameOrId
+from carteiro.db.types import NameOrId, RowId
 from carteiro.outbound.schemas import AddressList, AttachmentIn
 
 UNTRUSTED_NOTE = (
@@ -73,9 +73,12 @@ class ThreadSummary(BaseModel):
 
 class ThreadPage(BaseModel):
     items: list[ThreadSummary]
-    total: int
+    total: int = Field(description="threads matching the filters (-1 when not counted)")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as cursor for the next page (keyset paging); null at the end"
+    )
 
 
 class AttachmentPublic(BaseModel):
@@ -207,3 +210,61 @@ class RulePublic(BaseModel):
     )
     last_error: str | None = Field(None, description="why the rule last did not answer")
     last_error_at: datetime | None = None
+
+
+ActionName = Literal["archive", "move", "flag", "unflag", "read", "unread", "delete"]
+ACTION_HELP = (
+    "archive (to the Archive folder), move (to `folder`), flag, unflag, read, unread, or "
+    "delete (to Trash; for good when the account has no Trash or the message is in it)"
+)
+
+
+class ActionCreate(BaseModel):
+    """One action carried out on the IMAP server, for a message or a whole thread."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: ActionName = Field(description=ACTION_HELP)
+    folder: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        validate_default=True,
+        description="for move only: the destination folder's name or role "
+        "(inbox, archive, junk, trash, …)",
+    )
+
+    @field_validator("folder")
+    @classmethod
+    def _folder_for_move(cls, value: str | None, info: ValidationInfo) -> str | None:
+        action = info.data.get("action")
+        if action == "move" and not (value and value.strip()):
+            raise ValueError("give the destination folder for move")
+        if action not in (None, "move") and value is not None:
+            raise ValueError("only move takes a folder")
+        return value.strip() if value else None
+
+
+class BulkActionCreate(ActionCreate):
+    """The same action on several messages and threads (each account over one connection)."""
+
+    message_ids: list[RowId] = Field(default_factory=list, max_length=1000)
+    thread_ids: list[RowId] = Field(default_factory=list, max_length=200, validate_default=True)
+
+    @field_validator("thread_ids")
+    @classmethod
+    def _something(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        if not value and not info.data.get("message_ids"):
+            raise ValueError("give message_ids, thread_ids or both")
+        return value
+
+
+class ActionResult(BaseModel):
+    action: ActionName
+    message_ids: list[int] = Field(description="the messages acted on (ids are kept when moved)")
+    thread_ids: list[int] = Field(description="the threads they belong to")
+    folder: str | None = Field(None, description="where they went (archive, move, delete)")
+    changed: int = Field(0, description="messages changed on the IMAP server")
+    moved: int = 0
+    deleted_for_good: int = Field(0, description="messages expunged (no Trash to move them to)")
+    note: str | None = None

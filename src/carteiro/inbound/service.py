@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
@@ -40,24 +44,59 @@ def _folder_filter(tenant_id: int, folder: str) -> Select[int]:
     )
 
 
+def encode_cursor(thread: ThreadSummary) -> str:
+    """An opaque keyset position: after this thread in newest-first order."""
+    text = f"{thread.last_message_at.isoformat()}|{thread.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        moment = datetime.fromisoformat(when)
+        row_id = int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this server gave", field="cursor") from None
+    if moment.tzinfo is None or row_id < 1:
+        raise InvalidInput("cursor is not one this server gave", field="cursor")
+    return moment, row_id
+
+
 def list_threads(
     session: Session,
     *,
     tenant_id: int,
     folder: str | None = None,
+    folder_id: int | None = None,
     unread: bool | None = None,
+    flagged: bool | None = None,
     q: str | None = None,
     lead_id: int | None = None,
     account: str | int | None = None,
+    account_ids: Collection[int] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
+    cursor: str | None = None,
+    count: bool = True,
 ) -> ThreadPage:
-    """Threads, newest activity first; every filter given must hold."""
+    """Threads, newest activity first; every filter given must hold.
+
+    `account_ids` limits the threads to those accounts (the mailboxes a person may see);
+    `cursor` (a page's `next_cursor`) pages by keyset instead of `offset`."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
         raise InvalidInput("offset must be 0 or more", field="offset")
-    where = [InboxThread.tenant_id == tenant_id]
+    if cursor and offset:
+        raise InvalidInput("give cursor or offset, not both", field="cursor")
+    if since and until and since > until:
+        raise InvalidInput("since must be before until", field="since")
+    where: list[ColumnElement[bool]] = [InboxThread.tenant_id == tenant_id]
+    if account_ids is not None:
+        where.append(InboxThread.account_id.in_(sorted(account_ids)))
     if account is not None:
         acc = accounts.get_or_raise(session, tenant_id=tenant_id, ref=account)
         where.append(InboxThread.account_id == acc.id)
@@ -68,8 +107,23 @@ def list_threads(
                 InboxMessage.folder_id.in_(_folder_filter(tenant_id, folder)),
             )
         )
+    if folder_id is not None:
+        where.append(
+            exists().where(
+                InboxMessage.thread_id == InboxThread.id, InboxMessage.folder_id == folder_id
+            )
+        )
     if unread is not None:
         where.append(InboxThread.unread_count > 0 if unread else InboxThread.unread_count == 0)
+    if flagged is not None:
+        marked = exists().where(
+            InboxMessage.thread_id == InboxThread.id, InboxMessage.flagged.is_(True)
+        )
+        where.append(marked if flagged else ~marked)
+    if since is not None:
+        where.append(InboxThread.last_message_at >= since)
+    if until is not None:
+        where.append(InboxThread.last_message_at < until)
     if lead_id is not None:
         where.append(
             or_(
@@ -96,22 +150,35 @@ def list_threads(
                 ),
             )
         )
-    total = session.scalar(select(func.count(InboxThread.id)).where(*where)) or 0
+    total = (session.scalar(select(func.count(InboxThread.id)).where(*where)) or 0) if count else -1
+    page = list(where)
+    if cursor:
+        when, after = decode_cursor(cursor)
+        page.append(
+            or_(
+                InboxThread.last_message_at < when,
+                and_(InboxThread.last_message_at == when, InboxThread.id < after),
+            )
+        )
     rows = list(
         session.scalars(
             select(InboxThread)
-            .where(*where)
+            .where(*page)
             .order_by(InboxThread.last_message_at.desc(), InboxThread.id.desc())
-            .limit(limit)
+            .limit(limit + 1)
             .offset(offset)
         )
     )
+    more = len(rows) > limit
+    rows = rows[:limit]
     names = _thread_folders(session, [t.id for t in rows])
+    items = [_summary(t, names.get(t.id, [])) for t in rows]
     return ThreadPage(
-        items=[_summary(t, names.get(t.id, [])) for t in rows],
+        items=items,
         total=total,
         limit=limit,
         offset=offset,
+        next_cursor=encode_cursor(items[-1]) if more and items else None,
     )
 
 
@@ -189,10 +256,18 @@ def _folder_names(session: Session, ids: set[int]) -> dict[int, str]:
     return dict(session.execute(stmt).all())
 
 
-def get_thread(session: Session, *, tenant_id: int, thread_id: int) -> ThreadDetail:
+def get_thread(
+    session: Session,
+    *,
+    tenant_id: int,
+    thread_id: int,
+    account_ids: Collection[int] | None = None,
+) -> ThreadDetail:
+    """One thread with its messages; `account_ids`: only in those accounts (else not found)."""
     thread = session.get(InboxThread, thread_id)
-    if thread is None or thread.tenant_id != tenant_id:
-        raise NotFound(f"thread {thread_id} not found")
+    hidden = account_ids is not None and thread is not None and thread.account_id not in account_ids
+    if thread is None or thread.tenant_id != tenant_id or hidden:
+        raise NotFound(f"thread {thread_id} not found", field="thread_id")
     messages = list(
         session.scalars(
             select(InboxMessage)
@@ -237,6 +312,7 @@ def get_message(
     offset: int = 0,
     limit: int = DEFAULT_BODY_PAGE,
     include_html: bool = False,
+    account_ids: Collection[int] | None = None,
 ) -> MessagePublic:
     """One message with `limit` characters of its plain-text body from `offset`."""
     if offset < 0:
@@ -244,6 +320,8 @@ def get_message(
     if not 1 <= limit <= MAX_BODY_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_BODY_PAGE}", field="limit")
     message = get_message_row(session, tenant_id=tenant_id, message_id=message_id)
+    if account_ids is not None and message.account_id not in account_ids:
+        raise NotFound(f"inbox message {message_id} not found", field="message_id")
     names = _folder_names(session, {message.folder_id} if message.folder_id else set())
     body = message.text_body or ""
     end = min(len(body), offset + limit)

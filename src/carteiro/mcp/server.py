@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from carteiro import __version__
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
-from carteiro.mcp import tools, tools_deliverability, tools_inbox, tools_leads
+from carteiro.mcp import (
+    tools,
+    tools_deliverability,
+    tools_inbox,
+    tools_inbox_actions,
+    tools_leads,
+)
 from carteiro.mcp.toolkit import (
     Clock,
     PrincipalResolver,
@@ -150,6 +156,7 @@ TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
     tools.register,
     tools_deliverability.register,
     tools_inbox.register,
+    tools_inbox_actions.register,
     tools_leads.register,
 )
 

@@ -183,6 +183,22 @@ class ToolRunner:
             log.error("database error in an MCP tool: %s", exc.orig)
             raise ToolError("the database does not answer; try again shortly") from None
 
+    async def run_outside_session(
+        self, ctx: Context, scope: str, work: Callable[[Principal], Awaitable[T]]
+    ) -> T:
+        """For services that open their own short transactions around network work (IMAP)."""
+        try:
+            principal = await self.resolve(ctx)
+            principal.require(scope)
+            return await work(principal)
+        except CarteiroError as exc:
+            raise ToolError(describe(exc)) from None
+        except ValidationError as exc:
+            raise ToolError(describe_validation(exc)) from None
+        except OperationalError as exc:
+            log.error("database error in an MCP tool: %s", exc.orig)
+            raise ToolError("the database does not answer; try again shortly") from None
+
     def _in_session(self, work: Callable[[Session, Principal], T], principal: Principal) -> T:
         # Public shapes are built inside the session so lazy attributes load before it closes.
         with self.runtime.db.session() as session:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from carteiro.api.deps import InboxReadKey, InboxWriteKey, Offset, PathId, Rt, Tx
 from carteiro.api.router import Router
 from carteiro.db.types import RowId
-from carteiro.inbound import downloads, folders, service
+from carteiro.inbound import actions, downloads, folders, service
 from carteiro.inbound import rules as inbox_rules
 from carteiro.inbound.replies import reply
 from carteiro.inbound.schemas import (
+    ActionCreate,
+    ActionResult,
+    BulkActionCreate,
     FolderPublic,
     MessagePublic,
     ReplyCreate,
@@ -40,17 +44,25 @@ def list_threads(
     session: Tx,
     folder: str | None = Query(None, description="folder name or role (inbox, sent, …)"),
     unread: bool | None = Query(None, description="only threads with (or without) unread mail"),
+    flagged: bool | None = Query(None, description="only threads with (or without) a flag"),
+    since: AwareDatetime | None = Query(None, description="last message at or after"),
+    until: AwareDatetime | None = Query(None, description="last message before"),
     q: str | None = Query(None, max_length=200, description="text in subject, body or address"),
     lead_id: RowId | None = Query(None, description="threads with this lead"),
     account: str | None = Query(None, description="account name or id"),
     limit: int = Query(50, ge=1, le=service.MAX_PAGE),
     offset: Offset = 0,
+    cursor: str | None = Query(None, max_length=200, description="a page's next_cursor"),
 ) -> ThreadPage:
     return service.list_threads(
         session,
         tenant_id=principal.tenant_id,
         folder=folder,
         unread=unread,
+        flagged=flagged,
+        since=since,
+        until=until,
+        cursor=cursor,
         q=q,
         lead_id=lead_id,
         account=account,
@@ -140,6 +152,61 @@ def reply_to_message(
         data=data,
         settings=rt.settings,
         store=_store(rt),
+    )
+
+
+ACTIONS_DOC = (
+    "Carried out on the IMAP server first, then stored, so the next sync keeps it. Archive "
+    "moves to the Archive folder (All Mail on Gmail); delete moves to Trash, or removes for "
+    "good (\\Deleted + EXPUNGE) when the account has no Trash or the message is already in it."
+)
+
+
+@router.post(
+    "/inbox/messages/{message_id}/actions",
+    response_model=ActionResult,
+    summary="Archive, move, flag, mark read or delete one message",
+    description=ACTIONS_DOC,
+)
+async def message_action(
+    message_id: PathId, data: ActionCreate, principal: InboxWriteKey, rt: Rt
+) -> ActionResult:
+    # Async: the action talks IMAP and opens its own short transactions.
+    return await actions.perform(
+        rt, tenant_id=principal.tenant_id, data=data, message_ids=[message_id]
+    )
+
+
+@router.post(
+    "/inbox/threads/{thread_id}/actions",
+    response_model=ActionResult,
+    summary="The same for a whole thread",
+    description=ACTIONS_DOC
+    + " For a thread: archive takes its messages out of INBOX; move and delete leave Sent and "
+    "Drafts copies; flag marks the newest message, unflag every one; read marks every message, "
+    "unread the newest received one.",
+)
+async def thread_action(
+    thread_id: PathId, data: ActionCreate, principal: InboxWriteKey, rt: Rt
+) -> ActionResult:
+    return await actions.perform(
+        rt, tenant_id=principal.tenant_id, data=data, thread_ids=[thread_id]
+    )
+
+
+@router.post(
+    "/inbox/actions",
+    response_model=ActionResult,
+    summary="One action on several messages and threads at once",
+    description=ACTIONS_DOC,
+)
+async def bulk_action(data: BulkActionCreate, principal: InboxWriteKey, rt: Rt) -> ActionResult:
+    return await actions.perform(
+        rt,
+        tenant_id=principal.tenant_id,
+        data=ActionCreate(action=data.action, folder=data.folder),
+        message_ids=data.message_ids,
+        thread_ids=data.thread_ids,
     )
 
 

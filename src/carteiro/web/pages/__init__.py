@@ -7,8 +7,10 @@ from fastapi import APIRouter
 from carteiro.web.pages import (
     accounts,
     auth,
+    compose,
     dashboard,
     imports,
+    inbox,
     keys,
     leads,
     outbox,
@@ -20,6 +22,8 @@ from carteiro.web.pages import (
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
     dashboard.router,
+    inbox.router,
+    compose.router,
     people.router,
     outbox.router,
     accounts.router,
