@@ -21,12 +21,15 @@ from pathlib import Path
 
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
+from sqlalchemy.orm import Session
 
 from carteiro import wiring
 from carteiro.accounts import service as accounts
 from carteiro.accounts.schemas import AccountCreate, Limits, SmtpIn
 from carteiro.api.app import create_app
 from carteiro.config import Settings
+from carteiro.inbound.models import InboxFolder, InboxMessage, InboxThread
+from carteiro.leads.models import Lead, LeadEmail
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import EmailEvent
 from carteiro.outbound.schemas import EmailCreate
@@ -42,6 +45,78 @@ CHROMIUM = (
     shutil.which("chromium-headless-shell") or "",
     shutil.which("chromium") or "",
 )
+
+
+SUBJECTS = ("Proposta comercial", "Boleto de dezembro", "Confirmação de reunião", "Orçamento")
+
+
+def demo_inbox(session: Session, *, tenant_id: int, account_id: int, now: datetime) -> None:
+    """A few threads in the account's INBOX, as a sync would have stored them."""
+    folder = InboxFolder(tenant_id=tenant_id, account_id=account_id, name="INBOX", role="inbox")
+    session.add(folder)
+    session.flush()
+    people_ = ("Carlos Mendes", "Fernanda Alves", "Loja Central", "Pedro Rocha")
+    for t, subject in enumerate(("Re: Proposta comercial", "Dúvida sobre o boleto", "Pedido 4521")):
+        who = people_[t]
+        address = who.lower().replace(" ", ".") + "@cliente.com.br"
+        when = now - timedelta(hours=3 * t)
+        thread = InboxThread(
+            tenant_id=tenant_id,
+            account_id=account_id,
+            subject=subject,
+            subject_key=subject.lower(),
+            snippet="Bom dia! Obrigado pelo retorno, podemos conversar amanhã?",
+            participants=[address],
+            first_message_at=when,
+            last_message_at=when,
+            message_count=1,
+            unread_count=1 if t == 0 else 0,
+        )
+        session.add(thread)
+        session.flush()
+        session.add(
+            InboxMessage(
+                tenant_id=tenant_id,
+                account_id=account_id,
+                thread_id=thread.id,
+                folder_id=folder.id,
+                uid=t + 1,
+                message_id=f"<demo{t}@cliente.com.br>",
+                subject=subject,
+                from_address=address,
+                from_name=who,
+                to_addresses=[{"email": "vendas@example.com.br", "name": ""}],
+                cc_addresses=[],
+                reply_to=[],
+                date=when,
+                seen=t != 0,
+                snippet="Bom dia! Obrigado pelo retorno, podemos conversar amanhã?",
+                text_body="Bom dia!\n\nObrigado pelo retorno, podemos conversar amanhã?\n\n" + who,
+            )
+        )
+    folder.message_count, folder.unread_count = 3, 1
+
+
+def demo_leads(session: Session, *, tenant_id: int) -> None:
+    for i, (name, doc) in enumerate(
+        (
+            ("Padaria Pão Quente Ltda", "11.222.333/0001-81"),
+            ("Carlos Mendes", None),
+            ("Loja Central ME", "45.723.174/0001-10"),
+        )
+    ):
+        lead = Lead(tenant_id=tenant_id, lead_id_externo=f"demo-{i}", nome=name, documento=doc)
+        session.add(lead)
+        session.flush()
+        session.add(
+            LeadEmail(
+                lead_id=lead.lead_id,
+                tenant_id=tenant_id,
+                email=f"contato{i}@cliente.com.br",
+                email_principal=True,
+                consentimento="opt_in" if i != 1 else "unknown",
+            )
+        )
 
 
 def demo_data(runtime: Runtime) -> None:
@@ -110,6 +185,11 @@ def demo_data(runtime: Runtime) -> None:
                 settings=runtime.settings,
             )
             email.account_id = ids[i % 3]
+            # Every state the outbox shows: mostly sent, some failed for good, some held.
+            email.status = "dead" if i % 13 == 5 else "held" if i % 17 == 3 else "sent"
+            if email.status == "dead":
+                email.error_type, email.error_message = "auth", "535 authentication failed"
+            email.subject = SUBJECTS[i % len(SUBJECTS)]
             session.flush()
             for h in range(24):
                 n = (i + h) % 5
@@ -122,6 +202,8 @@ def demo_data(runtime: Runtime) -> None:
         session.add_all(
             EmailEvent(tenant_id=tid, email_id=e.id, type=t, created_at=at) for e, t, at in events
         )
+        demo_inbox(session, tenant_id=tid, account_id=ids[0], now=now)
+        demo_leads(session, tenant_id=tid)
         for action in ("login", "mailbox_open", "message_read", "send", "export"):
             audit.record(
                 session,
@@ -194,6 +276,18 @@ def main() -> int:
                 page.wait_for_url(f"{base}/ui/")
                 page.get_by_text("Os números por hora").click()
                 shoot(page, f"{base}/ui/", args.out / "dashboard.png")
+                for name, path in (
+                    ("inbox", "/ui/inbox"),
+                    ("compose", "/ui/compose"),
+                    ("outbox", "/ui/outbox"),
+                    ("outbox-message", "/ui/outbox/1"),
+                    ("held", "/ui/queue?tab=held"),
+                    ("accounts", "/ui/accounts"),
+                    ("account", "/ui/accounts/2"),
+                    ("leads", "/ui/leads"),
+                    ("keys", "/ui/keys"),
+                ):
+                    shoot(page, f"{base}{path}", args.out / f"{name}.png")
                 shoot(page, f"{base}/ui/admin/users", args.out / "users.png")
                 shoot(page, f"{base}/ui/admin/users/2", args.out / "user-access.png")
                 shoot(page, f"{base}/ui/admin/audit", args.out / "audit.png")

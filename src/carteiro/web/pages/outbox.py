@@ -48,6 +48,14 @@ WORDS = (
     render.N_("high"),
     render.N_("urgent"),
     render.N_("capture"),
+    # Event types on a message's timeline.
+    render.N_("queued"),
+    render.N_("deferred"),
+    render.N_("bounce_hard"),
+    render.N_("bounce_soft"),
+    render.N_("approved"),
+    render.N_("requeued"),
+    render.N_("unsubscribed"),
     render.N_("(deleted)"),
 )
 NOTICES = {
