@@ -7,15 +7,20 @@ Run from the repository root:
     .venv/bin/python bench/web_pages.py --sqlite-only --samples 50
 
 What it sets up, per database: a throwaway database (`enqueue.throwaway_runtime`), an admin
-person logged in through the login form, then by bulk inserts (not through the API, so that
-filling takes seconds, not hours) 100,000 outbound e-mails over 30 days in every status with
-their events, 165,000 leads each with an e-mail address and a phone, and 200,000 inbox
-messages in 20,000 threads of one account's INBOX with their participants. Statistics are
-refreshed (ANALYZE) after the fill, as autovacuum would.
+and an operator granted the one mail account, both logged in through the login form, then by
+bulk inserts (not through the API, so that filling takes seconds, not hours) 100,000 outbound
+e-mails over 30 days in every status with their events, 165,000 leads as an import leaves them
+(company and contact names, a CNPJ, five statuses, a tag on one in four, an e-mail each with
+one in ten opted out, a phone on two in three), and 200,000 inbox messages in 20,000 threads of
+the account's INBOX with their participants. Statistics are refreshed (ANALYZE) after the
+fill, as autovacuum would.
 
 What it measures: each page requested `--samples` times in-process (Starlette's TestClient,
 so the time is the server's: routing, the person's session, queries, templates; no network),
-after one warm-up request; p50 and p95 per page, and the bytes of the first inbox page.
+after one warm-up request; p50 and p95 per page and its bytes: the dashboard, the inbox (first
+page, unread, a thread open), the outbox (first page, a status, a search, page 100), the dead
+letters, the leads list with each filter and a lead's page, and for the operator the dashboard,
+inbox and outbox as seen through the mailbox grant.
 Targets (from the console's issue): p95 < 150 ms for list pages, < 300 ms for the dashboard.
 A page this checkout does not have (404) is reported as missing, not timed.
 """
@@ -43,15 +48,16 @@ from carteiro.accounts.models import Account
 from carteiro.api.app import create_app
 from carteiro.db.base import table_of
 from carteiro.inbound.models import InboxFolder, InboxMessage, InboxParticipant, InboxThread
-from carteiro.leads.models import Lead, LeadEmail, LeadTelefone
-from carteiro.outbound.models import Email, EmailEvent
+from carteiro.leads.models import LEAD_STATUSES, Lead, LeadEmail, LeadTelefone
+from carteiro.outbound.models import LANE_BULK, LANE_TRANSACTIONAL, Email, EmailEvent
 from carteiro.runtime import Runtime
-from carteiro.tenancy import people
+from carteiro.tenancy import access, people
 
 CHUNK = 5000
 PASSWORD = "bench-password-123"
 STATUSES = ("sent",) * 14 + ("failed", "dead", "pending", "bounced", "cancelled", "held")
 LIST_TARGET_MS, DASHBOARD_TARGET_MS = 150.0, 300.0
+CITIES = ("Campinas", "Recife", "Curitiba", "Manaus", "Salvador", "Goiânia", "Belém")
 
 
 def _chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
@@ -95,7 +101,7 @@ def fill_emails(runtime: Runtime, *, tenant_id: int, account_id: int, count: int
                 "account_id": account_id,
                 "account_pinned": False,
                 "status": "sent" if status == "bounced" else status,
-                "lane": "bulk" if i % 3 else "transactional",
+                "lane": LANE_BULK if i % 3 else LANE_TRANSACTIONAL,
                 "priority": 1,
                 "from_email": "vendas@empresa.com.br",
                 "to_email": f"cliente{i}@exemplo.com.br",
@@ -141,17 +147,28 @@ def fill_emails(runtime: Runtime, *, tenant_id: int, account_id: int, count: int
 
 
 def fill_leads(runtime: Runtime, *, tenant_id: int, count: int) -> None:
+    """Leads as an import leaves them: a company name and a contact, a CNPJ, five statuses, a tag
+    on one in four, an e-mail each (one in ten opted out) and a phone on two in three."""
     first = _next_id(runtime, Lead.lead_id)
+    now = datetime.now(UTC)
 
     def leads() -> Iterator[dict[str, Any]]:
         for i in range(count):
+            at = now - timedelta(seconds=count - i)
             yield {
                 "lead_id": first + i,
                 "tenant_id": tenant_id,
                 "lead_id_externo": f"ext-{first + i}",
-                "nome": f"Cliente {i} da Silva",
-                "status": "novo" if i % 4 else "contatado",
-                "tags": ["bench"] if i % 2 else [],
+                "origem_arquivo": "base.xlsx",
+                "nome": f"Empresa {CITIES[i % len(CITIES)]} {i:06d} Ltda",
+                "contato_nome": f"Pessoa {i}",
+                "documento": f"{i:014d}",
+                "documento_tipo": "cnpj",
+                "documento_valido": True,
+                "status": LEAD_STATUSES[i % len(LEAD_STATUSES)],
+                "tags": ["vip"] if i % 4 == 0 else [],
+                "data_ingestao": at,
+                "updated_at": at,
             }
 
     _insert(runtime, table_of(Lead), leads())
@@ -162,9 +179,9 @@ def fill_leads(runtime: Runtime, *, tenant_id: int, count: int) -> None:
             {
                 "lead_id": first + i,
                 "tenant_id": tenant_id,
-                "email": f"cliente{i}@exemplo.com.br",
+                "email": f"contato{i}@empresa{i % 997}.com.br",
                 "email_principal": True,
-                "consentimento": "desconhecido",
+                "consentimento": "opt_out" if i % 10 == 0 else "unknown",
             }
             for i in range(count)
         ),
@@ -181,6 +198,7 @@ def fill_leads(runtime: Runtime, *, tenant_id: int, count: int) -> None:
                 "tipo": "mobile",
             }
             for i in range(count)
+            if i % 3
         ),
     )
 
@@ -357,6 +375,15 @@ def run(db: str, *, scale: float, samples: int) -> dict[str, Any]:
                 password=PASSWORD,
                 role="admin",
             )
+            operator = people.create(
+                session,
+                tenant_id=tenant_id,
+                email="operator@bench.example.com",
+                name="Bench Operator",
+                password=PASSWORD,
+                role="operator",
+            )
+            access.grant(session, user_id=operator.id, account_id=account_id)
         started = time.perf_counter()
         fill_emails(runtime, tenant_id=tenant_id, account_id=account_id, count=sizes["emails"])
         fill_leads(runtime, tenant_id=tenant_id, count=sizes["leads"])
@@ -383,9 +410,26 @@ def run(db: str, *, scale: float, samples: int) -> dict[str, Any]:
                 ("outbox, page 100", "list", "/ui/outbox?offset=5000"),
                 ("dead letters", "list", "/ui/queue"),
                 ("leads, first page", "list", "/ui/leads"),
-                ("leads, search", "list", "/ui/leads?q=cliente4242"),
+                ("leads, page 100", "list", "/ui/leads?offset=5000"),
+                ("leads, search name", "list", "/ui/leads?q=Pessoa+12345"),
+                ("leads, search e-mail", "list", "/ui/leads?q=contato777%40"),
+                ("leads, search phone", "list", "/ui/leads?q=11900054321"),
+                ("leads, company", "list", "/ui/leads?company=Recife"),
+                ("leads, status", "list", "/ui/leads?status=qualificado"),
+                ("leads, opted out", "list", "/ui/leads?consent=opt_out"),
+                ("leads, tag", "list", "/ui/leads?tag=vip"),
+                ("a lead", "list", f"/ui/leads/{sizes['leads'] // 2}"),
             ]
             results = time_pages(client, pages, samples)
+        # A person who sees one mailbox: the same pages, filtered to it.
+        with TestClient(app) as client:
+            _login(client, "operator@bench.example.com")
+            mine = [
+                ("operator: dashboard", "dashboard", "/ui/"),
+                ("operator: inbox", "list", "/ui/inbox"),
+                ("operator: outbox", "list", "/ui/outbox"),
+            ]
+            results += time_pages(client, mine, samples)
     return {
         "database": db,
         "sizes": sizes,
