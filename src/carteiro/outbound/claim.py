@@ -8,7 +8,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import connections, limits
@@ -20,7 +31,7 @@ from carteiro.leads import suppression
 from carteiro.outbound import claim_plan as plan_of
 from carteiro.outbound.claim_plan import Candidate, Open, Plan, Worker
 from carteiro.outbound.dkim.signers import Signers
-from carteiro.outbound.models import Email, EmailEvent
+from carteiro.outbound.models import LANE_TRANSACTIONAL, Email, EmailEvent
 from carteiro.outbound.reroute import resign
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
@@ -311,36 +322,70 @@ def _candidates(
     limit: int,
     now: datetime,
     postgres: bool,
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """Due messages the open accounts could take, in lane, priority and time order."""
-    eligible = or_(
-        and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.is_(None)),
-        and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.in_(list(usable))),
-        and_(EMAILS.c.account_pinned.is_(false()), EMAILS.c.tenant_id.in_(list(by_tenant))),
-    )
+) -> list[Row[*tuple[Any, ...]]]:
+    """Due messages the open accounts could take, in lane, priority and time order.
+
+    One statement per route (the capture transport's mail, each open account's pinned mail,
+    each tenant's pool mail), each an exact range of a claim index in claim order, stopped
+    after `fetch` rows: no plan of it needs a sort, whatever the statistics say, and mail
+    no open account can take is never read. The first `fetch` of the merged routes are the
+    first `fetch` of all."""
     # Over-fetch when several accounts share the work: some candidates may find their
     # account's budget taken by earlier ones. With one account, extra rows would only be
     # locked for nothing.
     fetch = limit * 4 if len(usable) > 1 else limit
-    stmt = (
-        select(
-            EMAILS.c.id,
-            EMAILS.c.account_id,
-            EMAILS.c.account_pinned,
-            EMAILS.c.tenant_id,
-            EMAILS.c.route_from,
-            EMAILS.c.lane,
-            EMAILS.c.to_emails,
-            EMAILS.c.cc_emails,
-            EMAILS.c.bcc_emails,
+    rows: list[Row[*tuple[Any, ...]]] = []
+    for route in _routes(usable, by_tenant):
+        stmt = (
+            select(*_CANDIDATE)
+            .where(_PENDING, EMAILS.c.run_at <= now, *route)
+            .order_by(*_CLAIM_ORDER)
+            .limit(fetch)
         )
-        .where(EMAILS.c.status == "pending", EMAILS.c.run_at <= now, eligible)
-        .order_by(EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
-        .limit(fetch)
-    )
-    if postgres:
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.execute(stmt).all()
+        if postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows += session.execute(stmt).all()
+    rows.sort(key=lambda r: (r.lane, r.priority, r.run_at, r.id))
+    return rows[:fetch]
+
+
+def _routes(
+    usable: dict[int, Open], by_tenant: dict[int, list[Open]]
+) -> list[list[ColumnElement[bool]]]:
+    """The WHERE terms of each route: the capture transport's mail (pinned to no account),
+    each open account's pinned mail, each tenant's pool mail; only the transactional lane
+    where bulk is paused for the account (for pool mail, for all of the tenant's)."""
+    pinned = EMAILS.c.account_pinned == true()
+    routes: list[list[ColumnElement[bool]]] = [[pinned, EMAILS.c.account_id.is_(None)]]
+    for account_id, item in sorted(usable.items()):
+        terms = [pinned, EMAILS.c.account_id == account_id]
+        if item.bulk_paused:
+            terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
+        routes.append(terms)
+    for tenant_id, items in sorted(by_tenant.items()):
+        terms = [EMAILS.c.account_pinned == false(), EMAILS.c.tenant_id == tenant_id]
+        if all(o.bulk_paused for o in items):
+            terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
+        routes.append(terms)
+    return routes
+
+
+# A literal, not a parameter: a generic plan must still prove the claim indexes' predicate.
+_PENDING = EMAILS.c.status == literal_column("'pending'")
+_CLAIM_ORDER = (EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
+_CANDIDATE = (
+    EMAILS.c.id,
+    EMAILS.c.account_id,
+    EMAILS.c.account_pinned,
+    EMAILS.c.tenant_id,
+    EMAILS.c.route_from,
+    EMAILS.c.lane,
+    EMAILS.c.priority,
+    EMAILS.c.run_at,
+    EMAILS.c.to_emails,
+    EMAILS.c.cc_emails,
+    EMAILS.c.bcc_emails,
+)
 
 
 def _lease(
