@@ -83,7 +83,7 @@ def _backlog(session: Session, worker_id: str) -> dict[int, int]:
     """Messages this worker holds (claimed, not yet acked) per account."""
     rows = session.execute(
         select(EMAILS.c.account_id, func.count())
-        .where(EMAILS.c.status == "sending", EMAILS.c.lease_owner == worker_id)
+        .where(_SENDING, EMAILS.c.lease_owner == worker_id)
         .group_by(EMAILS.c.account_id)
     )
     return {a: n for a, n in rows if a is not None}
@@ -354,16 +354,17 @@ def _routes(
 ) -> list[list[ColumnElement[bool]]]:
     """The WHERE terms of each route: the capture transport's mail (pinned to no account),
     each open account's pinned mail, each tenant's pool mail; only the transactional lane
-    where bulk is paused for the account (for pool mail, for all of the tenant's)."""
-    pinned = EMAILS.c.account_pinned == true()
-    routes: list[list[ColumnElement[bool]]] = [[pinned, EMAILS.c.account_id.is_(None)]]
+    where bulk is paused for the account (for pool mail, for all of the tenant's). The keys
+    are spelled as the claim indexes spell them."""
+    pinned, pool = EMAILS.c.account_pinned == true(), EMAILS.c.account_pinned == false()
+    routes: list[list[ColumnElement[bool]]] = [[pinned, _account_key == 0]]
     for account_id, item in sorted(usable.items()):
-        terms = [pinned, EMAILS.c.account_id == account_id]
+        terms = [pinned, _account_key == account_id]
         if item.bulk_paused:
             terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
         routes.append(terms)
     for tenant_id, items in sorted(by_tenant.items()):
-        terms = [EMAILS.c.account_pinned == false(), EMAILS.c.tenant_id == tenant_id]
+        terms = [pool, _tenant_key == tenant_id]
         if all(o.bulk_paused for o in items):
             terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
         routes.append(terms)
@@ -372,6 +373,9 @@ def _routes(
 
 # A literal, not a parameter: a generic plan must still prove the claim indexes' predicate.
 _PENDING = EMAILS.c.status == literal_column("'pending'")
+_SENDING = EMAILS.c.status == literal_column("'sending'")
+_account_key = func.coalesce(EMAILS.c.account_id, literal_column("0"))
+_tenant_key = func.coalesce(EMAILS.c.tenant_id, literal_column("0"))
 _CLAIM_ORDER = (EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
 _CANDIDATE = (
     EMAILS.c.id,

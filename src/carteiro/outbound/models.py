@@ -37,11 +37,12 @@ class Email(TimestampMixin, Base):
         UniqueConstraint(
             "tenant_id", "api_key_id", "idempotency_key", name="uq_emails_key_idempotency"
         ),
-        # The claim walks one exact range of these per open account (pinned mail) and per
-        # tenant (pool mail), each already in claim order (see outbound.claim._candidates).
+        # The claim walks one exact range of these per open account (pinned mail; 0: the
+        # capture transport's) and per tenant (pool mail), each already in claim order. The
+        # keys are expressions so that no other index can serve the claim (outbound.claim).
         Index(
             "ix_emails_claim_pinned",
-            "account_id",
+            text("coalesce(account_id, 0)"),
             "lane",
             "priority",
             "run_at",
@@ -51,7 +52,7 @@ class Email(TimestampMixin, Base):
         ),
         Index(
             "ix_emails_claim_pool",
-            "tenant_id",
+            text("coalesce(tenant_id, 0)"),
             "lane",
             "priority",
             "run_at",
@@ -59,7 +60,13 @@ class Email(TimestampMixin, Base):
             postgresql_where=text("status = 'pending' AND NOT account_pinned"),
             sqlite_where=text("status = 'pending' AND account_pinned = 0"),
         ),
-        Index("ix_emails_lease", "status", "lease_until"),
+        # Rows in flight only: an index with pending rows in it would compete with the claim's.
+        Index(
+            "ix_emails_lease",
+            "lease_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
         Index("ix_emails_tenant_status_created", "tenant_id", "status", "created_at"),
         Index("ix_emails_key_created", "api_key_id", "created_at"),
     )
