@@ -15,9 +15,11 @@ from typing import Any
 
 import httpx
 from _common import (
+    BENCH,
     HTML_BODY,
     PASSWORD,
     PG_ADMIN_URL,
+    PY,
     ROOT,
     SUBJECT,
     TEXT_BODY,
@@ -146,12 +148,18 @@ class CarteiroStack:
 
     # -- workers ------------------------------------------------------------------------
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, statement_log: Path | None = None) -> subprocess.Popen[bytes]:
+        """A `carteiro worker`; with `statement_log`, one that counts the time of its queue
+        statements into that file (`_timed_worker.py`)."""
         index = len(self.workers)
+        cmd, env = [CARTEIRO, "worker"], self.env
+        if statement_log is not None:
+            cmd = [PY, str(BENCH / "_timed_worker.py")]
+            env = {**self.env, "BENCH_STATEMENT_LOG": str(statement_log)}
         proc = subprocess.Popen(
-            [CARTEIRO, "worker"],
+            cmd,
             cwd=self.tmp,
-            env=self.env,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / f"worker{index}.log", "ab"),  # noqa: SIM115
         )

@@ -83,7 +83,7 @@ def _backlog(session: Session, worker_id: str) -> dict[int, int]:
     """Messages this worker holds (claimed, not yet acked) per account."""
     rows = session.execute(
         select(EMAILS.c.account_id, func.count())
-        .where(_SENDING, EMAILS.c.lease_owner == worker_id)
+        .where(EMAILS.c.status == "sending", EMAILS.c.lease_owner == worker_id)
         .group_by(EMAILS.c.account_id)
     )
     return {a: n for a, n in rows if a is not None}
@@ -371,9 +371,13 @@ def _routes(
     return routes
 
 
-# A literal, not a parameter: a generic plan must still prove the claim indexes' predicate.
-_PENDING = EMAILS.c.status == literal_column("'pending'")
-_SENDING = EMAILS.c.status == literal_column("'sending'")
+# The claim indexes' terms, spelled as they are: a partial index serves a query only when
+# the query's terms match its predicate's, and only these indexes have these expressions,
+# so the planner has no other index to read and sort, however wrong its statistics are
+# (a `status` term could be served by ix_emails_lease or ix_emails_tenant_status_created,
+# an `account_id` one by ix_emails_account_id). Literals, not parameters: a generic plan
+# must still prove the predicate.
+_PENDING = func.coalesce(EMAILS.c.status, literal_column("''")) == literal_column("'pending'")
 _account_key = func.coalesce(EMAILS.c.account_id, literal_column("0"))
 _tenant_key = func.coalesce(EMAILS.c.tenant_id, literal_column("0"))
 _CLAIM_ORDER = (EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)

@@ -39,7 +39,7 @@ class Email(TimestampMixin, Base):
         ),
         # The claim walks one exact range of these per open account (pinned mail; 0: the
         # capture transport's) and per tenant (pool mail), each already in claim order. The
-        # keys are expressions so that no other index can serve the claim (outbound.claim).
+        # terms are expressions so that no other index can serve the claim (outbound.claim).
         Index(
             "ix_emails_claim_pinned",
             text("coalesce(account_id, 0)"),
@@ -47,8 +47,8 @@ class Email(TimestampMixin, Base):
             "priority",
             "run_at",
             "id",
-            postgresql_where=text("status = 'pending' AND account_pinned"),
-            sqlite_where=text("status = 'pending' AND account_pinned = 1"),
+            postgresql_where=text("coalesce(status, '') = 'pending' AND account_pinned"),
+            sqlite_where=text("coalesce(status, '') = 'pending' AND account_pinned = 1"),
         ),
         Index(
             "ix_emails_claim_pool",
@@ -57,16 +57,10 @@ class Email(TimestampMixin, Base):
             "priority",
             "run_at",
             "id",
-            postgresql_where=text("status = 'pending' AND NOT account_pinned"),
-            sqlite_where=text("status = 'pending' AND account_pinned = 0"),
+            postgresql_where=text("coalesce(status, '') = 'pending' AND NOT account_pinned"),
+            sqlite_where=text("coalesce(status, '') = 'pending' AND account_pinned = 0"),
         ),
-        # Rows in flight only: an index with pending rows in it would compete with the claim's.
-        Index(
-            "ix_emails_lease",
-            "lease_until",
-            postgresql_where=text("status = 'sending'"),
-            sqlite_where=text("status = 'sending'"),
-        ),
+        Index("ix_emails_lease", "status", "lease_until"),
         Index("ix_emails_tenant_status_created", "tenant_id", "status", "created_at"),
         Index("ix_emails_key_created", "api_key_id", "created_at"),
     )

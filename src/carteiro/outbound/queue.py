@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, literal_column, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
@@ -268,8 +268,7 @@ def recover_expired(session: Session, *, now: datetime | None = None) -> list[in
     now = now or utcnow()
     stmt = (
         update(EMAILS)
-        # A literal: the lease index holds only rows in flight (status = 'sending').
-        .where(EMAILS.c.status == literal_column("'sending'"), EMAILS.c.lease_until < now)
+        .where(EMAILS.c.status == "sending", EMAILS.c.lease_until < now)
         .values(
             status="pending",
             lease_owner=None,

@@ -1,5 +1,5 @@
-"""claim indexes per route (pinned mail by account, pool mail by tenant), a lease index for
-rows in flight only, and autovacuum settings for the queue table
+"""claim indexes per route (pinned mail by account, pool mail by tenant) that no other index
+can stand in for, and autovacuum settings for the queue table
 
 Revision ID: 0010
 Revises: 0008
@@ -17,13 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 ORDER = ["lane", "priority", "run_at", "id"]
 PENDING = sa.text("status = 'pending'")
-SENDING = sa.text("status = 'sending'")
-# Spelled as the claim spells them: SQLite uses a partial index only when the query's terms
-# match its predicate's.
-PINNED_PG = sa.text("status = 'pending' AND account_pinned")
-PINNED_SQLITE = sa.text("status = 'pending' AND account_pinned = 1")
-POOL_PG = sa.text("status = 'pending' AND NOT account_pinned")
-POOL_SQLITE = sa.text("status = 'pending' AND account_pinned = 0")
+# Spelled as the claim spells them (outbound.claim): a partial index is used only when the
+# query's terms match its predicate's. `coalesce(status, '')`, not `status`: no other index
+# can serve that term, and its estimate does not come from the column's statistics.
+PINNED_PG = sa.text("coalesce(status, '') = 'pending' AND account_pinned")
+PINNED_SQLITE = sa.text("coalesce(status, '') = 'pending' AND account_pinned = 1")
+POOL_PG = sa.text("coalesce(status, '') = 'pending' AND NOT account_pinned")
+POOL_SQLITE = sa.text("coalesce(status, '') = 'pending' AND account_pinned = 0")
 # The queue table changes by a large share between autovacuum's default thresholds (10% of
 # the table for ANALYZE, 20% for VACUUM): analyze and vacuum it after a number of rows.
 QUEUE_STORAGE = {
@@ -35,9 +35,9 @@ QUEUE_STORAGE = {
 
 
 def upgrade() -> None:
-    # Each claim reads one exact range per route, already in claim order. The route keys are
-    # expressions no other index has, and the lease index no longer covers pending rows, so
-    # no plan of the claim can read another index and sort, whatever the statistics say.
+    # Each claim reads one exact range per route, already in claim order. Every term of the
+    # claim is an expression only these indexes have, so no plan can read another index
+    # and sort what it found, whatever the statistics say.
     op.create_index(
         "ix_emails_claim_pinned",
         "emails",
@@ -55,15 +55,6 @@ def upgrade() -> None:
         sqlite_where=POOL_SQLITE,
     )
     op.drop_index("ix_emails_claim", table_name="emails")
-    op.drop_index("ix_emails_lease", table_name="emails")
-    op.create_index(
-        "ix_emails_lease",
-        "emails",
-        ["lease_until"],
-        unique=False,
-        postgresql_where=SENDING,
-        sqlite_where=SENDING,
-    )
     if op.get_bind().dialect.name == "postgresql":
         settings = ", ".join(f"{k} = {v}" for k, v in QUEUE_STORAGE.items())
         op.execute(f"ALTER TABLE emails SET ({settings})")
@@ -72,8 +63,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"ALTER TABLE emails RESET ({', '.join(QUEUE_STORAGE)})")
-    op.drop_index("ix_emails_lease", table_name="emails")
-    op.create_index("ix_emails_lease", "emails", ["status", "lease_until"], unique=False)
     op.create_index(
         "ix_emails_claim",
         "emails",
