@@ -239,6 +239,11 @@ class CarteiroStack:
         enqueue_span = (max(created) - min(created)).total_seconds()
         send_span = (max(done) - min(done)).total_seconds()
         waits = [(d - c).total_seconds() for c, d in zip(created, done, strict=True)]
+        # The steady rate: the middle 80% of the messages over the time they took to be sent,
+        # without the workers' start and the last connections' tail.
+        ordered = sorted(done)
+        lo, hi = int(0.1 * len(ordered)), int(0.9 * len(ordered)) - 1
+        middle = (ordered[hi] - ordered[lo]).total_seconds() if hi > lo else 0.0
         return {
             "rate": len(sent) / span if span > 0 else 0.0,
             "p50": percentile(waits, 0.50),
@@ -247,6 +252,7 @@ class CarteiroStack:
             # Where the time goes: the API's enqueue rate and the workers' send rate.
             "enqueue_rate": len(sent) / enqueue_span if enqueue_span > 0 else None,
             "send_rate": len(sent) / send_span if send_span > 0 else None,
+            "steady_rate": (hi - lo) / middle if middle > 0 else None,
         }
 
     def close(self) -> None:
