@@ -12,6 +12,19 @@ from carteiro.outbound.models import Email
 # Columns copied as they are from the template row; the rest are rewritten per copy.
 _REWRITTEN = {"id", "message_id", "to_email", "to_emails", "raw", "created_at", "updated_at"}
 CHUNK = 50_000
+# A copy is queued afresh whatever became of the template.
+_FRESH = {
+    "status": "'pending'",
+    "attempts": "0",
+    "retry_count": "0",
+    "lease_owner": "NULL",
+    "lease_until": "NULL",
+    "sent_at": "NULL",
+    "error_message": "NULL",
+    "error_type": "NULL",
+    "last_code": "NULL",
+    "idempotency_key": "NULL",
+}
 
 
 def engine_for(url: str) -> Engine:
@@ -45,8 +58,8 @@ def fill(
         to_list = f"'[\"' || {to} || '\"]'"
         if postgres:
             to_list = f"({to_list})::json"
-        prio = str(priority) if priority is not None else "e.priority"
-        values = ", ".join("e." + c if c != "priority" else prio for c in cols)
+        fixed = {**_FRESH, **({"priority": str(priority)} if priority is not None else {})}
+        values = ", ".join(fixed.get(c, "e." + c) for c in cols)
         sql = (
             "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :n) "
             f"INSERT INTO emails ({', '.join(cols)}, message_id, to_email, to_emails, raw, "

@@ -30,7 +30,7 @@ def kind(statement: str) -> str | None:
     head = statement.lstrip()[:200].upper()
     if head.startswith("SELECT") and "ORDER BY EMAILS.LANE, EMAILS.PRIORITY" in statement.upper():
         return "claim: candidates"
-    if head.startswith("UPDATE EMAILS SET STATUS") and "RETURNING" in statement.upper():
+    if head.startswith("UPDATE EMAILS") and "RETURNING" in statement.upper():
         return "claim: lease"
     if head.startswith("UPDATE EMAILS"):
         return "ack: update"

@@ -18,8 +18,12 @@ the same ~4 KB text+HTML message to it:
 - Carteiro's SmtpTransport alone (no database), pipelined and sequential.
 - A bare pipelined asyncio client with no database: the ceiling.
 
-Results are printed as a table with ratios and the issue's targets (PASS/MISS), and saved as
-JSON under bench/results/. The machine is shared: run twice and compare before concluding.
+Each Carteiro configuration runs --repeat times (2 by default), each run right after a run
+of the bare client on the same proxy, and prints its rate beside that bare rate and the
+ratio, plus a steady rate (the middle 80% of the messages, by sent_at). Results are printed
+as a table with ratios and the targets (PASS/MISS per run), and saved as JSON under
+bench/results/. The machine is shared: read the ratios to the bare client, not the
+absolute numbers.
 """
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ def claim(
         session, now, worker_id=worker_id, depth=depth, max_slots=max_slots, backlog=backlog
     )
     usable, by_tenant = plan_of.usable(open_, worker)
-    rows = _candidates(session, usable, by_tenant, limit=limit, now=now, postgres=postgres)
+    rows = _candidates(session, usable, by_tenant, worker, limit=limit, now=now, postgres=postgres)
     blocked = _suppressed(session, rows, now)
     candidates = [
         Candidate(r.id, r.tenant_id, r.account_id, r.account_pinned, r.route_from, r.lane)
@@ -318,6 +318,7 @@ def _candidates(
     session: Session,
     usable: dict[int, Open],
     by_tenant: dict[int, list[Open]],
+    worker: Worker,
     *,
     limit: int,
     now: datetime,
@@ -327,20 +328,23 @@ def _candidates(
 
     One statement per route (the capture transport's mail, each open account's pinned mail,
     each tenant's pool mail), each an exact range of a claim index in claim order, stopped
-    after `fetch` rows: no plan of it needs a sort, whatever the statistics say, and mail
-    no open account can take is never read. The first `fetch` of the merged routes are the
-    first `fetch` of all."""
+    after `fetch` rows (fewer where the accounts can take fewer): no plan of it needs a
+    sort, whatever the statistics say, and mail no open account can take is never read. The
+    first `fetch` of the merged routes are the first `fetch` of all they could take."""
     # Over-fetch when several accounts share the work: some candidates may find their
     # account's budget taken by earlier ones. With one account, extra rows would only be
     # locked for nothing.
     fetch = limit * 4 if len(usable) > 1 else limit
     rows: list[Row[*tuple[Any, ...]]] = []
-    for route in _routes(usable, by_tenant):
+    for route, most in _routes(usable, by_tenant, worker):
+        # Twice what the route's accounts can take, so rows found suppressed or routed to no
+        # matching account leave room; locking a full `fetch` on every route would hold rows
+        # other workers could take.
         stmt = (
             select(*_CANDIDATE)
             .where(_PENDING, EMAILS.c.run_at <= now, *route)
             .order_by(*_CLAIM_ORDER)
-            .limit(fetch)
+            .limit(fetch if most is None else min(fetch, 2 * most))
         )
         if postgres:
             stmt = stmt.with_for_update(skip_locked=True)
@@ -350,24 +354,27 @@ def _candidates(
 
 
 def _routes(
-    usable: dict[int, Open], by_tenant: dict[int, list[Open]]
-) -> list[list[ColumnElement[bool]]]:
-    """The WHERE terms of each route: the capture transport's mail (pinned to no account),
-    each open account's pinned mail, each tenant's pool mail; only the transactional lane
-    where bulk is paused for the account (for pool mail, for all of the tenant's). The keys
-    are spelled as the claim indexes spell them."""
+    usable: dict[int, Open], by_tenant: dict[int, list[Open]], worker: Worker
+) -> list[tuple[list[ColumnElement[bool]], int | None]]:
+    """The WHERE terms of each route, and at most how many messages its accounts can take
+    (None: no bound): the capture transport's mail (pinned to no account), each open
+    account's pinned mail, each tenant's pool mail; only the transactional lane where bulk is
+    paused for the account (for pool mail, for all of the tenant's). The keys are spelled as
+    the claim indexes spell them."""
     pinned, pool = EMAILS.c.account_pinned == true(), EMAILS.c.account_pinned == false()
-    routes: list[list[ColumnElement[bool]]] = [[pinned, _account_key == 0]]
+    routes: list[tuple[list[ColumnElement[bool]], int | None]] = [
+        ([pinned, _account_key == 0], None)
+    ]
     for account_id, item in sorted(usable.items()):
         terms = [pinned, _account_key == account_id]
         if item.bulk_paused:
             terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
-        routes.append(terms)
+        routes.append((terms, item.most(worker)))
     for tenant_id, items in sorted(by_tenant.items()):
         terms = [pool, _tenant_key == tenant_id]
         if all(o.bulk_paused for o in items):
             terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
-        routes.append(terms)
+        routes.append((terms, sum(o.most(worker) for o in items)))
     return routes
 
 
