@@ -86,6 +86,7 @@ def explain_claim(url: str) -> list[dict[str, Any]]:
         finally:
             session.rollback()
             session.close()
+            event.remove(db.engine, "before_cursor_execute", record)
         out = []
         with db.engine.connect() as conn:
             for statement, parameters in seen:
