@@ -1,6 +1,6 @@
 """`carteiro worker` with the time of its statements on the queue table counted by kind.
 
-    BENCH_STATEMENT_LOG=/tmp/x.json python bench/_timed_worker.py
+    BENCH_STATEMENT_LOG=statements.json .venv/bin/python bench/_timed_worker.py
 
 Every second it writes cumulative {kind: [count, total ms, max ms]} as JSON to the file, so
 a bench can take the difference over its measurement window. Nothing in the product changes.
