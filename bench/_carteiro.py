@@ -15,9 +15,11 @@ from typing import Any
 
 import httpx
 from _common import (
+    BENCH,
     HTML_BODY,
     PASSWORD,
     PG_ADMIN_URL,
+    PY,
     ROOT,
     SUBJECT,
     TEXT_BODY,
@@ -146,12 +148,18 @@ class CarteiroStack:
 
     # -- workers ------------------------------------------------------------------------
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, statement_log: Path | None = None) -> subprocess.Popen[bytes]:
+        """A `carteiro worker`; with `statement_log`, one that counts the time of its queue
+        statements into that file (`_timed_worker.py`)."""
         index = len(self.workers)
+        cmd, env = [CARTEIRO, "worker"], self.env
+        if statement_log is not None:
+            cmd = [PY, str(BENCH / "_timed_worker.py")]
+            env = {**self.env, "BENCH_STATEMENT_LOG": str(statement_log)}
         proc = subprocess.Popen(
-            [CARTEIRO, "worker"],
+            cmd,
             cwd=self.tmp,
-            env=self.env,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / f"worker{index}.log", "ab"),  # noqa: SIM115
         )
@@ -231,6 +239,11 @@ class CarteiroStack:
         enqueue_span = (max(created) - min(created)).total_seconds()
         send_span = (max(done) - min(done)).total_seconds()
         waits = [(d - c).total_seconds() for c, d in zip(created, done, strict=True)]
+        # The steady rate: the middle 80% of the messages over the time they took to be sent,
+        # without the workers' start and the last connections' tail.
+        ordered = sorted(done)
+        lo, hi = int(0.1 * len(ordered)), int(0.9 * len(ordered)) - 1
+        middle = (ordered[hi] - ordered[lo]).total_seconds() if hi > lo else 0.0
         return {
             "rate": len(sent) / span if span > 0 else 0.0,
             "p50": percentile(waits, 0.50),
@@ -239,6 +252,7 @@ class CarteiroStack:
             # Where the time goes: the API's enqueue rate and the workers' send rate.
             "enqueue_rate": len(sent) / enqueue_span if enqueue_span > 0 else None,
             "send_rate": len(sent) / send_span if send_span > 0 else None,
+            "steady_rate": (hi - lo) / middle if middle > 0 else None,
         }
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """Fault runs (not timed): workers killed, PostgreSQL restarted, a sink that fails and drops.
 
-    .venv/bin/python bench/faults.py                     # all three, 20,000 messages each
+    .venv/bin/python bench/faults.py                     # all four, 20,000 messages each
     .venv/bin/python bench/faults.py --quick             # 5,000 messages each
     .venv/bin/python bench/faults.py --only kill --messages 20000
+    .venv/bin/python bench/faults.py --only kill-deep --deep 500000
 
 - kill: two `carteiro worker` processes; every --kill-every seconds one is SIGKILLed and a new
   one started. Just before each kill, the rows leased to that worker (status `sending`) are
@@ -12,6 +13,9 @@
 - sink-faults: the sink answers 451 or 421 to 5% of messages and drops the connection on 2%;
   every message must end `sent` (or `dead` after its retries, which is reported). A 421
   pauses the account (throttling), so the cooldown is set to 1 s for this run.
+- kill-deep: the kill run with --deep (500,000) more messages queued behind the ones
+  followed (bulk SQL copies at low priority, same account): kills while the claim walks a
+  deep queue. Copies still queued at the end are deleted before the count.
 
 Each run prints lost (must be 0: a row `sent` that the sink never accepted, or a row left
 unfinished), duplicates (Message-IDs the sink accepted more than once) with their bound, and
@@ -28,12 +32,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _carteiro import CarteiroStack
 from _common import SinkProcess
+from _fill import engine_for, fill
+from sqlalchemy import text
 
 FAULT_ENV = {
     "CARTEIRO_LEASE_SECONDS": "10",
@@ -112,25 +119,81 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
     ):
         # Everything is queued first, so the kills land while the workers are busy sending.
         ids = stack.enqueue(args.messages)
-        workers = [stack.start_worker(), stack.start_worker()]
-        kills, bound, victim = 0, 0, 0
-        deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline:
-            time.sleep(args.kill_every)
-            if stack.counts().get("pending", 0) == 0:
-                break
-            proc = workers[victim]
-            inflight = _sending(stack, proc.pid)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            bound += inflight
-            kills += 1
-            workers[victim] = stack.start_worker()
-            victim = 1 - victim
+        kills, bound = _kill_loop(stack, args, lambda: stack.counts().get("pending", 0) == 0)
         _settle(stack, len(ids), args.timeout)
         return _verdict(
             "kill", stack, sink, ids, bound, f"{kills} SIGKILLs every {args.kill_every:g}s"
         )
+
+
+def _kill_loop(
+    stack: CarteiroStack, args: argparse.Namespace, done: Callable[[], bool]
+) -> tuple[int, int]:
+    """Two workers; every --kill-every seconds one is SIGKILLed and replaced, until `done`.
+    Returns the kills and the rows the killed workers held (the bound on duplicates)."""
+    workers = [stack.start_worker(), stack.start_worker()]
+    kills, bound, victim = 0, 0, 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        time.sleep(args.kill_every)
+        if done():
+            break
+        proc = workers[victim]
+        inflight = _sending(stack, proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        bound += inflight
+        kills += 1
+        workers[victim] = stack.start_worker()
+        victim = 1 - victim
+    return kills, bound
+
+
+def run_deep(args: argparse.Namespace) -> dict[str, Any]:
+    """The kill run with --deep more messages queued behind the ones followed: copies made
+    by bulk SQL at low priority for the same account, so every claim walks the same deep
+    queue. Those left queued at the end are deleted before the count; any sent are counted."""
+    with (
+        SinkProcess([args.rtt_ms]) as sink,
+        CarteiroStack(
+            db=args.db, smtp_port=sink.ports[args.rtt_ms], ca_file=sink.cert, env=FAULT_ENV
+        ) as stack,
+    ):
+        ids = stack.enqueue(args.messages)
+        engine = engine_for(stack.database_url)
+        try:
+            took = fill(engine, args.deep, template_id=ids[0], tag="ballast", priority=3)
+            followed = set(ids)
+
+            def open_followed() -> int:
+                with engine.connect() as conn:
+                    return int(
+                        conn.execute(
+                            text(
+                                "SELECT count(*) FROM emails WHERE priority <> 3 "
+                                "AND status IN ('pending', 'sending')"
+                            )
+                        ).scalar_one()
+                    )
+
+            kills, bound = _kill_loop(stack, args, lambda: open_followed() == 0)
+            deadline = time.monotonic() + args.timeout
+            while open_followed() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            stack.stop_workers()
+            with engine.begin() as conn:
+                left = conn.execute(
+                    text("DELETE FROM emails WHERE priority = 3 AND status = 'pending'")
+                ).rowcount
+        finally:
+            engine.dispose()
+        extra = (
+            f"{args.deep:,} more queued behind them by bulk SQL in {took:.0f}s "
+            f"({left:,} of them still queued at the end, deleted before the count); "
+            f"{kills} SIGKILLs every {args.kill_every:g}s"
+        )
+        result = _verdict("kill-deep", stack, sink, sorted(followed), bound, extra)
+        return result
 
 
 def _pg_version() -> str | None:
@@ -204,7 +267,12 @@ def run_sink_faults(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["kill", "pg-restart", "sink-faults"], action="append")
+    parser.add_argument(
+        "--only", choices=["kill", "pg-restart", "sink-faults", "kill-deep"], action="append"
+    )
+    parser.add_argument(
+        "--deep", type=int, default=500_000, help="messages queued behind, for kill-deep"
+    )
     parser.add_argument("--messages", type=int)
     parser.add_argument("--quick", action="store_true", help="5,000 messages per run")
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
@@ -213,7 +281,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=240.0)
     args = parser.parse_args()
     args.messages = args.messages or (5_000 if args.quick else 20_000)
-    runs = args.only or ["kill", "pg-restart", "sink-faults"]
+    runs = args.only or ["kill", "pg-restart", "sink-faults", "kill-deep"]
     results = []
     if "kill" in runs:
         results.append(run_kill(args))
@@ -221,6 +289,8 @@ def main() -> None:
         results.append(run_pg_restart(args))
     if "sink-faults" in runs:
         results.append(run_sink_faults(args))
+    if "kill-deep" in runs:
+        results.append(run_deep(args))
     failed = [r["name"] for r in results if r and (r["lost"] or r["duplicates"] > r["bound"])]
     print("\nfault runs:", "all OK" if not failed else "FAILED: " + ", ".join(failed))
     sys.exit(1 if failed else 0)

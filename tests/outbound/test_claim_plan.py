@@ -221,3 +221,26 @@ def test_assign_keeps_bulk_off_a_bulk_paused_account() -> None:
     rows = [pinned(1, 1, lane=LANE_BULK), pinned(2, 1)]
     plan, _, _ = plan_of(rows, [account(1, bulk_paused=True)])
     assert plan.chosen == {1: [2]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "depth", "spare", "expected"),
+    [
+        ({"limit": 2}, 2, 5, 4),  # two slots to open, two messages each
+        ({"limit": 2}, 2, 1, 2),  # the worker may open one more slot only
+        ({"limit": 2, "left": 3}, 4, 5, 3),  # the budget is the bound
+        ({"limit": 2, "mine": 2, "capacity": 3}, 4, 5, 3),  # held slots' room, none to open
+        ({"limit": 3, "mine": 1, "capacity": -2}, 4, 5, 8),  # behind on one, two to open
+    ],
+)
+def test_most_bounds_what_assign_takes(
+    fields: dict[str, int], depth: int, spare: int, expected: int
+) -> None:
+    # The claim reads at most about this many of an account's queued messages.
+    most = account(1, **fields).most(Worker(spare=spare, depth=depth))
+    assert most == expected
+    rows = [pinned(i, 1) for i in range(50)]
+    plan, _, _ = plan_of(rows, [account(1, **fields)], depth=depth, spare=spare, limit=50)
+    assert plan.count <= most
+    if fields.get("capacity", 0) >= 0:
+        assert plan.count == most

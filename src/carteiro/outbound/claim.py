@@ -8,7 +8,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import connections, limits
@@ -20,7 +31,7 @@ from carteiro.leads import suppression
 from carteiro.outbound import claim_plan as plan_of
 from carteiro.outbound.claim_plan import Candidate, Open, Plan, Worker
 from carteiro.outbound.dkim.signers import Signers
-from carteiro.outbound.models import Email, EmailEvent
+from carteiro.outbound.models import LANE_TRANSACTIONAL, Email, EmailEvent
 from carteiro.outbound.reroute import resign
 
 # Core, not ORM, statements on the hot path: the ORM bulk layer cost a quarter of a
@@ -261,7 +272,7 @@ def claim(
         session, now, worker_id=worker_id, depth=depth, max_slots=max_slots, backlog=backlog
     )
     usable, by_tenant = plan_of.usable(open_, worker)
-    rows = _candidates(session, usable, by_tenant, limit=limit, now=now, postgres=postgres)
+    rows = _candidates(session, usable, by_tenant, worker, limit=limit, now=now, postgres=postgres)
     blocked = _suppressed(session, rows, now)
     candidates = [
         Candidate(r.id, r.tenant_id, r.account_id, r.account_pinned, r.route_from, r.lane)
@@ -307,40 +318,89 @@ def _candidates(
     session: Session,
     usable: dict[int, Open],
     by_tenant: dict[int, list[Open]],
+    worker: Worker,
     *,
     limit: int,
     now: datetime,
     postgres: bool,
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """Due messages the open accounts could take, in lane, priority and time order."""
-    eligible = or_(
-        and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.is_(None)),
-        and_(EMAILS.c.account_pinned.is_(true()), EMAILS.c.account_id.in_(list(usable))),
-        and_(EMAILS.c.account_pinned.is_(false()), EMAILS.c.tenant_id.in_(list(by_tenant))),
-    )
+) -> list[Row[*tuple[Any, ...]]]:
+    """Due messages the open accounts could take, in lane, priority and time order.
+
+    One statement per route (the capture transport's mail, each open account's pinned mail,
+    each tenant's pool mail), each an exact range of a claim index in claim order, stopped
+    after `fetch` rows (fewer where the accounts can take fewer): no plan of it needs a
+    sort, whatever the statistics say, and mail no open account can take is never read. The
+    first `fetch` of the merged routes are the first `fetch` of all they could take."""
     # Over-fetch when several accounts share the work: some candidates may find their
     # account's budget taken by earlier ones. With one account, extra rows would only be
     # locked for nothing.
     fetch = limit * 4 if len(usable) > 1 else limit
-    stmt = (
-        select(
-            EMAILS.c.id,
-            EMAILS.c.account_id,
-            EMAILS.c.account_pinned,
-            EMAILS.c.tenant_id,
-            EMAILS.c.route_from,
-            EMAILS.c.lane,
-            EMAILS.c.to_emails,
-            EMAILS.c.cc_emails,
-            EMAILS.c.bcc_emails,
+    rows: list[Row[*tuple[Any, ...]]] = []
+    for route, most in _routes(usable, by_tenant, worker):
+        # Twice what the route's accounts can take, so rows found suppressed or routed to no
+        # matching account leave room; locking a full `fetch` on every route would hold rows
+        # other workers could take.
+        stmt = (
+            select(*_CANDIDATE)
+            .where(_PENDING, EMAILS.c.run_at <= now, *route)
+            .order_by(*_CLAIM_ORDER)
+            .limit(fetch if most is None else min(fetch, 2 * most))
         )
-        .where(EMAILS.c.status == "pending", EMAILS.c.run_at <= now, eligible)
-        .order_by(EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
-        .limit(fetch)
-    )
-    if postgres:
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.execute(stmt).all()
+        if postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows += session.execute(stmt).all()
+    rows.sort(key=lambda r: (r.lane, r.priority, r.run_at, r.id))
+    return rows[:fetch]
+
+
+def _routes(
+    usable: dict[int, Open], by_tenant: dict[int, list[Open]], worker: Worker
+) -> list[tuple[list[ColumnElement[bool]], int | None]]:
+    """The WHERE terms of each route, and at most how many messages its accounts can take
+    (None: no bound): the capture transport's mail (pinned to no account), each open
+    account's pinned mail, each tenant's pool mail; only the transactional lane where bulk is
+    paused for the account (for pool mail, for all of the tenant's). The keys are spelled as
+    the claim indexes spell them."""
+    pinned, pool = EMAILS.c.account_pinned == true(), EMAILS.c.account_pinned == false()
+    routes: list[tuple[list[ColumnElement[bool]], int | None]] = [
+        ([pinned, _account_key == 0], None)
+    ]
+    for account_id, item in sorted(usable.items()):
+        terms = [pinned, _account_key == account_id]
+        if item.bulk_paused:
+            terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
+        routes.append((terms, item.most(worker)))
+    for tenant_id, items in sorted(by_tenant.items()):
+        terms = [pool, _tenant_key == tenant_id]
+        if all(o.bulk_paused for o in items):
+            terms.append(EMAILS.c.lane == LANE_TRANSACTIONAL)
+        routes.append((terms, sum(o.most(worker) for o in items)))
+    return routes
+
+
+# The claim indexes' terms, spelled as they are: a partial index serves a query only when
+# the query's terms match its predicate's, and only these indexes have these expressions,
+# so the planner has no other index to read and sort, however wrong its statistics are
+# (a `status` term could be served by ix_emails_lease or ix_emails_tenant_status_created,
+# an `account_id` one by ix_emails_account_id). Literals, not parameters: a generic plan
+# must still prove the predicate.
+_PENDING = func.coalesce(EMAILS.c.status, literal_column("''")) == literal_column("'pending'")
+_account_key = func.coalesce(EMAILS.c.account_id, literal_column("0"))
+_tenant_key = func.coalesce(EMAILS.c.tenant_id, literal_column("0"))
+_CLAIM_ORDER = (EMAILS.c.lane, EMAILS.c.priority, EMAILS.c.run_at, EMAILS.c.id)
+_CANDIDATE = (
+    EMAILS.c.id,
+    EMAILS.c.account_id,
+    EMAILS.c.account_pinned,
+    EMAILS.c.tenant_id,
+    EMAILS.c.route_from,
+    EMAILS.c.lane,
+    EMAILS.c.priority,
+    EMAILS.c.run_at,
+    EMAILS.c.to_emails,
+    EMAILS.c.cc_emails,
+    EMAILS.c.bcc_emails,
+)
 
 
 def _lease(

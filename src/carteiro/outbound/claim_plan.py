@@ -53,6 +53,12 @@ class Open:
             return False
         return self.capacity > 0 or (self.slots.free > self.wanted and worker.spare > 0)
 
+    def most(self, worker: Worker) -> int:
+        """At most how many messages this account can take in this claim: its budget, and
+        what its slots (held, and those it may still open) queue."""
+        opening = max(0, min(self.slots.free - self.wanted, worker.spare))
+        return max(0, min(self.left, max(self.capacity, 0) + opening * worker.depth))
+
     def take(self, worker: Worker) -> None:
         if self.capacity <= 0:
             # One more connection for this account, and `depth` more messages queued for it.

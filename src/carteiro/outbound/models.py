@@ -37,15 +37,28 @@ class Email(TimestampMixin, Base):
         UniqueConstraint(
             "tenant_id", "api_key_id", "idempotency_key", name="uq_emails_key_idempotency"
         ),
-        # The claim query walks this partial index in lane and priority order.
+        # The claim walks one exact range of these per open account (pinned mail; 0: the
+        # capture transport's) and per tenant (pool mail), each already in claim order. The
+        # terms are expressions so that no other index can serve the claim (outbound.claim).
         Index(
-            "ix_emails_claim",
+            "ix_emails_claim_pinned",
+            text("coalesce(account_id, 0)"),
             "lane",
             "priority",
             "run_at",
             "id",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("coalesce(status, '') = 'pending' AND account_pinned"),
+            sqlite_where=text("coalesce(status, '') = 'pending' AND account_pinned = 1"),
+        ),
+        Index(
+            "ix_emails_claim_pool",
+            text("coalesce(tenant_id, 0)"),
+            "lane",
+            "priority",
+            "run_at",
+            "id",
+            postgresql_where=text("coalesce(status, '') = 'pending' AND NOT account_pinned"),
+            sqlite_where=text("coalesce(status, '') = 'pending' AND account_pinned = 0"),
         ),
         Index("ix_emails_lease", "status", "lease_until"),
         Index("ix_emails_tenant_status_created", "tenant_id", "status", "created_at"),
