@@ -295,7 +295,7 @@ def counts(session: Session, *, tenant_id: int | None = None) -> dict[str, int]:
     """Messages per status (every status, zeros included): the cheap part of `stats`."""
     scope = [EMAILS.c.tenant_id == tenant_id] if tenant_id is not None else []
     stmt = select(EMAILS.c.status, func.count(EMAILS.c.id)).where(*scope).group_by(EMAILS.c.status)
-    found: dict[str, int] = dict(session.execute(stmt).tuples().all())
+    found: dict[str, int] = {status: n for status, n in session.execute(stmt)}
     return {s: found.get(s, 0) for s in STATUSES}
 
 
