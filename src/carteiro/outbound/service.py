@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -221,6 +222,30 @@ def cancel(session: Session, *, principal: Principal, email_id: int) -> Email:
     email.status = "cancelled"
     email.updated_at = utcnow()
     events.record(session, email=email, type="cancelled", detail=principal.actor)
+    return email
+
+
+def reschedule(
+    session: Session, *, principal: Principal, email_id: int, send_at: datetime | None
+) -> Email:
+    """Moves a message that has not been sent yet to `send_at` (None: as soon as possible).
+
+    A held message keeps waiting for its approval; approving it later honours the new time."""
+    email = get_or_raise(session, principal=principal, email_id=email_id)
+    if email.status not in ("pending", "held"):
+        raise Conflict(f"email {email_id} is {email.status} and can no longer be rescheduled")
+    now = utcnow()
+    email.scheduled_at = send_at
+    if email.status == "pending":
+        email.run_at = max(now, send_at) if send_at else now
+    email.updated_at = now
+    events.record(
+        session,
+        email=email,
+        type="rescheduled",
+        detail={**principal.actor, "scheduled_at": send_at.isoformat() if send_at else None},
+    )
+    wakeup.after_commit(session)
     return email
 
 
