@@ -203,7 +203,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                             _meta={"filename": row.filename, "sha256": row.sha256},
                         ),
                     ),
-                ]
+                ],
             )
 
         return await runner.run(ctx, scopes.INBOX_READ, work)
