@@ -12,13 +12,13 @@ import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
+from test_mcp_http import http_session
 
 from carteiro.mcp import catalog
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import fixed_principal
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
-from test_mcp_http import http_session
 
 MSG = {"to": "ana@example.com", "subject": "Oi", "body": "corpo"}
 SP = ZoneInfo("America/Sao_Paulo")
