@@ -185,6 +185,7 @@ class CarteiroServer(MCPServer):
         super().__init__(*args, **kwargs)
         self._argument_names: dict[str, list[str]] = {}
         self.tool_scopes: dict[str, frozenset[str]] = {}
+        self.runner: ToolRunner | None = None
 
     def add_tool(
         self,
@@ -277,6 +278,7 @@ def build_server(
         middleware=[ServerTimeInstructions(clock)],
     )
     runner = ToolRunner(runtime=runtime, resolve=principal_resolver, clock=clock)
+    server.runner = runner
     for register in TOOL_MODULES:
         register(server, runner, runtime.settings)
     chosen = preset if preset is not None else runtime.settings.mcp_tools

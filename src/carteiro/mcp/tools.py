@@ -7,12 +7,15 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import ToolAnnotations
 from pydantic import Field
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
 from carteiro.config import Settings
+from carteiro.mcp import review
 from carteiro.mcp.models import (
     AccountList,
     AttachmentInput,
@@ -166,7 +169,12 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 "second send. Use it when retrying a call whose answer you did not get",
             ),
         ] = None,
+        confirmation: Annotated[review.Confirmation, Resolve(review.ask_send)] = review.NOT_ASKED,
     ) -> SendEmailResult:
+        confirmed = review.outcome(confirmation)
+        if confirmed is False:
+            raise ToolError(review.DECLINED)
+
         def work(session: Session, principal: Principal) -> SendEmailResult:
             now = runner.clock()
             tz = zone(timezone, settings.default_timezone)
@@ -194,11 +202,19 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 source="mcp",
                 respect_opt_out=not transactional,
             )
+            released = bool(confirmed and is_new and email.status == "held")
+            if released:
+                email = outbound.confirm_held(
+                    session, principal=principal, email_id=email.id, via="mcp_elicitation"
+                )
             public = outbound.public(session, email)
+            note = _note(email, public, duplicate=not is_new, tz=tz)
+            if released:
+                note = f"confirmed by the person in the client; {note}"
             return SendEmailResult(
                 **public.model_dump(),
                 duplicate=not is_new,
-                note=_note(email, public, duplicate=not is_new, tz=tz),
+                note=note,
                 server_time=now,
                 local=_local(public, tz),
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import ToolAnnotations
 from pydantic import AwareDatetime, Field
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from carteiro.errors import NotFound
 from carteiro.inbound import folders, replies, service
 from carteiro.inbound.schemas import UNTRUSTED_NOTE, ReplyCreate
 from carteiro.inbound.storage import BlobStore
+from carteiro.mcp import review
 from carteiro.mcp.inbox_results import (
     InboxSearchResult,
     ReadMessageResult,
@@ -25,6 +28,7 @@ from carteiro.mcp.inbox_results import (
 )
 from carteiro.mcp.models import AttachmentInput
 from carteiro.mcp.toolkit import FieldsArg, ToolRunner, schedule
+from carteiro.outbound import service as outbound
 from carteiro.outbound.schemas import AttachmentIn
 from carteiro.tenancy import scopes
 from carteiro.tenancy.service import Principal
@@ -295,7 +299,12 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 description="repeating a key returns the first reply, never a second send",
             ),
         ] = None,
+        confirmation: Annotated[review.Confirmation, Resolve(review.ask_reply)] = review.NOT_ASKED,
     ) -> ReplySent:
+        confirmed = review.outcome(confirmation)
+        if confirmed is False:
+            raise ToolError(review.DECLINED)
+
         def work(session: Session, principal: Principal) -> ReplySent:
             data = ReplyCreate(
                 body=body,
@@ -323,6 +332,14 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             except NotFound:
                 _not_a_thread(session, principal, message_id)
                 raise
+            if confirmed and not result.duplicate and result.status == "held":
+                email = outbound.confirm_held(
+                    session,
+                    principal=principal,
+                    email_id=result.email_id,
+                    via="mcp_elicitation",
+                )
+                result = result.model_copy(update={"status": email.status})
             if result.duplicate:
                 note = f"not queued again: idempotency_key matches reply {result.email_id}"
             elif result.status == "held":
@@ -331,6 +348,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 note = f"queued: it will be sent at {result.scheduled_at.isoformat()}"
             else:
                 note = "queued: it will be sent shortly from the account that received the message"
+            if confirmed and result.status == "pending" and not result.duplicate:
+                note = f"confirmed by the person in the client; {note}"
             return ReplySent(**result.model_dump(), note=note)
 
         return await runner.run(ctx, INBOX_WRITE, work)

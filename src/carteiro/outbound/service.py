@@ -281,6 +281,25 @@ def approve(session: Session, *, principal: Principal, email_id: int) -> Email:
     return email
 
 
+def confirm_held(session: Session, *, principal: Principal, email_id: int, via: str) -> Email:
+    """Releases a held message of this key because the person at its client confirmed it.
+
+    For MCP elicitation: the key is in review mode, and the person it acts for said yes in
+    their own client, which is the review. Only the key's own held message is released."""
+    email = get_or_raise(session, principal=principal, email_id=email_id)
+    if email.status != "held":
+        raise Conflict(f"email {email_id} is {email.status}, not held for review")
+    if principal.key_id is not None and email.api_key_id not in (None, principal.key_id):
+        raise Forbidden("only the key that queued a held message can confirm it")
+    now = utcnow()
+    email.status = "pending"
+    email.run_at = max(now, email.scheduled_at) if email.scheduled_at else now
+    email.updated_at = now
+    events.record(session, email=email, type="approved", detail={**principal.actor, "via": via})
+    wakeup.after_commit(session)
+    return email
+
+
 def _requeue(email: Email) -> None:
     now = utcnow()
     email.status = "pending"
