@@ -306,6 +306,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             raise ToolError(review.DECLINED)
 
         def work(session: Session, principal: Principal) -> ReplySent:
+            # The service checks it too; named here so the tool is listed only for keys with it.
+            principal.require(scopes.EMAILS_SEND)
             data = ReplyCreate(
                 body=body,
                 html_body=html,
