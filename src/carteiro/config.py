@@ -152,6 +152,7 @@ class Settings(BaseSettings):
         5_000_000, ge=1, validation_alias=_env("CARTEIRO_MCP_ATTACHMENT_MAX_BYTES")
     )
     mcp_tools: str = Field("all", validation_alias=_env("CARTEIRO_MCP_TOOLS"))
+    oauth_enabled: bool = Field(False, validation_alias=_env("CARTEIRO_OAUTH_ENABLED"))
     mcp_elicit_review: bool = Field(True, validation_alias=_env("CARTEIRO_MCP_ELICIT_REVIEW"))
 
     @field_validator("database_url")
