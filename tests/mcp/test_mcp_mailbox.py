@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from mcp.client import Client
-from mcp_types import CallToolResult, EmbeddedResource, TextContent
+from mcp_types import (
+    CallToolResult,
+    ElicitRequestParams,
+    ElicitResult,
+    EmbeddedResource,
+    TextContent,
+)
 
 from carteiro.inbound.schemas import SyncReport
 from carteiro.mcp.server import build_server
@@ -241,3 +247,45 @@ async def test_reply_options_and_attribution_language(
     assert "\nEm " in pt_body and "João Araújo <joao@cliente.com.br> escreveu:" in pt_body
     assert "\nOn " in en_body and "Mary Smith <mary@partner.example> wrote:" in en_body
     assert json.dumps(first)  # the structured result is plain JSON
+
+
+async def test_search_fields_and_a_reply_confirmed_in_the_client(
+    runtime: Runtime, principal: Principal, mailbox: Dovecot
+) -> None:
+    reviewed = Principal(
+        tenant_id=principal.tenant_id,
+        key_id=None,
+        key_name="agente",
+        scopes=("emails:send", "emails:read", "inbox:read", "inbox:write"),
+        review_mode=True,
+    )
+    asked: list[str] = []
+
+    async def yes(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"send": True})
+
+    server = build_server(runtime, fixed_principal(reviewed))
+    async with Client(server, elicitation_callback=yes) as client:
+        slim = ok(
+            await client.call_tool(
+                "search_inbox", {"query": "quote", "fields": ["thread_id", "latest_message_id"]}
+            )
+        )
+        (hit,) = slim["items"]
+        assert set(hit) == {"thread_id", "latest_message_id"}
+        sent = ok(
+            await client.call_tool(
+                "reply_to_message",
+                {"message_id": hit["latest_message_id"], "body": "Sure, here it is."},
+            )
+        )
+    async with Client(server) as client:  # a client that cannot ask: the reply waits
+        held = ok(
+            await client.call_tool(
+                "reply_to_message", {"message_id": hit["latest_message_id"], "body": "Again."}
+            )
+        )
+    assert "reply to inbox message" in asked[0] and "Sure, here it is." in asked[0]
+    assert sent["status"] == "pending" and "confirmed by the person" in sent["note"]
+    assert held["status"] == "held"

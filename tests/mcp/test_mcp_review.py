@@ -117,3 +117,14 @@ async def test_a_held_message_raises_a_webhook_event_with_the_approval_link(
     assert data["email_id"] == held["id"] and data["subject"] == "Proposta"
     assert data["approve_url"] == f"https://mail.example.com/ui/outbox/{held['id']}"
     assert fanout.approval_url(None, 7) == "/ui/outbox/7"
+
+
+async def test_in_process_calls_without_a_client_hold_the_message(
+    runtime: Runtime, principal: Principal
+) -> None:
+    # What a bridge that calls the server's tools directly (no MCP session) gets.
+    server = build_server(runtime, fixed_principal(reviewed(principal)))
+    result = await server.call_tool("send_email", MSG)
+    assert isinstance(result, CallToolResult) and not result.is_error, result
+    assert result.structured_content is not None
+    assert result.structured_content["status"] == "held"

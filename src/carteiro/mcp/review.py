@@ -46,13 +46,17 @@ NOT_ASKED: Confirmation = AcceptedElicitation(data=NotAsked())
 
 def can_ask(ctx: Context) -> bool:
     """Whether this request can carry a question to the client's user."""
-    capabilities = ctx.client_capabilities
+    try:
+        capabilities = ctx.client_capabilities
+        version = ctx.protocol_version
+        back_channel = bool(ctx.session.can_send_request)
+    except ValueError:
+        return False  # called in-process, outside any MCP request: nobody to ask
     if capabilities is None or capabilities.elicitation is None:
         return False
-    version = ctx.protocol_version
     if version is not None and is_version_at_least(version, INPUT_REQUIRED_VERSION):
         return True
-    return bool(ctx.session.can_send_request)
+    return back_channel
 
 
 async def should_ask(ctx: Context, runner: ToolRunner) -> bool:
