@@ -105,8 +105,12 @@ async def test_a_held_message_raises_a_webhook_event_with_the_approval_link(
             vault=runtime.vault,
             allow_private=True,
         )
-    async with Client(build_server(runtime, fixed_principal(reviewed(principal)))) as client:
+    server = build_server(runtime, fixed_principal(reviewed(principal)))
+    async with Client(server) as client:
         held = ok(await client.call_tool("send_email", MSG))
+    async with Client(server, elicitation_callback=answering("accept", True)) as client:
+        confirmed = ok(await client.call_tool("send_email", MSG))
+    assert confirmed["status"] == "pending"  # held a moment, approved: nobody is told it waits
     with runtime.db.session() as session:
         created = fanout.fan_out(session, owner="test", public_url="https://mail.example.com/")
     assert created.created == 1

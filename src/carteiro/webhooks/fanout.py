@@ -134,12 +134,15 @@ def _email_payloads(
             Email.message_id,
             Email.to_emails,
             Email.subject,
+            Email.status,
         )
         .join(Email, Email.id == EmailEvent.email_id)
         .where(EmailEvent.id.in_(ids))
     )
     events = []
     for r in rows:
+        if r.type == "held" and r.status != "held":
+            continue  # approved (or cancelled) before anyone could be told it waits
         data: dict[str, Any] = {
             "email_id": r.email_id,
             "message_id": r.message_id,
