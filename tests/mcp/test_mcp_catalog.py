@@ -123,7 +123,7 @@ async def test_text_is_compact_json_and_fields_trim_lists(
     assert "fields" in tools["search_inbox"].input_schema["properties"]
     # The advertised schema lets a trimmed item through a validating client.
     schema = tools["list_emails"].output_schema
-    assert schema is not None and "required" not in schema["$defs"]["EmailPublic"]
+    assert schema is not None and "required" not in schema["$defs"]["EmailItem"]
 
 
 async def test_schedule_in_sao_paulo_check_reschedule_and_cancel(
@@ -143,6 +143,7 @@ async def test_schedule_in_sao_paulo_check_reschedule_and_cancel(
             "send_email", {**MSG, "send_at": local, "timezone": "Mars/Olympus"}
         )
         got = ok(await client.call_tool("get_email", {"id": sent["id"], "timezone": "UTC"}))
+        listed = ok(await client.call_tool("list_emails", {"fields": ["id", "local"]}))
         moved = ok(
             await client.call_tool(
                 "reschedule_email",
@@ -158,6 +159,7 @@ async def test_schedule_in_sao_paulo_check_reschedule_and_cancel(
     assert naive.is_error and "give a UTC offset" in str(naive.content)
     assert bad_zone.is_error and "'Mars/Olympus' is not an IANA time zone" in str(bad_zone.content)
     assert got["local"]["scheduled_at"] == nine.astimezone(UTC).isoformat()
+    assert listed["items"][0]["local"]["scheduled_at"] == nine.isoformat()  # the default zone
     assert moved["local"]["scheduled_at"] == f"{tomorrow.isoformat()}T10:30:00-03:00"
     assert moved["status"] == "pending" and cancelled["status"] == "cancelled"
     assert late.is_error and "cancelled and can no longer be rescheduled" in str(late.content)

@@ -40,6 +40,21 @@ class SendEmailResult(EmailPublic):
     local: LocalTimes = Field(description="scheduled_at, sent_at, created_at in the caller's zone")
 
 
+class EmailItem(EmailPublic):
+    """A message of a list, with its times in the caller's zone."""
+
+    local: LocalTimes = Field(description="scheduled_at, sent_at, created_at in the caller's zone")
+
+
+class EmailList(BaseModel):
+    """A page of messages, newest first."""
+
+    items: list[EmailItem]
+    total: int
+    limit: int
+    offset: int
+
+
 class EmailResult(EmailDetail):
     """One message with its history, and its times in the caller's zone."""
 

@@ -19,6 +19,8 @@ from carteiro.mcp import review
 from carteiro.mcp.models import (
     AccountList,
     AttachmentInput,
+    EmailItem,
+    EmailList,
     EmailResult,
     QueueStatsResult,
     SendEmailResult,
@@ -39,7 +41,6 @@ from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import (
     AttachmentIn,
     EmailCreate,
-    EmailPage,
     EmailPublic,
     Priority,
     Status,
@@ -270,12 +271,16 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
         ] = 20,
         offset: Annotated[int, Field(ge=0, description="messages to skip, for paging")] = 0,
         fields: FieldsArg = None,
-    ) -> EmailPage:
-        def work(session: Session, principal: Principal) -> EmailPage:
+        timezone: TimezoneArg = None,
+    ) -> EmailList:
+        def work(session: Session, principal: Principal) -> EmailList:
+            tz = zone(timezone, settings.default_timezone)
             emails, total = outbound.list_(
                 session, principal=principal, status=status, limit=limit, offset=offset
             )
-            return outbound.public_page(session, emails, total=total, limit=limit, offset=offset)
+            page = outbound.public_page(session, emails, total=total, limit=limit, offset=offset)
+            items = [EmailItem(**e.model_dump(), local=_local(e, tz)) for e in page.items]
+            return EmailList(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
         return await runner.run(ctx, scopes.EMAILS_READ, work)
 
