@@ -20,13 +20,13 @@ from sqlalchemy.types import String
 SQLITE_FUNCTION = "carteiro_fold"
 
 # Every accented Latin letter of the Latin-1 and Latin Extended-A blocks, and what it folds to.
-_ACCENTED = "".join(
+ACCENTED = "".join(
     c
     for c in map(chr, range(0xC0, 0x180))
     if unicodedata.decomposition(c) and unicodedata.normalize("NFKD", c)[0].isascii()
 )
-_PLAIN = "".join(unicodedata.normalize("NFKD", c)[0] for c in _ACCENTED)
-_TABLE = str.maketrans(_ACCENTED, _PLAIN)
+PLAIN = "".join(unicodedata.normalize("NFKD", c)[0] for c in ACCENTED)
+_TABLE = str.maketrans(ACCENTED, PLAIN)
 
 
 def fold_text(value: str) -> str:
@@ -59,7 +59,7 @@ class fold(FunctionElement[str]):
 @compiles(fold)
 def _fold_default(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
     arg = compiler.process(element.clauses, **kw)
-    return f"lower(translate({arg}, '{_ACCENTED}', '{_PLAIN}'))"
+    return f"lower(translate({arg}, '{ACCENTED}', '{PLAIN}'))"
 
 
 @compiles(fold, "sqlite")
