@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 from sqlalchemy import select
 
@@ -132,3 +135,20 @@ async def test_in_process_calls_without_a_client_hold_the_message(
     assert isinstance(result, CallToolResult) and not result.is_error, result
     assert result.structured_content is not None
     assert result.structured_content["status"] == "held"
+
+
+async def test_over_stateless_http_the_question_is_an_input_required_round(
+    http_base: str, make_key: Callable[..., str]
+) -> None:
+    key = make_key("agente", scopes=["emails:send", "emails:read"], review_mode=True)
+    yes = answering("accept", True)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with create_mcp_http_client(headers=headers) as http:
+        transport = streamable_http_client(f"{http_base}/mcp", http_client=http)
+        async with Client(transport, elicitation_callback=yes) as client:
+            confirmed = ok(await client.call_tool("send_email", MSG))
+        transport = streamable_http_client(f"{http_base}/mcp", http_client=http)
+        async with Client(transport) as client:
+            held = ok(await client.call_tool("send_email", MSG))
+    assert len(yes.asked) == 1
+    assert confirmed["status"] == "pending" and held["status"] == "held"
