@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     default_timezone: str = Field(
         "America/Sao_Paulo", validation_alias=_env("CARTEIRO_DEFAULT_TIMEZONE")
     )
+    # MCP: the largest attachment get_attachment returns inline, and the default tool preset.
+    mcp_attachment_max_bytes: int = Field(
+        5_000_000, ge=1, validation_alias=_env("CARTEIRO_MCP_ATTACHMENT_MAX_BYTES")
+    )
+    mcp_tools: str = Field("all", validation_alias=_env("CARTEIRO_MCP_TOOLS"))
+    oauth_enabled: bool = Field(False, validation_alias=_env("CARTEIRO_OAUTH_ENABLED"))
+    mcp_elicit_review: bool = Field(True, validation_alias=_env("CARTEIRO_MCP_ELICIT_REVIEW"))
 
     @field_validator("database_url")
     @classmethod

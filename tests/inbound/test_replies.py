@@ -95,7 +95,9 @@ async def test_reply_is_threaded_in_the_recipients_client_and_copied_to_sent(
     assert got.rcpt_tos == ["ana@cliente.com.br"]
     text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Claro, segue em anexo.")
-    assert "Ana Souza <ana@cliente.com.br> wrote:\n> Pode enviar a proposta?\n> Obrigada" in text
+    # The original is in Portuguese, so is the attribution line.
+    assert "Ana Souza <ana@cliente.com.br> escreveu:\n> Pode enviar a proposta?\n> Obrigada" in text
+    assert "\nEm " in text
 
     report = sync()
     assert report.sent_copies == 1

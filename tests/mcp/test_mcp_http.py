@@ -37,11 +37,11 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
 @asynccontextmanager
-async def http_session(base: str, key: str) -> AsyncIterator[ClientSession]:
+async def http_session(base: str, key: str, path: str = "/mcp") -> AsyncIterator[ClientSession]:
     headers = {"Authorization": f"Bearer {key}"}
     async with (
         create_mcp_http_client(headers=headers) as http,
-        streamable_http_client(f"{base}/mcp", http_client=http) as (read, write),
+        streamable_http_client(f"{base}{path}", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
         await session.initialize()

@@ -28,11 +28,15 @@ TOOLS = {"send_email", "get_email", "list_emails", "cancel_email", "queue_stats"
 # Tools that reach outside Carteiro (mail servers, DNS): open-world.
 OPEN_WORLD = {"send_email", "check_account_dns", "reply_to_message"}
 SERVER = [sys.executable, "-m", "carteiro.mcp.stdio"]
+# The console script a desktop client runs, for its command-line options.
+CLI = str(Path(sys.executable).with_name("carteiro"))
 
 
 @asynccontextmanager
-async def stdio_session(env: dict[str, str], cwd: Path) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=env, cwd=cwd)
+async def stdio_session(
+    env: dict[str, str], cwd: Path, *, server: list[str] = SERVER
+) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(command=server[0], args=server[1:], env=env, cwd=cwd)
     with (cwd / "server-stderr.log").open("w") as errlog:
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
@@ -216,3 +220,26 @@ def test_refuses_to_start_without_a_valid_key(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert expected in lines[0]
+
+
+async def test_tools_flag_trims_the_catalogue(stdio_env: dict[str, str], stdio_cwd: Path) -> None:
+    command = [CLI, "mcp", "--tools", "inbox,send_email"]
+    async with stdio_session(stdio_env, stdio_cwd, server=command) as session:
+        names = {tool.name for tool in (await session.list_tools()).tools}
+    assert "send_email" in names and "search_inbox" in names and "list_folders" in names
+    assert "get_email" not in names and "find_leads" not in names
+
+
+def test_a_wrong_tools_flag_stops_the_start(stdio_env: dict[str, str], stdio_cwd: Path) -> None:
+    done = subprocess.run(
+        [CLI, "mcp", "--tools", "everything"],
+        env=stdio_env,
+        cwd=stdio_cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "unknown preset or tool 'everything'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -210,6 +210,8 @@ async def test_get_email_tool_returns_events_and_delivery(
     assert got["delivery"]["status"] == "bounced"
     assert got["delivery"]["smtp_status"] == "5.1.1"
     assert got["delivery"]["recipient"] == RECIPIENT
+    # The tool adds the times in the caller's zone (`local`); the rest is the API's answer.
+    assert got.pop("local")["timezone"] == "America/Sao_Paulo"
     assert got == client.get(f"/emails/{email['id']}").json()
 
 

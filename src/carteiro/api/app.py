@@ -85,6 +85,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
         app.include_router(page_router, dependencies=[Depends(csrf_protect)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.router.routes.append(Route("/mcp", endpoint=mcp_asgi, methods=["GET", "POST", "DELETE"]))
+    if runtime.settings.oauth_enabled:
+        from carteiro.api.oauth import oauth_routes
+
+        app.router.routes.extend(oauth_routes(runtime))
     # Added last, so it wraps everything else: no handler (and no authentication) reads a body
     # past its limit.
     public = runtime.settings.public_url or ""

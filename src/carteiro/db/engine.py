@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from carteiro.db import textfold
 from carteiro.files import FILE_MODE, private_dir, tighten
 
 
@@ -64,6 +65,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", textfold.register_sqlite)
         if path is not None:
             # WAL and SHM files left by an older version keep their mode: check once more
             # after each connection has switched to WAL.

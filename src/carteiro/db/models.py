@@ -10,6 +10,7 @@ from carteiro.db.base import Base
 from carteiro.events import models as events_models
 from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
+from carteiro.oauth import models as oauth_models
 from carteiro.outbound import models as outbound_models
 from carteiro.tenancy import models as tenancy_models
 from carteiro.webhooks import models as webhooks_models
@@ -19,6 +20,7 @@ MODELS = (
     events_models,
     inbound_models,
     leads_models,
+    oauth_models,
     outbound_models,
     tenancy_models,
     webhooks_models,

@@ -6,6 +6,7 @@ from typing import Literal, get_args
 
 EventType = Literal[
     "queued",
+    "held",
     "sent",
     "deferred",
     "failed",

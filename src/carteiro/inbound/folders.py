@@ -8,6 +8,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carteiro.accounts import service as accounts
+from carteiro.errors import NotFound
 from carteiro.inbound.models import InboxFolder
 from carteiro.inbound.schemas import FolderPublic
 
@@ -173,3 +175,28 @@ def list_folders(
         )
         for f in session.scalars(stmt.order_by(InboxFolder.account_id, InboxFolder.name))
     ]
+
+
+def account_id(session: Session, *, tenant_id: int, ref: str | int) -> int:
+    """The id of the tenant's account named or numbered `ref` (else not found)."""
+    return accounts.get_or_raise(session, tenant_id=tenant_id, ref=ref).id
+
+
+def require(session: Session, *, tenant_id: int, folder: str) -> None:
+    """Refuses a folder name or role that no account of the tenant has, naming those it has.
+
+    Filtering by a folder that does not exist would answer with an empty page, which an
+    agent reads as "no mail" rather than "wrong name"."""
+    wanted = folder.strip()
+    rows = session.execute(
+        select(InboxFolder.name, InboxFolder.role).where(
+            InboxFolder.tenant_id == tenant_id, InboxFolder.present.is_(True)
+        )
+    ).all()
+    if any(name == wanted or role == wanted.lower() for name, role in rows):
+        return
+    known = sorted({role for _, role in rows if role} | {name for name, _ in rows})
+    listed = ", ".join(known[:30]) if known else "none: sync an account first"
+    raise NotFound(
+        f"no folder named '{wanted}' (known: {listed}); see list_folders", field="folder"
+    )

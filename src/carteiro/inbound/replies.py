@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import html as html_lib
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +15,7 @@ from carteiro.accounts.models import Account
 from carteiro.config import Settings
 from carteiro.errors import InvalidInput, NotFound
 from carteiro.inbound import outgoing
+from carteiro.inbound.language import detect
 from carteiro.inbound.models import (
     InboxAttachment,
     InboxMessage,
@@ -23,6 +26,7 @@ from carteiro.inbound.schemas import ReplyCreate, ReplyResult
 from carteiro.inbound.storage import BlobStore
 from carteiro.mail.addresses import parse_addresses
 from carteiro.outbound import service as outbound
+from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import AttachmentIn, EmailCreate
 from carteiro.tenancy.scopes import EMAILS_SEND
 from carteiro.tenancy.service import Principal
@@ -104,10 +108,22 @@ def _who(message: InboxMessage) -> str:
     return f"{name} <{message.from_address}>" if name else message.from_address
 
 
-def quote_text(message: InboxMessage, *, forward: bool) -> str:
+def attribution(message: InboxMessage, *, timezone: str) -> str:
+    """'Em <data>, <nome> escreveu:' or 'On <date>, <name> wrote:', in the original's language."""
+    zone = ZoneInfo(timezone)
+    when = message.date.astimezone(zone)
+    language = detect(f"{message.subject}\n{message.text_body or ''}", message.headers)
+    if language == "en":
+        stamp = format_datetime(when, "EEE, d MMM y 'at' HH:mm xxx", locale="en")
+        return f"On {stamp}, {_who(message)} wrote:"
+    stamp = format_datetime(when, "EEE, d 'de' MMM 'de' y 'às' HH:mm xxx", locale="pt_BR")
+    return f"Em {stamp}, {_who(message)} escreveu:"
+
+
+def quote_text(message: InboxMessage, *, forward: bool, timezone: str = "UTC") -> str:
     original = (message.text_body or "")[:MAX_QUOTE_CHARS]
-    when = message.date.strftime("%a, %d %b %Y %H:%M UTC")
     if forward:
+        when = message.date.strftime("%a, %d %b %Y %H:%M UTC")
         to = ", ".join(_emails(message.to_addresses))
         return (
             "---------- Forwarded message ----------\n"
@@ -115,7 +131,7 @@ def quote_text(message: InboxMessage, *, forward: bool) -> str:
             f"{original}"
         )
     quoted = "\n".join(f"> {line}" if line else ">" for line in original.splitlines())
-    return f"On {when}, {_who(message)} wrote:\n{quoted}"
+    return f"{attribution(message, timezone=timezone)}\n{quoted}"
 
 
 def quote_html(message: InboxMessage) -> str:
@@ -160,8 +176,11 @@ def reply(
     settings: Settings,
     store: BlobStore,
     auto: bool = False,
+    idempotency_key: str | None = None,
 ) -> ReplyResult:
-    """Queues a reply or forward from the message's own account, threaded under it."""
+    """Queues a reply or forward from the message's own account, threaded under it.
+
+    Repeating an `idempotency_key` returns the first reply (`duplicate`), never a second one."""
     # Replying and forwarding send mail: inbox access alone must not be a way around that.
     principal.require(EMAILS_SEND)
     message = get_message(session, tenant_id=principal.tenant_id, message_id=message_id)
@@ -190,15 +209,17 @@ def reply(
     body = data.body
     html = data.html_body
     if data.quote or forward:
-        body = f"{body.rstrip()}\n\n{quote_text(message, forward=forward)}\n"
+        zone = settings.default_timezone
+        body = f"{body.rstrip()}\n\n{quote_text(message, forward=forward, timezone=zone)}\n"
         if html is not None:
             html = f"{html}\n{quote_html(message)}"
     attachments = list(data.attachments or [])
     if data.include_attachments if data.include_attachments is not None else forward:
         attachments += _original_attachments(session, store, message)
-    email, _ = outbound.create(
+    email, is_new = outbound.create(
         session,
         principal=principal,
+        idempotency_key=idempotency_key,
         data=EmailCreate(
             to_email=to,
             cc_emails=cc or None,
@@ -209,11 +230,14 @@ def reply(
             attachments=attachments or None,
             account=account.id,
             headers=headers,
+            scheduled_at=data.send_at,
         ),
         settings=settings,
         source="inbox",
     )
     thread = session.get_one(InboxThread, message.thread_id)
+    if not is_new:
+        return _earlier_reply(session, email=email, thread=thread)
     row = outgoing.outbound_row(
         email,
         account_id=account.id,
@@ -249,4 +273,26 @@ def reply(
         subject=subject,
         in_reply_to=message.message_id,
         references=refs,
+        scheduled_at=email.scheduled_at,
+    )
+
+
+def _earlier_reply(session: Session, *, email: Email, thread: InboxThread) -> ReplyResult:
+    """The reply an idempotency key already queued, as it was queued."""
+    row = session.scalars(
+        select(InboxMessage).where(InboxMessage.email_id == email.id).order_by(InboxMessage.id)
+    ).first()
+    return ReplyResult(
+        email_id=email.id,
+        message_id=email.message_id,
+        status=email.status,
+        thread_id=row.thread_id if row is not None else thread.id,
+        inbox_message_id=row.id if row is not None else 0,
+        to=list(email.to_emails or []),
+        cc=list(email.cc_emails or []),
+        subject=email.subject,
+        in_reply_to=row.in_reply_to if row is not None else None,
+        references=list(row.reference_ids or []) if row is not None else [],
+        scheduled_at=email.scheduled_at,
+        duplicate=True,
     )

@@ -160,6 +160,9 @@ class ReplyCreate(BaseModel):
     )
     attachments: list[AttachmentIn] | None = None
     subject: str | None = Field(None, max_length=500, description="default: Re:/Fwd: + original")
+    send_at: datetime | None = Field(
+        None, description="when to send (aware ISO 8601); absent: as soon as possible"
+    )
 
 
 class ReplyResult(BaseModel):
@@ -173,6 +176,10 @@ class ReplyResult(BaseModel):
     subject: str
     in_reply_to: str | None
     references: list[str]
+    scheduled_at: datetime | None = Field(None, description="when it is due; null: at once")
+    duplicate: bool = Field(
+        False, description="true when idempotency_key matched an earlier reply: nothing new"
+    )
 
 
 class RuleCreate(BaseModel):

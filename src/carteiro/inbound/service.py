@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
+from carteiro.db.textfold import fold, fold_text
 from carteiro.errors import InvalidInput, NotFound
 from carteiro.inbound.models import (
     InboxAttachment,
@@ -77,6 +78,8 @@ def list_threads(
     account_ids: Collection[int] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    sender: str | None = None,
+    recipient: str | None = None,
     limit: int = 50,
     offset: int = 0,
     cursor: str | None = None,
@@ -85,7 +88,9 @@ def list_threads(
     """Threads, newest activity first; every filter given must hold.
 
     `account_ids` limits the threads to those accounts (the mailboxes a person may see);
-    `cursor` (a page's `next_cursor`) pages by keyset instead of `offset`."""
+    `cursor` (a page's `next_cursor`) pages by keyset instead of `offset`. `q` ignores case
+    and accents ("orcamento" finds "Orçamento"); `sender` / `recipient` match part of an
+    address or display name in From, or in To and Cc, of any message of the thread."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -135,21 +140,37 @@ def list_threads(
             )
         )
     if q and q.strip():
-        text = q.strip().lower()[:200]
+        text = fold_text(q.strip()[:200])
         where.append(
             or_(
-                func.lower(InboxThread.subject).contains(text, autoescape=True),
-                func.lower(InboxThread.snippet).contains(text, autoescape=True),
+                fold(InboxThread.subject).contains(text, autoescape=True),
+                fold(InboxThread.snippet).contains(text, autoescape=True),
                 exists().where(
                     InboxParticipant.thread_id == InboxThread.id,
-                    InboxParticipant.email.contains(text, autoescape=True),
+                    or_(
+                        InboxParticipant.email.contains(text.lower(), autoescape=True),
+                        fold(InboxParticipant.name).contains(text, autoescape=True),
+                    ),
                 ),
                 exists().where(
                     InboxMessage.thread_id == InboxThread.id,
-                    func.lower(InboxMessage.text_body).contains(text, autoescape=True),
+                    fold(InboxMessage.text_body).contains(text, autoescape=True),
                 ),
             )
         )
+    for value, roles in ((sender, ("from",)), (recipient, ("to", "cc"))):
+        if value is not None and value.strip():
+            needle = fold_text(value.strip()[:320])
+            where.append(
+                exists().where(
+                    InboxParticipant.thread_id == InboxThread.id,
+                    InboxParticipant.role.in_(roles),
+                    or_(
+                        fold(InboxParticipant.email).contains(needle, autoescape=True),
+                        fold(InboxParticipant.name).contains(needle, autoescape=True),
+                    ),
+                )
+            )
     total = (session.scalar(select(func.count(InboxThread.id)).where(*where)) or 0) if count else -1
     page = list(where)
     if cursor:

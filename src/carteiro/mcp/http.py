@@ -20,6 +20,7 @@ from carteiro.config import Settings
 from carteiro.errors import CarteiroError
 from carteiro.mcp.server import build_server
 from carteiro.mcp.toolkit import PrincipalResolver
+from carteiro.oauth.urls import resource_metadata_url
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 
@@ -112,6 +113,11 @@ class McpEndpoint:
         self.server = server
         self.security = security
         self._manager: StreamableHTTPSessionManager | None = None
+        # With OAuth on, the 401 tells a hosted client where to discover how to log in.
+        self.challenge = "Bearer"
+        if runtime.settings.oauth_enabled:
+            url = resource_metadata_url(runtime.settings)
+            self.challenge = f'Bearer resource_metadata="{url}"'
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -141,7 +147,7 @@ class McpEndpoint:
         try:
             principal = await anyio.to_thread.run_sync(self.runtime.authenticate, key)
         except CarteiroError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            headers = {"WWW-Authenticate": self.challenge} if exc.status == 401 else None
             await _error(exc.status, exc.code, exc.message, headers)(scope, receive, send)
             return
         except OperationalError as exc:

@@ -99,6 +99,28 @@ class ThreadResult(BaseModel):
 class ReadMessageResult(MessagePublic):
     """A message and one page of its plain-text body; read on with `next_offset`."""
 
+    html_offset: int | None = Field(None, description="where this HTML page starts")
+    html_length: int | None = Field(None, description="the whole HTML's length in characters")
+    html_next_offset: int | None = Field(
+        None, description="pass as html_offset to read more HTML; null: no more"
+    )
+
+
+def paged_html(message: MessagePublic, *, offset: int, limit: int) -> ReadMessageResult:
+    """The message with `limit` characters of its HTML from `offset`, when HTML was asked for."""
+    fields = message.model_dump(by_alias=True)
+    html = message.html
+    if html is None:
+        return ReadMessageResult(**fields)
+    end = min(len(html), offset + limit)
+    fields["html"] = html[offset:end]
+    return ReadMessageResult(
+        **fields,
+        html_offset=offset,
+        html_length=len(html),
+        html_next_offset=end if end < len(html) else None,
+    )
+
 
 class ReplySent(ReplyResult):
     note: str = Field(description="what happens next, in one sentence")

@@ -7,7 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from carteiro.accounts.schemas import AccountPublic
-from carteiro.outbound.schemas import EmailPublic, QueueStats
+from carteiro.mcp.toolkit import LocalTimes
+from carteiro.outbound.schemas import EmailDetail, EmailPublic, QueueStats
 
 SERVER_TIME = "the server's current time (UTC): compare scheduled_at and send_at with it"
 
@@ -36,6 +37,28 @@ class SendEmailResult(EmailPublic):
     )
     note: str = Field(description="what happens next, in one sentence")
     server_time: datetime = Field(description=SERVER_TIME)
+    local: LocalTimes = Field(description="scheduled_at, sent_at, created_at in the caller's zone")
+
+
+class EmailItem(EmailPublic):
+    """A message of a list, with its times in the caller's zone."""
+
+    local: LocalTimes = Field(description="scheduled_at, sent_at, created_at in the caller's zone")
+
+
+class EmailList(BaseModel):
+    """A page of messages, newest first."""
+
+    items: list[EmailItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class EmailResult(EmailDetail):
+    """One message with its history, and its times in the caller's zone."""
+
+    local: LocalTimes = Field(description="scheduled_at, sent_at, created_at in the caller's zone")
 
 
 class QueueStatsResult(QueueStats):

@@ -57,14 +57,21 @@ def per_call(runtime: Runtime, key: str) -> PrincipalResolver:
     return resolve
 
 
-def run_stdio(runtime: Runtime) -> None:
-    """Serves MCP on stdin/stdout until the client disconnects; refuses to start without a key."""
+def run_stdio(runtime: Runtime, *, preset: str | None = None) -> None:
+    """Serves MCP on stdin/stdout until the client disconnects; refuses to start without a key.
+
+    `preset` trims the tools listed (`carteiro mcp --tools read`)."""
     _log_to_stderr(runtime.settings.log_level)
     principal = _principal(runtime)
     logging.getLogger("carteiro.mcp").info(
         "MCP over stdio for key '%s' (tenant %s)", principal.key_name, principal.tenant_id
     )
-    build_server(runtime, per_call(runtime, runtime.settings.api_key or "")).run("stdio")
+    resolver = per_call(runtime, runtime.settings.api_key or "")
+    try:
+        server = build_server(runtime, resolver, preset=preset)
+    except ValueError as exc:
+        raise SystemExit(f"carteiro mcp: {exc}") from None
+    server.run("stdio")
 
 
 if __name__ == "__main__":

@@ -7,25 +7,37 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
-from carteiro.errors import CarteiroError, RateLimited
+from carteiro.errors import CarteiroError, InvalidInput, RateLimited
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 
 log = logging.getLogger("carteiro.mcp")
 
 T = TypeVar("T")
+
+# How far in the past send_at may be (clock skew, a slow call) and still mean "now".
+PAST_TOLERANCE_MINUTES = 5
+
+FieldsArg = Annotated[
+    list[str] | None,
+    Field(
+        description="only these fields of each item (e.g. ['id','status','subject']), to "
+        "keep the answer short; absent: every field"
+    ),
+]
 
 Clock = Callable[[], datetime]
 """The server's current time (aware, UTC); tests pass a fake one."""
@@ -150,6 +162,81 @@ def describe_validation(exc: ValidationError, arguments: Sequence[str] = ()) -> 
 def server_time(now: datetime) -> str:
     """`now` as agents read it best: ISO 8601 in UTC, to the second, with a `Z`."""
     return now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+TimezoneArg = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        description="IANA time zone (e.g. America/Sao_Paulo) to read a send_at without offset "
+        "in and to echo times in; absent: the server's default zone",
+    ),
+]
+
+
+class LocalTimes(BaseModel):
+    """The message's times in the caller's zone, as a person there reads them."""
+
+    timezone: str
+    scheduled_at: str | None
+    sent_at: str | None
+    created_at: str | None
+
+
+def zone(name: str | None, default: str) -> ZoneInfo:
+    """The IANA zone `name` (or `default`); an unknown name is refused naming the argument."""
+    wanted = (name or default).strip()
+    try:
+        return ZoneInfo(wanted)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"timezone: '{wanted}' is not an IANA time zone (e.g. America/Sao_Paulo, UTC)",
+            field="timezone",
+        ) from None
+
+
+def local_times(
+    tz: ZoneInfo,
+    *,
+    scheduled_at: datetime | None,
+    sent_at: datetime | None,
+    created_at: datetime | None,
+) -> LocalTimes:
+    def show(value: datetime | None) -> str | None:
+        return value.astimezone(tz).isoformat() if value is not None else None
+
+    return LocalTimes(
+        timezone=str(tz.key),
+        scheduled_at=show(scheduled_at),
+        sent_at=show(sent_at),
+        created_at=show(created_at),
+    )
+
+
+def schedule(
+    send_at: datetime | Literal["now"] | None, now: datetime, tz: ZoneInfo | None = None
+) -> datetime | None:
+    """The time to pass on: None for 'now'; a time clearly in the past is refused.
+
+    A time without offset is read in `tz` (the caller's explicit zone); without one it is
+    refused, since guessing the zone would send at the wrong hour."""
+    if send_at is None or send_at == "now":
+        return None
+    if send_at.tzinfo is None:
+        if tz is None:
+            raise InvalidInput(
+                "send_at: give a UTC offset, e.g. 2030-01-31T09:00:00-03:00, or pass "
+                "timezone (e.g. America/Sao_Paulo) with a local time (no timezone given)",
+                field="send_at",
+            )
+        send_at = send_at.replace(tzinfo=tz)
+    if send_at < now - timedelta(minutes=PAST_TOLERANCE_MINUTES):
+        raise InvalidInput(
+            f"send_at: {send_at.isoformat()} is in the past (server time {server_time(now)}); "
+            "give a later time, or 'now' (or leave send_at out) to send at once",
+            field="send_at",
+        )
+    return send_at
 
 
 def fixed_principal(principal: Principal) -> PrincipalResolver:

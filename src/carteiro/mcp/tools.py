@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import ToolAnnotations
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import service as accounts
 from carteiro.config import Settings
-from carteiro.errors import InvalidInput
-from carteiro.mcp.models import AccountList, AttachmentInput, QueueStatsResult, SendEmailResult
-from carteiro.mcp.toolkit import ToolRunner, server_time
+from carteiro.mcp import review
+from carteiro.mcp.models import (
+    AccountList,
+    AttachmentInput,
+    EmailItem,
+    EmailList,
+    EmailResult,
+    QueueStatsResult,
+    SendEmailResult,
+)
+from carteiro.mcp.toolkit import (
+    PAST_TOLERANCE_MINUTES,
+    FieldsArg,
+    LocalTimes,
+    TimezoneArg,
+    ToolRunner,
+    local_times,
+    schedule,
+    zone,
+)
 from carteiro.outbound import queue, timeline
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import Email
 from carteiro.outbound.schemas import (
     AttachmentIn,
     EmailCreate,
-    EmailDetail,
-    EmailPage,
     EmailPublic,
     Priority,
     Status,
@@ -31,8 +49,16 @@ from carteiro.tenancy import scopes
 from carteiro.tenancy.service import Principal
 
 MAX_LIST = 100
-# How far in the past send_at may be (clock skew, a slow call) and still mean "now".
-PAST_TOLERANCE_MINUTES = 5
+
+SendAt = Annotated[
+    datetime | Literal["now"] | None,
+    Field(
+        description="when to send, ISO 8601 with a UTC offset (e.g. 2030-01-31T09:00:00-03:00), "
+        "or a local time without offset together with `timezone`; after the server's time "
+        "(see the instructions or server_time); 'now' or absent: as soon as possible. A time "
+        f"more than {PAST_TOLERANCE_MINUTES} minutes in the past is refused"
+    ),
+]
 
 EmailId = Annotated[int, Field(ge=1, description="the message id returned by send_email")]
 Addresses = Annotated[
@@ -53,20 +79,13 @@ refused. send_at must not be in the past: the result's server_time is the server
 Not idempotent: each call queues a new message unless you repeat the same idempotency_key."""
 
 
-def _schedule(send_at: datetime | Literal["now"] | None, now: datetime) -> datetime | None:
-    """The time to pass on: None for 'now'; a time clearly in the past is refused."""
-    if send_at is None or send_at == "now":
-        return None
-    if send_at < now - timedelta(minutes=PAST_TOLERANCE_MINUTES):
-        raise InvalidInput(
-            f"send_at: {send_at.isoformat()} is in the past (server time {server_time(now)}); "
-            "give a later time, or 'now' (or leave send_at out) to send at once",
-            field="send_at",
-        )
-    return send_at
+def _local(email: EmailPublic, tz: ZoneInfo) -> LocalTimes:
+    return local_times(
+        tz, scheduled_at=email.scheduled_at, sent_at=email.sent_at, created_at=email.created_at
+    )
 
 
-def _note(email: Email, result: EmailPublic, *, duplicate: bool) -> str:
+def _note(email: Email, result: EmailPublic, *, duplicate: bool, tz: ZoneInfo) -> str:
     if duplicate:
         return f"not queued again: idempotency_key matches message {email.id} ({email.status})"
     if email.status == "held":
@@ -76,7 +95,7 @@ def _note(email: Email, result: EmailPublic, *, duplicate: bool) -> str:
         )
     when = "as soon as possible"
     if email.scheduled_at is not None and email.run_at > email.created_at:
-        when = f"at {email.scheduled_at.isoformat()}"
+        when = f"at {email.scheduled_at.astimezone(tz).isoformat()} ({tz.key})"
     if result.account == outbound.CAPTURE:
         return (
             f"queued for capture {when}: no mail account is configured, so the message is "
@@ -117,15 +136,8 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
         attachments: Annotated[
             list[AttachmentInput] | None, Field(description="files to attach, base64-encoded")
         ] = None,
-        send_at: Annotated[
-            AwareDatetime | Literal["now"] | None,
-            Field(
-                description="when to send, ISO 8601 with a UTC offset (e.g. "
-                "2030-01-31T09:00:00-03:00), after the server's time (see the instructions "
-                "or server_time); 'now' or absent: as soon as possible. A time more than "
-                f"{PAST_TOLERANCE_MINUTES} minutes in the past is refused"
-            ),
-        ] = None,
+        send_at: SendAt = None,
+        timezone: TimezoneArg = None,
         priority: Annotated[
             Priority, Field(description="queue priority; urgent goes first")
         ] = "normal",
@@ -158,9 +170,15 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 "second send. Use it when retrying a call whose answer you did not get",
             ),
         ] = None,
+        confirmation: Annotated[review.Confirmation, Resolve(review.ask_send)] = review.NOT_ASKED,
     ) -> SendEmailResult:
+        confirmed = review.outcome(confirmation)
+        if confirmed is False:
+            raise ToolError(review.DECLINED)
+
         def work(session: Session, principal: Principal) -> SendEmailResult:
             now = runner.clock()
+            tz = zone(timezone, settings.default_timezone)
             # Built here so a validation error becomes a tool error naming the field.
             data = EmailCreate(
                 to_email=to,
@@ -170,7 +188,7 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 body=body,
                 html_body=html,
                 priority=priority,
-                scheduled_at=_schedule(send_at, now),
+                scheduled_at=schedule(send_at, now, tz if timezone else None),
                 attachments=[AttachmentIn(**a.model_dump()) for a in attachments or []] or None,
                 account=account,
                 from_email=from_email,
@@ -185,12 +203,21 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
                 source="mcp",
                 respect_opt_out=not transactional,
             )
+            released = bool(confirmed and is_new and email.status == "held")
+            if released:
+                email = outbound.confirm_held(
+                    session, principal=principal, email_id=email.id, via="mcp_elicitation"
+                )
             public = outbound.public(session, email)
+            note = _note(email, public, duplicate=not is_new, tz=tz)
+            if released:
+                note = f"confirmed by the person in the client; {note}"
             return SendEmailResult(
                 **public.model_dump(),
                 duplicate=not is_new,
-                note=_note(email, public, duplicate=not is_new),
+                note=note,
                 server_time=now,
+                local=_local(public, tz),
             )
 
         return await runner.run(ctx, scopes.EMAILS_SEND, work)
@@ -211,10 +238,12 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             open_world_hint=False,
         ),
     )
-    async def get_email(ctx: Context, id: EmailId) -> EmailDetail:
-        def work(session: Session, principal: Principal) -> EmailDetail:
+    async def get_email(ctx: Context, id: EmailId, timezone: TimezoneArg = None) -> EmailResult:
+        def work(session: Session, principal: Principal) -> EmailResult:
+            tz = zone(timezone, settings.default_timezone)
             email = outbound.get_or_raise(session, principal=principal, email_id=id)
-            return timeline.detail(session, email)
+            detail = timeline.detail(session, email)
+            return EmailResult(**detail.model_dump(), local=_local(detail, tz))
 
         return await runner.run(ctx, scopes.EMAILS_READ, work)
 
@@ -241,12 +270,17 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             int, Field(ge=1, le=MAX_LIST, description=f"page size, 1 to {MAX_LIST}")
         ] = 20,
         offset: Annotated[int, Field(ge=0, description="messages to skip, for paging")] = 0,
-    ) -> EmailPage:
-        def work(session: Session, principal: Principal) -> EmailPage:
+        fields: FieldsArg = None,
+        timezone: TimezoneArg = None,
+    ) -> EmailList:
+        def work(session: Session, principal: Principal) -> EmailList:
+            tz = zone(timezone, settings.default_timezone)
             emails, total = outbound.list_(
                 session, principal=principal, status=status, limit=limit, offset=offset
             )
-            return outbound.public_page(session, emails, total=total, limit=limit, offset=offset)
+            page = outbound.public_page(session, emails, total=total, limit=limit, offset=offset)
+            items = [EmailItem(**e.model_dump(), local=_local(e, tz)) for e in page.items]
+            return EmailList(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
         return await runner.run(ctx, scopes.EMAILS_READ, work)
 
@@ -270,6 +304,50 @@ def register(server: MCPServer, runner: ToolRunner, settings: Settings) -> None:
             if email.status != "cancelled":
                 email = outbound.cancel(session, principal=principal, email_id=id)
             return outbound.public(session, email)
+
+        return await runner.run(ctx, scopes.EMAILS_MANAGE, work)
+
+    @server.tool(
+        name="reschedule_email",
+        title="Reschedule an email",
+        description="Change when a message that has not been sent yet (pending or held) goes "
+        "out: send_at with a UTC offset, or a local time with `timezone`; 'now' sends it as "
+        "soon as possible. A held message still waits for its approval. The result echoes "
+        "the new time in the caller's zone (`local`). Fails, changing nothing, once the "
+        "message is sending, sent, failed, dead, cancelled or suppressed.",
+        annotations=ToolAnnotations(
+            title="Reschedule an email",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def reschedule_email(
+        ctx: Context,
+        id: EmailId,
+        send_at: Annotated[
+            datetime | Literal["now"],
+            Field(
+                description="the new time: ISO 8601 with a UTC offset, or a local time with "
+                "`timezone`; 'now': as soon as possible"
+            ),
+        ],
+        timezone: TimezoneArg = None,
+    ) -> SendEmailResult:
+        def work(session: Session, principal: Principal) -> SendEmailResult:
+            now = runner.clock()
+            tz = zone(timezone, settings.default_timezone)
+            when = schedule(send_at, now, tz if timezone else None)
+            email = outbound.reschedule(session, principal=principal, email_id=id, send_at=when)
+            public = outbound.public(session, email)
+            return SendEmailResult(
+                **public.model_dump(),
+                duplicate=False,
+                note=_note(email, public, duplicate=False, tz=tz),
+                server_time=now,
+                local=_local(public, tz),
+            )
 
         return await runner.run(ctx, scopes.EMAILS_MANAGE, work)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -224,6 +225,30 @@ def cancel(session: Session, *, principal: Principal, email_id: int) -> Email:
     return email
 
 
+def reschedule(
+    session: Session, *, principal: Principal, email_id: int, send_at: datetime | None
+) -> Email:
+    """Moves a message that has not been sent yet to `send_at` (None: as soon as possible).
+
+    A held message keeps waiting for its approval; approving it later honours the new time."""
+    email = get_or_raise(session, principal=principal, email_id=email_id)
+    if email.status not in ("pending", "held"):
+        raise Conflict(f"email {email_id} is {email.status} and can no longer be rescheduled")
+    now = utcnow()
+    email.scheduled_at = send_at
+    if email.status == "pending":
+        email.run_at = max(now, send_at) if send_at else now
+    email.updated_at = now
+    events.record(
+        session,
+        email=email,
+        type="rescheduled",
+        detail={**principal.actor, "scheduled_at": send_at.isoformat() if send_at else None},
+    )
+    wakeup.after_commit(session)
+    return email
+
+
 def _no_resend_in_review(principal: Principal) -> None:
     # Sending again is a person's decision for a key whose mail waits for approval.
     if principal.review_mode:
@@ -252,6 +277,25 @@ def approve(session: Session, *, principal: Principal, email_id: int) -> Email:
     email.run_at = max(now, email.scheduled_at) if email.scheduled_at else now
     email.updated_at = now
     events.record(session, email=email, type="approved", detail=principal.actor)
+    wakeup.after_commit(session)
+    return email
+
+
+def confirm_held(session: Session, *, principal: Principal, email_id: int, via: str) -> Email:
+    """Releases a held message of this key because the person at its client confirmed it.
+
+    For MCP elicitation: the key is in review mode, and the person it acts for said yes in
+    their own client, which is the review. Only the key's own held message is released."""
+    email = get_or_raise(session, principal=principal, email_id=email_id)
+    if email.status != "held":
+        raise Conflict(f"email {email_id} is {email.status}, not held for review")
+    if principal.key_id is not None and email.api_key_id not in (None, principal.key_id):
+        raise Forbidden("only the key that queued a held message can confirm it")
+    now = utcnow()
+    email.status = "pending"
+    email.run_at = max(now, email.scheduled_at) if email.scheduled_at else now
+    email.updated_at = now
+    events.record(session, email=email, type="approved", detail={**principal.actor, "via": via})
     wakeup.after_commit(session)
     return email
 

@@ -19,6 +19,8 @@ class WebhookConfig:
     webhook_poll_interval: float = 1.0
     webhook_batch_size: int = 100
     webhook_concurrency: int = 10
+    # Where the console is reached, for the approval link of a `held` event.
+    public_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookConfig:
@@ -31,4 +33,5 @@ class WebhookConfig:
             webhook_poll_interval=float(settings.webhook_poll_interval or settings.poll_interval),
             webhook_batch_size=int(settings.webhook_batch_size),
             webhook_concurrency=int(settings.webhook_concurrency),
+            public_url=settings.public_url,
         )

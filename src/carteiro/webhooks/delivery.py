@@ -264,6 +264,7 @@ def _fan_out(db: Database, owner: str, config: WebhookConfig) -> fanout.FanOut:
             owner=owner,
             batch=max(config.webhook_batch_size * 10, 1000),
             lease_seconds=max(30.0, config.webhook_poll_interval * 10),
+            public_url=config.public_url,
         )
 
 

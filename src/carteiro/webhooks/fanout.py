@@ -24,9 +24,10 @@ from carteiro.webhooks.models import Webhook, WebhookDelivery
 STATE = "webhooks"
 HOLE_GRACE_SECONDS = 300.0
 MAX_HOLES = 10_000
-# email_events types → webhook event types; the rest (held, cancelled, …) are not sent.
+# email_events types → webhook event types; the rest (cancelled, …) are not sent.
 EMAIL_EVENT_TYPES = {
     "queued": "queued",
+    "held": "held",
     "sent": "sent",
     "deferred": "deferred",
     "failed": "failed",
@@ -111,7 +112,15 @@ def _hooks(session: Session) -> dict[int, list[tuple[int, set[str], Any]]]:
     return found
 
 
-def _email_payloads(session: Session, ids: list[int]) -> list[dict[str, Any]]:
+def approval_url(public_url: str | None, email_id: int) -> str:
+    """The console page where a person approves (or cancels) a held message."""
+    path = f"/ui/outbox/{email_id}"
+    return f"{public_url.rstrip('/')}{path}" if public_url else path
+
+
+def _email_payloads(
+    session: Session, ids: list[int], public_url: str | None = None
+) -> list[dict[str, Any]]:
     if not ids:
         return []
     rows = session.execute(
@@ -125,12 +134,15 @@ def _email_payloads(session: Session, ids: list[int]) -> list[dict[str, Any]]:
             Email.message_id,
             Email.to_emails,
             Email.subject,
+            Email.status,
         )
         .join(Email, Email.id == EmailEvent.email_id)
         .where(EmailEvent.id.in_(ids))
     )
     events = []
     for r in rows:
+        if r.type == "held" and r.status != "held":
+            continue  # approved (or cancelled) before anyone could be told it waits
         data: dict[str, Any] = {
             "email_id": r.email_id,
             "message_id": r.message_id,
@@ -140,6 +152,9 @@ def _email_payloads(session: Session, ids: list[int]) -> list[dict[str, Any]]:
         }
         if r.type.startswith("bounce_"):
             data["bounce"] = r.type.removeprefix("bounce_")
+        if r.type == "held":
+            # A relative path when CARTEIRO_PUBLIC_URL is unset: the receiver knows the host.
+            data["approve_url"] = approval_url(public_url, r.email_id)
         events.append(
             {
                 "tenant_id": r.tenant_id,
@@ -175,6 +190,7 @@ def fan_out(
     batch: int = 500,
     lease_seconds: float = 30.0,
     grace: float = HOLE_GRACE_SECONDS,
+    public_url: str | None = None,
 ) -> FanOut:
     """Turns new events into webhook deliveries; says how many it created and whether a full
     batch was read (more events are waiting).
@@ -211,7 +227,7 @@ def fan_out(
             subscribed = any(kind in events for _, events, _ in hooks.get(r.tenant_id, ()))
             if kind is not None and subscribed:
                 wanted.setdefault(name, []).append(r.id)
-    events = _email_payloads(session, wanted.get("email", [])) + _outbox_payloads(
+    events = _email_payloads(session, wanted.get("email", []), public_url) + _outbox_payloads(
         session, wanted.get("outbox", [])
     )
     deliveries = []

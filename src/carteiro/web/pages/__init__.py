@@ -13,6 +13,7 @@ from carteiro.web.pages import (
     inbox,
     keys,
     leads,
+    oauth,
     outbox,
     people,
     suppressions,
@@ -33,4 +34,5 @@ PAGES: tuple[APIRouter, ...] = (
     suppressions.router,
     webhooks.router,
     keys.router,
+    oauth.router,
 )
