@@ -19,7 +19,7 @@ PROVIDERS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _factory(path: str) -> Callable[[Settings], BaseChatModel]:
+def factory(path: str) -> Callable[[Settings], object]:
     module_name, _, attr = path.partition(":")
     try:
         found = getattr(importlib.import_module(module_name), attr)
@@ -27,7 +27,7 @@ def _factory(path: str) -> Callable[[Settings], BaseChatModel]:
         raise InvalidInput(
             f"CARTEIRO_LLM_PROVIDER={path}: cannot load it ({exc})", field="llm_provider"
         ) from None
-    return cast(Callable[[Settings], BaseChatModel], found)
+    return cast(Callable[[Settings], object], found)
 
 
 def _options(provider: str, settings: Settings) -> dict[str, Any]:
@@ -53,7 +53,13 @@ def chat_model(settings: Settings) -> BaseChatModel | None:
     if not provider:
         return None
     if ":" in provider:
-        return _factory(provider)(settings)
+        made = factory(provider)(settings)
+        if not isinstance(made, BaseChatModel):
+            raise InvalidInput(
+                f"CARTEIRO_LLM_PROVIDER={provider} does not make a LangChain chat model",
+                field="llm_provider",
+            )
+        return made
     model = (settings.llm_model or "").strip()
     if not model:
         raise InvalidInput(

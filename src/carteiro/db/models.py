@@ -11,6 +11,7 @@ from carteiro.events import models as events_models
 from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
 from carteiro.outbound import models as outbound_models
+from carteiro.responder import models as responder_models
 from carteiro.tenancy import models as tenancy_models
 from carteiro.webhooks import models as webhooks_models
 
@@ -20,6 +21,7 @@ MODELS = (
     inbound_models,
     leads_models,
     outbound_models,
+    responder_models,
     tenancy_models,
     webhooks_models,
 )
