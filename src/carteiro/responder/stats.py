@@ -50,7 +50,7 @@ def stats(session: Session, *, tenant_id: int, now: datetime | None = None) -> R
             )
             .where(mine)
             .group_by(ResponderJob.status)
-        ).tuples()
+        )
     }
     statuses = [
         StatusCount(
@@ -64,7 +64,7 @@ def stats(session: Session, *, tenant_id: int, now: datetime | None = None) -> R
         select(ResponderJob.completed_at, ResponderJob.status, ResponderJob.processing_time_ms)
         .where(mine, ResponderJob.completed_at >= since)
         .order_by(ResponderJob.completed_at)
-    ).tuples()
+    )
     hours: dict[datetime, list[int]] = {}
     times: list[int] = []
     for completed_at, status, elapsed in finished:
@@ -84,7 +84,7 @@ def stats(session: Session, *, tenant_id: int, now: datetime | None = None) -> R
             .where(mine, ResponderJob.error_type.is_not(None))
             .group_by(ResponderJob.error_type)
             .order_by(func.count(ResponderJob.id).desc())
-        ).tuples()
+        )
         if kind is not None
     ]
     return ResponderStats(

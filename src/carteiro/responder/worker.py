@@ -64,8 +64,10 @@ class Responder:
     @property
     def lease_seconds(self) -> float:
         s = self.settings
+        # A claimed batch may wait its turn behind the concurrency gate, each wave one model
+        # call at most; the shared lease length is the margin for the database work.
         waves = math.ceil(s.responder_batch_size / s.responder_concurrency)
-        return s.llm_timeout_seconds * waves + 60.0
+        return s.llm_timeout_seconds * waves + s.lease_seconds
 
     def _claim(self) -> list[Claimed]:
         with self.rt.db.session() as session:
