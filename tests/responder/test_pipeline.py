@@ -209,7 +209,8 @@ async def test_the_token_budget_defers_jobs_without_spending_attempts(
     runtime.settings = runtime.settings.model_copy(
         update={"responder_tokens_per_minute": 2000, "responder_max_reply_tokens": 800}
     )
-    model = FakeReplyModel()
+    # Replies that use all 800 tokens asked for: nothing of the reservation is given back.
+    model = FakeReplyModel(reply="Olá! " * 700)
     await Responder(runtime, model).run_once()
     jobs = jobs_of(runtime)
     # Each job reserves its prompt (~300 tokens) plus 800 for the reply: one fits in 2,000.
