@@ -135,6 +135,7 @@ def main() -> None:
             CARTEIRO_DATA_DIR=str(settings.data_dir),
             CARTEIRO_SECRET_KEY="bench",
             CARTEIRO_LOG_LEVEL="WARNING",
+            EMAIL_RATE_LIMIT_PER_HOUR="0",
             CARTEIRO_POLL_INTERVAL="0.5",
             CARTEIRO_LEASE_SECONDS="10",
             CARTEIRO_LLM_PROVIDER="carteiro.testing.fake_llm:from_env",
@@ -183,25 +184,34 @@ def main() -> None:
             numbers = service.stats(session, tenant_id=principal.tenant_id)
         runtime.db.dispose()
 
-    final = counts_after = {s.status: s.count for s in numbers.statuses}
+    final = {s.status: s.count for s in numbers.statuses}
     times = sorted(r[0] for r in rows if r[0] is not None)
-    cut = len(times) // 10
-    middle = times[cut : len(times) - cut] if len(times) > 10 else times
-    span = (middle[-1] - middle[0]).total_seconds() if len(middle) > 1 else 0.0
-    rate = (len(middle) - 1) / span * 3600 if span else 0.0
     tokens = [r[1] for r in rows if r[1]]
     per_job = sum(tokens) / len(tokens) if tokens else 0.0
     ceiling = args.tokens_per_minute / per_job * 60 if per_job else 0.0
+    # The bucket starts full: about a minute's budget of jobs goes at once. The steady rate is
+    # measured after those, once the budget's refill paces the workers.
+    burst = int(args.tokens_per_minute / per_job) if per_job else 0
+
+    def rate(part: list[datetime]) -> float:
+        cut = len(part) // 10
+        middle = part[cut : len(part) - cut] if len(part) > 10 else part
+        span = (middle[-1] - middle[0]).total_seconds() if len(middle) > 1 else 0.0
+        return (len(middle) - 1) / span * 3600 if span else 0.0
+
+    overall, steady = rate(times), rate(times[burst:])
     p = numbers.processing_time
     lost = jobs - final.get("completed", 0)
     duplicates = sum(1 for n in answered.values() if n > 1)
-    print(f"all jobs final after {elapsed:.0f} s: {counts_after}")
+    print(f"all jobs final after {elapsed:.0f} s: {final}")
+    print(f"all {len(times)} completions: {overall:,.0f} jobs/hour (middle 80%, burst included)")
     print(
-        f"sustained {rate:,.0f} jobs/hour (middle 80%): {rate / TARGET_PER_HOUR:.2f}x the "
-        f"guide's {TARGET_PER_HOUR:,}/h, {rate / ceiling:.2f}x the budget's ceiling "
-        f"({ceiling:,.0f}/h at {per_job:.0f} tokens a job)"
-        if ceiling
-        else f"sustained {rate:,.0f} jobs/hour"
+        f"steady after the first {burst} (the full bucket): {steady:,.0f} jobs/hour, "
+        f"{steady / TARGET_PER_HOUR:.2f}x the guide's {TARGET_PER_HOUR:,}/h and "
+        f"{steady / ceiling:.2f}x the budget's ceiling ({ceiling:,.0f}/h at {per_job:.0f} tokens "
+        "a job)"
+        if ceiling and len(times) > burst + 10
+        else f"steady rate: too few jobs after the first {burst}; use more --messages"
     )
     print(
         f"processing time p50 {p.p50_ms:.0f} ms, p95 {p.p95_ms:.0f} ms, p99 {p.p99_ms:.0f} ms "
@@ -209,7 +219,7 @@ def main() -> None:
         if p.p50_ms is not None
         else "no job completed"
     )
-    verdict = "PASS" if lost == 0 and duplicates == 0 and rate >= TARGET_PER_HOUR else "MISS"
+    verdict = "PASS" if lost == 0 and duplicates == 0 and steady >= TARGET_PER_HOUR else "MISS"
     print(f"after kill -9: {lost} jobs lost, {duplicates} messages answered twice  {verdict}")
 
 

@@ -264,3 +264,17 @@ def test_the_configured_model_is_built_from_settings(runtime: Runtime) -> None:
     broken = runtime.settings.model_copy(update={"llm_provider": "nowhere.at.all:factory"})
     with pytest.raises(InvalidInput, match="cannot load it"):
         chat_model(broken)
+
+
+def test_a_key_without_the_send_scope_is_refused_and_the_model_told(
+    runtime: Runtime, make_key: Callable[..., str]
+) -> None:
+    reader = make_key("leitor", scopes=["emails:read"])
+    llm = scripted(
+        call("send_email", {"to": "a@empresa.com", "subject": "x", "body": "y"}),
+        "Esta chave não pode enviar.",
+    )
+    result = agents.process_natural_language("envie", llm=llm, api_key=reader, runtime=runtime)
+    (action,) = result.actions
+    assert action.status == "error" and "lacks the 'emails:send' scope" in (action.error or "")
+    assert _emails(runtime) == []

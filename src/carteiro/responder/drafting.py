@@ -148,6 +148,7 @@ def finish(
             email_id=result.email_id,
             tokens=completion.tokens,
             provider=provider,
+            draft=body,
         )
         if not done:
             raise LeaseLost(f"responder job {job.id} was taken over; its reply is dropped")

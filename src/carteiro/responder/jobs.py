@@ -141,6 +141,7 @@ def complete(
     email_id: int | None,
     tokens: int,
     provider: str,
+    draft: str,
 ) -> bool:
     """Marks the job done, fenced by the lease; False if another worker took it meanwhile
     (the caller then rolls its reply back)."""
@@ -154,6 +155,7 @@ def complete(
             "email_id": email_id,
             "tokens_used": tokens,
             "provider": provider,
+            "draft": draft,
             "error_type": None,
             "error_message": None,
             "completed_at": now,

@@ -50,6 +50,8 @@ class ResponderJob(TimestampMixin, Base):
     processing_time_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tokens_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
     provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The drafted text alone (the queued reply also quotes the original below it).
+    draft: Mapped[str | None] = mapped_column(Text, nullable=True)
     email_id: Mapped[int | None] = mapped_column(
         ForeignKey("emails.id", ondelete="SET NULL"), nullable=True
     )

@@ -30,6 +30,7 @@ class JobPublic(BaseModel):
     processing_time_ms: int | None
     tokens_used: int | None
     provider: str | None
+    draft: str | None = Field(description="the drafted text (the reply also quotes the original)")
     email_id: int | None = Field(description="the reply in the outbound queue (held or queued)")
     created_at: datetime
     completed_at: datetime | None
@@ -79,3 +80,14 @@ class ResponderStats(BaseModel):
 class RequeueResult(BaseModel):
     requeued: int
     ids: list[int]
+
+
+class Suggestion(BaseModel):
+    """The AI responder's reply to one inbox message, as the inbox page shows it."""
+
+    job_id: int
+    job_status: JobStatus
+    error_type: str | None
+    email_id: int | None
+    email_status: str | None = Field(description="held: waiting for a person's approval")
+    body: str | None = Field(description="the drafted reply (without the quoted original)")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import cast
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carteiro.errors import Conflict, InvalidInput, NotFound
+from carteiro.outbound.models import Email
 from carteiro.responder import jobs
 from carteiro.responder.model import ERROR_TYPES, JOB_ERROR_TYPES
 from carteiro.responder.models import STATUSES, ResponderJob
-from carteiro.responder.schemas import JobPage, JobPublic, ResponderStats
+from carteiro.responder.schemas import JobPage, JobPublic, JobStatus, ResponderStats, Suggestion
 from carteiro.responder.stats import stats as compute_stats
 
 MAX_PAGE = 500
@@ -90,3 +94,28 @@ def requeue_by_error_type(
 
 def stats(session: Session, *, tenant_id: int) -> ResponderStats:
     return compute_stats(session, tenant_id=tenant_id)
+
+
+def suggestions(
+    session: Session, *, tenant_id: int, message_ids: Collection[int]
+) -> dict[int, Suggestion]:
+    """The latest responder job of each inbox message, with its drafted reply if any."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(ResponderJob, Email.id, Email.status)
+        .outerjoin(Email, Email.id == ResponderJob.email_id)
+        .where(ResponderJob.tenant_id == tenant_id, ResponderJob.message_id.in_(message_ids))
+        .order_by(ResponderJob.id)
+    ).all()
+    found: dict[int, Suggestion] = {}
+    for job, email_id, email_status in rows:
+        found[job.message_id] = Suggestion(
+            job_id=job.id,
+            job_status=cast(JobStatus, job.status),
+            error_type=job.error_type,
+            email_id=email_id,
+            email_status=email_status,
+            body=job.draft,
+        )
+    return found

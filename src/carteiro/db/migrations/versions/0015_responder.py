@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("processing_time_ms", sa.Integer(), nullable=True),
         sa.Column("tokens_used", sa.Integer(), nullable=True),
         sa.Column("provider", sa.String(length=64), nullable=True),
+        sa.Column("draft", sa.Text(), nullable=True),
         sa.Column("email_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("started_at", carteiro.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("completed_at", carteiro.db.types.UTCDateTime(timezone=True), nullable=True),
