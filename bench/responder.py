@@ -207,12 +207,20 @@ def main() -> None:
     print(f"all {len(times)} completions: {overall:,.0f} jobs/hour (middle 80%, burst included)")
     print(
         f"steady after the first {burst} (the full bucket): {steady:,.0f} jobs/hour, "
-        f"{steady / TARGET_PER_HOUR:.2f}x the guide's {TARGET_PER_HOUR:,}/h and "
-        f"{steady / ceiling:.2f}x the budget's ceiling ({ceiling:,.0f}/h at {per_job:.0f} tokens "
-        "a job)"
+        f"{steady / TARGET_PER_HOUR:.2f}x the guide's {TARGET_PER_HOUR:,}/h; the budget's "
+        f"long-run ceiling is {ceiling:,.0f}/h at {per_job:.0f} tokens a job"
         if ceiling and len(times) > burst + 10
         else f"steady rate: too few jobs after the first {burst}; use more --messages"
     )
+    if ceiling and len(times) > 1:
+        # What the bucket could pay for from the first completion to the last: a full bucket
+        # plus its refill; the pipeline must stay at or under it (the budget holds).
+        window = (times[-1] - times[0]).total_seconds()
+        allowed = (args.tokens_per_minute * (1 + window / 60)) / per_job
+        print(
+            f"the budget allowed {allowed:,.0f} jobs over the {window:.0f} s of completions; "
+            f"{len(times)} were done ({len(times) / allowed:.2f}x)"
+        )
     print(
         f"processing time p50 {p.p50_ms:.0f} ms, p95 {p.p95_ms:.0f} ms, p99 {p.p99_ms:.0f} ms "
         f"(model latency {args.latency * 1000:.0f} ms)"
