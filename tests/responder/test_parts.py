@@ -58,6 +58,28 @@ def test_the_bucket_holds_a_minute_and_refills(runtime: Runtime, principal: Prin
         )
 
 
+def test_a_stale_clock_reading_does_not_refill_the_bucket_twice(
+    runtime: Runtime, principal: Principal
+) -> None:
+    def take(tokens: int, seconds: float) -> float:
+        with runtime.db.session() as session:
+            return budget.take(
+                session,
+                tenant_id=principal.tenant_id,
+                provider="clock",
+                tokens=tokens,
+                per_minute=600,
+                now=T0 + timedelta(seconds=seconds),
+            )
+
+    assert take(600, 0) == 0.0
+    assert take(600, 30) == pytest.approx(30.0)  # 300 in the bucket at 30 s
+    # A worker read the clock at 10 s and got the row lock after the one at 30 s.
+    assert take(1, 10) == 0.0
+    # The 30 s of refill are counted once: 299 left, so 301 more take 30.1 s.
+    assert take(600, 30) == pytest.approx(30.1)
+
+
 class APIStatusError(Exception):
     def __init__(self, message: str, response: httpx.Response) -> None:
         super().__init__(message)

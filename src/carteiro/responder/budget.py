@@ -46,7 +46,10 @@ def take(
         return 0.0
     rate = per_minute / 60.0
     row = _row(session, tenant_id, provider, float(per_minute), now)
-    elapsed = max(0.0, (now - row.updated_at).total_seconds())
+    # `now` was read before the row lock: a worker that took tokens meanwhile may have moved
+    # the clock past it, and going back would count that refill twice.
+    now = max(now, row.updated_at)
+    elapsed = (now - row.updated_at).total_seconds()
     level = min(float(per_minute), row.tokens + elapsed * rate)
     need = float(min(tokens, per_minute))
     row.updated_at = now
