@@ -218,3 +218,62 @@ async def test_the_token_budget_defers_jobs_without_spending_attempts(
     waiting = [j for j in jobs if j.status == "pending"]
     assert len(waiting) == 2 and {j.attempt_count for j in waiting} == {0}
     assert all(j.next_retry_at > j.updated_at for j in waiting)
+
+
+async def test_a_classifying_rule_records_intent_urgency_and_language(
+    runtime: Runtime,
+    principal: Principal,
+    dovecot: Dovecot,
+    sync: Callable[[], SyncReport],
+) -> None:
+    from carteiro.inbound import rules
+    from carteiro.inbound.schemas import RuleCreate
+
+    with runtime.db.session() as session:
+        rules.create(
+            session,
+            principal=principal,
+            data=RuleCreate(name="IA", responder="ai", classify=True, match={"subject": "A"}),
+        )
+    dovecot.append("INBOX", mail(subject="A urgente", sender="a@cliente.com.br"))
+    sync()
+    reading = {"intent": "quote_request", "urgency": "high", "language": "pt-BR"}
+    model = FakeReplyModel(reply=REPLY, classification=reading)
+    await _drain(Responder(runtime, model))
+    (job,) = jobs_of(runtime)
+    assert (job.status, job.intent, job.urgency, job.language) == (
+        "completed",
+        "quote_request",
+        "high",
+        "pt-BR",
+    )
+    assert model.calls == 2 and job.tokens_used == model.tokens and job.draft == REPLY
+    # A reading that is not the JSON asked for is dropped; the reply still goes.
+    dovecot.append("INBOX", mail(subject="A de novo", sender="b@cliente.com.br"))
+    sync()
+    await _drain(Responder(runtime, FakeReplyModel(reply=REPLY)))
+    second = jobs_of(runtime)[1]
+    assert (second.status, second.intent, second.language) == ("completed", None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"intent": "complaint", "urgency": "low", "language": "en"}', ("complaint", "low", "en")),
+        (
+            '```json\n{"intent": "other", "urgency": "normal", "language": "pt-BR"}\n```',
+            ("other", "normal", "pt-BR"),
+        ),
+        ('{"intent": "angry", "urgency": "low", "language": "en"}', None),
+        ('{"intent": "other", "urgency": "low", "language": "português"}', None),
+        ('{"intent": "other", "urgency": "low", "language": "pt", "x": 1}', None),
+        ("A intenção é pedir orçamento.", None),
+    ],
+)
+def test_the_classification_is_read_strictly(
+    text: str, expected: tuple[str, str, str] | None
+) -> None:
+    from carteiro.responder.classify import parse
+
+    found = parse(text)
+    assert (None if found is None else (found.intent, found.urgency, found.language)) == expected

@@ -317,7 +317,9 @@ async def test_the_ai_suggested_reply_shows_under_its_message(
         rules.create(
             session,
             principal=principal,
-            data=RuleCreate(name="IA", responder="ai", match={"subject": "Proposta"}),
+            data=RuleCreate(
+                name="IA", responder="ai", classify=True, match={"subject": "Proposta"}
+            ),
         )
     _seed(dovecot, sync)
     thread_id, _ = _thread(runtime, "Proposta comercial")
@@ -326,10 +328,12 @@ async def test_the_ai_suggested_reply_shows_under_its_message(
     assert 'data-suggestion="pending"' in drafting and "O modelo está redigindo" in drafting
 
     reply = "Olá! Segue a proposta <revisada> em anexo.\nAbraços"
-    await Responder(runtime, FakeReplyModel(reply=reply)).run_once()
+    reading = {"intent": "quote_request", "urgency": "normal", "language": "pt-BR"}
+    await Responder(runtime, FakeReplyModel(reply=reply, classification=reading)).run_once()
     pane = web.get(f"/ui/inbox/pane/{thread_id}").text
     assert 'data-suggestion="completed"' in pane and "Resposta sugerida (IA)" in pane
     assert "Segue a proposta &lt;revisada&gt; em anexo.\nAbraços" in pane
     assert "Aguardando aprovação: revise na caixa de saída" in pane
+    assert "Intenção: quote_request · urgência: normal · idioma: pt-BR" in pane
     other, _ = _thread(runtime, "Boleto vencido")
     assert "data-suggestion" not in web.get(f"/ui/inbox/pane/{other}").text

@@ -273,6 +273,7 @@ def to_public(rule: InboxRule) -> RulePublic:
         responder=rule.responder,
         prompt=template.get("prompt"),
         reply_mode=template.get("mode") or "review",
+        classify=bool(template.get("classify")),
         subject=template.get("subject"),
         body=template.get("body", ""),
         html_body=template.get("html"),
@@ -320,6 +321,7 @@ def create(session: Session, *, principal: Principal, data: RuleCreate) -> Inbox
             "html": data.html_body,
             "prompt": data.prompt,
             "mode": data.reply_mode,
+            "classify": data.classify,
         },
     )
     session.add(rule)

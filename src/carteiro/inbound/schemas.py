@@ -197,6 +197,9 @@ class RuleCreate(BaseModel):
     prompt: str | None = Field(
         None, max_length=8000, description="ai: the company's instructions for the model"
     )
+    classify: bool = Field(
+        False, description="ai: also read each message's intent, urgency and language"
+    )
     reply_mode: Literal["review", "send"] = Field(
         "review",
         description="ai: review (default) holds each draft for a person to approve; send "
@@ -213,6 +216,7 @@ class RulePublic(BaseModel):
     responder: str
     prompt: str | None = None
     reply_mode: str = "review"
+    classify: bool = False
     subject: str | None
     body: str
     html_body: str | None

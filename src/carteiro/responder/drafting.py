@@ -17,6 +17,7 @@ from carteiro.inbound.models import InboxAutoReply, InboxMessage, InboxRule
 from carteiro.inbound.schemas import ReplyCreate
 from carteiro.inbound.storage import BlobStore
 from carteiro.responder import budget, jobs, prompt
+from carteiro.responder.classify import Classification
 from carteiro.responder.jobs import Claimed
 from carteiro.responder.model import Completion, ModelError
 from carteiro.tenancy.service import Principal
@@ -28,6 +29,7 @@ MAX_REPLY_CHARS = 20000
 class Prepared:
     principal: Principal
     prompt: prompt.Prompt
+    classify: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def prepare(db: Database, job: Claimed) -> Prepared | Unavailable:
             tenant_prompt=(rule.template or {}).get("prompt"),
             tenant_id=job.tenant_id,
         )
-        return Prepared(principal=principal, prompt=built)
+        return Prepared(
+            principal=principal, prompt=built, classify=bool((rule.template or {}).get("classify"))
+        )
 
 
 def take_budget(
@@ -117,20 +121,23 @@ def finish(
     estimate: int,
     settings: Settings,
     store: BlobStore,
+    classification: Classification | None = None,
+    other_tokens: int = 0,
 ) -> int:
     """Queues the reply as the rule's key (held for review unless the rule sends) and marks
     the job completed, in one transaction fenced by the lease. Returns the e-mail id.
 
+    `other_tokens`: what the classification call cost, counted with the draft's.
+
     Raises ModelError for unusable output, and the send's CarteiroError (allow-list, limit)."""
     body = clean(completion.text)
+    tokens = completion.tokens + other_tokens
     principal = prepared.principal
     if job.mode != "send":
         # Review: the reply waits in the held view for a person, whatever the key's mode.
         principal = dataclasses.replace(principal, review_mode=True)
     with db.session() as session:
-        budget.settle(
-            session, tenant_id=job.tenant_id, provider=provider, extra=completion.tokens - estimate
-        )
+        budget.settle(session, tenant_id=job.tenant_id, provider=provider, extra=tokens - estimate)
         result = replies.reply(
             session,
             principal=principal,
@@ -146,9 +153,10 @@ def finish(
             job=job,
             owner=owner,
             email_id=result.email_id,
-            tokens=completion.tokens,
+            tokens=tokens,
             provider=provider,
             draft=body,
+            classification=classification,
         )
         if not done:
             raise LeaseLost(f"responder job {job.id} was taken over; its reply is dropped")

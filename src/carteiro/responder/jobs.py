@@ -13,6 +13,7 @@ from carteiro.db.claims import claim_rows
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.loops import Backoff
+from carteiro.responder.classify import Classification
 from carteiro.responder.models import ResponderJob
 
 FINAL = ("failed", "dead_letter")
@@ -142,6 +143,7 @@ def complete(
     tokens: int,
     provider: str,
     draft: str,
+    classification: Classification | None = None,
 ) -> bool:
     """Marks the job done, fenced by the lease; False if another worker took it meanwhile
     (the caller then rolls its reply back)."""
@@ -156,6 +158,9 @@ def complete(
             "tokens_used": tokens,
             "provider": provider,
             "draft": draft,
+            "intent": classification.intent if classification else None,
+            "urgency": classification.urgency if classification else None,
+            "language": classification.language if classification else None,
             "error_type": None,
             "error_message": None,
             "completed_at": now,

@@ -50,6 +50,10 @@ class ResponderJob(TimestampMixin, Base):
     processing_time_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tokens_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
     provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the model read in the message (rules with classify on): None when it did not say.
+    intent: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    urgency: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # The drafted text alone (the queued reply also quotes the original below it).
     draft: Mapped[str | None] = mapped_column(Text, nullable=True)
     email_id: Mapped[int | None] = mapped_column(

@@ -30,6 +30,9 @@ class JobPublic(BaseModel):
     processing_time_ms: int | None
     tokens_used: int | None
     provider: str | None
+    intent: str | None = Field(None, description="the model's reading, for rules that classify")
+    urgency: str | None = None
+    language: str | None = None
     draft: str | None = Field(description="the drafted text (the reply also quotes the original)")
     email_id: int | None = Field(description="the reply in the outbound queue (held or queued)")
     created_at: datetime
@@ -91,3 +94,6 @@ class Suggestion(BaseModel):
     email_id: int | None
     email_status: str | None = Field(description="held: waiting for a person's approval")
     body: str | None = Field(description="the drafted reply (without the quoted original)")
+    intent: str | None = None
+    urgency: str | None = None
+    language: str | None = None

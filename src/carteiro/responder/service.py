@@ -117,5 +117,8 @@ def suggestions(
             email_id=email_id,
             email_status=email_status,
             body=job.draft,
+            intent=job.intent,
+            urgency=job.urgency,
+            language=job.language,
         )
     return found

@@ -14,9 +14,11 @@ from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, RateLimited
 from carteiro.inbound.storage import BlobStore
 from carteiro.loops import Backoff, run_every, wait_or_stop
-from carteiro.responder import drafting, jobs
+from carteiro.responder import classify, drafting, jobs
+from carteiro.responder.classify import Classification
 from carteiro.responder.jobs import Claimed
-from carteiro.responder.model import ModelError, ReplyModel, classify
+from carteiro.responder.model import ModelError, ReplyModel
+from carteiro.responder.model import classify as name_error
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.responder")
@@ -105,6 +107,8 @@ class Responder:
             await asyncio.to_thread(self._fail, job, prepared.reason, "rule_unavailable", False)
             return Outcome("failed")
         estimate = prepared.prompt.estimated_tokens() + self.settings.responder_max_reply_tokens
+        if prepared.classify:
+            estimate += prepared.prompt.estimated_tokens() + classify.MAX_TOKENS
         wait = await asyncio.to_thread(
             drafting.take_budget, self.rt.db, job, self.model.provider, estimate, self.settings
         )
@@ -119,8 +123,11 @@ class Responder:
                 timeout=self.settings.llm_timeout_seconds,
             )
         except Exception as exc:
-            error = classify(exc)
+            error = name_error(exc)
             return await asyncio.to_thread(self._model_failed, job, error, estimate)
+        found, other_tokens = (
+            await self._classify(job, prepared) if prepared.classify else (None, 0)
+        )
         try:
             await asyncio.to_thread(
                 drafting.finish,
@@ -133,6 +140,8 @@ class Responder:
                 estimate,
                 self.settings,
                 self.store,
+                found,
+                other_tokens,
             )
         except ModelError as exc:
             return await asyncio.to_thread(self._model_failed, job, exc, 0)
@@ -149,6 +158,25 @@ class Responder:
             await asyncio.to_thread(self._fail, job, exc.message, "send_refused", False)
             return Outcome("failed")
         return Outcome("completed")
+
+    async def _classify(
+        self, job: Claimed, prepared: drafting.Prepared
+    ) -> tuple[Classification | None, int]:
+        """Intent, urgency and language, or None: a failed reading never holds up the reply."""
+        try:
+            answer = await asyncio.wait_for(
+                self.model.complete(
+                    classify.messages(prepared.prompt), max_tokens=classify.MAX_TOKENS
+                ),
+                timeout=self.settings.llm_timeout_seconds,
+            )
+        except Exception as exc:
+            log.warning("responder job %s: no classification (%s)", job.id, name_error(exc).kind)
+            return None, 0
+        found = classify.parse(answer.text)
+        if found is None:
+            log.warning("responder job %s: the classification was not the JSON asked for", job.id)
+        return found, answer.tokens
 
     def _model_failed(self, job: Claimed, error: ModelError, estimate: int) -> Outcome:
         if estimate:

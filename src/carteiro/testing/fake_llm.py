@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections import deque
 from collections.abc import Iterable
 
 from carteiro.config import Settings
+from carteiro.responder import classify
 from carteiro.responder.model import Completion, ErrorType, ModelError, PromptMessage
 
 
@@ -23,12 +25,15 @@ class FakeReplyModel:
         reply: str = "Olá! Obrigado pela mensagem; respondemos em breve.",
         provider: str = "fake",
         retry_after: float | None = None,
+        classification: dict[str, str] | None = None,
     ) -> None:
         self.latency = latency
         self.errors: deque[ErrorType] = deque(errors)
         self.reply = reply
         self._provider = provider
         self.retry_after = retry_after
+        # The answer to a classification prompt (JSON); None answers it with `reply`.
+        self.classification = classification
         self.calls = 0
         self.prompts: list[list[PromptMessage]] = []
         self.tokens = 0
@@ -47,6 +52,8 @@ class FakeReplyModel:
             retry = self.retry_after if kind == "rate_limit" else None
             raise ModelError(kind, f"scripted {kind}", retry_after=retry)
         text = self.reply
+        if self.classification is not None and messages[0].text == classify.SYSTEM:
+            text = json.dumps(self.classification)
         completion = Completion(
             text=text,
             input_tokens=sum(len(m.text) for m in messages) // 4 + 1,
