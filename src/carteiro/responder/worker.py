@@ -102,6 +102,12 @@ class Responder:
 
     async def process(self, job: Claimed) -> Outcome:
         job = replace(job, claimed_at=utcnow())
+        waiting = self.paused_until - time.monotonic()
+        if waiting > 0:
+            # The budget ran out for an earlier job of this batch: the rest go back at once,
+            # without building prompts the bucket cannot pay for yet.
+            await asyncio.to_thread(drafting.release, self.rt.db, job, self.owner, waiting)
+            return Outcome("throttled")
         prepared = await asyncio.to_thread(drafting.prepare, self.rt.db, job)
         if isinstance(prepared, drafting.Unavailable):
             await asyncio.to_thread(self._fail, job, prepared.reason, "rule_unavailable", False)
@@ -113,8 +119,9 @@ class Responder:
             drafting.take_budget, self.rt.db, job, self.model.provider, estimate, self.settings
         )
         if wait > 0:
+            self.paused_until = max(self.paused_until, time.monotonic() + wait)
             await asyncio.to_thread(drafting.release, self.rt.db, job, self.owner, wait)
-            return Outcome("throttled")
+            return Outcome("throttled", pause=wait)
         try:
             completion = await asyncio.wait_for(
                 self.model.complete(
