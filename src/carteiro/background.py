@@ -11,6 +11,7 @@ from carteiro.accounts.health import health_loop
 from carteiro.inbound.worker import inbox_loop
 from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
+from carteiro.responder.worker import responder_loop
 from carteiro.runtime import Runtime
 from carteiro.webhooks.delivery import webhook_loop
 
@@ -20,7 +21,7 @@ Loop = Callable[[Runtime, asyncio.Event], Awaitable[Any]]
 
 # Each `async def loop(runtime, stop)`; every one of them is safe to run in any number of
 # processes (they lease their work or hold a singleton lock).
-LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop)
+LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop, responder_loop)
 
 
 def loop_name(loop: Loop) -> str:

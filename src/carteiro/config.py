@@ -155,6 +155,39 @@ class Settings(BaseSettings):
     oauth_enabled: bool = Field(False, validation_alias=_env("CARTEIRO_OAUTH_ENABLED"))
     mcp_elicit_review: bool = Field(True, validation_alias=_env("CARTEIRO_MCP_ELICIT_REVIEW"))
 
+    # AI: the chat model agents and the responder use (LangChain), and the responder's pace.
+    llm_provider: str | None = Field(None, validation_alias=_env("CARTEIRO_LLM_PROVIDER"))
+    llm_model: str | None = Field(None, validation_alias=_env("CARTEIRO_LLM_MODEL"))
+    llm_api_key: str | None = Field(None, validation_alias=_env("CARTEIRO_LLM_API_KEY"))
+    llm_base_url: str | None = Field(None, validation_alias=_env("CARTEIRO_LLM_BASE_URL"))
+    llm_timeout_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("CARTEIRO_LLM_TIMEOUT_SECONDS")
+    )
+    responder_tokens_per_minute: int = Field(
+        50000, ge=0, validation_alias=_env("CARTEIRO_RESPONDER_TOKENS_PER_MINUTE")
+    )
+    responder_max_attempts: int = Field(
+        5, ge=1, le=50, validation_alias=_env("CARTEIRO_RESPONDER_MAX_ATTEMPTS")
+    )
+    responder_batch_size: int = Field(
+        20, ge=1, le=1000, validation_alias=_env("CARTEIRO_RESPONDER_BATCH_SIZE")
+    )
+    responder_concurrency: int = Field(
+        4, ge=1, le=200, validation_alias=_env("CARTEIRO_RESPONDER_CONCURRENCY")
+    )
+    responder_poll_interval: float = Field(
+        2.0, gt=0, validation_alias=_env("CARTEIRO_RESPONDER_POLL_INTERVAL")
+    )
+    responder_retry_base_seconds: float = Field(
+        5.0, ge=0, validation_alias=_env("CARTEIRO_RESPONDER_RETRY_BASE_SECONDS")
+    )
+    responder_retry_max_seconds: float = Field(
+        600.0, ge=0, validation_alias=_env("CARTEIRO_RESPONDER_RETRY_MAX_SECONDS")
+    )
+    responder_max_reply_tokens: int = Field(
+        800, ge=16, validation_alias=_env("CARTEIRO_RESPONDER_MAX_REPLY_TOKENS")
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

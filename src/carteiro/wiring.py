@@ -6,11 +6,16 @@ from typing import Any
 
 from carteiro.config import Settings
 from carteiro.events.bus import Bounced, Bus, Subscription
+from carteiro.inbound import rules
 from carteiro.leads import suppression
+from carteiro.responder import handoff
 from carteiro.runtime import Runtime
 
 # Every reaction across domains, in one list the import map can see.
 SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (Subscription(Bounced, suppression.on_bounce),)
+
+# Inbox rules that answer with a responder of another domain (the AI responder's jobs).
+rules.register_responder(handoff.NAME, handoff.hand_off)
 
 
 def bus() -> Bus:

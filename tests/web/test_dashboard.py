@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from carteiro.inbound.models import InboxMessage, InboxThread
 from carteiro.outbound import activity
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import EmailEvent
 from carteiro.outbound.schemas import EmailCreate
+from carteiro.responder.models import ResponderJob
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 
@@ -127,3 +129,50 @@ def test_the_queue_pane_is_only_the_queue(as_user: Callable[..., TestClient]) ->
     assert pane.status_code == 200
     assert pane.text.lstrip().startswith('<section id="queue"') and "<html" not in pane.text
     assert "<h1" not in pane.text
+
+
+def test_ai_replies_get_a_card_once_there_are_jobs(
+    runtime: Runtime,
+    principal: Principal,
+    as_user: Callable[..., TestClient],
+    make_account: Callable[[str], int],
+) -> None:
+    account = make_account("atendimento")
+    admin = as_user("admin")
+    assert 'id="ai-replies"' not in admin.get("/ui/").text
+    with runtime.db.session() as session:
+        thread = InboxThread(
+            tenant_id=principal.tenant_id,
+            account_id=account,
+            first_message_at=NOW,
+            last_message_at=NOW,
+        )
+        session.add(thread)
+        session.flush()
+        for status, elapsed in (("completed", 800), ("completed", 1200), ("dead_letter", None)):
+            message = InboxMessage(
+                tenant_id=principal.tenant_id,
+                thread_id=thread.id,
+                account_id=account,
+                to_addresses=[],
+                cc_addresses=[],
+                reply_to=[],
+                date=NOW,
+            )
+            session.add(message)
+            session.flush()
+            session.add(
+                ResponderJob(
+                    tenant_id=principal.tenant_id,
+                    message_id=message.id,
+                    thread_id=thread.id,
+                    status=status,
+                    processing_time_ms=elapsed,
+                    completed_at=datetime.now(UTC),
+                )
+            )
+    page = admin.get("/ui/").text
+    assert 'id="ai-replies"' in page and "Respostas por IA" in page
+    assert 'data-stat="ai-completed">2<' in page and 'data-stat="ai-dead">1<' in page
+    assert 'data-stat="ai-p95">1180 ms<' in page
+    assert "<code>carteiro responder requeue</code>" in page

@@ -18,12 +18,16 @@ from inbox_fixtures import (  # noqa: F401  (fixtures)
 )
 from sqlalchemy import select
 
+from carteiro.inbound import rules
 from carteiro.inbound.models import InboxMessage, InboxThread
+from carteiro.inbound.schemas import RuleCreate
 from carteiro.outbound import service as outbound
+from carteiro.responder.worker import Responder
 from carteiro.runtime import Runtime
 from carteiro.tenancy import audit
 from carteiro.tenancy.service import Principal
 from carteiro.testing.dovecot import Dovecot
+from carteiro.testing.fake_llm import FakeReplyModel
 from carteiro.testing.smtp_server import SmtpSink
 
 TRACKER = '<p>Veja a proposta</p><img src="https://tracker.example/pixel.gif" alt="">'
@@ -299,3 +303,37 @@ def test_compose_new_and_reply(
         assert reply is not None
         raw = outbound.raw_bytes(session, reply, settings=runtime.settings)
     assert b"In-Reply-To: <p1@c>" in raw and b"References: <p1@c>" in raw
+
+
+async def test_the_ai_suggested_reply_shows_under_its_message(
+    runtime: Runtime,
+    principal: Principal,
+    dovecot: Dovecot,
+    sync: Callable[[], object],
+    person_client: PersonFactory,
+    imap_account: int,
+) -> None:
+    with runtime.db.session() as session:
+        rules.create(
+            session,
+            principal=principal,
+            data=RuleCreate(
+                name="IA", responder="ai", classify=True, match={"subject": "Proposta"}
+            ),
+        )
+    _seed(dovecot, sync)
+    thread_id, _ = _thread(runtime, "Proposta comercial")
+    web = person_client("operator", grants=(imap_account,))
+    drafting = web.get(f"/ui/inbox/pane/{thread_id}").text
+    assert 'data-suggestion="pending"' in drafting and "O modelo está redigindo" in drafting
+
+    reply = "Olá! Segue a proposta <revisada> em anexo.\nAbraços"
+    reading = {"intent": "quote_request", "urgency": "normal", "language": "pt-BR"}
+    await Responder(runtime, FakeReplyModel(reply=reply, classification=reading)).run_once()
+    pane = web.get(f"/ui/inbox/pane/{thread_id}").text
+    assert 'data-suggestion="completed"' in pane and "Resposta sugerida (IA)" in pane
+    assert "Segue a proposta &lt;revisada&gt; em anexo.\nAbraços" in pane
+    assert "Aguardando aprovação: revise na caixa de saída" in pane
+    assert "Intenção: quote_request · urgência: normal · idioma: pt-BR" in pane
+    other, _ = _thread(runtime, "Boleto vencido")
+    assert "data-suggestion" not in web.get(f"/ui/inbox/pane/{other}").text

@@ -12,6 +12,7 @@ from carteiro.cli import (
     keys,
     leads,
     mcp,
+    responder,
     send,
     server,
     suppressions,
@@ -38,6 +39,7 @@ app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(dkim.app, name="dkim")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(users.app, name="users")
+app.add_typer(responder.app, name="responder")
 
 
 def main() -> None:

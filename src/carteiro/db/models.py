@@ -12,6 +12,7 @@ from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
 from carteiro.oauth import models as oauth_models
 from carteiro.outbound import models as outbound_models
+from carteiro.responder import models as responder_models
 from carteiro.tenancy import models as tenancy_models
 from carteiro.webhooks import models as webhooks_models
 
@@ -22,6 +23,7 @@ MODELS = (
     leads_models,
     oauth_models,
     outbound_models,
+    responder_models,
     tenancy_models,
     webhooks_models,
 )

@@ -43,8 +43,17 @@ class Draft:
     html: str | None = None
 
 
-Responder = Callable[..., Draft | None]
-"""`responder(session, *, message, parsed, rule) -> Draft | None` (None: do not answer)."""
+@dataclass(frozen=True)
+class Handoff:
+    """The message went to a background responder as a durable job: the rule has taken it
+    (once per thread, as with a draft), and the answer comes later."""
+
+    job_id: int
+
+
+Responder = Callable[..., Draft | Handoff | None]
+"""`responder(session, *, message, parsed, rule) -> Draft | Handoff | None` (None: do not
+answer)."""
 
 
 def template_responder(
@@ -217,6 +226,14 @@ def _answer(
             draft = responder(session, message=message, parsed=parsed, rule=rule)
             if draft is None:
                 return False
+            if isinstance(draft, Handoff):
+                session.add(
+                    InboxAutoReply(
+                        rule_id=rule.id, thread_id=message.thread_id, message_id=message.id
+                    )
+                )
+                session.flush()
+                return True
             result = replies.reply(
                 session,
                 principal=principal,
@@ -254,6 +271,9 @@ def to_public(rule: InboxRule) -> RulePublic:
         enabled=rule.enabled,
         match=rule.match or {},
         responder=rule.responder,
+        prompt=template.get("prompt"),
+        reply_mode=template.get("mode") or "review",
+        classify=bool(template.get("classify")),
         subject=template.get("subject"),
         body=template.get("body", ""),
         html_body=template.get("html"),
@@ -276,6 +296,8 @@ def create(session: Session, *, principal: Principal, data: RuleCreate) -> Inbox
         raise InvalidInput(f"match keys must be among {', '.join(MATCH_KEYS)}", field="match")
     if data.responder not in RESPONDERS:
         raise InvalidInput(f"unknown responder '{data.responder}'", field="responder")
+    if data.responder == "template" and not data.body.strip():
+        raise InvalidInput("a template rule needs the body of its answer", field="body")
     account_id = None
     if data.account is not None:
         account_id = accounts.get_or_raise(session, tenant_id=tenant_id, ref=data.account).id
@@ -293,7 +315,14 @@ def create(session: Session, *, principal: Principal, data: RuleCreate) -> Inbox
         enabled=data.enabled,
         match=dict(data.match),
         responder=data.responder,
-        template={"subject": data.subject, "body": data.body, "html": data.html_body},
+        template={
+            "subject": data.subject,
+            "body": data.body,
+            "html": data.html_body,
+            "prompt": data.prompt,
+            "mode": data.reply_mode,
+            "classify": data.classify,
+        },
     )
     session.add(rule)
     session.flush()

@@ -195,10 +195,23 @@ class RuleCreate(BaseModel):
         description="from (address, *@domain), subject, body (case-insensitive text), "
         "folder (role or name; default inbox); every key given must match",
     )
-    responder: str = Field("template", max_length=32)
+    responder: str = Field(
+        "template", max_length=32, description="template, or ai: the model drafts each answer"
+    )
     subject: str | None = Field(None, max_length=500, description="default: Re: + original")
-    body: str = Field(description="Jinja template: sender_name, sender_email, subject, snippet")
+    body: str = Field("", description="Jinja template: sender_name, sender_email, subject, snippet")
     html_body: str | None = None
+    prompt: str | None = Field(
+        None, max_length=8000, description="ai: the company's instructions for the model"
+    )
+    classify: bool = Field(
+        False, description="ai: also read each message's intent, urgency and language"
+    )
+    reply_mode: Literal["review", "send"] = Field(
+        "review",
+        description="ai: review (default) holds each draft for a person to approve; send "
+        "queues it as the rule's API key, within that key's allow-list and limits",
+    )
 
 
 class RulePublic(BaseModel):
@@ -208,6 +221,9 @@ class RulePublic(BaseModel):
     enabled: bool
     match: dict[str, str | list[str]]
     responder: str
+    prompt: str | None = None
+    reply_mode: str = "review"
+    classify: bool = False
     subject: str | None
     body: str
     html_body: str | None

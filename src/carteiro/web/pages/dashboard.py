@@ -12,6 +12,7 @@ from carteiro.api.deps import Tx
 from carteiro.api.router import Router
 from carteiro.db.types import utcnow
 from carteiro.outbound import activity, queue
+from carteiro.responder import service as responder
 from carteiro.tenancy import access
 from carteiro.web import i18n, render
 from carteiro.web.deps import Person
@@ -38,6 +39,7 @@ def dashboard(request: Request, session: Tx, person: Person) -> HTMLResponse:
     ]
     recent = activity.hourly(session, tenant_id=person.tenant_id, account_ids=visible)
     stats = queue.stats(session, tenant_id=person.tenant_id)
+    replies = responder.stats(session, tenant_id=person.tenant_id)
     locale = render.locale_of(request)
     labels = [
         i18n.hour_label(h.start, locale=locale, timezone=person.timezone) for h in recent.hours
@@ -60,6 +62,8 @@ def dashboard(request: Request, session: Tx, person: Person) -> HTMLResponse:
             "hour_rows": list(zip(labels, recent.hours, strict=True)),
             "chart": chart,
             "stats": stats,
+            "replies": replies,
+            "reply_counts": {s.status: s.count for s in replies.statuses},
             "restricted": visible is not None,
         },
     )

@@ -18,6 +18,8 @@ from carteiro.inbound.display import frame_document
 from carteiro.inbound.schemas import FolderPublic, MessagePublic, ThreadDetail, ThreadPage
 from carteiro.leads import service as leads
 from carteiro.leads.schemas import LeadDetail
+from carteiro.responder import service as responder
+from carteiro.responder.schemas import Suggestion
 from carteiro.tenancy import access
 from carteiro.web.deps import WebPerson
 from carteiro.web.i18n import zone
@@ -187,6 +189,7 @@ class Pane:
     hidden: int
     lead: LeadDetail | None
     move_targets: list[FolderPublic]
+    suggestions: dict[int, Suggestion] = field(default_factory=dict)
 
 
 def pane(session: Session, person: WebPerson, thread_id: int, seen: Collection[int] | None) -> Pane:
@@ -218,6 +221,9 @@ def pane(session: Session, person: WebPerson, thread_id: int, seen: Collection[i
         hidden=len(detail.messages) - len(shown),
         lead=lead,
         move_targets=[t for t in targets if t.role not in ("sent", "drafts")],
+        suggestions=responder.suggestions(
+            session, tenant_id=person.tenant_id, message_ids=[s.id for s in shown]
+        ),
     )
 
 

@@ -1,0 +1,1 @@
+"""AI agents: LangChain tools built from the MCP tools and the natural-language sender."""

@@ -1,0 +1,1 @@
+"""AI replies to incoming mail: durable jobs, a model behind a protocol, token budgets, stats."""
