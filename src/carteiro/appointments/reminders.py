@@ -1,0 +1,191 @@
+"""Reminder rows of an appointment (planned, cancelled on a move or cancel) and `fire`, the one
+place a due reminder is sent from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from carteiro.appointments import log, notifications, zones
+from carteiro.appointments.models import Agendamento, AgendamentoConfig, Lembrete
+from carteiro.config import Settings
+from carteiro.db.results import dml
+from carteiro.db.types import utcnow
+from carteiro.errors import InvalidInput
+from carteiro.leads.models import Lead, LeadEmail
+from carteiro.outbound import service as outbound
+from carteiro.outbound.schemas import EmailCreate
+from carteiro.tenancy.service import Principal
+
+# How the lead hears of it, by the appointment's channel: a phone callback is the owner's to
+# make, so the owner is reminded; WhatsApp goes through dispatches where they exist.
+CHANNEL_BY_CANAL = {"telefone": "owner", "whatsapp": "whatsapp", "video": "email"}
+NO_WHATSAPP = "channel not available: WhatsApp reminders need the dispatch service"
+
+
+def parse_offsets(text: str, *, field: str = "lembretes_minutos") -> list[int]:
+    """'1440,60' → [1440, 60]; a CLI or setting spelling of the reminder offsets."""
+    out: list[int] = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or int(part) > 43200:
+            raise InvalidInput(
+                f"'{part}' is not a number of minutes between 0 and 43200", field=field
+            )
+        out.append(int(part))
+    return out
+
+
+def tenant_offsets(session: Session, *, tenant_id: int, settings: Settings) -> list[int]:
+    config = session.get(AgendamentoConfig, tenant_id)
+    if config is not None:
+        return list(config.lembretes_minutos)
+    return parse_offsets(settings.appointment_reminders, field="CARTEIRO_APPOINTMENT_REMINDERS")
+
+
+def set_tenant_offsets(session: Session, *, tenant_id: int, offsets: list[int]) -> list[int]:
+    clean = sorted(set(offsets), reverse=True)
+    config = session.get(AgendamentoConfig, tenant_id)
+    if config is None:
+        session.add(AgendamentoConfig(tenant_id=tenant_id, lembretes_minutos=clean))
+    else:
+        config.lembretes_minutos = clean
+        config.updated_at = utcnow()
+    return clean
+
+
+def plan(session: Session, ag: Agendamento, *, settings: Settings, now: datetime) -> None:
+    """One row per offset for the appointment's current time. An offset already past when
+    booked is recorded as skipped: a reminder sent late reads as a mistake."""
+    offsets = ag.lembretes_minutos
+    if offsets is None:
+        offsets = tenant_offsets(session, tenant_id=ag.tenant_id, settings=settings)
+    channel = CHANNEL_BY_CANAL[ag.canal]
+    for offset in sorted(set(offsets), reverse=True):
+        due = ag.data_agendada - timedelta(minutes=offset)
+        late = due < now
+        session.add(
+            Lembrete(
+                tenant_id=ag.tenant_id,
+                agendamento_id=ag.agendamento_id,
+                offset_minutos=offset,
+                channel=channel,
+                alvo=ag.data_agendada,
+                due_at=due,
+                status="pulado" if late else "agendado",
+                motivo="already past when booked" if late else None,
+            )
+        )
+
+
+def cancel_pending(session: Session, ag: Agendamento, *, motivo: str) -> int:
+    """Cancels the reminders not yet fired; a worker holding one finds it gone and sends nothing."""
+    stmt = (
+        update(Lembrete)
+        .where(Lembrete.agendamento_id == ag.agendamento_id, Lembrete.status == "agendado")
+        .values(status="cancelado", motivo=motivo, lease_owner=None, lease_until=None)
+    )
+    return int(dml(session, stmt, execution_options={"synchronize_session": False}).rowcount)
+
+
+def of(session: Session, *, agendamento_ids: list[int]) -> dict[int, list[Lembrete]]:
+    found: dict[int, list[Lembrete]] = {i: [] for i in agendamento_ids}
+    if not agendamento_ids:
+        return found
+    rows = session.scalars(
+        select(Lembrete)
+        .where(Lembrete.agendamento_id.in_(agendamento_ids))
+        .order_by(Lembrete.due_at, Lembrete.id)
+    )
+    for row in rows:
+        found[row.agendamento_id].append(row)
+    return found
+
+
+def lead_email(session: Session, *, lead_id: int) -> LeadEmail | None:
+    """The address a lead is written to: its main one, else its first valid one."""
+    return session.scalars(
+        select(LeadEmail)
+        .where(LeadEmail.lead_id == lead_id, LeadEmail.valido_para_disparo.is_(True))
+        .order_by(LeadEmail.email_principal.desc(), LeadEmail.email_id)
+        .limit(1)
+    ).first()
+
+
+def system_principal(tenant_id: int) -> Principal:
+    """Reminders were authorised when the appointment was booked; they are sent as the tenant."""
+    return Principal(tenant_id=tenant_id, key_id=None, key_name="agendamentos", scopes=("*",))
+
+
+@dataclass(frozen=True)
+class Fired:
+    status: str  # enviado | pulado
+    motivo: str | None = None
+    email_id: int | None = None
+
+
+def _text(ag: Agendamento, lead: Lead) -> tuple[str, str]:
+    when = zones.spoken(ag.data_agendada, ag.timezone)
+    what = "ligação" if ag.tipo == "callback" else "reunião"
+    subject = f"Lembrete: {what} em {when}"
+    lines = [f"Olá{(' ' + lead.contato_nome) if lead.contato_nome else ''},", ""]
+    lines.append(f"Lembramos da sua {what} marcada para {when}.")
+    if ag.video_url:
+        lines.append(f"Entre pela videochamada: {ag.video_url}")
+    return subject, "\n".join(lines) + "\n"
+
+
+def fire(
+    session: Session,
+    *,
+    reminder: Lembrete,
+    ag: Agendamento,
+    lead: Lead,
+    settings: Settings,
+) -> Fired:
+    """Sends one reminder that has just been re-validated, inside the caller's transaction, so
+    the send and the reminder's new status commit together.
+
+    The one call site of the sending channels: WhatsApp goes through dispatches where that
+    service exists; here it is recorded as skipped."""
+    if reminder.channel == "whatsapp":
+        return Fired("pulado", NO_WHATSAPP)
+    if reminder.channel == "owner":
+        when = zones.spoken(ag.data_agendada, ag.timezone)
+        who = lead.contato_nome or lead.nome or f"lead {lead.lead_id}"
+        notifications.notify(session, ag, tipo="lembrete", mensagem=f"Ligar para {who} em {when}")
+        return Fired("enviado")
+    address = lead_email(session, lead_id=lead.lead_id)
+    if address is None:
+        return Fired("pulado", "the lead has no e-mail address")
+    subject, body = _text(ag, lead)
+    email, _ = outbound.create(
+        session,
+        principal=system_principal(ag.tenant_id),
+        data=EmailCreate(to_email=address.email, subject=subject, body=body),
+        settings=settings,
+        idempotency_key=f"agendamento-lembrete-{reminder.id}",
+        source="appointment",
+    )
+    return Fired("enviado", email_id=email.id)
+
+
+def record_outcome(session: Session, ag: Agendamento, reminder: Lembrete, fired: Fired) -> None:
+    log.record(
+        session,
+        ag,
+        "lembrete_enviado" if fired.status == "enviado" else "lembrete_pulado",
+        ator="agendamentos",
+        detalhe={
+            "lembrete_id": reminder.id,
+            "channel": reminder.channel,
+            "offset_minutos": reminder.offset_minutos,
+            **({"motivo": fired.motivo} if fired.motivo else {}),
+            **({"email_id": fired.email_id} if fired.email_id else {}),
+        },
+    )
