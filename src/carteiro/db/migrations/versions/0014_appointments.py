@@ -16,7 +16,8 @@ import carteiro.db.types
 revision: str = "0014"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+# The lead tables (0002) are on a branch of their own; appointments reference them.
+depends_on: str | Sequence[str] | None = ("0002",)
 
 
 def upgrade() -> None:
