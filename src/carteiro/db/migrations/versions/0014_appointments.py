@@ -2,7 +2,7 @@
 reminder defaults
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0010, 0002
 """
 
 from collections.abc import Sequence
@@ -14,10 +14,10 @@ from sqlalchemy.dialects import postgresql
 import carteiro.db.types
 
 revision: str = "0014"
-down_revision: str | None = "0010"
+# Also after the lead tables (0002, a branch of their own): appointments reference them.
+down_revision: tuple[str, str] = ("0010", "0002")
 branch_labels: str | Sequence[str] | None = None
-# The lead tables (0002) are on a branch of their own; appointments reference them.
-depends_on: str | Sequence[str] | None = ("0002",)
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
