@@ -19,6 +19,7 @@ from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.mcp import (
     tools,
+    tools_appointments,
     tools_deliverability,
     tools_inbox,
     tools_inbox_actions,
@@ -158,6 +159,7 @@ TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
     tools_inbox.register,
     tools_inbox_actions.register,
     tools_leads.register,
+    tools_appointments.register,
 )
 
 
