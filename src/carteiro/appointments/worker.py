@@ -29,6 +29,9 @@ log = logging.getLogger("carteiro.appointments")
 # A reminder whose round crashed this often (a worker killed while firing it each time) is
 # given up rather than retried forever.
 MAX_TRIES = 5
+# A reminder "at the start" (offset 0) still makes sense a little after it; any other reminder
+# fired after the start would be news of something already under way.
+START_GRACE = timedelta(minutes=5)
 Clock = Callable[[], datetime]
 
 
@@ -64,7 +67,8 @@ def why_not(reminder: Lembrete, ag: Agendamento, now: datetime) -> str | None:
         return f"appointment is {ag.status}"
     if ag.data_agendada != reminder.alvo:
         return "appointment was moved"
-    if now >= ag.data_agendada:
+    deadline = ag.data_agendada + (START_GRACE if reminder.offset_minutos == 0 else timedelta())
+    if now >= deadline:
         return "appointment already started"
     if reminder.tentativas > MAX_TRIES:
         return f"gave up after {MAX_TRIES} interrupted attempts"
