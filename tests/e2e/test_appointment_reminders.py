@@ -41,6 +41,13 @@ def _leads(db: Database, count: int) -> list[int]:
         return [lead.lead_id for lead in leads]
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def _counts(db: Database) -> dict[str, int]:
     with db.session() as session:
         rows = session.execute(select(Lembrete.status, func.count()).group_by(Lembrete.status))
@@ -62,6 +69,8 @@ def test_a_killed_worker_loses_no_reminder_and_none_is_sent_twice(tmp_path: Path
             key = serve.wait_for_line("API key: ").removeprefix("API key: ")
             serve.wait_for_line("Carteiro listening on ")
             lead_ids = _leads(db, COUNT)
+            health = f"http://127.0.0.1:{port}/health"
+            wait_until(lambda: _answers(health), 30, "serve to answer /health")
             # Starts a minute and a few seconds away, reminded a minute before: all due soon.
             start = (datetime.now(UTC) + timedelta(seconds=75)).replace(microsecond=0)
             due = start - timedelta(minutes=1)
