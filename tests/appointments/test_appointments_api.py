@@ -236,3 +236,23 @@ def test_scopes_like_the_leads_api(
     assert created.status_code == 403
     as_sender = {"Authorization": f"Bearer {sender}"}
     assert client.get("/agendamentos", headers=as_sender).status_code == 403
+
+
+def test_bookings_are_counted_by_tenant_and_channel(
+    client: TestClient, lead_id: int, principal: Principal
+) -> None:
+    def counted() -> float:
+        text = client.get("/metrics").text
+        for line in text.splitlines():
+            if line.startswith("agendamentos_criados_total{") and (
+                f'tenant="{principal.tenant_id}"' in line and 'canal="whatsapp"' in line
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = counted()
+    book(client, lead_id, canal="whatsapp")
+    book(client, lead_id, canal="whatsapp")
+    bad = {"tipo": "reuniao", "canal": "whatsapp", "data_agendada": "2001-01-01T00:00:00Z"}
+    assert client.post(f"/leads/{lead_id}/agendamentos", json=bad).status_code == 422
+    assert counted() == before + 2
