@@ -3,6 +3,7 @@ after a cancel or for a moved time), skipped when past the start, leased across 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from carteiro.appointments import notifications, worker
 from carteiro.appointments.models import Lembrete
 from carteiro.events.models import OutboxEvent
+from carteiro.leads import suppression
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
@@ -211,3 +213,39 @@ def test_two_workers_never_fire_the_same_reminder(
         )
     assert done == {"enviado": 10, "pulado": 0}
     assert len(reminder_mail(runtime)) == 10 == 2 * len(ids)
+
+
+def test_a_suppressed_address_skips_only_its_reminder(
+    client: TestClient, runtime: Runtime, principal: Principal, make_lead: Callable[..., int]
+) -> None:
+    blocked = make_lead("Bloqueado", email="blocked@example.com")
+    fine = make_lead("Livre", email="fine@example.com")
+    with runtime.db.session() as session:
+        suppression.suppress(
+            session,
+            tenant_id=principal.tenant_id,
+            email="blocked@example.com",
+            domain=None,
+            reason="hard_bounce",
+            source="test",
+        )
+    stopped = book(client, blocked, lembretes_minutos=[60], enviar_convite=False)
+    sent = book(client, fine, lembretes_minutos=[60], enviar_convite=False)
+    assert fire_at(runtime, START - timedelta(minutes=30)) == 2
+    ((_, status, motivo),) = reminders_of(client, stopped)
+    assert status == "pulado" and "suppression" in (motivo or "")
+    assert [r[1] for r in reminders_of(client, sent)] == ["enviado"]
+    # The refused one stays visible in the outbox as suppressed, never sent.
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(Email.to_email, Email.status).where(Email.subject.like("Lembrete:%"))
+        ).all()
+    assert sorted(rows) == [("blocked@example.com", "suppressed"), ("fine@example.com", "pending")]
+
+
+def test_the_loop_sleeps_until_the_soonest_reminder_but_never_past_the_interval() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    assert worker.pause_before(None, now=now, interval=1.0) == 1.0
+    assert worker.pause_before(now + timedelta(seconds=0.25), now=now, interval=1.0) == 0.25
+    assert worker.pause_before(now + timedelta(hours=1), now=now, interval=1.0) == 1.0
+    assert worker.pause_before(now - timedelta(seconds=5), now=now, interval=1.0) == 0.0

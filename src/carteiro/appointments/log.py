@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from carteiro.appointments.models import Agendamento, AgendamentoEvento
+from carteiro.db.types import utcnow
+from carteiro.events.models import OutboxEvent
 from carteiro.events.outbox import emit
 
 # Log entries that are also webhook events, by the event type subscribers choose.
@@ -58,6 +60,44 @@ def record(
         data = {**payload(ag), "evento": tipo, **(detalhe or {})}
         emit(session, tenant_id=ag.tenant_id, type=webhook, payload=data)
     return entry
+
+
+def record_many(
+    session: Session,
+    items: list[tuple[Agendamento, str, dict[str, Any]]],
+    *,
+    ator: str | None,
+) -> None:
+    """`record` for many entries at once: two bulk inserts (a reminder round's outcomes)."""
+    if not items:
+        return
+    now = utcnow()
+    session.execute(
+        insert(AgendamentoEvento),
+        [
+            {
+                "tenant_id": ag.tenant_id,
+                "agendamento_id": ag.agendamento_id,
+                "tipo": tipo,
+                "detalhe": detalhe,
+                "ator": ator,
+                "created_at": now,
+            }
+            for ag, tipo, detalhe in items
+        ],
+    )
+    events = [
+        {
+            "tenant_id": ag.tenant_id,
+            "type": WEBHOOK_TYPES[tipo],
+            "payload": {**payload(ag), "evento": tipo, **detalhe},
+            "created_at": now,
+        }
+        for ag, tipo, detalhe in items
+        if tipo in WEBHOOK_TYPES
+    ]
+    if events:
+        session.execute(insert(OutboxEvent), events)
 
 
 def entries(session: Session, *, agendamento_id: int) -> list[AgendamentoEvento]:

@@ -9,14 +9,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from carteiro.appointments import log, notifications, zones
+from carteiro.appointments import notifications, zones
 from carteiro.appointments.models import Agendamento, AgendamentoConfig, Lembrete
 from carteiro.config import Settings
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
-from carteiro.errors import InvalidInput
+from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.leads.models import Lead, LeadEmail
 from carteiro.outbound import service as outbound
+from carteiro.outbound.models import LANE_TRANSACTIONAL
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.tenancy.service import Principal
 
@@ -129,6 +130,15 @@ class Fired:
     email_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Due:
+    """A reminder that passed its fire-time checks, with what sending it needs."""
+
+    reminder: Lembrete
+    ag: Agendamento
+    lead: Lead
+
+
 def _text(ag: Agendamento, lead: Lead) -> tuple[str, str]:
     when = zones.spoken(ag.data_agendada, ag.timezone)
     what = "ligação" if ag.tipo == "callback" else "reunião"
@@ -140,52 +150,105 @@ def _text(ag: Agendamento, lead: Lead) -> tuple[str, str]:
     return subject, "\n".join(lines) + "\n"
 
 
-def fire(
-    session: Session,
-    *,
-    reminder: Lembrete,
-    ag: Agendamento,
-    lead: Lead,
-    settings: Settings,
-) -> Fired:
-    """Sends one reminder that has just been re-validated, inside the caller's transaction, so
-    the send and the reminder's new status commit together.
+def _addresses(session: Session, lead_ids: set[int]) -> dict[int, str]:
+    """Each lead's address (its main one, else its first valid one), in one query."""
+    found: dict[int, str] = {}
+    if not lead_ids:
+        return found
+    rows = session.execute(
+        select(LeadEmail.lead_id, LeadEmail.email)
+        .where(LeadEmail.lead_id.in_(lead_ids), LeadEmail.valido_para_disparo.is_(True))
+        .order_by(LeadEmail.lead_id, LeadEmail.email_principal.desc(), LeadEmail.email_id)
+    )
+    for lead_id, email in rows:
+        found.setdefault(lead_id, email)
+    return found
+
+
+def _mail(
+    session: Session, items: list[tuple[Due, EmailCreate]], settings: Settings
+) -> list[Fired]:
+    """Queues the reminder e-mails of one tenant in one insert (transactional lane); if the
+    batch is refused as a whole, one at a time, so one bad address skips only its reminder."""
+    principal = system_principal(items[0][0].ag.tenant_id)
+    try:
+        with session.begin_nested():
+            queued = outbound.create_batch(
+                session,
+                principal=principal,
+                items=[data for _, data in items],
+                settings=settings,
+                source="appointment",
+                lane=LANE_TRANSACTIONAL,
+            )
+    except CarteiroError:
+        queued = None
+    if queued is not None:
+        return [
+            Fired("pulado", q.error_message, q.id)
+            if q.status == "suppressed"
+            else Fired("enviado", email_id=q.id)
+            for q in queued
+        ]
+    fired = []
+    for due, data in items:
+        try:
+            with session.begin_nested():
+                email, _ = outbound.create(
+                    session,
+                    principal=principal,
+                    data=data,
+                    settings=settings,
+                    idempotency_key=f"agendamento-lembrete-{due.reminder.id}",
+                    source="appointment",
+                )
+            fired.append(Fired("enviado", email_id=email.id))
+        except CarteiroError as exc:
+            fired.append(Fired("pulado", exc.message))
+    return fired
+
+
+def fire(session: Session, *, due: list[Due], settings: Settings) -> list[Fired]:
+    """Sends reminders that have just been re-validated, inside the caller's transaction, so
+    the sends and the reminders' new statuses commit together; one outcome per reminder.
 
     The one call site of the sending channels: WhatsApp goes through dispatches where that
     service exists; here it is recorded as skipped."""
-    if reminder.channel == "whatsapp":
-        return Fired("pulado", NO_WHATSAPP)
-    if reminder.channel == "owner":
-        when = zones.spoken(ag.data_agendada, ag.timezone)
-        who = lead.contato_nome or lead.nome or f"lead {lead.lead_id}"
-        notifications.notify(session, ag, tipo="lembrete", mensagem=f"Ligar para {who} em {when}")
-        return Fired("enviado")
-    address = lead_email(session, lead_id=lead.lead_id)
-    if address is None:
-        return Fired("pulado", "the lead has no e-mail address")
-    subject, body = _text(ag, lead)
-    email, _ = outbound.create(
-        session,
-        principal=system_principal(ag.tenant_id),
-        data=EmailCreate(to_email=address.email, subject=subject, body=body),
-        settings=settings,
-        idempotency_key=f"agendamento-lembrete-{reminder.id}",
-        source="appointment",
-    )
-    return Fired("enviado", email_id=email.id)
+    out: dict[int, Fired] = {}
+    mails: dict[int, list[tuple[Due, EmailCreate]]] = {}
+    addresses = _addresses(session, {d.lead.lead_id for d in due if d.reminder.channel == "email"})
+    for d in due:
+        key = d.reminder.id
+        if d.reminder.channel == "whatsapp":
+            out[key] = Fired("pulado", NO_WHATSAPP)
+        elif d.reminder.channel == "owner":
+            when = zones.spoken(d.ag.data_agendada, d.ag.timezone)
+            who = d.lead.contato_nome or d.lead.nome or f"lead {d.lead.lead_id}"
+            notifications.notify(
+                session, d.ag, tipo="lembrete", mensagem=f"Ligar para {who} em {when}"
+            )
+            out[key] = Fired("enviado")
+        elif d.lead.lead_id not in addresses:
+            out[key] = Fired("pulado", "the lead has no e-mail address")
+        else:
+            subject, body = _text(d.ag, d.lead)
+            data = EmailCreate(to_email=addresses[d.lead.lead_id], subject=subject, body=body)
+            mails.setdefault(d.ag.tenant_id, []).append((d, data))
+    for items in mails.values():
+        for (d, _), fired in zip(items, _mail(session, items, settings), strict=True):
+            out[d.reminder.id] = fired
+    return [out[d.reminder.id] for d in due]
 
 
-def record_outcome(session: Session, ag: Agendamento, reminder: Lembrete, fired: Fired) -> None:
-    log.record(
-        session,
-        ag,
-        "lembrete_enviado" if fired.status == "enviado" else "lembrete_pulado",
-        ator="agendamentos",
-        detalhe={
-            "lembrete_id": reminder.id,
-            "channel": reminder.channel,
-            "offset_minutos": reminder.offset_minutos,
-            **({"motivo": fired.motivo} if fired.motivo else {}),
-            **({"email_id": fired.email_id} if fired.email_id else {}),
-        },
-    )
+def outcome_entry(reminder: Lembrete, fired: Fired) -> tuple[str, dict[str, object]]:
+    """The log entry (type and detail) recording what became of a reminder."""
+    detail: dict[str, object] = {
+        "lembrete_id": reminder.id,
+        "channel": reminder.channel,
+        "offset_minutos": reminder.offset_minutos,
+    }
+    if fired.motivo:
+        detail["motivo"] = fired.motivo
+    if fired.email_id:
+        detail["email_id"] = fired.email_id
+    return ("lembrete_enviado" if fired.status == "enviado" else "lembrete_pulado"), detail

@@ -12,6 +12,7 @@ import anyio.to_thread
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from carteiro.appointments import log as history
 from carteiro.appointments import metrics, reminders
 from carteiro.appointments.models import Agendamento, Lembrete
 from carteiro.config import Settings
@@ -19,9 +20,8 @@ from carteiro.db import leases
 from carteiro.db.claims import claim_rows
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
-from carteiro.errors import CarteiroError
 from carteiro.leads.models import Lead
-from carteiro.loops import run_every
+from carteiro.loops import wait_or_stop
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.appointments")
@@ -101,27 +101,31 @@ def fire_claimed(
         )
     }
     counts = {"enviado": 0, "pulado": 0}
+    outcomes: dict[int, reminders.Fired] = {}
+    due: list[reminders.Due] = []
     for reminder in held:
         ag = ags[reminder.agendamento_id]
         reason = why_not(reminder, ag, now)
-        fired = reminders.Fired("pulado", reason)
         if reason is None:
-            try:
-                with session.begin_nested():
-                    fired = reminders.fire(
-                        session, reminder=reminder, ag=ag, lead=leads[ag.lead_id], settings=settings
-                    )
-            except CarteiroError as exc:
-                fired = reminders.Fired("pulado", exc.message)
-        reminder.status = fired.status
-        reminder.motivo = fired.motivo
-        reminder.email_id = fired.email_id
+            due.append(reminders.Due(reminder, ag, leads[ag.lead_id]))
+        else:
+            outcomes[reminder.id] = reminders.Fired("pulado", reason)
+    if due:
+        fired = reminders.fire(session, due=due, settings=settings)
+        outcomes.update({d.reminder.id: f for d, f in zip(due, fired, strict=True)})
+    entries = []
+    for reminder in held:
+        result = outcomes[reminder.id]
+        reminder.status = result.status
+        reminder.motivo = result.motivo
+        reminder.email_id = result.email_id
         reminder.fired_at = now
         reminder.lease_owner = None
         reminder.lease_until = None
-        reminders.record_outcome(session, ag, reminder, fired)
-        metrics.REMINDERS_FIRED.labels(channel=reminder.channel, status=fired.status).inc()
-        counts[fired.status] += 1
+        entries.append((ags[reminder.agendamento_id], *reminders.outcome_entry(reminder, result)))
+        metrics.REMINDERS_FIRED.labels(channel=reminder.channel, status=result.status).inc()
+        counts[result.status] += 1
+    history.record_many(session, entries, ator="agendamentos")
     return counts
 
 
@@ -157,20 +161,45 @@ def run_due(db: Database, settings: Settings, *, owner: str, clock: Clock = utcn
             return total
 
 
+def next_due(db: Database) -> datetime | None:
+    """When the soonest waiting reminder falls due (an index range's first row)."""
+    with db.session() as session:
+        return session.scalar(
+            select(Lembrete.due_at)
+            .where(Lembrete.status == "agendado")
+            .order_by(Lembrete.due_at)
+            .limit(1)
+        )
+
+
+def pause_before(soonest: datetime | None, *, now: datetime, interval: float) -> float:
+    """Seconds to wait: the poll interval, or less when a reminder falls due sooner."""
+    if soonest is None:
+        return interval
+    return max(0.0, min(interval, (soonest - now).total_seconds()))
+
+
 async def reminder_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Fires due reminders until `stop` is set; safe in any number of processes."""
+    """Fires due reminders until `stop` is set; safe in any number of processes.
+
+    Between rounds it sleeps until the soonest reminder is due (never longer than the poll
+    interval, so reminders booked meanwhile wait at most that long)."""
     owner = leases.worker_id()
     settings = runtime.settings
+    interval = settings.appointment_poll_interval
 
-    async def round_() -> bool:
-        done = await anyio.to_thread.run_sync(lambda: run_once(runtime.db, settings, owner=owner))
-        return done >= settings.appointment_batch_size
+    def round_() -> float:
+        done = run_once(runtime.db, settings, owner=owner)
+        if done >= settings.appointment_batch_size:
+            return 0.0  # more are waiting
+        return pause_before(next_due(runtime.db), now=utcnow(), interval=interval)
 
     log.info("appointment reminder loop %s started", owner)
-    await run_every(
-        stop,
-        settings.appointment_poll_interval,
-        round_,
-        error="appointment reminder round failed",
-        logger=log,
-    )
+    while not stop.is_set():
+        pause = interval
+        try:
+            pause = await anyio.to_thread.run_sync(round_)
+        except Exception:
+            log.exception("appointment reminder round failed")
+        if pause > 0:
+            await wait_or_stop(stop, pause)

@@ -277,8 +277,12 @@ def create_batch(
     items: Sequence[EmailCreate],
     settings: Settings,
     source: str = "batch",
+    lane: int = LANE_BULK,
 ) -> list[Queued]:
-    """Validates every item first, then inserts all or nothing."""
+    """Validates every item first, then inserts all or nothing.
+
+    Suppressed and opted-out recipients are kept as `suppressed` rows. `lane`: bulk unless
+    the caller sends mail a person is waiting for (appointment reminders)."""
     if not items:
         raise InvalidInput("the batch is empty", field="emails")
     if len(items) > MAX_BATCH:
@@ -298,7 +302,7 @@ def create_batch(
                     settings=settings,
                     now=now,
                     source=source,
-                    lane=LANE_BULK,
+                    lane=lane,
                 )
             )
         except CarteiroError as exc:
