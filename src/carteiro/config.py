@@ -188,6 +188,28 @@ class Settings(BaseSettings):
         800, ge=16, validation_alias=_env("CARTEIRO_RESPONDER_MAX_REPLY_TOKENS")
     )
 
+    # Appointments (agendamentos): reminders, invitations, meeting links.
+    # Minutes before an appointment its reminders fire ("1440,60"); a tenant may override.
+    appointment_reminders: str = Field(
+        "1440,60", validation_alias=_env("CARTEIRO_APPOINTMENT_REMINDERS")
+    )
+    appointment_duration_minutes: int = Field(
+        30, ge=5, le=1440, validation_alias=_env("CARTEIRO_APPOINTMENT_DURATION_MINUTES")
+    )
+    appointment_meeting_url: str = Field(
+        "https://meet.jit.si/carteiro-{uid}",
+        validation_alias=_env("CARTEIRO_APPOINTMENT_MEETING_URL"),
+    )
+    appointment_organizer: str | None = Field(
+        None, validation_alias=_env("CARTEIRO_APPOINTMENT_ORGANIZER")
+    )
+    appointment_poll_interval: float = Field(
+        1.0, gt=0, validation_alias=_env("CARTEIRO_APPOINTMENT_POLL_INTERVAL")
+    )
+    appointment_batch_size: int = Field(
+        200, ge=1, le=5000, validation_alias=_env("CARTEIRO_APPOINTMENT_BATCH_SIZE")
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

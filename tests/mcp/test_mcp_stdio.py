@@ -25,8 +25,16 @@ from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 
 TOOLS = {"send_email", "get_email", "list_emails", "cancel_email", "queue_stats", "list_accounts"}
-# Tools that reach outside Carteiro (mail servers, DNS): open-world.
-OPEN_WORLD = {"send_email", "check_account_dns", "reply_to_message"}
+# Tools that reach outside Carteiro (mail servers, DNS): open-world. Booking, moving and
+# cancelling an appointment e-mail the lead a calendar invitation.
+OPEN_WORLD = {
+    "send_email",
+    "check_account_dns",
+    "reply_to_message",
+    "create_appointment",
+    "reschedule_appointment",
+    "cancel_appointment",
+}
 SERVER = [sys.executable, "-m", "carteiro.mcp.stdio"]
 # The console script a desktop client runs, for its command-line options.
 CLI = str(Path(sys.executable).with_name("carteiro"))

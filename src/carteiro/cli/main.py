@@ -6,6 +6,7 @@ import typer
 
 from carteiro.cli import (
     accounts,
+    appointments,
     dkim,
     doctor,
     inbox,
@@ -40,6 +41,8 @@ app.add_typer(dkim.app, name="dkim")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(users.app, name="users")
 app.add_typer(responder.app, name="responder")
+
+app.add_typer(appointments.app, name="agendamentos")
 
 
 def main() -> None:

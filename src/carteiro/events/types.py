@@ -15,6 +15,13 @@ EventType = Literal[
     "complained",
     "unsubscribed",
     "account_paused",
+    "appointment_created",
+    "appointment_rescheduled",
+    "appointment_cancelled",
+    "appointment_done",
+    "appointment_no_show",
+    "appointment_reminder",
+    "callback_requested",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

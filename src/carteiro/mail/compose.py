@@ -205,6 +205,7 @@ def compose_message(
     text: str,
     html: str | None = None,
     attachments: Sequence[Attachment] = (),
+    calendar: mime.CalendarPart | None = None,
     reply_to: Sequence[str] | None = None,
     headers: Mapping[str, str] | None = None,
     message_id: str,
@@ -252,6 +253,7 @@ def compose_message(
         html=html,
         html_cte=_text_cte(html) if html is not None else "",
         attachments=attachments,
+        calendar=calendar,
     )
     raw = _render(fields, content, stdlib=stdlib)
     if max_bytes is not None and len(raw) > max_bytes:

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from carteiro.mail.attachments import Attachment
 
-__all__ = ["Content", "render", "render_stdlib"]
+__all__ = ["CalendarPart", "Content", "render", "render_stdlib"]
 
 # Building a MIMEPart tree and flattening it costs about a millisecond per message, mostly in
 # parsing and refolding the same Content-* headers over and over. Here every header is still
@@ -173,6 +173,30 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
 
 
 @dataclass(frozen=True)
+class CalendarPart:
+    """An iCalendar invitation shown by mail clients as one (iMIP, RFC 6047): a
+    `text/calendar` alternative whose `method` matches the calendar's METHOD."""
+
+    ics: str
+    method: str
+
+    @property
+    def cte(self) -> str:
+        return "7bit" if self.ics.isascii() else "base64"
+
+
+def _calendar_part(calendar: CalendarPart) -> bytes:
+    payload = _payload(calendar.ics, calendar.cte)
+    # In the generator's order: it adds the method parameter after the transfer encoding.
+    return (
+        _header("Content-Transfer-Encoding", calendar.cte)
+        + _header("Content-Type", f'text/calendar; charset="utf-8"; method="{calendar.method}"')
+        + _CRLF
+        + _lines(payload)
+    )
+
+
+@dataclass(frozen=True)
 class Content:
     """The body of a message: its text, optional HTML and attachments, with the transfer
     encodings chosen for the two texts."""
@@ -182,15 +206,20 @@ class Content:
     html: str | None
     html_cte: str
     attachments: Sequence[Attachment]
+    calendar: CalendarPart | None = None
 
 
 def render(head: bytes, content: Content) -> bytes:
     """`head` (the folded top-level fields) and then `content`, laid out as
     `render_stdlib` lays it out."""
     part = _text_part("plain", content.text, content.text_cte)
+    alternatives = []
     if content.html is not None:
-        html = _text_part("html", content.html, content.html_cte)
-        ctype, body = _multipart("alternative", [part, html])
+        alternatives.append(_text_part("html", content.html, content.html_cte))
+    if content.calendar is not None:
+        alternatives.append(_calendar_part(content.calendar))
+    if alternatives:
+        ctype, body = _multipart("alternative", [part, *alternatives])
         part = ctype + _CRLF + body
     if content.attachments:
         # Inner boundaries are drawn before outer ones: the generator flattens inside out.
@@ -209,6 +238,14 @@ def render_stdlib(fields: Sequence[tuple[str, str]], content: Content) -> bytes:
     msg.set_content(content.text, subtype="plain", charset="utf-8", cte=content.text_cte)
     if content.html is not None:
         msg.add_alternative(content.html, subtype="html", charset="utf-8", cte=content.html_cte)
+    if content.calendar is not None:
+        msg.add_alternative(
+            content.calendar.ics,
+            subtype="calendar",
+            charset="utf-8",
+            cte=content.calendar.cte,
+            params={"method": content.calendar.method},
+        )
     for attachment in content.attachments:
         maintype, subtype = attachment.content_type.lower().split("/")
         msg.add_attachment(

@@ -35,6 +35,7 @@ from carteiro.mcp import (
     prompts,
     resources,
     tools,
+    tools_appointments,
     tools_deliverability,
     tools_inbox,
     tools_inbox_actions,
@@ -287,6 +288,7 @@ TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
     tools_inbox_actions.register,
     tools_mailbox.register,
     tools_leads.register,
+    tools_appointments.register,
 )
 
 

@@ -22,6 +22,7 @@ from carteiro.leads import consent, suppression, unsubscribe
 from carteiro.mail.addresses import domain_of, parse_address, parse_addresses
 from carteiro.mail.attachments import Attachment
 from carteiro.mail.compose import compose_message, make_message_id
+from carteiro.mail.mime import CalendarPart
 from carteiro.outbound import wakeup
 from carteiro.outbound.dkim.signers import Signers
 from carteiro.outbound.models import LANE_BULK, PRIORITIES, Email, EmailAttachment, EmailEvent
@@ -141,8 +142,12 @@ def build(
     now: datetime,
     source: str,
     lane: int,
+    calendar: CalendarPart | None = None,
 ) -> Built:
-    """Validates one request and renders its bytes; raises with the field named."""
+    """Validates one request and renders its bytes; raises with the field named.
+
+    `calendar` adds an invitation as a `text/calendar` alternative (callers inside Carteiro
+    only: the public request shape has no such field)."""
     to = parse_addresses(data.to_email, field=f"{prefix}to_email")
     if not to:
         raise InvalidInput("at least one recipient is required", field=f"{prefix}to_email")
@@ -201,6 +206,7 @@ def build(
         text=data.body,
         html=data.html_body,
         attachments=attachments,
+        calendar=calendar,
         reply_to=reply_to,
         headers=headers or None,
         message_id=message_id,
@@ -271,8 +277,12 @@ def create_batch(
     items: Sequence[EmailCreate],
     settings: Settings,
     source: str = "batch",
+    lane: int = LANE_BULK,
 ) -> list[Queued]:
-    """Validates every item first, then inserts all or nothing."""
+    """Validates every item first, then inserts all or nothing.
+
+    Suppressed and opted-out recipients are kept as `suppressed` rows. `lane`: bulk unless
+    the caller sends mail a person is waiting for (appointment reminders)."""
     if not items:
         raise InvalidInput("the batch is empty", field="emails")
     if len(items) > MAX_BATCH:
@@ -292,7 +302,7 @@ def create_batch(
                     settings=settings,
                     now=now,
                     source=source,
-                    lane=LANE_BULK,
+                    lane=lane,
                 )
             )
         except CarteiroError as exc:

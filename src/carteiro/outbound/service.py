@@ -17,6 +17,7 @@ from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carteiro.leads import consent, suppression
 from carteiro.mail.addresses import parse_addresses
 from carteiro.mail.attachments import Attachment
+from carteiro.mail.mime import CalendarPart
 from carteiro.outbound import enqueue, events, wakeup
 from carteiro.outbound.dkim.signers import Signers
 
@@ -92,6 +93,7 @@ def create(
     idempotency_key: str | None = None,
     source: str = "api",
     respect_opt_out: bool = False,
+    calendar: CalendarPart | None = None,
 ) -> tuple[Email, bool]:
     """Enqueues one message; returns it and whether it is new (False: idempotent repeat).
 
@@ -118,6 +120,7 @@ def create(
         now=now,
         source=source,
         lane=LANE_TRANSACTIONAL,
+        calendar=calendar,
     )
     check_hourly_limit(
         session,

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from carteiro.web.pages import (
     accounts,
+    appointments,
     auth,
     compose,
     dashboard,
@@ -31,6 +32,7 @@ PAGES: tuple[APIRouter, ...] = (
     # Before leads: /ui/leads/import is not a lead's id.
     imports.router,
     leads.router,
+    appointments.router,
     suppressions.router,
     webhooks.router,
     keys.router,

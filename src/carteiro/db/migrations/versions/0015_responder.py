@@ -1,7 +1,7 @@
 """responder: AI reply jobs for incoming mail, and token budgets per tenant and provider
 
 Revision ID: 0015
-Revises: 0010, 0002, 0003
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import carteiro.db.types
 
 revision: str = "0015"
-down_revision: tuple[str, ...] = ("0010", "0002", "0003")
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Appointments (agendamentos): booking, reminders, calendar invitations, notifications."""
