@@ -5,6 +5,7 @@ from __future__ import annotations
 # Imported for their side effect: each module declares its tables on `Base.metadata`. A new
 # domain adds its `models` module here (the migration check fails on a table it cannot see).
 from carteiro.accounts import models as accounts_models
+from carteiro.campaigns import models as campaigns_models
 from carteiro.db import leases  # noqa: F401  (scheduler_leases lives beside the leader lock)
 from carteiro.db.base import Base
 from carteiro.events import models as events_models
@@ -16,6 +17,7 @@ from carteiro.webhooks import models as webhooks_models
 
 MODELS = (
     accounts_models,
+    campaigns_models,
     events_models,
     inbound_models,
     leads_models,

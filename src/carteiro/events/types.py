@@ -14,6 +14,9 @@ EventType = Literal[
     "complained",
     "unsubscribed",
     "account_paused",
+    "campaign_started",
+    "campaign_paused",
+    "campaign_finished",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
