@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from carteiro.accounts.health import health_loop
+from carteiro.campaigns.planner import campaign_loop
 from carteiro.inbound.worker import inbox_loop
 from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
@@ -20,7 +21,7 @@ Loop = Callable[[Runtime, asyncio.Event], Awaitable[Any]]
 
 # Each `async def loop(runtime, stop)`; every one of them is safe to run in any number of
 # processes (they lease their work or hold a singleton lock).
-LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop)
+LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop, campaign_loop)
 
 
 def loop_name(loop: Loop) -> str:

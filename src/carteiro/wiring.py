@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from carteiro.campaigns import ledger as campaign_ledger
 from carteiro.config import Settings
 from carteiro.events.bus import Bounced, Bus, Subscription
 from carteiro.leads import suppression
 from carteiro.runtime import Runtime
 
 # Every reaction across domains, in one list the import map can see.
-SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (Subscription(Bounced, suppression.on_bounce),)
+SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
+    Subscription(Bounced, suppression.on_bounce),
+    # The campaign that mailed the address counts it (its guards read the counters).
+    Subscription(Bounced, campaign_ledger.on_bounce),
+)
 
 
 def bus() -> Bus:
