@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from carteiro.campaigns.models import CampaignRecipient
 from carteiro.errors import InvalidInput
@@ -161,9 +161,9 @@ def _compile(
         return has if rule.present else not_(has)
     if isinstance(rule, ConsentRule):
         assert rule.value in CONSENT
-        return exists().where(
-            LeadEmail.lead_id == Lead.lead_id, LeadEmail.consentimento == rule.value
-        )
+        # An alias: the audience query joins lead_emails itself.
+        other = aliased(LeadEmail)
+        return exists().where(other.lead_id == Lead.lead_id, other.consentimento == rule.value)
     if isinstance(rule, EngagementRule):
         engaged = _engaged(rule.action, rule.campaign_id)
         return not_(engaged) if rule.negate else engaged

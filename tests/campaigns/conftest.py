@@ -1,0 +1,1 @@
+"""Campaign test fixtures come from the suite's conftest; helpers live in campkit."""
