@@ -63,8 +63,10 @@ def add_leads(
 def make_campaign(runtime: Runtime, principal: Principal, **fields: Any) -> int:
     data: dict[str, Any] = {
         "name": "Boas-vindas",
-        "audience": {"kind": "rules", "rule": {"type": "field", "field": "status", "op": "eq",
-                                                "value": "novo"}},
+        "audience": {
+            "kind": "rules",
+            "rule": {"type": "field", "field": "status", "op": "eq", "value": "novo"},
+        },
         "variants": [{"subject": "Oi {{ nome | default('') }}", "content": BODY}],
     }
     data.update(fields)

@@ -27,7 +27,11 @@ def test_layout_wraps_markdown_and_keeps_jinja_for_each_recipient() -> None:
 
 def test_text_content_becomes_paragraphs_and_is_its_own_text_part() -> None:
     c = compile_variant(
-        format="text", content="Linha <1>\n\nOutra", text=None, preheader=None, layout=None,
+        format="text",
+        content="Linha <1>\n\nOutra",
+        text=None,
+        preheader=None,
+        layout=None,
         layout_format=None,
     )
     assert c.html == "<p>Linha &lt;1&gt;</p>\n<p>Outra</p>\n"
@@ -35,8 +39,14 @@ def test_text_content_becomes_paragraphs_and_is_its_own_text_part() -> None:
 
 
 def test_given_text_part_wins() -> None:
-    c = compile_variant(format="html", content="<p>x</p>", text="plain", preheader=None,
-                        layout=None, layout_format=None)
+    c = compile_variant(
+        format="html",
+        content="<p>x</p>",
+        text="plain",
+        preheader=None,
+        layout=None,
+        layout_format=None,
+    )
     assert c.text == "plain"
 
 
@@ -46,13 +56,22 @@ def test_mjml_compiles_with_the_layout_wrapped_first() -> None:
     c = compile_variant(
         format="mjml",
         content="<mj-section><mj-column><mj-text>Olá {{ nome }}</mj-text></mj-column></mj-section>",
-        text=None, preheader=None, layout=layout, layout_format="mjml",
+        text=None,
+        preheader=None,
+        layout=layout,
+        layout_format="mjml",
     )
     assert "<!doctype html>" in c.html.lower() and "Olá {{ nome }}" in c.html
     assert "Olá {{ nome }}" in c.text
     with pytest.raises(InvalidInput, match="MJML"):
-        compile_variant(format="mjml", content="<mjml><mj-bogus>", text=None, preheader=None,
-                        layout=None, layout_format=None)
+        compile_variant(
+            format="mjml",
+            content="<mjml><mj-bogus>",
+            text=None,
+            preheader=None,
+            layout=None,
+            layout_format=None,
+        )
 
 
 def test_layout_needs_exactly_one_slot() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from campkit import add_leads, campaign, ledger, make_campaign, schedule, tick
 from sqlalchemy import select, update
 
-from campkit import add_leads, campaign, ledger, make_campaign, schedule, tick
 from carteiro.campaigns import planner, service
 from carteiro.campaigns.ledger import record_engagement
 from carteiro.campaigns.models import Campaign
@@ -38,8 +38,12 @@ def audience(runtime: Runtime, principal: Principal) -> list[int]:
         runtime,
         principal.tenant_id,
         [
-            {"nome": "Padaria Sol", "contato_nome": "Ana", "email": "ana@sol.com",
-             "phone": "+5592988887777"},
+            {
+                "nome": "Padaria Sol",
+                "contato_nome": "Ana",
+                "email": "ana@sol.com",
+                "phone": "+5592988887777",
+            },
             {"nome": "Mercado Lua", "email": ["bia@lua.com", "ana@sol.com"]},  # shared address
             {"nome": "Saiu", "email": "saiu@x.com", "consent": "opt_out"},
             {"nome": "Bloqueado", "email": "bloq@x.com"},
@@ -54,8 +58,13 @@ async def test_campaign_runs_to_finished_with_consent_checked_three_times(
     runtime: Runtime, principal: Principal, audience: list[int]
 ) -> None:
     with runtime.db.session() as session:
-        suppression.suppress(session, tenant_id=principal.tenant_id, email="bloq@x.com",
-                             reason="manual", source="test")
+        suppression.suppress(
+            session,
+            tenant_id=principal.tenant_id,
+            email="bloq@x.com",
+            reason="manual",
+            source="test",
+        )
     cid = make_campaign(runtime, principal)
     schedule(runtime, principal, cid)
     now = utcnow()
@@ -72,22 +81,36 @@ async def test_campaign_runs_to_finished_with_consent_checked_three_times(
     assert rows["bia@lua.com"].tz_source == "default"
 
     with runtime.db.session() as session:  # 2: when enqueueing
-        suppression.suppress(session, tenant_id=principal.tenant_id, email="tarde@x.com",
-                             reason="manual", source="test")
+        suppression.suppress(
+            session,
+            tenant_id=principal.tenant_id,
+            email="tarde@x.com",
+            reason="manual",
+            source="test",
+        )
     tick(runtime)
     rows = {r.address: r for r in ledger(runtime, cid)}
-    assert rows["tarde@x.com"].status == "skipped" and rows["tarde@x.com"].skip_reason == "suppressed"
+    assert (
+        rows["tarde@x.com"].status == "skipped" and rows["tarde@x.com"].skip_reason == "suppressed"
+    )
     assert rows["ana@sol.com"].status == rows["bia@lua.com"].status == "queued"
 
     with runtime.db.session() as session:  # 3: at send, as for any message
-        suppression.suppress(session, tenant_id=principal.tenant_id, email="bia@lua.com",
-                             reason="manual", source="test")
+        suppression.suppress(
+            session,
+            tenant_id=principal.tenant_id,
+            email="bia@lua.com",
+            reason="manual",
+            source="test",
+        )
     await run_dispatcher_until(runtime, lambda: all_final(runtime, cid))
     tick(runtime)
     rows = {r.address: r for r in ledger(runtime, cid)}
     assert rows["ana@sol.com"].status == "sent" and rows["ana@sol.com"].sent_at is not None
     assert (rows["bia@lua.com"].status, rows["bia@lua.com"].skip_reason) == (
-        "skipped", "suppressed_at_send")
+        "skipped",
+        "suppressed_at_send",
+    )
     c = campaign(runtime, cid)
     assert c.status == "finished" and c.finished_at is not None
     assert (c.audience_total, c.queued, c.sent, c.skipped, c.failed) == (5, 2, 1, 4, 0)
@@ -101,14 +124,18 @@ async def test_campaign_runs_to_finished_with_consent_checked_three_times(
     # Engagement arrives from tracking: counters and the ledger, unique once.
     rid = rows["ana@sol.com"].id
     with runtime.db.session() as session:
-        assert record_engagement(session, campaign_id=cid, recipient_id=rid, kind="opened",
-                                 human=False, at=utcnow())
-        assert record_engagement(session, campaign_id=cid, email_id=sent.id, kind="clicked",
-                                 human=True, at=utcnow())
-        record_engagement(session, campaign_id=cid, recipient_id=rid, kind="clicked",
-                          human=True, at=utcnow())
-        assert not record_engagement(session, campaign_id=cid + 1, recipient_id=rid,
-                                     kind="opened", human=True)
+        assert record_engagement(
+            session, campaign_id=cid, recipient_id=rid, kind="opened", human=False, at=utcnow()
+        )
+        assert record_engagement(
+            session, campaign_id=cid, email_id=sent.id, kind="clicked", human=True, at=utcnow()
+        )
+        record_engagement(
+            session, campaign_id=cid, recipient_id=rid, kind="clicked", human=True, at=utcnow()
+        )
+        assert not record_engagement(
+            session, campaign_id=cid + 1, recipient_id=rid, kind="opened", human=True
+        )
     c = campaign(runtime, cid)
     assert (c.opened_unique, c.opened_human_unique, c.clicked_unique) == (1, 1, 1)
     row = next(r for r in ledger(runtime, cid) if r.id == rid)
@@ -172,8 +199,9 @@ def test_guard_pauses_on_hard_bounces(
     schedule(runtime, principal, cid)
     tick(runtime)
     with runtime.db.session() as session:
-        session.execute(update(Campaign).where(Campaign.id == cid).values(sent=300,
-                                                                         bounced_hard=20))
+        session.execute(
+            update(Campaign).where(Campaign.id == cid).values(sent=300, bounced_hard=20)
+        )
     tick(runtime)
     c = campaign(runtime, cid)
     assert c.status == "paused" and c.status_reason and "hard bounces 6.7%" in c.status_reason

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from campkit import add_leads
 from pydantic import TypeAdapter, ValidationError
 
-from campkit import add_leads
 from carteiro.campaigns import catalog, segments
 from carteiro.campaigns.schemas import SegmentCreate
 from carteiro.errors import Conflict, InvalidInput
@@ -24,9 +24,19 @@ def leads(runtime: Runtime, principal: Principal) -> list[int]:
         principal.tenant_id,
         [
             {"nome": "Padaria Sol", "status": "novo", "tags": ["vip"], "email": "sol@a.com"},
-            {"nome": "Mercado Lua", "status": "novo", "tags": [], "email": ["lua@a.com", "x@a.com"]},
-            {"nome": "Oficina Mar", "status": "contatado", "tags": ["vip"], "email": "mar@a.com",
-             "consent": "opt_in"},
+            {
+                "nome": "Mercado Lua",
+                "status": "novo",
+                "tags": [],
+                "email": ["lua@a.com", "x@a.com"],
+            },
+            {
+                "nome": "Oficina Mar",
+                "status": "contatado",
+                "tags": ["vip"],
+                "email": "mar@a.com",
+                "consent": "opt_in",
+            },
             {"nome": "Sem Email", "status": "novo", "tags": ["vip"]},
         ],
     )
@@ -47,8 +57,13 @@ def test_and_or_tree_over_fields_tags_and_consent(
         "rule": {
             "type": "or",
             "rules": [
-                {"type": "and", "rules": [{"type": "tag", "tag": "vip"},
-                                          {"type": "field", "field": "status", "value": "novo"}]},
+                {
+                    "type": "and",
+                    "rules": [
+                        {"type": "tag", "tag": "vip"},
+                        {"type": "field", "field": "status", "value": "novo"},
+                    ],
+                },
                 {"type": "field", "field": "company", "op": "contains", "value": "lua"},
             ],
         },
@@ -56,11 +71,15 @@ def test_and_or_tree_over_fields_tags_and_consent(
     got = preview(runtime, principal, vip_or_lua)
     assert (got.leads, got.addresses) == (3, 3)
     assert [s.nome for s in got.sample] == ["Padaria Sol", "Mercado Lua", "Sem Email"]
-    consented = preview(runtime, principal, {"kind": "rules",
-                                             "rule": {"type": "consent", "value": "opt_in"}})
+    consented = preview(
+        runtime, principal, {"kind": "rules", "rule": {"type": "consent", "value": "opt_in"}}
+    )
     assert [s.nome for s in consented.sample] == ["Oficina Mar"]
-    not_vip = preview(runtime, principal, {"kind": "rules",
-                                           "rule": {"type": "tag", "tag": "vip", "present": False}})
+    not_vip = preview(
+        runtime,
+        principal,
+        {"kind": "rules", "rule": {"type": "tag", "tag": "vip", "present": False}},
+    )
     assert [s.nome for s in not_vip.sample] == ["Mercado Lua"]
 
 
@@ -74,15 +93,29 @@ def test_static_list_ignores_unknown_ids(
 def test_unknown_field_and_bad_values_name_the_field(
     runtime: Runtime, principal: Principal, leads: list[int]
 ) -> None:
-    tree = {"kind": "rules", "rule": {"type": "and", "rules": [
-        {"type": "tag", "tag": "vip"}, {"type": "field", "field": "senha", "value": "x"}]}}
+    tree = {
+        "kind": "rules",
+        "rule": {
+            "type": "and",
+            "rules": [
+                {"type": "tag", "tag": "vip"},
+                {"type": "field", "field": "senha", "value": "x"},
+            ],
+        },
+    }
     with pytest.raises(InvalidInput) as err:
         preview(runtime, principal, tree)
     assert err.value.field == "definition.rule.rules[1].field"
     assert "unknown field 'senha'" in err.value.message
     with pytest.raises(InvalidInput) as err:
-        preview(runtime, principal, {"kind": "rules", "rule": {"type": "field", "field": "status",
-                                                                "op": "in", "value": "novo"}})
+        preview(
+            runtime,
+            principal,
+            {
+                "kind": "rules",
+                "rule": {"type": "field", "field": "status", "op": "in", "value": "novo"},
+            },
+        )
     assert err.value.field == "definition.rule.value"
     with pytest.raises(ValidationError):
         DEF.validate_python({"kind": "rules", "rule": {"type": "sql", "query": "DROP TABLE"}})

@@ -56,8 +56,9 @@ def test_missed_window_spills_to_the_next_allowed_day_never_into_the_night() -> 
     assert window(friday_evening, SP, weekdays=[0, 1, 2, 3, 4]) == datetime(
         2026, 12, 7, 12, 0, tzinfo=UTC
     )
-    assert zones.in_window(datetime(2026, 12, 1, 13, 0, tzinfo=UTC), tz=SP, start=time(9),
-                           end=time(18), weekdays=None)
+    assert zones.in_window(
+        datetime(2026, 12, 1, 13, 0, tzinfo=UTC), tz=SP, start=time(9), end=time(18), weekdays=None
+    )
 
 
 def test_unknown_zone_names_the_field() -> None:

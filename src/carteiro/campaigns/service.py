@@ -45,7 +45,7 @@ from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carteiro.leads import consent
 from carteiro.leads import service as leads
-from carteiro.leads.models import LeadEmail
+from carteiro.leads.models import Lead, LeadEmail
 from carteiro.mail.addresses import parse_address
 from carteiro.outbound import enqueue
 from carteiro.tenancy.service import Principal
@@ -369,6 +369,20 @@ def _variant(session: Session, c: Campaign, label: str | None) -> CampaignVarian
     raise InvalidInput(f"no variant '{label}'", field="variant")
 
 
+def _lead(session: Session, c: Campaign, lead_id: int | None) -> Lead | None:
+    """The chosen lead, or the audience's first one, for a preview or a test send."""
+    if lead_id is not None:
+        return leads.get_or_raise(session, tenant_id=c.tenant_id, lead_id=lead_id)
+    first = segments.lead_ids(
+        session,
+        tenant_id=c.tenant_id,
+        definition=ledger.audience_definition(session, c),
+        now=utcnow(),
+        limit=1,
+    )
+    return session.get(Lead, first[0]) if first else None
+
+
 def preview(
     session: Session,
     *,
@@ -381,10 +395,8 @@ def preview(
     """The message as a chosen lead (or a sample one) would get it."""
     c = get_or_raise(session, principal=principal, campaign_id=campaign_id)
     v = _variant(session, c, variant)
-    lead = None
-    if lead_id is not None:
-        lead = leads.get_or_raise(session, tenant_id=c.tenant_id, lead_id=lead_id)
-    emails = [e.email for e in lead_emails(session, lead_id)] if lead_id else []
+    lead = _lead(session, c, lead_id)
+    emails = [e.email for e in lead_emails(session, lead.lead_id)] if lead else []
     row = CampaignRecipient(id=None, address=emails[0] if emails else "preview@example.com")
     msg = planner.message_for(c, v, row, lead, settings=settings)
     return Preview(
@@ -416,7 +428,7 @@ def test_send(
     addresses = [parse_address(a, field=f"to[{i}]") for i, a in enumerate(to)]
     enqueue.check_recipients(principal, [(f"to[{i}]", a) for i, a in enumerate(addresses)])
     v = _variant(session, c, variant)
-    lead = leads.get_or_raise(session, tenant_id=c.tenant_id, lead_id=lead_id) if lead_id else None
+    lead = _lead(session, c, lead_id)
     items = [
         planner.message_for(
             c, v, CampaignRecipient(id=None, address=a), lead, settings=settings, test=True

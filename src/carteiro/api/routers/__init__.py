@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from carteiro.api.routers import (
     accounts,
+    campaigns,
     deliverability,
     emails,
     inbox,
@@ -20,6 +21,7 @@ from carteiro.api.routers import (
 # Name order, as they were mounted when a scan found them: on overlapping paths the first wins.
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
+    campaigns.router,
     deliverability.router,
     emails.router,
     inbox.router,
