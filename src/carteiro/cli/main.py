@@ -6,6 +6,7 @@ import typer
 
 from carteiro.cli import (
     accounts,
+    campaigns,
     dkim,
     doctor,
     inbox,
@@ -38,6 +39,7 @@ app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(dkim.app, name="dkim")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(users.app, name="users")
+app.add_typer(campaigns.app, name="campaigns")
 
 
 def main() -> None:

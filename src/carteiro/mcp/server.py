@@ -19,6 +19,7 @@ from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.mcp import (
     tools,
+    tools_campaigns,
     tools_deliverability,
     tools_inbox,
     tools_inbox_actions,
@@ -154,6 +155,7 @@ class CarteiroServer(MCPServer):
 # order is the one tools are listed in.
 TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
     tools.register,
+    tools_campaigns.register,
     tools_deliverability.register,
     tools_inbox.register,
     tools_inbox_actions.register,
