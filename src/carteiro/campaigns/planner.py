@@ -19,7 +19,6 @@ from carteiro.campaigns.models import AbDecision, Campaign, CampaignRecipient, C
 from carteiro.config import Settings
 from carteiro.db import leases, upsert
 from carteiro.db.base import table_of
-from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError
 from carteiro.leads import consent, suppression, unsubscribe
@@ -34,7 +33,7 @@ log = logging.getLogger("carteiro.campaigns")
 R = CampaignRecipient
 RECIPIENTS = table_of(CampaignRecipient)
 RUNNING = ("scheduled", "preparing", "sending", "testing", "awaiting_winner")
-LEASE_SECONDS = 60.0
+LEASE_SECONDS = 15.0
 # One planner round works this long at most before it lets the others run.
 ROUND_SECONDS = 5.0
 
@@ -301,8 +300,8 @@ def decide(
         decided_at=now,
     )
     stmt = stmt.on_conflict_do_nothing(index_elements=["campaign_id"])
-    if dml(session, stmt).rowcount != 1:
-        return None
+    if session.scalar(stmt.returning(AbDecision.id)) is None:
+        return None  # another decider recorded it first
     session.execute(
         update(R)
         .where(R.campaign_id == campaign.id, R.phase == "remainder", R.status == "pending")
@@ -401,6 +400,9 @@ def tick(runtime: Runtime, *, owner: str, now: datetime | None = None) -> int:
                 if campaign is None:
                     break
                 more = step(session, campaign, settings=runtime.settings, now=now or utcnow())
+                # Given up with the step's commit (SQLite): a worker killed mid-step holds it
+                # for LEASE_SECONDS at most.
+                leases.release(session, name=name, owner=owner)
                 steps += 1
     return steps
 
