@@ -11,11 +11,14 @@ import pytest
 from campkit import BODY, add_leads, campaign, ledger, make_campaign, schedule, tick
 from sqlalchemy import func, select
 
+from carteiro.accounts.models import Account
 from carteiro.campaigns import planner, service
 from carteiro.campaigns.ledger import record_engagement
 from carteiro.campaigns.models import AbDecision, Campaign
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict
+from carteiro.inbound.models import InboxMessage, InboxThread
+from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.runs import run_dispatcher_until
@@ -126,3 +129,57 @@ async def test_manual_decision_once(
     assert state.decision and state.decision.decided_by.startswith("manual")
     with runtime.db.session() as session, pytest.raises(Conflict):
         service.ab_decide(session, principal=principal, campaign_id=cid, variant_id=chosen)
+
+
+async def test_winner_by_replies_from_the_inbox(
+    runtime: Runtime, principal: Principal, audience: list[int]
+) -> None:
+    AB["ab"]["metric"] = "replies"
+    try:
+        cid = await run_test_phase(runtime, principal)
+    finally:
+        AB["ab"]["metric"] = "clicks"
+    rows = [r for r in ledger(runtime, cid) if r.phase == "test"]
+    b_id = max(r.variant_id or 0 for r in rows)
+    now = utcnow()
+    with runtime.db.session() as session:
+        # An inbox needs an account; a paused one sends nothing for the campaign.
+        account = Account(
+            tenant_id=principal.tenant_id,
+            name="caixa",
+            email="caixa@empresa.com",
+            smtp_host="localhost",
+            smtp_port=25,
+            status="paused",
+        )
+        session.add(account)
+        session.flush()
+        thread = InboxThread(
+            tenant_id=principal.tenant_id,
+            account_id=account.id,
+            first_message_at=now,
+            last_message_at=now,
+        )
+        session.add(thread)
+        session.flush()
+        for r in rows:
+            if r.variant_id == b_id:
+                email = session.get_one(Email, r.email_id)
+                session.add(
+                    InboxMessage(
+                        tenant_id=principal.tenant_id,
+                        account_id=account.id,
+                        thread_id=thread.id,
+                        in_reply_to=email.message_id,
+                        from_address=r.address,
+                        to_addresses=[],
+                        cc_addresses=[],
+                        reply_to=[],
+                        date=now,
+                    )
+                )
+    c = campaign(runtime, cid)
+    tick(runtime, now=(c.ab_last_test_send_at or now) + timedelta(seconds=3601))
+    c = campaign(runtime, cid)
+    assert c.replied == sum(r.variant_id == b_id for r in rows)
+    assert c.status == "sending" and c.winner_variant_id == b_id

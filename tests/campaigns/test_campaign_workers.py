@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from campkit import add_leads, campaign, ledger, make_campaign, schedule
 
-from campkit import BODY, add_leads, campaign, ledger, make_campaign, schedule
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.smtp_server import SmtpSink
@@ -40,7 +40,7 @@ def start_worker(runtime: Runtime, cwd: Path) -> subprocess.Popen[bytes]:
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=open(cwd / f"worker-{time.monotonic_ns()}.log", "wb"),  # noqa: SIM115
+        stderr=open(cwd / f"worker-{time.monotonic_ns()}.log", "wb"),
     )
 
 

@@ -18,6 +18,7 @@ from carteiro.db.base import table_of
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.events.bus import Bounced
+from carteiro.inbound.models import InboxMessage
 from carteiro.leads import consent, suppression
 from carteiro.leads.models import Lead, LeadEmail, LeadTelefone
 from carteiro.outbound.models import Email
@@ -318,6 +319,35 @@ def on_bounce(session: Session, event: Bounced) -> None:
     if event.kind != "complaint":
         tally.add(row.variant_id, "bounced")
     tally.write(session, campaign_id=row.campaign_id, at=now)
+
+
+def collect_replies(session: Session, campaign: Campaign) -> int:
+    """Replies from the inbox: an incoming message whose In-Reply-To is one of the campaign's
+    Message-IDs marks that recipient replied (once). Returns how many were new."""
+    if campaign.started_at is None:
+        return 0
+    found = session.execute(
+        select(R.id, func.min(InboxMessage.date))
+        .join(Email, Email.id == R.email_id)
+        .join(
+            InboxMessage,
+            (InboxMessage.in_reply_to == Email.message_id)
+            & (InboxMessage.tenant_id == campaign.tenant_id),
+        )
+        .where(
+            R.campaign_id == campaign.id,
+            R.replied_at.is_(None),
+            R.email_id.is_not(None),
+            InboxMessage.direction == "in",
+            InboxMessage.created_at >= campaign.started_at,
+        )
+        .group_by(R.id)
+    ).all()
+    for rid, at in found:
+        record_engagement(
+            session, campaign_id=campaign.id, recipient_id=rid, kind="replied", human=True, at=at
+        )
+    return len(found)
 
 
 def by_status(session: Session, campaign_id: int) -> dict[str, int]:

@@ -350,6 +350,7 @@ def step(session: Session, campaign: Campaign, *, settings: Settings, now: datet
     if status not in ("sending", "testing", "awaiting_winner"):
         return False
     ledger.reconcile(session, campaign, now=now)
+    ledger.collect_replies(session, campaign)
     session.refresh(campaign)
     why = guards.reason_to_pause(campaign)
     if why is not None:
