@@ -135,3 +135,33 @@ def test_bad_input_names_the_field(runtime: Runtime, principal: Principal) -> No
         with pytest.raises(InvalidInput) as err:
             make_campaign(runtime, principal, **fields)
         assert err.value.field == field, (fields, err.value.message)
+
+
+def test_readme_example_is_valid_json_for_the_api() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```json\nPOST /campaigns\n(.*?)```", readme, re.S)
+    assert block is not None
+    data = service.CampaignCreate.model_validate(json.loads(block.group(1)))
+    assert data.ab.enabled and data.schedule.mode == "local" and len(data.variants) == 2
+
+
+def test_a_sender_no_account_matches_pauses_instead_of_failing_every_round(
+    runtime: Runtime, principal: Principal, audience: list[int]
+) -> None:
+    cid = make_campaign(runtime, principal, from_email="@ninguem.com")
+    with runtime.db.session() as session:
+        report = service.run_lint(
+            session, principal=principal, campaign_id=cid, settings=runtime.settings
+        )
+    assert [e.code for e in report.errors] == ["sender"]
+    with runtime.db.session() as session:  # scheduled anyway (as if the account was removed)
+        lifecycle.transition(session, session.get_one(Campaign, cid), "schedule")
+    tick(runtime)
+    c = campaign(runtime, cid)
+    assert c.status == "paused" and "no active account sends as '@ninguem.com'" in (
+        c.status_reason or ""
+    )

@@ -116,6 +116,8 @@ def _variables(
 
 def _dns(session: Session, campaign: Campaign) -> tuple[list[LintIssue], list[LintIssue]]:
     accounts = planner.accounts_for(session, campaign)
+    if not accounts and campaign.from_route:
+        return [_issue("sender", f"no active account sends as '{campaign.from_route}'")], []
     if not accounts:
         return [], [
             _issue(

@@ -364,7 +364,14 @@ def step(session: Session, campaign: Campaign, *, settings: Settings, now: datet
         if now >= last + timedelta(seconds=campaign.ab_wait_seconds):
             decide(session, campaign, now=now)
         return False
-    added = enqueue_due(session, campaign, settings=settings, now=now)
+    try:
+        with session.begin_nested():
+            added = enqueue_due(session, campaign, settings=settings, now=now)
+    except CarteiroError as exc:
+        # Nothing of the round was enqueued; a person must fix the sender (or the content).
+        session.refresh(campaign)
+        control.pause(session, campaign, reason=f"cannot enqueue: {exc.message}")
+        return False
     if status == "testing" and ledger.open_rows(session, campaign.id, phase="test") == 0:
         last = session.scalar(
             select(func.max(R.sent_at)).where(R.campaign_id == campaign.id, R.phase == "test")
