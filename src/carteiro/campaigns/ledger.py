@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carteiro.campaigns import ab, segments, zones
 from carteiro.campaigns.counters import Tally
 from carteiro.campaigns.models import Campaign, CampaignRecipient, CampaignVariant, Segment
-from carteiro.db import upsert
 from carteiro.db.base import table_of
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
@@ -108,6 +108,7 @@ def materialise_chunk(
     variants = [(v.id, v.weight) for v in variants_of(session, campaign.id)]
     tally = Tally()
     rows = []
+    due: dict[str, datetime] = {}
     for address in fresh:
         lead_id, state = first[address]
         tz, source = zones.resolve(
@@ -136,7 +137,9 @@ def materialise_chunk(
                 "phase": phase,
                 "tz": tz,
                 "tz_source": source,
-                "due_at": None if phase == "remainder" else due_at(campaign, tz=tz, now=now),
+                "due_at": None
+                if phase == "remainder"
+                else due.get(tz) or due.setdefault(tz, due_at(campaign, tz=tz, now=now)),
                 "opens": 0,
                 "machine_opens": 0,
                 "clicks": 0,
@@ -146,7 +149,9 @@ def materialise_chunk(
         if reason:
             tally.add(variant_id, "skipped")
     if rows:
-        stmt = upsert.insert(session, CampaignRecipient).on_conflict_do_nothing(
+        # Core, not the ORM's bulk path: a chunk is thousands of rows.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(RECIPIENTS).on_conflict_do_nothing(
             index_elements=["campaign_id", "address"]
         )
         session.execute(stmt, rows)
