@@ -13,6 +13,7 @@ from carteiro.campaigns import planner, service
 from carteiro.campaigns.ledger import record_engagement
 from carteiro.campaigns.models import Campaign
 from carteiro.db.types import utcnow
+from carteiro.events.models import OutboxEvent
 from carteiro.leads import suppression
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
@@ -113,6 +114,10 @@ async def test_campaign_runs_to_finished_with_consent_checked_three_times(
     )
     c = campaign(runtime, cid)
     assert c.status == "finished" and c.finished_at is not None
+    with runtime.db.session() as session:
+        events = [(e.type, e.payload["campaign_id"]) for e in session.scalars(
+            select(OutboxEvent).order_by(OutboxEvent.id))]
+    assert events == [("campaign_started", cid), ("campaign_finished", cid)]
     assert (c.audience_total, c.queued, c.sent, c.skipped, c.failed) == (5, 2, 1, 4, 0)
     sent = emails(runtime, [rows["ana@sol.com"].email_id])[rows["ana@sol.com"].email_id]
     assert sent.subject == "Oi Padaria Sol" and sent.lane == 1 and sent.source == "campaign"

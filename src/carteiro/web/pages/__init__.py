@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from carteiro.web.pages import (
     accounts,
     auth,
+    campaigns,
     compose,
     dashboard,
     imports,
@@ -31,6 +32,7 @@ PAGES: tuple[APIRouter, ...] = (
     imports.router,
     leads.router,
     suppressions.router,
+    campaigns.router,
     webhooks.router,
     keys.router,
 )
