@@ -3,7 +3,7 @@ consent and suppression at the three points; pause, resume, cancel; engagement c
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from campkit import add_leads, campaign, ledger, make_campaign, schedule, tick
@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 
 from carteiro.campaigns import planner, service
 from carteiro.campaigns.ledger import record_engagement
-from carteiro.campaigns.models import Campaign
+from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.db.types import utcnow
+from carteiro.events.bus import Bounced
 from carteiro.events.models import OutboxEvent
 from carteiro.leads import suppression
 from carteiro.outbound.models import Email
@@ -115,8 +116,10 @@ async def test_campaign_runs_to_finished_with_consent_checked_three_times(
     c = campaign(runtime, cid)
     assert c.status == "finished" and c.finished_at is not None
     with runtime.db.session() as session:
-        events = [(e.type, e.payload["campaign_id"]) for e in session.scalars(
-            select(OutboxEvent).order_by(OutboxEvent.id))]
+        events = [
+            (e.type, e.payload["campaign_id"])
+            for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))
+        ]
     assert events == [("campaign_started", cid), ("campaign_finished", cid)]
     assert (c.audience_total, c.queued, c.sent, c.skipped, c.failed) == (5, 2, 1, 4, 0)
     sent = emails(runtime, [rows["ana@sol.com"].email_id])[rows["ana@sol.com"].email_id]
@@ -212,3 +215,73 @@ def test_guard_pauses_on_hard_bounces(
     assert c.status == "paused" and c.status_reason and "hard bounces 6.7%" in c.status_reason
     queued = [r.email_id for r in ledger(runtime, cid) if r.status == "queued"]
     assert {e.status for e in emails(runtime, queued).values()} == {"held"}
+
+
+def test_local_windows_across_zones_with_an_injected_clock(
+    runtime: Runtime, principal: Principal
+) -> None:
+    add_leads(
+        runtime,
+        principal.tenant_id,
+        [
+            {"nome": "SP", "email": "sp@x.com", "phone": "+5511988887777"},
+            {"nome": "Manaus", "email": "am@x.com", "phone": "+5592988887777"},
+            {"nome": "Noronha", "email": "fn@x.com"},
+        ],
+    )
+    cid = make_campaign(
+        runtime,
+        principal,
+        schedule={
+            "mode": "local",
+            "window_start": "09:00",
+            "window_end": "18:00",
+            "default_tz": "America/Noronha",
+        },
+    )
+    schedule(runtime, principal, cid)
+    # 11:30 UTC on a Tuesday: 08:30 in São Paulo, 07:30 in Manaus, 09:30 in Noronha.
+    at = datetime(2026, 12, 1, 11, 30, tzinfo=UTC)
+    tick(runtime, now=at)
+    rows = {r.address: r for r in ledger(runtime, cid)}
+    assert rows["fn@x.com"].status == "queued" and rows["fn@x.com"].tz_source == "default"
+    assert rows["sp@x.com"].status == rows["am@x.com"].status == "pending"
+    assert rows["sp@x.com"].due_at == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert rows["am@x.com"].due_at == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+    tick(runtime, now=datetime(2026, 12, 1, 12, 5, tzinfo=UTC))
+    rows = {r.address: r for r in ledger(runtime, cid)}
+    assert rows["sp@x.com"].status == "queued" and rows["am@x.com"].status == "pending"
+    # Budgets ran out all day for Manaus: at 22:30 UTC (18:30 there) its window has closed,
+    # so the row moves to the next morning instead of going out at night.
+    late = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)
+    with runtime.db.session() as session:
+        session.execute(
+            update(CampaignRecipient)
+            .where(CampaignRecipient.address == "am@x.com")
+            .values(due_at=late - timedelta(hours=9))
+        )
+    tick(runtime, now=late)
+    am = next(r for r in ledger(runtime, cid) if r.address == "am@x.com")
+    assert am.status == "pending" and am.due_at == datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
+
+
+def test_bounces_from_the_inbox_reach_the_campaign_through_the_bus(
+    runtime: Runtime, principal: Principal, audience: list[int]
+) -> None:
+    cid = make_campaign(runtime, principal)
+    schedule(runtime, principal, cid)
+    tick(runtime)
+    with runtime.db.session() as session:
+        runtime.bus.publish(
+            session, Bounced(tenant_id=principal.tenant_id, address="Ana@Sol.com", kind="hard")
+        )
+        runtime.bus.publish(
+            session, Bounced(tenant_id=principal.tenant_id, address="ana@sol.com", kind="hard")
+        )  # once
+        runtime.bus.publish(
+            session, Bounced(tenant_id=principal.tenant_id, address="bia@lua.com", kind="complaint")
+        )
+    c = campaign(runtime, cid)
+    assert (c.bounced_hard, c.complained) == (1, 1)
+    row = next(r for r in ledger(runtime, cid) if r.address == "ana@sol.com")
+    assert row.bounced_at is not None
