@@ -12,7 +12,7 @@ from campkit import BODY, add_leads, campaign, ledger, make_campaign, schedule, 
 from sqlalchemy import func, select
 
 from carteiro.accounts.models import Account
-from carteiro.campaigns import planner, service
+from carteiro.campaigns import decision, service
 from carteiro.campaigns.ledger import record_engagement
 from carteiro.campaigns.models import AbDecision, Campaign
 from carteiro.db.types import utcnow
@@ -98,7 +98,7 @@ async def test_two_deciders_record_one_decision(
         try:
             with runtime.db.session() as session:
                 c = session.get_one(Campaign, cid)
-                results.append(planner.decide(session, c, now=utcnow() + timedelta(days=1)))
+                results.append(decision.decide(session, c, now=utcnow() + timedelta(days=1)))
         except Conflict as exc:
             results.append(exc)
 

@@ -13,21 +13,20 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts import limits
 from carteiro.accounts.models import Account
-from carteiro.campaigns import ab, control, guards, ledger, lifecycle, render, variables, zones
+from carteiro.campaigns import control, decision, guards, ledger, lifecycle, messages, zones
 from carteiro.campaigns.counters import Tally
-from carteiro.campaigns.models import AbDecision, Campaign, CampaignRecipient, CampaignVariant
+from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.config import Settings
-from carteiro.db import leases, upsert
+from carteiro.db import leases
 from carteiro.db.base import table_of
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError
-from carteiro.leads import consent, suppression, unsubscribe
+from carteiro.leads import consent, suppression
 from carteiro.leads.models import Lead
 from carteiro.loops import wait_or_stop
 from carteiro.outbound import enqueue
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
-from carteiro.tenancy.service import Principal
 
 log = logging.getLogger("carteiro.campaigns")
 R = CampaignRecipient
@@ -36,17 +35,6 @@ RUNNING = ("scheduled", "preparing", "sending", "testing", "awaiting_winner")
 LEASE_SECONDS = 15.0
 # One planner round works this long at most before it lets the others run.
 ROUND_SECONDS = 5.0
-
-
-def sender(campaign: Campaign) -> Principal:
-    """Who enqueues a campaign's mail: the campaign itself, approved already, no key limits
-    (the pool's budgets pace it)."""
-    return Principal(
-        tenant_id=campaign.tenant_id,
-        key_id=None,
-        key_name=f"campaign {campaign.id}",
-        scopes=("emails:send",),
-    )
 
 
 def accounts_for(session: Session, campaign: Campaign) -> list[Account]:
@@ -173,7 +161,7 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
     for row in rows:
         try:
             items.append(
-                message_for(
+                messages.message_for(
                     campaign,
                     variants[row.variant_id or 0],
                     row,
@@ -189,7 +177,11 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
     _skip(session, skipped, tally)
     if items:
         queued = enqueue.create_batch(
-            session, principal=sender(campaign), items=items, settings=settings, source="campaign"
+            session,
+            principal=messages.sender(campaign),
+            items=items,
+            settings=settings,
+            source="campaign",
         )
         session.execute(
             update(RECIPIENTS)
@@ -202,134 +194,6 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
             tally.add(row.variant_id, "queued")
     tally.write(session, campaign_id=campaign.id, at=now)
     return len(items)
-
-
-def message_for(
-    campaign: Campaign,
-    variant: CampaignVariant,
-    row: CampaignRecipient,
-    lead: Lead | None,
-    *,
-    settings: Settings,
-    test: bool = False,
-) -> EmailCreate:
-    token = unsubscribe.issue(
-        settings, tenant_id=campaign.tenant_id, address=row.address, campaign_id=campaign.id
-    )
-    url = unsubscribe.unsubscribe_url(settings, token)
-    values = variables.for_lead(
-        lead,
-        address=row.address,
-        campaign_name=campaign.name,
-        campaign_vars=campaign.variables or {},
-        unsubscribe_url=url,
-    )
-    out = render.render(
-        subject=variant.subject,
-        html=variant.compiled_html or "",
-        text=variant.compiled_text or "",
-        variables=values,
-        recipient=render.Recipient(
-            campaign_id=campaign.id,
-            recipient_id=row.id,
-            address=row.address,
-            variant_id=variant.id,
-        ),
-    )
-    return EmailCreate(
-        to_email=row.address,
-        subject=("[TEST] " + out.subject)[:500] if test else out.subject,
-        body=out.text,
-        html_body=out.html,
-        account=campaign.account_id,
-        from_email=campaign.from_route,
-        reply_to=campaign.reply_to,
-        headers={
-            "List-Unsubscribe": f"<{url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
-    )
-
-
-def decide(
-    session: Session,
-    campaign: Campaign,
-    *,
-    now: datetime,
-    manual_variant_id: int | None = None,
-    decided_by: str | None = None,
-) -> AbDecision | None:
-    """Records THE decision (one row per campaign: a second decider inserts nothing and
-    stops) and, in the same transaction, gives the remainder the winner and sends it."""
-    variants = ledger.variants_of(session, campaign.id)
-    metric = {
-        "clicks": "clicked_unique",
-        "human_opens": "opened_human_unique",
-        "replies": "replied",
-    }
-    counter = metric.get(campaign.ab_metric, "clicked_unique")
-    arms = [ab.Arm(v.id, v.label, v.sent, getattr(v, counter)) for v in variants]
-    if manual_variant_id is not None:
-        verdict = ab.Verdict(manual_variant_id, decided_by or "manual", None, "decided by hand")
-    else:
-        verdict = ab.decide(
-            arms,
-            min_per_variant=campaign.ab_min_per_variant,
-            confidence=campaign.ab_confidence,
-            fallback=campaign.ab_fallback,
-        )
-    if verdict.variant_id is None:
-        return None
-    stmt = upsert.insert(session, AbDecision).values(
-        campaign_id=campaign.id,
-        variant_id=verdict.variant_id,
-        metric=campaign.ab_metric,
-        decided_by=verdict.decided_by,
-        probability=verdict.probability,
-        per_variant=[
-            {
-                "variant_id": a.variant_id,
-                "label": a.label,
-                "delivered": a.delivered,
-                "events": a.events,
-                "rate": a.rate,
-            }
-            for a in arms
-        ],
-        reason=verdict.reason,
-        decided_at=now,
-    )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["campaign_id"])
-    if session.scalar(stmt.returning(AbDecision.id)) is None:
-        return None  # another decider recorded it first
-    session.execute(
-        update(R)
-        .where(R.campaign_id == campaign.id, R.phase == "remainder", R.status == "pending")
-        .values(variant_id=verdict.variant_id, due_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    # The remainder's size moves to the winner's audience.
-    remainder = (
-        session.scalar(
-            select(func.count()).where(R.campaign_id == campaign.id, R.phase == "remainder")
-        )
-        or 0
-    )
-    session.execute(
-        update(CampaignVariant)
-        .where(CampaignVariant.id == verdict.variant_id)
-        .values(audience_total=CampaignVariant.audience_total + remainder),
-        execution_options={"synchronize_session": False},
-    )
-    lifecycle.transition(
-        session,
-        campaign,
-        "send_remainder",
-        allowed=("awaiting_winner", "testing", "paused"),
-        reason=verdict.reason,
-        winner_variant_id=verdict.variant_id,
-    )
-    return session.scalars(select(AbDecision).where(AbDecision.campaign_id == campaign.id)).one()
 
 
 def step(session: Session, campaign: Campaign, *, settings: Settings, now: datetime) -> bool:
@@ -362,7 +226,7 @@ def step(session: Session, campaign: Campaign, *, settings: Settings, now: datet
     if status == "awaiting_winner":
         last = campaign.ab_last_test_send_at or now
         if now >= last + timedelta(seconds=campaign.ab_wait_seconds):
-            decide(session, campaign, now=now)
+            decision.decide(session, campaign, now=now)
         return False
     try:
         with session.begin_nested():

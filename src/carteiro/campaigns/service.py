@@ -11,10 +11,11 @@ from carteiro.campaigns import (
     catalog,
     content,
     control,
+    decision,
     ledger,
     lifecycle,
     lint,
-    planner,
+    messages,
     segments,
     zones,
 )
@@ -398,7 +399,7 @@ def preview(
     lead = _lead(session, c, lead_id)
     emails = [e.email for e in lead_emails(session, lead.lead_id)] if lead else []
     row = CampaignRecipient(id=None, address=emails[0] if emails else "preview@example.com")
-    msg = planner.message_for(c, v, row, lead, settings=settings)
+    msg = messages.message_for(c, v, row, lead, settings=settings)
     return Preview(
         address=row.address,
         variant=v.label,
@@ -430,7 +431,7 @@ def test_send(
     v = _variant(session, c, variant)
     lead = _lead(session, c, lead_id)
     items = [
-        planner.message_for(
+        messages.message_for(
             c, v, CampaignRecipient(id=None, address=a), lead, settings=settings, test=True
         )
         for a in addresses
@@ -478,7 +479,7 @@ def ab_decide(
         )
     if c.status not in ("testing", "awaiting_winner"):
         raise Conflict(f"campaign {c.id} is {c.status}; nothing to decide", field="status")
-    made = planner.decide(
+    made = decision.decide(
         session,
         c,
         now=utcnow(),
