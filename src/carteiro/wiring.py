@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carteiro.campaigns import ledger as campaign_ledger
+from carteiro.campaigns import engagement as campaign_engagement
 from carteiro.config import Settings
 from carteiro.events.bus import Bounced, Bus, Subscription
 from carteiro.leads import suppression
@@ -14,7 +14,7 @@ from carteiro.runtime import Runtime
 SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
     Subscription(Bounced, suppression.on_bounce),
     # The campaign that mailed the address counts it (its guards read the counters).
-    Subscription(Bounced, campaign_ledger.on_bounce),
+    Subscription(Bounced, campaign_engagement.on_bounce),
 )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from carteiro.accounts.models import Account
 from carteiro.campaigns import decision, service
-from carteiro.campaigns.ledger import record_engagement
+from carteiro.campaigns.engagement import record_engagement
 from carteiro.campaigns.models import AbDecision, Campaign
 from carteiro.db.types import utcnow
 from carteiro.errors import Conflict

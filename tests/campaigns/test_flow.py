@@ -10,7 +10,7 @@ from campkit import add_leads, campaign, ledger, make_campaign, schedule, tick
 from sqlalchemy import select, update
 
 from carteiro.campaigns import planner, service
-from carteiro.campaigns.ledger import record_engagement
+from carteiro.campaigns.engagement import record_engagement
 from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.db.types import utcnow
 from carteiro.events.bus import Bounced

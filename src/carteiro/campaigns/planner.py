@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts import limits
 from carteiro.accounts.models import Account
-from carteiro.campaigns import control, decision, guards, ledger, lifecycle, messages, zones
+from carteiro.campaigns import (
+    control,
+    decision,
+    engagement,
+    guards,
+    ledger,
+    lifecycle,
+    messages,
+    zones,
+)
 from carteiro.campaigns.counters import Tally
 from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.config import Settings
@@ -214,7 +223,10 @@ def step(session: Session, campaign: Campaign, *, settings: Settings, now: datet
     if status not in ("sending", "testing", "awaiting_winner"):
         return False
     ledger.reconcile(session, campaign, now=now)
-    ledger.collect_replies(session, campaign)
+    if campaign.ab_enabled and status in ("testing", "awaiting_winner"):
+        # Replies decide reply-metric tests; this join reads the inbox since the start, so it
+        # runs only while a test is open.
+        engagement.collect_replies(session, campaign)
     session.refresh(campaign)
     why = guards.reason_to_pause(campaign)
     if why is not None:
