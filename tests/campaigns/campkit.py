@@ -32,7 +32,7 @@ def add_leads(
             phone = row.pop("phone", None)
             state = row.pop("consent", "unknown")
             valid = row.pop("valid", True)
-            row.setdefault("lead_id_externo", f"ext-{i}-{row.get('nome', '')}")
+            row.setdefault("lead_id_externo", f"ext-{i}-{row.get('nome', '')}-{emails}")
             lead = Lead(tenant_id=tenant_id, **row)
             session.add(lead)
             session.flush()

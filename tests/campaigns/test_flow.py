@@ -285,3 +285,44 @@ def test_bounces_from_the_inbox_reach_the_campaign_through_the_bus(
     assert (c.bounced_hard, c.complained) == (1, 1)
     row = next(r for r in ledger(runtime, cid) if r.address == "ana@sol.com")
     assert row.bounced_at is not None
+
+
+async def test_send_to_new_members_and_resend_to_non_clickers(
+    runtime: Runtime, principal: Principal
+) -> None:
+    add_leads(runtime, principal.tenant_id, [{"email": "a@x.com"}, {"email": "b@x.com"}])
+    cid = make_campaign(runtime, principal)
+    schedule(runtime, principal, cid)
+    tick(runtime)
+    await run_dispatcher_until(runtime, lambda: all_final(runtime, cid))
+    tick(runtime)
+    assert campaign(runtime, cid).status == "finished"
+    first = {r.address: r.email_id for r in ledger(runtime, cid)}
+    add_leads(runtime, principal.tenant_id, [{"email": "novo@x.com"}, {"email": "a@x.com"}])
+    with runtime.db.session() as session:
+        service.send_to_new_members(session, principal=principal, campaign_id=cid)
+    tick(runtime)
+    rows = {r.address: r for r in ledger(runtime, cid)}
+    assert set(rows) == {"a@x.com", "b@x.com", "novo@x.com"}  # a@x.com not twice
+    assert rows["novo@x.com"].status == "queued"
+    assert {a: rows[a].email_id for a in first} == first  # the first ones left alone
+    assert campaign(runtime, cid).audience_total == 3
+    await run_dispatcher_until(runtime, lambda: all_final(runtime, cid))
+    tick(runtime)
+    row = next(r for r in ledger(runtime, cid) if r.address == "a@x.com")
+    with runtime.db.session() as session:
+        record_engagement(session, campaign_id=cid, recipient_id=row.id, kind="clicked", human=True)
+        follow = service.resend_to_non_clickers(session, principal=principal, campaign_id=cid)
+        follow_id = follow.id
+        assert follow.status == "draft"
+    from carteiro.campaigns import catalog
+    from carteiro.campaigns import ledger as ledger_
+
+    with runtime.db.session() as session:
+        c = session.get_one(Campaign, follow_id)
+        got = catalog.preview(
+            session,
+            tenant_id=principal.tenant_id,
+            definition=ledger_.audience_definition(session, c),
+        )
+    assert sorted(e for s in got.sample for e in s.emails) == ["b@x.com", "novo@x.com"]

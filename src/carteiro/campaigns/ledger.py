@@ -119,7 +119,9 @@ def materialise_chunk(
         tz, source = zones.resolve(
             lead_tz=None, uf=None, phone=phones.get(lead_id), default=campaign.default_tz
         )
-        if campaign.ab_enabled and len(variants) > 1:
+        if campaign.winner_variant_id is not None:  # new members after the decision
+            variant_id, phase = campaign.winner_variant_id, "all"
+        elif campaign.ab_enabled and len(variants) > 1:
             variant_id, phase = ab.assign(
                 campaign.ab_seed, address, fraction=campaign.ab_test_fraction, variants=variants
             )

@@ -216,7 +216,7 @@ def step(session: Session, campaign: Campaign, *, settings: Settings, now: datet
     if status == "preparing":
         if not ledger.materialise_chunk(session, campaign, now=now):
             return True
-        verb = "test" if campaign.ab_enabled else "send"
+        verb = "test" if campaign.ab_enabled and campaign.winner_variant_id is None else "send"
         lifecycle.transition(session, campaign, verb, now=now, prepared_at=now, started_at=now)
         control.notify(session, campaign, "campaign_started", audience=campaign.audience_total)
         return True
