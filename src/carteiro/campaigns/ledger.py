@@ -119,6 +119,7 @@ def materialise_chunk(
         tz, source = zones.resolve(
             lead_tz=None, uf=None, phone=phones.get(lead_id), default=campaign.default_tz
         )
+        variant_id: int | None
         if campaign.winner_variant_id is not None:  # new members after the decision
             variant_id, phase = campaign.winner_variant_id, "all"
         elif campaign.ab_enabled and len(variants) > 1:
