@@ -326,3 +326,32 @@ async def test_send_to_new_members_and_resend_to_non_clickers(
             definition=ledger_.audience_definition(session, c),
         )
     assert sorted(e for s in got.sample for e in s.emails) == ["b@x.com", "novo@x.com"]
+
+
+def test_materialisation_resumes_from_its_cursor_and_skips_other_tenants(
+    runtime: Runtime, principal: Principal
+) -> None:
+    from carteiro.campaigns import ledger as ledger_
+    from carteiro.tenancy import service as tenancy
+
+    with runtime.db.session() as session:
+        other = tenancy.create_tenant(session, slug="outra").id
+    for i in range(5):  # interleaved ids: the windows hold both tenants' leads
+        add_leads(runtime, principal.tenant_id, [{"email": f"m{i}@x.com"}])
+        add_leads(runtime, other, [{"email": f"o{i}@x.com"}])
+    cid = make_campaign(runtime, principal)
+    with runtime.db.session() as session:
+        c = session.get_one(Campaign, cid)
+        assert not ledger_.materialise_chunk(session, c, now=utcnow(), chunk=3)
+        raise_after = c.cursor_lead_id
+    # A worker killed here keeps what it committed; the next one starts at the cursor.
+    done, rounds = False, 0
+    while not done:
+        with runtime.db.session() as session:
+            c = session.get_one(Campaign, cid)
+            assert c.cursor_lead_id >= raise_after
+            done = ledger_.materialise_chunk(session, c, now=utcnow(), chunk=3)
+            rounds += 1
+    rows = ledger(runtime, cid)
+    assert sorted(r.address for r in rows) == [f"m{i}@x.com" for i in range(5)]
+    assert campaign(runtime, cid).audience_total == 5 and rounds >= 3

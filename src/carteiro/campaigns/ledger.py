@@ -69,33 +69,37 @@ def materialise_chunk(
     with the cursor's move, so a killed worker resumes exactly there. True when done."""
     definition = audience_definition(session, campaign)
     clause = segments.where(session, tenant_id=campaign.tenant_id, definition=definition, now=now)
-    ids = list(
-        session.scalars(
-            select(Lead.lead_id)
-            .where(clause, Lead.lead_id > campaign.cursor_lead_id)
-            .order_by(Lead.lead_id)
-            .limit(chunk)
-        )
+    # The chunk is a window of the primary key (the next `chunk` lead ids of any tenant),
+    # found from the key alone; the segment's clause is applied inside it. Asking for "the
+    # next `chunk` matching leads in id order" made the database filter and sort the whole
+    # table again for every chunk.
+    start = campaign.cursor_lead_id
+    after = Lead.lead_id > start
+    end = session.scalar(
+        select(Lead.lead_id).where(after).order_by(Lead.lead_id).offset(chunk - 1).limit(1)
     )
-    if not ids:
-        return True
-    # Ranges of lead ids, not lists of them: a list of thousands of ids costs more to compile
-    # than to run.
-    in_chunk = (Lead.lead_id > campaign.cursor_lead_id) & (Lead.lead_id <= ids[-1])
+    last = end is None
+    if end is None:
+        end = session.scalar(select(func.max(Lead.lead_id)).where(after))
+        if end is None:
+            return True
+    in_chunk = after & (Lead.lead_id <= end)
     addresses = session.execute(
         select(LeadEmail.lead_id, LeadEmail.email, LeadEmail.consentimento)
         .join(Lead, Lead.lead_id == LeadEmail.lead_id)
-        .where(clause, in_chunk, segments.mailable())
+        .where(
+            clause,
+            in_chunk,
+            LeadEmail.lead_id > start,
+            LeadEmail.lead_id <= end,
+            segments.mailable(),
+        )
         .order_by(LeadEmail.lead_id, LeadEmail.email_principal.desc(), LeadEmail.email_id)
     ).all()
     phones: dict[int, str] = {}
     for lead_id, phone in session.execute(
         select(LeadTelefone.lead_id, LeadTelefone.telefone)
-        .where(
-            LeadTelefone.tenant_id == campaign.tenant_id,
-            LeadTelefone.lead_id > campaign.cursor_lead_id,
-            LeadTelefone.lead_id <= ids[-1],
-        )
+        .where(LeadTelefone.lead_id > start, LeadTelefone.lead_id <= end)
         .order_by(LeadTelefone.lead_id, LeadTelefone.telefone_principal.desc())
     ):
         phones.setdefault(lead_id, phone)
@@ -165,11 +169,11 @@ def materialise_chunk(
         session.execute(stmt, rows)
     tally.write(session, campaign_id=campaign.id, at=now)
     session.execute(
-        update(Campaign).where(Campaign.id == campaign.id).values(cursor_lead_id=ids[-1]),
+        update(Campaign).where(Campaign.id == campaign.id).values(cursor_lead_id=end),
         execution_options={"synchronize_session": False},
     )
     session.refresh(campaign)
-    return len(ids) < chunk
+    return last
 
 
 def reconcile(session: Session, campaign: Campaign, *, now: datetime) -> int:
