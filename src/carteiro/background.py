@@ -9,6 +9,7 @@ from typing import Any
 
 from carteiro.accounts.health import health_loop
 from carteiro.appointments.worker import reminder_loop
+from carteiro.campaigns.planner import campaign_loop
 from carteiro.inbound.worker import inbox_loop
 from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
@@ -29,6 +30,7 @@ LOOPS: tuple[Loop, ...] = (
     health_loop,
     responder_loop,
     reminder_loop,
+    campaign_loop,
 )
 
 

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         10, ge=1, validation_alias=_env("CARTEIRO_WEBHOOK_CONCURRENCY")
     )
+    # Campaigns: how often the planner looks at running campaigns, and the most messages it
+    # enqueues for one campaign per look (also the budget of mail with no real account).
+    campaign_poll_interval: float = Field(
+        2.0, gt=0, validation_alias=_env("CARTEIRO_CAMPAIGN_POLL_INTERVAL")
+    )
+    campaign_batch_max: int = Field(
+        1000, ge=1, le=1000, validation_alias=_env("CARTEIRO_CAMPAIGN_BATCH_MAX")
+    )
     health_check_interval_seconds: float = Field(
         21600.0, gt=0, validation_alias=_env("CARTEIRO_HEALTH_CHECK_INTERVAL_SECONDS")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from carteiro.campaigns import engagement as campaign_engagement
 from carteiro.config import Settings
 from carteiro.events.bus import Bounced, Bus, Subscription
 from carteiro.inbound import rules
@@ -12,7 +13,11 @@ from carteiro.responder import handoff
 from carteiro.runtime import Runtime
 
 # Every reaction across domains, in one list the import map can see.
-SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (Subscription(Bounced, suppression.on_bounce),)
+SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
+    Subscription(Bounced, suppression.on_bounce),
+    # The campaign that mailed the address counts it (its guards read the counters).
+    Subscription(Bounced, campaign_engagement.on_bounce),
+)
 
 # Inbox rules that answer with a responder of another domain (the AI responder's jobs).
 rules.register_responder(handoff.NAME, handoff.hand_off)

@@ -93,6 +93,8 @@ InboxWriteKey = Annotated[Principal, Depends(require(scopes.INBOX_WRITE))]
 DeliverabilityReadKey = Annotated[Principal, Depends(require(scopes.DELIVERABILITY_READ))]
 DeliverabilityWriteKey = Annotated[Principal, Depends(require(scopes.DELIVERABILITY_WRITE))]
 WebhooksWriteKey = Annotated[Principal, Depends(require(scopes.WEBHOOKS_WRITE))]
+CampaignsReadKey = Annotated[Principal, Depends(require(scopes.CAMPAIGNS_READ))]
+CampaignsWriteKey = Annotated[Principal, Depends(require(scopes.CAMPAIGNS_WRITE))]
 AdminKey = Annotated[Principal, Depends(require(scopes.ADMIN))]
 
 

@@ -7,6 +7,7 @@ import typer
 from carteiro.cli import (
     accounts,
     appointments,
+    campaigns,
     dkim,
     doctor,
     inbox,
@@ -43,6 +44,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(responder.app, name="responder")
 
 app.add_typer(appointments.app, name="agendamentos")
+
+app.add_typer(campaigns.app, name="campaigns")
 
 
 def main() -> None:

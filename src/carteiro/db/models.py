@@ -6,6 +6,7 @@ from __future__ import annotations
 # domain adds its `models` module here (the migration check fails on a table it cannot see).
 from carteiro.accounts import models as accounts_models
 from carteiro.appointments import models as appointments_models
+from carteiro.campaigns import models as campaigns_models
 from carteiro.db import leases  # noqa: F401  (scheduler_leases lives beside the leader lock)
 from carteiro.db.base import Base
 from carteiro.events import models as events_models
@@ -20,6 +21,7 @@ from carteiro.webhooks import models as webhooks_models
 MODELS = (
     accounts_models,
     appointments_models,
+    campaigns_models,
     events_models,
     inbound_models,
     leads_models,

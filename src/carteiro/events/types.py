@@ -22,6 +22,9 @@ EventType = Literal[
     "appointment_no_show",
     "appointment_reminder",
     "callback_requested",
+    "campaign_started",
+    "campaign_paused",
+    "campaign_finished",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.filters import FILTERS
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -212,6 +213,12 @@ _text = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
 _html = BoundedEnvironment(undefined=StrictUndefined, autoescape=True)
 
 
+@lru_cache(maxsize=256)
+def _parsed(source: str, html: bool) -> Template:
+    # A campaign renders one source for every recipient: parse it once, not per message.
+    return (_html if html else _text).from_string(source)
+
+
 def render_inline(
     source: str,
     variables: dict[str, Any],
@@ -229,7 +236,7 @@ def render_inline(
     )
     token = _budget.set(budget)
     try:
-        template = (_html if html else _text).from_string(source)
+        template = _parsed(source, html)
         parts: list[str] = []
         for chunk in template.generate(**variables):
             budget.out += len(chunk)

@@ -36,6 +36,7 @@ from carteiro.mcp import (
     resources,
     tools,
     tools_appointments,
+    tools_campaigns,
     tools_deliverability,
     tools_inbox,
     tools_inbox_actions,
@@ -283,6 +284,7 @@ class CarteiroServer(MCPServer):
 # order is the one tools are listed in.
 TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
     tools.register,
+    tools_campaigns.register,
     tools_deliverability.register,
     tools_inbox.register,
     tools_inbox_actions.register,

@@ -14,6 +14,8 @@ INBOX_WRITE = "inbox:write"
 DELIVERABILITY_READ = "deliverability:read"
 DELIVERABILITY_WRITE = "deliverability:write"
 WEBHOOKS_WRITE = "webhooks:write"
+CAMPAIGNS_READ = "campaigns:read"
+CAMPAIGNS_WRITE = "campaigns:write"
 ADMIN = "admin"
 
 ALL_SCOPES = (
@@ -29,6 +31,8 @@ ALL_SCOPES = (
     DELIVERABILITY_READ,
     DELIVERABILITY_WRITE,
     WEBHOOKS_WRITE,
+    CAMPAIGNS_READ,
+    CAMPAIGNS_WRITE,
     ADMIN,
 )
 EVERYTHING = "*"

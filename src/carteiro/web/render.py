@@ -26,6 +26,7 @@ NAV = (
     ("outbox", N_("Outbox"), "/ui/outbox", "viewer"),
     ("accounts", N_("Accounts"), "/ui/accounts", "viewer"),
     ("leads", N_("Leads"), "/ui/leads", "viewer"),
+    ("campaigns", N_("Campaigns"), "/ui/campaigns", "viewer"),
     ("integrations", N_("Integrations"), "/ui/webhooks", "admin"),
     ("admin", N_("Admin"), "/ui/admin/users", "admin"),
 )

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from carteiro.api.routers import (
     accounts,
     appointments,
+    campaigns,
     deliverability,
     emails,
     inbox,
@@ -23,6 +24,7 @@ from carteiro.api.routers import (
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
     appointments.router,
+    campaigns.router,
     deliverability.router,
     emails.router,
     inbox.router,

@@ -2,7 +2,7 @@
 reminder defaults
 
 Revision ID: 0014
-Revises: 0010, 0002, 0003
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,7 @@ from sqlalchemy.dialects import postgresql
 import carteiro.db.types
 
 revision: str = "0014"
-# Also after the lead tables (0002, a branch of their own): appointments reference them.
-down_revision: tuple[str, ...] = ("0010", "0002", "0003")
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

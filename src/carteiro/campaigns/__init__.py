@@ -1,0 +1,1 @@
+"""Campaigns: segments, templates, the recipients ledger, planner, A/B, guards and stats."""

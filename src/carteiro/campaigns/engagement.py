@@ -1,0 +1,138 @@
+"""Engagement on the ledger: opens, clicks and replies of a recipient, bounces and complaints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from carteiro.campaigns.counters import Tally
+from carteiro.campaigns.models import Campaign, CampaignRecipient
+from carteiro.db.results import dml
+from carteiro.db.types import utcnow
+from carteiro.events.bus import Bounced
+from carteiro.inbound.models import InboxMessage
+from carteiro.outbound.models import Email
+
+R = CampaignRecipient
+
+
+def _recipient(
+    session: Session, *, campaign_id: int, recipient_id: int | None, email_id: int | None
+) -> CampaignRecipient | None:
+    if recipient_id is not None:
+        row = session.get(CampaignRecipient, recipient_id)
+        return row if row is not None and row.campaign_id == campaign_id else None
+    if email_id is not None:
+        return session.scalars(
+            select(R).where(R.email_id == email_id, R.campaign_id == campaign_id)
+        ).first()
+    return None
+
+
+def _first(session: Session, rid: int, column: Any, at: datetime, **extra: Any) -> bool:
+    """Sets a first-time timestamp once; True for the caller that set it (concurrency-safe)."""
+    stmt = update(R).where(R.id == rid, column.is_(None)).values({column.key: at, **extra})
+    return dml(session, stmt, execution_options={"synchronize_session": False}).rowcount == 1
+
+
+def record_engagement(
+    session: Session,
+    *,
+    campaign_id: int,
+    recipient_id: int | None = None,
+    email_id: int | None = None,
+    kind: Literal["opened", "clicked", "replied"],
+    human: bool,
+    at: datetime | None = None,
+) -> bool:
+    """Counts an open, click or reply of one recipient (by ledger row or queue message):
+    totals always, unique counters the first time; machine clicks never count as unique
+    clicks, and a human click implies a human open. False when no such recipient."""
+    at = at or utcnow()
+    row = _recipient(session, campaign_id=campaign_id, recipient_id=recipient_id, email_id=email_id)
+    if row is None:
+        return False
+    tally = Tally()
+    variant = row.variant_id
+    if kind == "replied":
+        if _first(session, row.id, R.replied_at, at):
+            tally.add(variant, "replied")
+    elif kind == "opened" or (kind == "clicked" and human):
+        if kind == "opened":
+            counter = R.opens if human else R.machine_opens
+            session.execute(
+                update(R).where(R.id == row.id).values({counter.key: counter + 1}),
+                execution_options={"synchronize_session": False},
+            )
+            tally.add(variant, "opened")
+        if _first(session, row.id, R.first_open_at, at):
+            tally.add(variant, "opened_unique")
+        if human and _first(session, row.id, R.first_human_open_at, at):
+            tally.add(variant, "opened_human_unique")
+    if kind == "clicked":
+        session.execute(
+            update(R).where(R.id == row.id).values(clicks=R.clicks + 1),
+            execution_options={"synchronize_session": False},
+        )
+        tally.add(variant, "clicked")
+        if human and _first(session, row.id, R.first_click_at, at):
+            tally.add(variant, "clicked_unique")
+    tally.write(session, campaign_id=campaign_id, at=at)
+    session.expire(row)
+    return True
+
+
+def on_bounce(session: Session, event: Bounced) -> None:
+    """A bounce or complaint from the inbox: counted on the latest campaign that mailed the
+    address (the guards read these counters)."""
+    row = session.scalars(
+        select(R)
+        .where(R.tenant_id == event.tenant_id, R.address == event.address.strip().lower())
+        .where(R.status.in_(("sent", "queued")))
+        .order_by(R.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return
+    now = utcnow()
+    column = R.complained_at if event.kind == "complaint" else R.bounced_at
+    if not _first(session, row.id, column, now):
+        return
+    counter = {"hard": "bounced_hard", "soft": "bounced_soft", "complaint": "complained"}
+    tally = Tally()
+    tally.add(row.variant_id, counter[event.kind])
+    if event.kind != "complaint":
+        tally.add(row.variant_id, "bounced")
+    tally.write(session, campaign_id=row.campaign_id, at=now)
+
+
+def collect_replies(session: Session, campaign: Campaign) -> int:
+    """Replies from the inbox: an incoming message whose In-Reply-To is one of the campaign's
+    Message-IDs marks that recipient replied (once). Returns how many were new."""
+    if campaign.started_at is None:
+        return 0
+    found = session.execute(
+        select(R.id, func.min(InboxMessage.date))
+        .join(Email, Email.id == R.email_id)
+        .join(
+            InboxMessage,
+            (InboxMessage.in_reply_to == Email.message_id)
+            & (InboxMessage.tenant_id == campaign.tenant_id),
+        )
+        .where(
+            R.campaign_id == campaign.id,
+            R.replied_at.is_(None),
+            R.email_id.is_not(None),
+            InboxMessage.direction == "in",
+            InboxMessage.created_at >= campaign.started_at,
+        )
+        .group_by(R.id)
+    ).all()
+    for rid, at in found:
+        record_engagement(
+            session, campaign_id=campaign.id, recipient_id=rid, kind="replied", human=True, at=at
+        )
+    return len(found)
