@@ -12,6 +12,7 @@ from carteiro.inbound.worker import inbox_loop
 from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
 from carteiro.runtime import Runtime
+from carteiro.tracking.worker import tracking_loop
 from carteiro.webhooks.delivery import webhook_loop
 
 log = logging.getLogger("carteiro.background")
@@ -20,7 +21,7 @@ Loop = Callable[[Runtime, asyncio.Event], Awaitable[Any]]
 
 # Each `async def loop(runtime, stop)`; every one of them is safe to run in any number of
 # processes (they lease their work or hold a singleton lock).
-LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop)
+LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop, tracking_loop)
 
 
 def loop_name(loop: Loop) -> str:

@@ -12,6 +12,7 @@ from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
 from carteiro.outbound import models as outbound_models
 from carteiro.tenancy import models as tenancy_models
+from carteiro.tracking import models as tracking_models
 from carteiro.webhooks import models as webhooks_models
 
 MODELS = (
@@ -21,6 +22,7 @@ MODELS = (
     leads_models,
     outbound_models,
     tenancy_models,
+    tracking_models,
     webhooks_models,
 )
 

@@ -14,6 +14,8 @@ EventType = Literal[
     "complained",
     "unsubscribed",
     "account_paused",
+    "opened",
+    "clicked",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -13,6 +13,7 @@ from carteiro.api.routers import (
     leads,
     ops,
     queue,
+    tracking,
     unsubscribe,
     webhooks,
 )
@@ -27,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     leads.router,
     ops.router,
     queue.router,
+    tracking.router,
     unsubscribe.router,
     webhooks.router,
 )

@@ -1,0 +1,86 @@
+"""Tracking endpoints (no key): a tracked link answers 307 to its stored URL, the pixel a GIF."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from carteiro.api.deps import Rt
+from carteiro.api.router import Router
+from carteiro.db.types import utcnow
+from carteiro.runtime import Runtime
+from carteiro.tracking import agents, network, recorder, uri
+from carteiro.tracking.body import PIXEL
+from carteiro.tracking.service import HitIn, Target
+
+router = Router(tags=["tracking"])
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+# Nothing on the way may cache a hit (each fetch is the signal), and the token must not leak
+# to the target site through the Referer.
+HEADERS = {
+    "Cache-Control": "no-store, max-age=0",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+}
+_INDEX = re.compile(r"[0-9]{1,6}")
+NOT_FOUND = (
+    '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8"><meta name="robots" '
+    'content="noindex"><title>Link não encontrado</title></head><body><h1>Link não encontrado'
+    '</h1><p>Este link não existe ou foi copiado pela metade.</p><p lang="en">This link does '
+    "not exist or was not copied in full.</p></body></html>"
+)
+
+
+def _hit(rt: Runtime, request: Request, target: Target, kind: str, link: int | None) -> HitIn:
+    client = request.client.host if request.client else None
+    return HitIn(
+        target=target,
+        kind=kind,
+        link=link,
+        at=utcnow(),
+        user_agent=agents.family(request.headers.get("user-agent")),
+        network=network.network_hash(rt.settings, client),
+    )
+
+
+def _after(rt: Runtime, hit: HitIn) -> BackgroundTask:
+    """Writes the hit once the reply is sent: a slow or failing database never delays or
+    breaks a redirect."""
+    return BackgroundTask(recorder.for_database(rt.db).write, rt.db, hit)
+
+
+async def _target(rt: Runtime, token: str) -> Target | None:
+    try:
+        return await run_in_threadpool(recorder.for_database(rt.db).target, rt.db, token)
+    except Exception:
+        return None
+
+
+@router.get(
+    "/t/{token}/{link}",
+    summary="A tracked link (307 to the stored URL) or the open pixel (`o.gif`)",
+    responses={307: {"description": "to the stored URL"}, 404: {"description": "unknown"}},
+)
+async def follow(token: str, link: str, request: Request, rt: Rt) -> Response:
+    found = await _target(rt, token) if len(token) <= 32 else None
+    if link == PIXEL:
+        task = _after(rt, _hit(rt, request, found, "open", None)) if found else None
+        return Response(GIF, media_type="image/gif", headers=HEADERS, background=task)
+    index = int(link) if _INDEX.fullmatch(link) else -1
+    if found is None or not 0 <= index <= found.trap:
+        return HTMLResponse(NOT_FOUND, status_code=404, headers=HEADERS)
+    if index == found.trap:
+        # The hidden link only machines follow: answered, recorded, never redirected.
+        task = _after(rt, _hit(rt, request, found, "trap", index))
+        return HTMLResponse("", headers=HEADERS, background=task)
+    task = _after(rt, _hit(rt, request, found, "click", index))
+    return RedirectResponse(
+        uri.to_uri(found.urls[index]), status_code=307, headers=HEADERS, background=task
+    )

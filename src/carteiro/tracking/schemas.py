@@ -1,0 +1,33 @@
+"""Tracking shapes: a message's counts by kind of hit, the tenant's settings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ClassCounts(BaseModel):
+    """Hits by class; `machine` is everything but `human`."""
+
+    human: int = 0
+    apple_proxy: int = 0
+    gmail_prefetch: int = 0
+    scanner: int = 0
+    bot_ua: int = 0
+    unclassified: int = 0
+
+    @property
+    def machine(self) -> int:
+        return self.apple_proxy + self.gmail_prefetch + self.scanner + self.bot_ua
+
+
+class TrackingStats(BaseModel):
+    opens: ClassCounts
+    clicks: ClassCounts
+    # Clicks of people per link index.
+    human_clicks_by_link: dict[int, int]
+
+
+class TrackingSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    anonymous: bool
