@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 
 class ClassCounts(BaseModel):
@@ -15,6 +15,7 @@ class ClassCounts(BaseModel):
     bot_ua: int = 0
     unclassified: int = 0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def machine(self) -> int:
         return self.apple_proxy + self.gmail_prefetch + self.scanner + self.bot_ua
@@ -27,7 +28,9 @@ class TrackingStats(BaseModel):
     human_clicks_by_link: dict[int, int]
 
 
-class TrackingSettingsUpdate(BaseModel):
+class TrackingSettings(BaseModel):
+    """Anonymous mode: messages tracked from then on keep no email id and no network hash."""
+
     model_config = ConfigDict(extra="forbid")
 
     anonymous: bool

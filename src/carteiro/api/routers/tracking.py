@@ -10,12 +10,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from carteiro.api.deps import Rt
+from carteiro.api.deps import AdminKey, EmailsReadKey, PathId, Rt, Tx
 from carteiro.api.router import Router
 from carteiro.db.types import utcnow
+from carteiro.outbound import service as outbound
 from carteiro.runtime import Runtime
 from carteiro.tracking import agents, network, recorder, uri
+from carteiro.tracking import service as tracking
 from carteiro.tracking.body import PIXEL
+from carteiro.tracking.schemas import TrackingSettings, TrackingStats
 from carteiro.tracking.service import HitIn, Target
 
 router = Router(tags=["tracking"])
@@ -84,3 +87,21 @@ async def follow(token: str, link: str, request: Request, rt: Rt) -> Response:
     return RedirectResponse(
         uri.to_uri(found.urls[index]), status_code=307, headers=HEADERS, background=task
     )
+
+
+@router.get("/emails/{email_id}/tracking", summary="Opens and clicks of a tracked message by class")
+def email_tracking(email_id: PathId, principal: EmailsReadKey, session: Tx) -> TrackingStats:
+    email = outbound.get_or_raise(session, principal=principal, email_id=email_id)
+    return tracking.stats(session, tenant_id=principal.tenant_id, email_id=email.id)
+
+
+@router.get("/tracking/settings", summary="The tenant's tracking settings")
+def get_settings(principal: AdminKey, session: Tx, rt: Rt) -> TrackingSettings:
+    anonymous = tracking.is_anonymous(session, tenant_id=principal.tenant_id, settings=rt.settings)
+    return TrackingSettings(anonymous=anonymous)
+
+
+@router.put("/tracking/settings", summary="Anonymous mode on or off for messages tracked next")
+def put_settings(data: TrackingSettings, principal: AdminKey, session: Tx) -> TrackingSettings:
+    tracking.set_anonymous(session, tenant_id=principal.tenant_id, anonymous=data.anonymous)
+    return data
