@@ -120,8 +120,10 @@ def test_no_address_is_stored_only_a_network_hash(
     assert prefix("2001:db8:1:2::5") == "2001:db8:1::/48"
     assert prefix("::ffff:198.51.100.9") == "198.51.100.0/24"
     one = network_hash(runtime.settings, "203.0.113.77")
-    assert one == network_hash(runtime.settings, "203.0.113.1") != network_hash(
-        runtime.settings, "203.0.114.1"
+    assert (
+        one
+        == network_hash(runtime.settings, "203.0.113.1")
+        != network_hash(runtime.settings, "203.0.114.1")
     )
     assert one is not None and len(one) == 16 and "203" not in one
 

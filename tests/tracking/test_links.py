@@ -64,9 +64,7 @@ def test_tricky_urls_are_stored_decoded_and_redirect_as_ascii(
     new_href = TRACKED.search(tracked.html.split("antes", 1)[1])
     assert new_href and new_href.group(2) == "0" and new_href.group(1) == tracked.token
     # Everything but the href value is byte for byte what was written.
-    assert tracked.html.endswith(
-        source.replace(written, f"{BASE}/t/{tracked.token}/0")
-    )
+    assert tracked.html.endswith(source.replace(written, f"{BASE}/t/{tracked.token}/0"))
     assert to_uri(stored) == (location or stored)
     assert to_uri(stored).isascii()
 
@@ -88,12 +86,17 @@ def test_tricky_urls_are_stored_decoded_and_redirect_as_ascii(
     ],
 )
 def test_links_left_alone(href: str) -> None:
-    source = f'<body><a href="{href}">x</a><a href=\'{href}\'>y</a></body>'
+    source = f"<body><a href=\"{href}\">x</a><a href='{href}'>y</a></body>"
     tracked = body.rewrite(_settings(), html_body=source, text_body=None, opens=False)
     assert tracked.urls == []
     assert tracked.html is not None
     # Only the hidden trap link was added.
-    assert tracked.html.replace(re.search(r"<a href=\"[^\"]+/t/[^\"]+\"[^>]*></a>", tracked.html).group(0), "") == source  # type: ignore[union-attr]
+    assert (
+        tracked.html.replace(
+            re.search(r"<a href=\"[^\"]+/t/[^\"]+\"[^>]*></a>", tracked.html).group(0), ""
+        )
+        == source
+    )  # type: ignore[union-attr]
 
 
 def test_the_rest_of_the_document_is_byte_identical() -> None:
@@ -104,9 +107,9 @@ def test_the_rest_of_the_document_is_byte_identical() -> None:
         "<BODY bgcolor='#fff'>\n<!-- <a href=\"https://in-comment.example/\">old</a> -->\n"
         "<table><tr><td><a  HREF = 'https://a.example/1' >um</a></td>"
         "<td><a href=https://b.example/2?x=1&amp;y=2>dois</a></td></tr></table>\n"
-        "<map><area shape=rect coords=0,0,1,1 href=\"https://c.example/area\"></map>\n"
-        "<p>Olá, ação &amp; reação — ✓ &nbsp;<br/><img src=\"https://img.example/x.png\"></p>\n"
-        "<a href=\"https://a.example/1\">de novo</a>\n</BODY>\n</html>\n"
+        '<map><area shape=rect coords=0,0,1,1 href="https://c.example/area"></map>\n'
+        '<p>Olá, ação &amp; reação — ✓ &nbsp;<br/><img src="https://img.example/x.png"></p>\n'
+        '<a href="https://a.example/1">de novo</a>\n</BODY>\n</html>\n'
     )
     tracked = body.rewrite(_settings(), html_body=source, text_body=None)
     assert tracked.urls == [
@@ -172,7 +175,11 @@ def test_plain_text_urls_share_the_html_indexes() -> None:
         ),
     )
     t = tracked.token
-    assert tracked.urls == ["https://a.example/x?p=1&q=2", "https://b.example/novo", "https://ç.example/ã"]
+    assert tracked.urls == [
+        "https://a.example/x?p=1&q=2",
+        "https://b.example/novo",
+        "https://ç.example/ã",
+    ]
     assert tracked.text == (
         f"Veja {BASE}/t/{t}/0. Ou ({BASE}/t/{t}/1), mailto:ana@example.com e "
         f"https://mail.carteiro.test/u/abc para sair.\n{BASE}/t/{t}/2!"
