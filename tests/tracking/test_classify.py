@@ -31,6 +31,7 @@ IPHONE = (
     "(KHTML, like Gecko) Mobile/15E148"
 )
 GMAIL = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 HTML = "".join(f'<a href="https://loja.example/{i}">{i}</a>' for i in range(5))
 
 
