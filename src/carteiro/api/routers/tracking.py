@@ -1,4 +1,5 @@
-"""Tracking endpoints (no key): a tracked link answers 307 to its stored URL, the pixel a GIF."""
+"""Tracking endpoints: a tracked link answers 307 to its stored URL, the pixel a GIF (no key);
+a message's counts and the tenant's anonymous mode (with a key)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from carteiro.api.deps import AdminKey, EmailsReadKey, PathId, Rt, Tx
 from carteiro.api.router import Router
@@ -60,19 +61,19 @@ def _after(rt: Runtime, hit: HitIn) -> BackgroundTask:
 
 
 async def _target(rt: Runtime, token: str) -> Target | None:
+    if len(token) > tracking.MAX_TOKEN or "\x00" in token:
+        return None
     try:
-        return await run_in_threadpool(recorder.for_database(rt.db).target, rt.db, token)
+        return await recorder.for_database(rt.db).target(rt.db, token)
     except Exception:
         return None
 
 
-@router.get(
-    "/t/{token}/{link}",
-    summary="A tracked link (307 to the stored URL) or the open pixel (`o.gif`)",
-    responses={307: {"description": "to the stored URL"}, 404: {"description": "unknown"}},
-)
-async def follow(token: str, link: str, request: Request, rt: Rt) -> Response:
-    found = await _target(rt, token) if len(token) <= 32 else None
+async def follow(request: Request) -> Response:
+    """`GET /t/{token}/{link}`: a tracked link (307 to the stored URL) or the open pixel."""
+    token, link = request.path_params["token"], request.path_params["link"]
+    rt: Runtime = request.app.state.runtime
+    found = await _target(rt, token)
     if link == PIXEL:
         task = _after(rt, _hit(rt, request, found, "open", None)) if found else None
         return Response(GIF, media_type="image/gif", headers=HEADERS, background=task)
@@ -105,3 +106,8 @@ def get_settings(principal: AdminKey, session: Tx, rt: Rt) -> TrackingSettings:
 def put_settings(data: TrackingSettings, principal: AdminKey, session: Tx) -> TrackingSettings:
     tracking.set_anonymous(session, tenant_id=principal.tenant_id, anonymous=data.anonymous)
     return data
+
+
+# The hot path as a plain Starlette route, mounted first by the app: every hit skips the API's
+# route scan and dependency solving (no key, no body, two path strings it checks itself).
+HIT_ROUTE = Route("/t/{token}/{link}", follow, methods=["GET"], name="tracking_hit")
