@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import timeit
 import uuid
@@ -110,7 +111,8 @@ async def _load(base: str, paths: list[str], seconds: float, connections: int) -
     host, port = base.removeprefix("http://").split(":")
     pool = [_Connection(host, int(port)) for _ in range(connections)]
     # Warm up: connections open, Carteiro's token cache filled.
-    for start in range(0, min(len(paths), int(os.environ.get("BENCH_WARM", connections * 8))), connections):
+    warm = min(len(paths), int(os.environ.get("BENCH_WARM", connections * 8)))
+    for start in range(0, warm, connections):
         await asyncio.gather(*(c.get(p) for c, p in zip(pool, paths[start:], strict=False)))
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
@@ -240,20 +242,30 @@ class Carteiro:
             CARTEIRO_DATA_DIR=str(self.tmp / "data"),
             CARTEIRO_SECRET_KEY="bench-secret-key",
             CARTEIRO_PUBLIC_URL=self.base,
+            CARTEIRO_PORT=str(self.port),
             CARTEIRO_LOG_LEVEL="WARNING",
             EMAIL_RATE_LIMIT_PER_HOUR="0",
         )
         # With its worker: the classification loop runs beside the hits, as in production.
         # No account exists, so queued mail is captured and never leaves the machine.
         self.proc = subprocess.Popen(
-            [CARTEIRO, "serve", "--port", str(self.port), *NO_WORKER],
+            (os.environ["BENCH_SERVE"].split() if os.environ.get("BENCH_SERVE") else [CARTEIRO, "serve", "--port", str(self.port), *NO_WORKER]),
             cwd=self.tmp,
             env=env,
             stdout=subprocess.PIPE,
             stderr=open(self.tmp / "serve.log", "wb"),  # noqa: SIM115
         )
         self.key = self._read_key()
+        # Keep reading what it prints: a full pipe would block the server's event loop.
+        self._drain = threading.Thread(target=self._read_rest, daemon=True)
+        self._drain.start()
         wait_http(self.base + "/health")
+
+    def _read_rest(self) -> None:
+        assert self.proc.stdout is not None
+        with open(self.tmp / "serve.out", "ab") as out:
+            for line in self.proc.stdout:
+                out.write(line)
 
     def _read_key(self) -> str:
         assert self.proc.stdout is not None

@@ -34,8 +34,15 @@ def prefix(address: str) -> str | None:
 
 def network_hash(settings: Settings, address: str | None) -> str | None:
     """16 hex digits naming the network (same network, same value; the address is not kept)."""
-    found = prefix(address) if address else None
+    if not address:
+        return None
+    return _hashed(_key(settings.secret_key, Path(settings.data_dir)), address)
+
+
+@lru_cache(maxsize=65536)
+def _hashed(key: bytes, address: str) -> str | None:
+    # Cached: the same clients come back (proxies, scanners), and parsing costs the hot path.
+    found = prefix(address)
     if found is None:
         return None
-    key = _key(settings.secret_key, Path(settings.data_dir))
     return hmac.new(key, found.encode("ascii"), hashlib.sha256).hexdigest()[:16]
