@@ -249,7 +249,7 @@ class Carteiro:
         # With its worker: the classification loop runs beside the hits, as in production.
         # No account exists, so queued mail is captured and never leaves the machine.
         self.proc = subprocess.Popen(
-            (os.environ["BENCH_SERVE"].split() if os.environ.get("BENCH_SERVE") else [CARTEIRO, "serve", "--port", str(self.port), *NO_WORKER]),
+            [CARTEIRO, "serve", "--port", str(self.port), *NO_WORKER],
             cwd=self.tmp,
             env=env,
             stdout=subprocess.PIPE,
