@@ -1,4 +1,4 @@
-"""Tracking fixtures: settings with a public URL, an API client, a helper that tracks a body."""
+"""Tracking fixtures: settings with a public URL, an API client, a fixture that tracks a body."""
 
 from __future__ import annotations
 
