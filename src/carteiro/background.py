@@ -15,6 +15,7 @@ from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
 from carteiro.responder.worker import responder_loop
 from carteiro.runtime import Runtime
+from carteiro.tracking.worker import tracking_loop
 from carteiro.webhooks.delivery import webhook_loop
 
 log = logging.getLogger("carteiro.background")
@@ -31,6 +32,7 @@ LOOPS: tuple[Loop, ...] = (
     responder_loop,
     reminder_loop,
     campaign_loop,
+    tracking_loop,
 )
 
 

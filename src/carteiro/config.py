@@ -136,6 +136,17 @@ class Settings(BaseSettings):
     )
     health_max_failures: int = Field(3, ge=1, validation_alias=_env("CARTEIRO_HEALTH_MAX_FAILURES"))
 
+    # Open and click tracking (opt-in per message): anonymous mode is the default for tenants
+    # that have not chosen; hits are classified once they are this old, so a scanner's burst
+    # of clicks is seen whole.
+    tracking_anonymous: bool = Field(False, validation_alias=_env("CARTEIRO_TRACKING_ANONYMOUS"))
+    tracking_settle_seconds: float = Field(
+        10.0, ge=0, le=3600, validation_alias=_env("CARTEIRO_TRACKING_SETTLE_SECONDS")
+    )
+    tracking_poll_interval: float = Field(
+        1.0, gt=0, validation_alias=_env("CARTEIRO_TRACKING_POLL_INTERVAL")
+    )
+
     # The web console: people's sessions, login throttling, the first-run setup link.
     session_hours: float = Field(168.0, gt=0, validation_alias=_env("CARTEIRO_SESSION_HOURS"))
     session_idle_hours: float = Field(

@@ -67,6 +67,8 @@ def child_env(database_url: str, data_dir: Path) -> dict[str, str]:
             "CARTEIRO_POLL_INTERVAL": "0.2",
             "CARTEIRO_SMTP_TIMEOUT": "10",
             "CARTEIRO_SHUTDOWN_GRACE_SECONDS": "5",
+            "CARTEIRO_TRACKING_SETTLE_SECONDS": "0.5",
+            "CARTEIRO_TRACKING_POLL_INTERVAL": "0.2",
             "EMAIL_RATE_LIMIT_PER_HOUR": "0",
             "PYTHONUNBUFFERED": "1",
         }

@@ -49,8 +49,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred read-then-write transaction
-    # would fail with SQLITE_BUSY instead of waiting when another process writes.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # would fail with SQLITE_BUSY instead of waiting when another process writes. A
+    # connection marked `read_only` never writes: deferred, it reads the last commit (WAL)
+    # without waiting for the writer.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "carteiro_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -104,6 +110,19 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite it takes no write lock, so a lookup on a hot
+        path never queues behind a writer. Writing through it is a mistake (it would fail
+        with SQLITE_BUSY under contention); it is rolled back at the end."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with Session(bind=conn) as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

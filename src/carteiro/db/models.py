@@ -16,6 +16,7 @@ from carteiro.oauth import models as oauth_models
 from carteiro.outbound import models as outbound_models
 from carteiro.responder import models as responder_models
 from carteiro.tenancy import models as tenancy_models
+from carteiro.tracking import models as tracking_models
 from carteiro.webhooks import models as webhooks_models
 
 MODELS = (
@@ -29,6 +30,7 @@ MODELS = (
     outbound_models,
     responder_models,
     tenancy_models,
+    tracking_models,
     webhooks_models,
 )
 

@@ -25,6 +25,8 @@ EventType = Literal[
     "campaign_started",
     "campaign_paused",
     "campaign_finished",
+    "opened",
+    "clicked",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -29,6 +29,8 @@ from carteiro.outbound.models import LANE_BULK, PRIORITIES, Email, EmailAttachme
 from carteiro.outbound.ratelimit import check_hourly_limit
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.tenancy.service import Principal
+from carteiro.tracking import body as tracking_body
+from carteiro.tracking import service as tracking
 
 MAX_BATCH = 1000
 Row = dict[str, Any]
@@ -116,6 +118,8 @@ class Built:
 
     row: Row
     attachments: list[Attachment]
+    # The tracked links and pixel the body was rewritten with (`track` requested).
+    tracked: tracking_body.Tracked | None = None
 
     @property
     def recipients(self) -> list[str]:
@@ -197,14 +201,19 @@ def build(
                 settings, tenant_id=principal.tenant_id, address=to[0], message_id=message_id
             )
         )
+    text_part, html_part, tracked = data.body, data.html_body, None
+    if data.track:
+        # Before composing, so the DKIM signature (added later) covers the tracked body.
+        tracked = tracking_body.rewrite(settings, html_body=html_part, text_body=text_part)
+        text_part, html_part = tracked.text or "", tracked.html
     raw = compose_message(
         from_addr=from_email,
         from_name=from_name,
         to=to,
         cc=cc,
         subject=data.subject,
-        text=data.body,
-        html=data.html_body,
+        text=text_part,
+        html=html_part,
         attachments=attachments,
         calendar=calendar,
         reply_to=reply_to,
@@ -244,7 +253,7 @@ def build(
         "created_at": now,
         "updated_at": now,
     }
-    return Built(row=row, attachments=attachments)
+    return Built(row=row, attachments=attachments, tracked=tracked)
 
 
 def sign(session: Session, rows: Sequence[Row], settings: Settings) -> None:
@@ -323,6 +332,7 @@ def create_batch(
     sign(session, [r for r in rows if r["status"] != "suppressed"], settings)
     ids = _insert_emails(session, rows)
     _insert_children(session, built, ids)
+    register_tracking(session, built, ids, settings)
     wakeup.after_commit(session)
     return [
         Queued(id_, row["message_id"], row["status"], row["error_message"])
@@ -346,6 +356,33 @@ def _mark_suppressed(session: Session, tenant_id: int, built: list[Built]) -> No
                 error_message="on the suppression list: " + ", ".join(listed),
                 error_type="suppressed",
             )
+
+
+def register_tracking(
+    session: Session, built: Sequence[Built], ids: Sequence[int], settings: Settings
+) -> None:
+    """Stores the links of the tracked messages that will be sent."""
+    rows = []
+    anonymous: dict[int, bool] = {}
+    for b, id_ in zip(built, ids, strict=True):
+        if b.tracked is None or b.row["status"] == "suppressed":
+            continue
+        tenant_id = b.row["tenant_id"]
+        if tenant_id not in anonymous:
+            anonymous[tenant_id] = tracking.is_anonymous(
+                session, tenant_id=tenant_id, settings=settings
+            )
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "token": b.tracked.token,
+                "email_id": None if anonymous[tenant_id] else id_,
+                "anonymous": anonymous[tenant_id],
+                "urls": b.tracked.urls,
+                "trap": b.tracked.trap,
+            }
+        )
+    tracking.register_many(session, rows)
 
 
 def _insert_emails(session: Session, rows: list[Row]) -> list[int]:

@@ -47,6 +47,11 @@ class EmailCreate(BaseModel):
     )
     reply_to: AddressList = None
     headers: dict[str, str] | None = None
+    track: bool = Field(
+        False,
+        description="rewrite the links through the tracker and add an open pixel (see the "
+        "README's Tracking section); off by default",
+    )
 
 
 class EmailBatch(BaseModel):

@@ -169,6 +169,7 @@ def create(
             raise
         return existing, False
     session.add_all(_attach_rows(email, built.attachments))
+    enqueue.register_tracking(session, [built], [email.id], settings)
     events.record(session, email=email, type=email.status if email.status == "held" else "queued")
     wakeup.after_commit(session)
     return email, True

@@ -16,6 +16,7 @@ from carteiro.api.routers import (
     ops,
     queue,
     responder,
+    tracking,
     unsubscribe,
     webhooks,
 )
@@ -33,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
     queue.router,
     responder.router,
+    tracking.router,
     unsubscribe.router,
     webhooks.router,
 )
