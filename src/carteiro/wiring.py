@@ -11,12 +11,16 @@ from carteiro.inbound import rules
 from carteiro.leads import suppression
 from carteiro.responder import handoff
 from carteiro.runtime import Runtime
+from carteiro.tracking.events import Clicked, Opened
 
 # Every reaction across domains, in one list the import map can see.
 SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
     Subscription(Bounced, suppression.on_bounce),
     # The campaign that mailed the address counts it (its guards read the counters).
     Subscription(Bounced, campaign_engagement.on_bounce),
+    # Opens and clicks the tracker classified, on the campaign's ledger and counters.
+    Subscription(Opened, campaign_engagement.on_tracked),
+    Subscription(Clicked, campaign_engagement.on_tracked),
 )
 
 # Inbox rules that answer with a responder of another domain (the AI responder's jobs).

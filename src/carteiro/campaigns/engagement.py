@@ -15,6 +15,7 @@ from carteiro.db.types import utcnow
 from carteiro.events.bus import Bounced
 from carteiro.inbound.models import InboxMessage
 from carteiro.outbound.models import Email
+from carteiro.tracking.events import Clicked, Opened
 
 R = CampaignRecipient
 
@@ -107,6 +108,24 @@ def on_bounce(session: Session, event: Bounced) -> None:
     if event.kind != "complaint":
         tally.add(row.variant_id, "bounced")
     tally.write(session, campaign_id=row.campaign_id, at=now)
+
+
+def on_tracked(session: Session, event: Opened | Clicked) -> None:
+    """A classified open or click of a campaign message, counted on its ledger row. Anonymous
+    hits carry no message, so they count only in tracking's own numbers."""
+    if event.email_id is None:
+        return
+    campaign_id = session.scalar(select(R.campaign_id).where(R.email_id == event.email_id))
+    if campaign_id is None:
+        return
+    record_engagement(
+        session,
+        campaign_id=campaign_id,
+        email_id=event.email_id,
+        kind="opened" if isinstance(event, Opened) else "clicked",
+        human=event.human,
+        at=event.at,
+    )
 
 
 def collect_replies(session: Session, campaign: Campaign) -> int:

@@ -62,6 +62,8 @@ def message_for(
         account=campaign.account_id,
         from_email=campaign.from_route,
         reply_to=campaign.reply_to,
+        # Test sends stay out of the stats: no tracker for them.
+        track=campaign.track and not test,
         headers={
             "List-Unsubscribe": f"<{url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -132,6 +132,8 @@ class Campaign(Counters, TimestampMixin, Base):
         ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
     )
     reply_to: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Links through the tracker and an open pixel (the tenant's anonymous mode still applies).
+    track: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     template_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaign_templates.id", ondelete="SET NULL"), nullable=True
     )

@@ -123,6 +123,9 @@ class CampaignCreate(Strict):
     from_email: str | None = Field(default=None, max_length=320)
     account: NameOrId | None = None
     reply_to: str | None = Field(default=None, max_length=320)
+    track: bool = Field(
+        default=True, description="links through the tracker and an open pixel (opens, clicks)"
+    )
     variables: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     schedule: Schedule = Field(default_factory=Schedule)
     ab: AbSettings = Field(default_factory=AbSettings)
@@ -138,6 +141,7 @@ class CampaignUpdate(Strict):
     template_id: RowId | None = None
     from_email: str | None = Field(default=None, max_length=320)
     reply_to: str | None = Field(default=None, max_length=320)
+    track: bool | None = None
     variables: dict[str, str | int | float | bool | None] | None = None
     schedule: Schedule | None = None
     ab: AbSettings | None = None
@@ -182,6 +186,7 @@ class CampaignPublic(BaseModel):
     template_id: int | None
     from_email: str | None
     account_id: int | None
+    track: bool
     schedule: Schedule
     ab: AbSettings
     winner_variant_id: int | None

@@ -73,6 +73,7 @@ def public(session: Session, c: Campaign) -> CampaignPublic:
         template_id=c.template_id,
         from_email=c.from_route,
         account_id=c.account_id,
+        track=c.track,
         schedule=Schedule(
             mode=c.send_mode,
             send_at=c.send_at,
@@ -209,6 +210,7 @@ def create(session: Session, *, principal: Principal, data: CampaignCreate) -> C
         template_id=data.template_id,
         variables=dict(data.variables),
         pool_share=data.pool_share,
+        track=data.track,
         ab_seed=secrets.token_hex(16),
         warnings=[],
     )
@@ -254,6 +256,8 @@ def update(
         _guards(c, data.guards)
     if data.pool_share is not None:
         c.pool_share = data.pool_share
+    if data.track is not None:
+        c.track = data.track
     if data.variants is not None:
         _variants(session, c, data.variants)
     elif data.template_id is not None:
@@ -551,5 +555,5 @@ def resend_to_non_clickers(
         }
     )
     new = create(session, principal=principal, data=data)
-    new.account_id, new.reply_to = c.account_id, c.reply_to
+    new.account_id, new.reply_to, new.track = c.account_id, c.reply_to, c.track
     return new

@@ -94,6 +94,7 @@ def upgrade() -> None:
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("reply_to", sa.String(length=320), nullable=True),
+        sa.Column("track", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column(
             "template_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
