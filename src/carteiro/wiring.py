@@ -6,8 +6,7 @@ from typing import Any
 
 from carteiro.campaigns import engagement as campaign_engagement
 from carteiro.config import Settings
-from carteiro.events.bus import Bounced, Bus, Subscription
-from carteiro.inbound import rules
+from carteiro.events.bus import Bounced, Bus, ReplyRequested, Subscription
 from carteiro.leads import suppression
 from carteiro.responder import handoff
 from carteiro.runtime import Runtime
@@ -21,10 +20,9 @@ SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
     # Opens and clicks the tracker classified, on the campaign's ledger and counters.
     Subscription(Opened, campaign_engagement.on_tracked),
     Subscription(Clicked, campaign_engagement.on_tracked),
+    # An inbox rule's `ai` responder: the message becomes the AI responder's durable job.
+    Subscription(ReplyRequested, handoff.on_reply_requested),
 )
-
-# Inbox rules that answer with a responder of another domain (the AI responder's jobs).
-rules.register_responder(handoff.NAME, handoff.hand_off)
 
 
 def bus() -> Bus:

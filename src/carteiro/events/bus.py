@@ -22,6 +22,18 @@ class Bounced:
 
 
 @dataclass(frozen=True)
+class ReplyRequested:
+    """An inbox rule hands a new message to the AI responder: its job is queued in the same
+    transaction as the message, by whoever subscribes."""
+
+    tenant_id: int
+    rule_id: int
+    message_id: int
+    thread_id: int
+    mode: Literal["review", "send"]
+
+
+@dataclass(frozen=True)
 class Subscription(Generic[E]):
     """`handler(session, event)` runs for each published event of `event_type`."""
 

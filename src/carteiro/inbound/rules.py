@@ -16,6 +16,7 @@ from carteiro.accounts import service as accounts
 from carteiro.config import Settings
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, Forbidden, InvalidInput, NotFound
+from carteiro.events.bus import Bus, ReplyRequested
 from carteiro.inbound import replies
 from carteiro.inbound.models import InboxAutoReply, InboxFolder, InboxMessage, InboxRule
 from carteiro.inbound.parse import ParsedMessage
@@ -43,15 +44,7 @@ class Draft:
     html: str | None = None
 
 
-@dataclass(frozen=True)
-class Handoff:
-    """The message went to a background responder as a durable job: the rule has taken it
-    (once per thread, as with a draft), and the answer comes later."""
-
-    job_id: int
-
-
-Responder = Callable[..., Draft | Handoff | None]
+Responder = Callable[..., Draft | None]
 """`responder(session, *, message, parsed, rule) -> Draft | Handoff | None` (None: do not
 answer)."""
 
@@ -76,12 +69,11 @@ def template_responder(
     )
 
 
-# An AI responder plugs in here: register it under a name and give rules that name.
 RESPONDERS: dict[str, Responder] = {"template": template_responder}
-
-
-def register_responder(name: str, responder: Responder) -> None:
-    RESPONDERS[name] = responder
+# Rules with this responder hand their messages to the AI responder through the bus
+# (`ReplyRequested`), so this domain never imports it.
+AI = "ai"
+NAMES = (*RESPONDERS, AI)
 
 
 def loop_reason(message: InboxMessage, parsed: ParsedMessage, own: set[str]) -> str | None:
@@ -147,6 +139,7 @@ def apply(
     rows: list[tuple[InboxMessage, ParsedMessage]],
     settings: Settings,
     store: BlobStore,
+    bus: Bus,
 ) -> int:
     """Answers new messages that match a rule; returns how many replies were queued."""
     stmt = select(InboxRule).where(
@@ -177,7 +170,7 @@ def apply(
             if isinstance(principal, str):
                 _failed(rule, message, principal)
                 continue
-            if _answer(session, rule, message, parsed, principal, settings, store):
+            if _answer(session, rule, message, parsed, principal, settings, store, bus):
                 sent += 1
                 break
     return sent
@@ -216,7 +209,10 @@ def _answer(
     principal: Principal,
     settings: Settings,
     store: BlobStore,
+    bus: Bus,
 ) -> bool:
+    if rule.responder == AI:
+        return _hand_off(session, rule, message, bus)
     responder = RESPONDERS.get(rule.responder)
     if responder is None:
         _failed(rule, message, f"unknown responder '{rule.responder}'")
@@ -226,14 +222,6 @@ def _answer(
             draft = responder(session, message=message, parsed=parsed, rule=rule)
             if draft is None:
                 return False
-            if isinstance(draft, Handoff):
-                session.add(
-                    InboxAutoReply(
-                        rule_id=rule.id, thread_id=message.thread_id, message_id=message.id
-                    )
-                )
-                session.flush()
-                return True
             result = replies.reply(
                 session,
                 principal=principal,
@@ -258,6 +246,32 @@ def _answer(
         return False
     except IntegrityError as exc:
         _failed(rule, message, f"could not record the answer: {exc.orig}")
+        return False
+    return True
+
+
+def _hand_off(session: Session, rule: InboxRule, message: InboxMessage, bus: Bus) -> bool:
+    """The rule takes the message (once per thread, as with a draft); the AI responder's job is
+    queued by the bus's subscriber in this same transaction, and the answer comes later."""
+    mode = (rule.template or {}).get("mode")
+    try:
+        with session.begin_nested():
+            session.add(
+                InboxAutoReply(rule_id=rule.id, thread_id=message.thread_id, message_id=message.id)
+            )
+            session.flush()
+            bus.publish(
+                session,
+                ReplyRequested(
+                    tenant_id=rule.tenant_id,
+                    rule_id=rule.id,
+                    message_id=message.id,
+                    thread_id=message.thread_id,
+                    mode="send" if mode == "send" else "review",
+                ),
+            )
+    except IntegrityError as exc:
+        _failed(rule, message, f"could not record the hand-off: {exc.orig}")
         return False
     return True
 
@@ -294,7 +308,7 @@ def create(session: Session, *, principal: Principal, data: RuleCreate) -> Inbox
     unknown = set(data.match) - set(MATCH_KEYS)
     if unknown:
         raise InvalidInput(f"match keys must be among {', '.join(MATCH_KEYS)}", field="match")
-    if data.responder not in RESPONDERS:
+    if data.responder not in NAMES:
         raise InvalidInput(f"unknown responder '{data.responder}'", field="responder")
     if data.responder == "template" and not data.body.strip():
         raise InvalidInput("a template rule needs the body of its answer", field="body")

@@ -217,6 +217,7 @@ class AccountSync:
                 rows=ctx.new_rows,
                 settings=self.rt.settings,
                 store=self.store,
+                bus=self.rt.bus,
             )
         self.keep_alive()
         return added
