@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import column, exists, func, or_, select, type_coerce
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
 from carteiro.errors import InvalidInput, NotFound
+from carteiro.leads import search
 from carteiro.leads.consent import emails_of
 from carteiro.leads.models import CONSENT, Lead, LeadEmail, LeadTelefone
 from carteiro.leads.schemas import (
@@ -29,7 +29,6 @@ MAX_MESSAGES = 50
 # Addresses looked for in outbound mail per lead; each adds a LIKE to the query.
 MAX_ADDRESSES = 20
 MAX_TAG_CHARS = 64
-_DIGITS = re.compile(r"\D+")
 
 
 def _has_tag(session: Session, tag: str) -> Any:
@@ -37,31 +36,6 @@ def _has_tag(session: Session, tag: str) -> Any:
         return type_coerce(Lead.tags, JSONB).contains([tag])
     values = func.json_each(Lead.tags).table_valued("value")
     return exists(select(1).select_from(values).where(column("value") == tag))
-
-
-def _escape(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _matches(q: str) -> Any:
-    pattern = f"%{_escape(q)}%"
-    conditions = [
-        Lead.nome.ilike(pattern, escape="\\"),
-        Lead.contato_nome.ilike(pattern, escape="\\"),
-        Lead.lead_id_externo == q,
-        exists().where(
-            LeadEmail.lead_id == Lead.lead_id, LeadEmail.email.like(pattern.lower(), escape="\\")
-        ),
-    ]
-    digits = _DIGITS.sub("", q)
-    if len(digits) >= 3:
-        conditions.append(Lead.documento.like(f"%{digits}%"))
-        conditions.append(
-            exists().where(
-                LeadTelefone.lead_id == Lead.lead_id, LeadTelefone.telefone.like(f"%{digits}%")
-            )
-        )
-    return or_(*conditions)
 
 
 def list_(
@@ -91,13 +65,13 @@ def list_(
             exists().where(LeadEmail.lead_id == Lead.lead_id, LeadEmail.consentimento == consent)
         )
     if company and company.strip():
-        where.append(Lead.nome.ilike(f"%{_escape(company.strip())}%", escape="\\"))
+        where.append(search.company_matches(session, company=company.strip()))
     if status:
         where.append(Lead.status == status)
     if tag:
         where.append(_has_tag(session, tag))
     if q and q.strip():
-        where.append(_matches(q.strip()))
+        where.append(search.matches(session, tenant_id=tenant_id, q=q.strip()))
     if has_email is not None:
         any_email = exists().where(LeadEmail.lead_id == Lead.lead_id)
         where.append(any_email if has_email else ~any_email)
@@ -201,49 +175,63 @@ def public_page(
     return LeadPage(items=items, total=total, limit=limit, offset=offset)
 
 
+def _message_columns() -> Any:
+    return select(
+        Email.id,
+        Email.status,
+        Email.to_email,
+        Email.to_emails,
+        Email.subject,
+        Email.message_id,
+        Email.created_at,
+        Email.sent_at,
+    )
+
+
 def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> list[LeadMessage]:
     """The newest outbound e-mails with one of `addresses` among their To recipients.
 
-    A substring match on the stored To line (no index can serve it: it reads the tenant's
-    e-mails newest first until enough match), then an exact check against the parsed list.
+    Mail to one address is found by its whole lower-cased To line (an index range per
+    address); mail to several To addresses, which a partial index keeps apart, by a
+    substring of the line checked against the parsed list.
     """
     wanted = {a.lower() for a in addresses[:MAX_ADDRESSES]}
     if not wanted:
         return []
+    newest = (Email.created_at.desc(), Email.id.desc())
+    single = (
+        _message_columns()
+        .where(Email.tenant_id == tenant_id, func.lower(Email.to_email).in_(sorted(wanted)))
+        .order_by(*newest)
+        .limit(MAX_MESSAGES)
+    )
     likes = [func.lower(Email.to_email).contains(a, autoescape=True) for a in sorted(wanted)]
-    stmt = (
-        select(
-            Email.id,
-            Email.status,
-            Email.to_email,
-            Email.to_emails,
-            Email.subject,
-            Email.message_id,
-            Email.created_at,
-            Email.sent_at,
-        )
-        .where(Email.tenant_id == tenant_id, or_(*likes))
-        .order_by(Email.created_at.desc(), Email.id.desc())
+    several = (
+        _message_columns()
+        # Spelled as the partial index ix_emails_tenant_multi_to spells its condition.
+        .where(Email.tenant_id == tenant_id, Email.to_email.like("%,%"), or_(*likes))
+        .order_by(*newest)
         .limit(MAX_MESSAGES * 4)
     )
-    found: list[LeadMessage] = []
-    for row in session.execute(stmt):
-        if not wanted & {str(a).lower() for a in row.to_emails or []}:
-            continue
-        found.append(
-            LeadMessage(
-                id=row.id,
-                status=row.status,
-                to_email=row.to_email,
-                subject=row.subject,
-                message_id=row.message_id,
-                created_at=row.created_at,
-                sent_at=row.sent_at,
-            )
+    rows = [*session.execute(single)]
+    rows += [
+        row
+        for row in session.execute(several)
+        if wanted & {str(a).lower() for a in row.to_emails or []}
+    ]
+    rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
+    return [
+        LeadMessage(
+            id=row.id,
+            status=row.status,
+            to_email=row.to_email,
+            subject=row.subject,
+            message_id=row.message_id,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
         )
-        if len(found) == MAX_MESSAGES:
-            break
-    return found
+        for row in rows[:MAX_MESSAGES]
+    ]
 
 
 def detail(session: Session, lead: Lead) -> LeadDetail:

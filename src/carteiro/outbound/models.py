@@ -63,6 +63,24 @@ class Email(TimestampMixin, Base):
         Index("ix_emails_lease", "status", "lease_until"),
         Index("ix_emails_tenant_status_created", "tenant_id", "status", "created_at"),
         Index("ix_emails_key_created", "api_key_id", "created_at"),
+        # A lead's page: mail to one address by exact (lower-cased) To line; mail to several
+        # To addresses through a partial index of its own (few rows, read newest first).
+        Index("ix_emails_tenant_to", "tenant_id", text("lower(to_email)"), "created_at"),
+        Index(
+            "ix_emails_tenant_multi_to",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("to_email LIKE '%,%'"),
+            sqlite_where=text("to_email LIKE '%,%'"),
+        ),
+        # The dashboard's "sent in the last minute / hour" reads a range of sent rows only.
+        Index(
+            "ix_emails_tenant_sent",
+            "tenant_id",
+            "sent_at",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
