@@ -3,6 +3,7 @@ write path (import, re-import, update, delete), and a lead's page finds mail by 
 
 from __future__ import annotations
 
+from leadkit import HEADER, import_bytes, xlsx
 from sqlalchemy import delete, select, text
 
 from carteiro.leads import search
@@ -14,7 +15,6 @@ from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
-from leadkit import HEADER, import_bytes, xlsx
 
 ROWS = [
     ["Acme Ltda", "Ana Souza", "06.990.590/0001-23", "ana@acme.com; VENDAS@acme.com.br", ""],

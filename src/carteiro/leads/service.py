@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import column, exists, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, column, exists, func, literal_column, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,8 @@ MAX_MESSAGES = 50
 # Addresses looked for in outbound mail per lead; each adds a LIKE to the query.
 MAX_ADDRESSES = 20
 MAX_TAG_CHARS = 64
+# A literal, not a parameter: SQLite uses a partial index only for a condition it can prove.
+_SEVERAL: ColumnElement[str] = literal_column("'%,%'")
 
 
 def _has_tag(session: Session, tag: str) -> Any:
@@ -61,8 +63,13 @@ def list_(
     if consent is not None:
         if consent not in CONSENT:
             raise InvalidInput(f"consent must be one of {', '.join(CONSENT)}", field="consent")
+        # One range of ix_lead_emails_tenant_consent (an EXISTS per lead read every lead).
         where.append(
-            exists().where(LeadEmail.lead_id == Lead.lead_id, LeadEmail.consentimento == consent)
+            Lead.lead_id.in_(
+                select(LeadEmail.lead_id).where(
+                    LeadEmail.tenant_id == tenant_id, LeadEmail.consentimento == consent
+                )
+            )
         )
     if company and company.strip():
         where.append(search.company_matches(session, company=company.strip()))
@@ -209,7 +216,7 @@ def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> li
     several = (
         _message_columns()
         # Spelled as the partial index ix_emails_tenant_multi_to spells its condition.
-        .where(Email.tenant_id == tenant_id, Email.to_email.like("%,%"), or_(*likes))
+        .where(Email.tenant_id == tenant_id, Email.to_email.like(_SEVERAL), or_(*likes))
         .order_by(*newest)
         .limit(MAX_MESSAGES * 4)
     )

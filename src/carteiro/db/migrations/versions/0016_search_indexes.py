@@ -1,5 +1,5 @@
-"""search indexes for leads (trigram: pg_trgm GIN on PostgreSQL, FTS5 on SQLite), the lead
-page's recipient lookup and the dashboard's sent-mail counts
+"""search indexes for leads (trigram: pg_trgm GIN on PostgreSQL, FTS5 on SQLite) and their
+consent filter, the lead page's recipient lookup and the dashboard's sent-mail counts
 
 Revision ID: 0016
 Revises: 0010, 0002
@@ -65,6 +65,12 @@ def upgrade() -> None:
     else:
         _sqlite_search()
     op.create_index(
+        "ix_lead_emails_tenant_consent",
+        "lead_emails",
+        ["tenant_id", "consentimento", "lead_id"],
+        unique=False,
+    )
+    op.create_index(
         "ix_emails_tenant_to",
         "emails",
         ["tenant_id", sa.text("lower(to_email)"), "created_at"],
@@ -81,7 +87,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_emails_tenant_sent",
         "emails",
-        ["tenant_id", "sent_at"],
+        ["tenant_id", "status", "sent_at"],
         unique=False,
         postgresql_where=SENT,
         sqlite_where=SENT,
@@ -92,6 +98,7 @@ def downgrade() -> None:
     op.drop_index("ix_emails_tenant_sent", table_name="emails")
     op.drop_index("ix_emails_tenant_multi_to", table_name="emails")
     op.drop_index("ix_emails_tenant_to", table_name="emails")
+    op.drop_index("ix_lead_emails_tenant_consent", table_name="lead_emails")
     if op.get_bind().dialect.name == "postgresql":
         for table, _key, columns, _fts in SEARCHED:
             for column in columns:
