@@ -127,3 +127,19 @@ def test_the_queue_pane_is_only_the_queue(as_user: Callable[..., TestClient]) ->
     assert pane.status_code == 200
     assert pane.text.lstrip().startswith('<section id="queue"') and "<html" not in pane.text
     assert "<h1" not in pane.text
+
+
+def test_the_queue_counts_follow_the_persons_mailboxes(
+    runtime: Runtime,
+    principal: Principal,
+    as_user: Callable[..., TestClient],
+    make_account: Callable[[str], int],
+) -> None:
+    granted, other = make_account("vendas"), make_account("cobranca")
+    for account in (granted, other, other):
+        _email(runtime, principal, account)
+    admin = as_user("admin")
+    operator = as_user("operator", "op@example.com", grants=(granted,))
+    for url in ("/ui/", "/ui/dashboard/pane/queue"):
+        assert 'data-stat="pending">3<' in admin.get(url).text
+        assert 'data-stat="pending">1<' in operator.get(url).text

@@ -202,3 +202,33 @@ def test_a_viewer_cannot_edit_and_a_post_without_csrf_is_refused(
     )
     assert no_token.status_code == 403
     assert 'data-status="novo"' in operator.get(f"/ui/leads/{lead_id}").text
+
+
+def test_a_lead_page_shows_only_the_mail_of_the_persons_mailboxes(
+    as_user: Callable[..., TestClient],
+    runtime: Runtime,
+    principal: Principal,
+    leads: dict[str, int],
+    make_account: Callable[[str], int],
+) -> None:
+    from carteiro.outbound import service as outbound
+    from carteiro.outbound.schemas import EmailCreate
+
+    lead_id = leads["ana@padaria.com.br"]
+    granted, other = make_account("vendas"), make_account("cobranca")
+    ids = {}
+    with runtime.db.session() as session:
+        for subject, account in [("Pelo vendas", granted), ("Pela cobrança", other)]:
+            email, _ = outbound.create(
+                session,
+                principal=principal,
+                data=EmailCreate(to_email="ana@padaria.com.br", subject=subject, body="Olá"),
+                settings=runtime.settings,
+            )
+            email.account_id = account
+            ids[subject] = email.id
+    admin = as_user("admin").get(f"/ui/leads/{lead_id}").text
+    operator = as_user("operator", grants=(granted,)).get(f"/ui/leads/{lead_id}").text
+    assert all(f'href="/ui/outbox/{i}"' in admin for i in ids.values())
+    assert f'href="/ui/outbox/{ids["Pelo vendas"]}"' in operator
+    assert f'href="/ui/outbox/{ids["Pela cobrança"]}"' not in operator

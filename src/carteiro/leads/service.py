@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, column, exists, func, literal_column, or_, select, type_coerce
@@ -195,8 +196,15 @@ def _message_columns() -> Any:
     )
 
 
-def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> list[LeadMessage]:
-    """The newest outbound e-mails with one of `addresses` among their To recipients.
+def messages_to(
+    session: Session,
+    *,
+    tenant_id: int,
+    addresses: list[str],
+    account_ids: Collection[int] | None = None,
+) -> list[LeadMessage]:
+    """The newest outbound e-mails with one of `addresses` among their To recipients
+    (`account_ids`: only mail of those accounts, for a person granted some mailboxes).
 
     Mail to one address is found by its whole lower-cased To line (an index range per
     address); mail to several To addresses, which a partial index keeps apart, by a
@@ -206,9 +214,10 @@ def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> li
     if not wanted:
         return []
     newest = (Email.created_at.desc(), Email.id.desc())
+    mine = [] if account_ids is None else [Email.account_id.in_(sorted(account_ids))]
     single = (
         _message_columns()
-        .where(Email.tenant_id == tenant_id, func.lower(Email.to_email).in_(sorted(wanted)))
+        .where(Email.tenant_id == tenant_id, func.lower(Email.to_email).in_(sorted(wanted)), *mine)
         .order_by(*newest)
         .limit(MAX_MESSAGES)
     )
@@ -216,7 +225,7 @@ def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> li
     several = (
         _message_columns()
         # Spelled as the partial index ix_emails_tenant_multi_to spells its condition.
-        .where(Email.tenant_id == tenant_id, Email.to_email.like(_SEVERAL), or_(*likes))
+        .where(Email.tenant_id == tenant_id, Email.to_email.like(_SEVERAL), or_(*likes), *mine)
         .order_by(*newest)
         .limit(MAX_MESSAGES * 4)
     )
@@ -241,8 +250,11 @@ def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> li
     ]
 
 
-def detail(session: Session, lead: Lead) -> LeadDetail:
-    """A lead with its e-mails (and consent), phones and the messages sent to it."""
+def detail(
+    session: Session, lead: Lead, *, account_ids: Collection[int] | None = None
+) -> LeadDetail:
+    """A lead with its e-mails (and consent), phones and the messages sent to it (through
+    the accounts `account_ids` only, when given)."""
     emails = emails_of(session, lead_id=lead.lead_id)
     phones = list(
         session.scalars(
@@ -277,7 +289,10 @@ def detail(session: Session, lead: Lead) -> LeadDetail:
             for p in phones
         ],
         mensagens=messages_to(
-            session, tenant_id=lead.tenant_id, addresses=[e.email for e in emails]
+            session,
+            tenant_id=lead.tenant_id,
+            addresses=[e.email for e in emails],
+            account_ids=account_ids,
         ),
     )
 

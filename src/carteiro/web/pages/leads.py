@@ -114,10 +114,11 @@ def _lead_page(
     status: int = 200,
 ) -> HTMLResponse:
     lead = service.get_or_raise(session, tenant_id=person.tenant_id, lead_id=lead_id)
-    detail = service.detail(session, lead)
     visible = access.visible_account_ids(
         session, tenant_id=person.tenant_id, user_id=person.user_id, role=person.role
     )
+    # Mail sent through mailboxes this person was not granted stays hidden, as in the outbox.
+    detail = service.detail(session, lead, account_ids=visible)
     threads = inbox.list_threads(
         session, tenant_id=person.tenant_id, lead_id=lead.lead_id, limit=MAX_THREADS
     )
