@@ -165,6 +165,36 @@ def test_pane_actions_reach_dovecot_and_update_the_lists(
     assert any("\\Flagged" in line for line in _server_flags(dovecot))
 
 
+def test_opening_a_thread_marks_it_read_on_the_server(
+    runtime: Runtime,
+    dovecot: Dovecot,
+    sync: Callable[[], object],
+    person_client: PersonFactory,
+    imap_account: int,
+) -> None:
+    _seed(dovecot, sync)
+    proposal, _ = _thread(runtime, "Proposta comercial")
+    boleto, _ = _thread(runtime, "Boleto vencido")
+    # A viewer reads without changing the mailbox.
+    viewer = person_client("viewer", grants=(imap_account,), email="v@example.com")
+    assert viewer.get(f"/ui/inbox/pane/{proposal}").status_code == 200
+    assert not any("\\Seen" in line for line in _server_flags(dovecot))
+
+    operator = person_client("operator", grants=(imap_account,))
+    assert operator.get(f"/ui/inbox/pane/{proposal}").status_code == 200
+    assert sum("\\Seen" in line for line in _server_flags(dovecot)) == 1
+    with runtime.db.session() as session:
+        thread = session.get(InboxThread, proposal)
+        assert thread is not None and thread.unread_count == 0
+        messages = session.scalars(select(InboxMessage).where(InboxMessage.thread_id == proposal))
+        assert all(m.seen for m in messages)
+    # The whole page with a thread open does the same; the unread filter no longer lists it.
+    assert operator.get("/ui/inbox", params={"thread": boleto}).status_code == 200
+    assert sum("\\Seen" in line for line in _server_flags(dovecot)) == 2
+    unread = operator.get("/ui/inbox", params={"unread": "1"}).text
+    assert f'data-thread="{proposal}"' not in unread and f'data-thread="{boleto}"' not in unread
+
+
 def test_viewers_read_but_cannot_act_or_send(
     runtime: Runtime,
     dovecot: Dovecot,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Form, Request
+from fastapi import BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from carteiro.web.pages import inbox_view as view
 from carteiro.web.pages.inbox_view import Filters
 
 router = Router(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 TEMPLATE = "inbox.html"
 # Folder roles as the folder list names them (the template translates these).
@@ -71,8 +73,38 @@ def _record_read(session: Session, request: Request, person: WebPerson, pane: vi
     )
 
 
+async def _mark_read(rt: Runtime, person: WebPerson, thread_id: int, seen: set[int] | None) -> None:
+    """After the page went out: the opened thread's messages marked read, on the IMAP server
+    too (through the inbox actions, under the account's sync lock), as mail clients do."""
+    try:
+        await actions.perform(
+            rt,
+            tenant_id=person.tenant_id,
+            data=ActionCreate(action="read"),
+            thread_ids=[thread_id],
+            account_ids=seen,
+        )
+    except CarteiroError as exc:
+        # The thread stays unread; the person can still mark it by hand.
+        log.info("opening thread %s did not mark it read: %s", thread_id, exc.message)
+
+
+def _read_on_open(
+    background: BackgroundTasks,
+    rt: Runtime,
+    person: WebPerson,
+    pane: view.Pane,
+    seen: set[int] | None,
+) -> None:
+    # Viewers read without changing the mailbox (they may not act on it).
+    if pane.thread.unread_count > 0 and person.at_least("operator"):
+        background.add_task(_mark_read, rt, person, pane.thread.id, seen)
+
+
 @router.get("/ui/inbox")
-def inbox(request: Request, person: Person, session: Tx) -> HTMLResponse:
+def inbox(
+    request: Request, rt: Rt, person: Person, session: Tx, background: BackgroundTasks
+) -> HTMLResponse:
     f = Filters.parse(request.query_params)
     seen = view.visible(session, person)
     context = _list_context(session, person, f, seen)
@@ -90,16 +122,25 @@ def inbox(request: Request, person: Person, session: Tx) -> HTMLResponse:
     )
     if pane is not None:
         _record_read(session, request, person, pane)
+        _read_on_open(background, rt, person, pane, seen)
     return render.page(request, TEMPLATE, {**context, "pane": pane})
 
 
 @router.get("/ui/inbox/pane/{thread_id}")
-def thread_pane(thread_id: PathId, request: Request, person: Person, session: Tx) -> HTMLResponse:
+def thread_pane(
+    thread_id: PathId,
+    request: Request,
+    rt: Rt,
+    person: Person,
+    session: Tx,
+    background: BackgroundTasks,
+) -> HTMLResponse:
     """The message pane alone (htmx swaps it in and pushes /ui/inbox?thread=…)."""
     f = Filters.parse(request.query_params)
     seen = view.visible(session, person)
     pane = view.pane(session, person, thread_id, seen)
     _record_read(session, request, person, pane)
+    _read_on_open(background, rt, person, pane, seen)
     context = {"f": f, "pane": pane, "can_act": person.at_least("operator")}
     return render.fragment(request, TEMPLATE, "pane", context)
 
