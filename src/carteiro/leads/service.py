@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, column, exists, func, literal_column, or_, select, type_coerce
@@ -41,6 +42,54 @@ def _has_tag(session: Session, tag: str) -> Any:
     return exists(select(1).select_from(values).where(column("value") == tag))
 
 
+@dataclass(frozen=True)
+class LeadFilter:
+    """The leads list's filters (the console keeps them in the URL; export reuses them).
+
+    `consent` keeps leads with an address in that consent state; `company` matches part of
+    the lead's name (the company, `nome`)."""
+
+    status: str | None = None
+    tag: str | None = None
+    q: str | None = None
+    has_email: bool | None = None
+    has_phone: bool | None = None
+    consent: str | None = None
+    company: str | None = None
+
+
+def conditions(session: Session, *, tenant_id: int, filter: LeadFilter) -> list[Any]:
+    """The WHERE terms for the tenant's leads matching `filter`."""
+    f = filter
+    where: list[Any] = [Lead.tenant_id == tenant_id]
+    if f.consent is not None:
+        if f.consent not in CONSENT:
+            raise InvalidInput(f"consent must be one of {', '.join(CONSENT)}", field="consent")
+        # One range of ix_lead_emails_tenant_consent (an EXISTS per lead read every lead).
+        where.append(
+            Lead.lead_id.in_(
+                select(LeadEmail.lead_id).where(
+                    LeadEmail.tenant_id == tenant_id, LeadEmail.consentimento == f.consent
+                )
+            )
+        )
+    if f.company and f.company.strip():
+        where.append(search.company_matches(session, company=f.company.strip()))
+    if f.status:
+        where.append(Lead.status == f.status)
+    if f.tag:
+        where.append(_has_tag(session, f.tag))
+    if f.q and f.q.strip():
+        where.append(search.matches(session, tenant_id=tenant_id, q=f.q.strip()))
+    if f.has_email is not None:
+        any_email = exists().where(LeadEmail.lead_id == Lead.lead_id)
+        where.append(any_email if f.has_email else ~any_email)
+    if f.has_phone is not None:
+        any_phone = exists().where(LeadTelefone.lead_id == Lead.lead_id)
+        where.append(any_phone if f.has_phone else ~any_phone)
+    return where
+
+
 def list_(
     session: Session,
     *,
@@ -55,37 +104,17 @@ def list_(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Lead], int]:
-    """The tenant's leads, newest first, with the total matching the filters.
-
-    `consent` keeps leads with an address in that consent state; `company` matches part of
-    the lead's name (the company, `nome`).
-    """
-    where: list[Any] = [Lead.tenant_id == tenant_id]
-    if consent is not None:
-        if consent not in CONSENT:
-            raise InvalidInput(f"consent must be one of {', '.join(CONSENT)}", field="consent")
-        # One range of ix_lead_emails_tenant_consent (an EXISTS per lead read every lead).
-        where.append(
-            Lead.lead_id.in_(
-                select(LeadEmail.lead_id).where(
-                    LeadEmail.tenant_id == tenant_id, LeadEmail.consentimento == consent
-                )
-            )
-        )
-    if company and company.strip():
-        where.append(search.company_matches(session, company=company.strip()))
-    if status:
-        where.append(Lead.status == status)
-    if tag:
-        where.append(_has_tag(session, tag))
-    if q and q.strip():
-        where.append(search.matches(session, tenant_id=tenant_id, q=q.strip()))
-    if has_email is not None:
-        any_email = exists().where(LeadEmail.lead_id == Lead.lead_id)
-        where.append(any_email if has_email else ~any_email)
-    if has_phone is not None:
-        any_phone = exists().where(LeadTelefone.lead_id == Lead.lead_id)
-        where.append(any_phone if has_phone else ~any_phone)
+    """The tenant's leads, newest first, with the total matching the filters (`LeadFilter`)."""
+    wanted = LeadFilter(
+        status=status,
+        tag=tag,
+        q=q,
+        has_email=has_email,
+        has_phone=has_phone,
+        consent=consent,
+        company=company,
+    )
+    where = conditions(session, tenant_id=tenant_id, filter=wanted)
     total = session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
     # The page's ids first (an index holds them in order), then those rows: sorting whole rows
     # made SQLite read every lead of the tenant into a temporary tree.
@@ -140,7 +169,7 @@ def update(session: Session, *, tenant_id: int, lead_id: int, data: LeadUpdate) 
     return lead
 
 
-def _principals(session: Session, ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
+def principal_contacts(session: Session, ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
     if not ids:
         return {}, {}
     emails = session.execute(
@@ -175,7 +204,7 @@ def _summary_fields(lead: Lead, email: str | None, phone: str | None) -> dict[st
 def public_page(
     session: Session, leads: list[Lead], *, total: int, limit: int, offset: int
 ) -> LeadPage:
-    emails, phones = _principals(session, [lead.lead_id for lead in leads])
+    emails, phones = principal_contacts(session, [lead.lead_id for lead in leads])
     items = [
         LeadSummary(**_summary_fields(lead, emails.get(lead.lead_id), phones.get(lead.lead_id)))
         for lead in leads
