@@ -73,6 +73,9 @@ class Email(TimestampMixin, Base):
             postgresql_where=text("to_email LIKE '%,%'"),
             sqlite_where=text("to_email LIKE '%,%'"),
         ),
+        # Mail of some accounts (a person granted some mailboxes): the queue's counts per
+        # status from this index alone; it also serves lookups by account.
+        Index("ix_emails_account_status", "account_id", "status", "tenant_id"),
         # The dashboard's "sent in the last minute / hour" reads a range of sent rows only
         # (status in it too: with fewer equal terms, ix_emails_tenant_status_created won).
         Index(
@@ -94,7 +97,7 @@ class Email(TimestampMixin, Base):
     )
     # NULL account: the capture transport delivers it.
     account_id: Mapped[int | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), index=True, nullable=True
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
     )
     # False: the account pool may route it to any healthy account with budget at claim time.
     account_pinned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -19,7 +19,7 @@ from carteiro.inbound.schemas import ActionCreate, ActionResult
 from carteiro.inbound.storage import BlobStore
 from carteiro.runtime import Runtime
 from carteiro.tenancy import audit
-from carteiro.web import render
+from carteiro.web import domain_texts, render
 from carteiro.web.deps import Person, WebPerson, client_ip, current_person, find_person
 from carteiro.web.i18n import HTML_LANG
 from carteiro.web.pages import inbox_view as view
@@ -246,12 +246,12 @@ async def pane_action(
     try:
         person, seen, _ = await _act(request, rt, thread_id, _action(action, folder))
     except (InvalidInput, NotFound) as exc:
-        error = exc.message
+        error = domain_texts.message_of(request, exc)
         person, seen = None, None
     except CarteiroError as exc:
         if exc.status in (401, 403):
             raise
-        error = exc.message
+        error = domain_texts.message_of(request, exc)
         person, seen = None, None
 
     def build(session: Session) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from carteiro.db.types import INT32_MAX
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.scopes import ALL_SCOPES, DEFAULT_KEY_SCOPES, EVERYTHING
-from carteiro.web import acting, once, render
+from carteiro.web import acting, domain_texts, once, render
 from carteiro.web.deps import Admin
 
 router = Router(include_in_schema=False)
@@ -150,7 +150,7 @@ def key_create(
             request,
             rt,
             values=values,
-            error=render.text(request, msgid) if msgid else exc.message,
+            error=render.text(request, msgid) if msgid else domain_texts.message_of(request, exc),
             field=field,
             status=exc.status,
         )

@@ -18,7 +18,7 @@ from carteiro.leads import consent, export, service
 from carteiro.leads.models import CONSENT, LEAD_STATUSES
 from carteiro.leads.schemas import LeadUpdate
 from carteiro.tenancy import access
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, Person, WebPerson
 from carteiro.web.paging import PAGE_SIZE, page_of
 
@@ -267,7 +267,7 @@ def _message(request: Request, exc: CarteiroError) -> str:
         "consent": render.N_("Choose a consent state from the list."),
     }
     msgid = known.get(exc.field or "")
-    return render.text(request, msgid) if msgid else exc.message
+    return render.text(request, msgid) if msgid else domain_texts.message_of(request, exc)
 
 
 @router.post("/ui/leads/{lead_id}/emails/{email_id}/consent")

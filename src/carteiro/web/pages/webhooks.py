@@ -12,7 +12,7 @@ from carteiro.api.deps import Offset, PathId, Rt, Tx
 from carteiro.api.router import Router
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.events.types import EVENT_TYPES
-from carteiro.web import acting, once, render
+from carteiro.web import acting, domain_texts, once, render
 from carteiro.web.deps import Admin, WebPerson
 from carteiro.web.paging import PAGE_SIZE, page_of
 from carteiro.webhooks import service as webhooks
@@ -111,8 +111,8 @@ def webhook_create(
     except CarteiroError as exc:
         msgid = FIELD_MESSAGES.get(exc.field or "")
         # The service's own words name what is wrong with the URL (internal host, scheme…).
-        message = exc.message if exc.field == "url" else None
-        text = render.text(request, msgid) if msgid else exc.message
+        message = domain_texts.message_of(request, exc) if exc.field == "url" else None
+        text = render.text(request, msgid) if msgid else domain_texts.message_of(request, exc)
         return _list_page(
             request,
             session,

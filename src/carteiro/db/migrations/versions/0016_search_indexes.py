@@ -1,5 +1,6 @@
 """search indexes for leads (trigram: pg_trgm GIN on PostgreSQL, FTS5 on SQLite) and their
-consent filter, the lead page's recipient lookup and the dashboard's sent-mail counts
+consent filter, the lead page's recipient lookup, the dashboard's sent-mail counts and the
+queue counts per granted account
 
 Revision ID: 0016
 Revises: 0010, 0002
@@ -84,6 +85,15 @@ def upgrade() -> None:
         postgresql_where=MULTI_TO,
         sqlite_where=MULTI_TO,
     )
+    # Replaces the plain account_id index: the same lookups, and the queue's counts of the
+    # mailboxes a person was granted from the index alone.
+    op.create_index(
+        "ix_emails_account_status",
+        "emails",
+        ["account_id", "status", "tenant_id"],
+        unique=False,
+    )
+    op.drop_index("ix_emails_account_id", table_name="emails")
     op.create_index(
         "ix_emails_tenant_sent",
         "emails",
@@ -96,6 +106,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_emails_tenant_sent", table_name="emails")
+    op.create_index("ix_emails_account_id", "emails", ["account_id"], unique=False)
+    op.drop_index("ix_emails_account_status", table_name="emails")
     op.drop_index("ix_emails_tenant_multi_to", table_name="emails")
     op.drop_index("ix_emails_tenant_to", table_name="emails")
     op.drop_index("ix_lead_emails_tenant_consent", table_name="lead_emails")
