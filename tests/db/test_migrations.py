@@ -15,7 +15,9 @@ def test_upgrade_head_matches_models(fresh_database_url: str) -> None:
     try:
         assert migrate.is_up_to_date(db.engine)
         with db.engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": migrate.include_name}
+            )
             diff = compare_metadata(ctx, Base.metadata)
         assert diff == []
     finally:

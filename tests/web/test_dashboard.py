@@ -176,3 +176,19 @@ def test_ai_replies_get_a_card_once_there_are_jobs(
     assert 'data-stat="ai-completed">2<' in page and 'data-stat="ai-dead">1<' in page
     assert 'data-stat="ai-p95">1180 ms<' in page
     assert "<code>carteiro responder requeue</code>" in page
+
+
+def test_the_queue_counts_follow_the_persons_mailboxes(
+    runtime: Runtime,
+    principal: Principal,
+    as_user: Callable[..., TestClient],
+    make_account: Callable[[str], int],
+) -> None:
+    granted, other = make_account("vendas"), make_account("cobranca")
+    for account in (granted, other, other):
+        _email(runtime, principal, account)
+    admin = as_user("admin")
+    operator = as_user("operator", "op@example.com", grants=(granted,))
+    for url in ("/ui/", "/ui/dashboard/pane/queue"):
+        assert 'data-stat="pending">3<' in admin.get(url).text
+        assert 'data-stat="pending">1<' in operator.get(url).text

@@ -129,7 +129,8 @@ def test_mark_read_and_archive_reach_dovecot(
     link = page.locator(".thread-link", has_text="Proposta comercial")
     expect(link).to_have_class(re.compile("fw-bold"))
     link.click()
-    page.get_by_role("button", name="Marcar como lida").click()
+    pane = page.locator("#message-pane")
+    pane.get_by_role("button", name="Marcar como lida").click()
     expect(page.locator("#message-pane [role=status]")).to_have_text("Marcada como lida.")
     # Out of band: the thread list and the unread badge change with the pane.
     expect(page.locator(".thread-link", has_text="Proposta comercial")).not_to_have_class(
@@ -138,11 +139,32 @@ def test_mark_read_and_archive_reach_dovecot(
     expect(page.locator("#folder-nav .badge").first).to_contain_text("1")
     assert sum("\\Seen" in f for f in flags(dovecot)) == 1
 
-    page.get_by_role("button", name="Arquivar").click()
+    pane.get_by_role("button", name="Arquivar").click()
     expect(page.locator("#message-pane [role=status]")).to_have_text("Conversa arquivada.")
     expect(page.locator(".thread-link", has_text="Proposta comercial")).to_have_count(0)
     assert len(flags(dovecot)) == 1
     assert len(dovecot.uids("Archive")) == 1
+
+
+def test_the_bulk_bar_archives_the_checked_conversations(
+    page: Page,
+    live_server: LiveServer,
+    make_user: Callable[..., Made],
+    imap_account: int,
+    mailbox: None,
+    dovecot: Dovecot,
+) -> None:
+    log_in(page, live_server, make_user("bia@carteiro.example", grants=(imap_account,)))
+    page.goto(f"{live_server.url}/ui/inbox")
+    page.get_by_label("Selecionar a conversa Proposta comercial").check()
+    page.get_by_label("Selecionar a conversa Boleto vencido").check()
+    page.locator("#bulk-actions").get_by_role("button", name="Arquivar").click()
+    expect(page.locator("#message-pane [role=status]")).to_have_text(
+        "As conversas selecionadas foram arquivadas."
+    )
+    expect(page.locator(".thread-link")).to_have_count(0)
+    assert len(dovecot.uids("Archive")) == 2
+    assert not axe_violations(page)
 
 
 def test_viewer_cannot_reply_or_send(

@@ -169,6 +169,83 @@ def test_pane_actions_reach_dovecot_and_update_the_lists(
     assert any("\\Flagged" in line for line in _server_flags(dovecot))
 
 
+def test_opening_a_thread_marks_it_read_on_the_server(
+    runtime: Runtime,
+    dovecot: Dovecot,
+    sync: Callable[[], object],
+    person_client: PersonFactory,
+    imap_account: int,
+) -> None:
+    _seed(dovecot, sync)
+    proposal, _ = _thread(runtime, "Proposta comercial")
+    boleto, _ = _thread(runtime, "Boleto vencido")
+    # A viewer reads without changing the mailbox.
+    viewer = person_client("viewer", grants=(imap_account,), email="v@example.com")
+    assert viewer.get(f"/ui/inbox/pane/{proposal}").status_code == 200
+    assert not any("\\Seen" in line for line in _server_flags(dovecot))
+
+    operator = person_client("operator", grants=(imap_account,))
+    assert operator.get(f"/ui/inbox/pane/{proposal}").status_code == 200
+    assert sum("\\Seen" in line for line in _server_flags(dovecot)) == 1
+    with runtime.db.session() as session:
+        thread = session.get(InboxThread, proposal)
+        assert thread is not None and thread.unread_count == 0
+        messages = session.scalars(select(InboxMessage).where(InboxMessage.thread_id == proposal))
+        assert all(m.seen for m in messages)
+    # The whole page with a thread open does the same; the unread filter no longer lists it.
+    assert operator.get("/ui/inbox", params={"thread": boleto}).status_code == 200
+    assert sum("\\Seen" in line for line in _server_flags(dovecot)) == 2
+    unread = operator.get("/ui/inbox", params={"unread": "1"}).text
+    assert f'data-thread="{proposal}"' not in unread and f'data-thread="{boleto}"' not in unread
+
+
+def test_the_bulk_bar_acts_on_the_selected_conversations(
+    runtime: Runtime,
+    dovecot: Dovecot,
+    sync: Callable[[], object],
+    person_client: PersonFactory,
+    imap_account: int,
+) -> None:
+    _seed(dovecot, sync)
+    proposal, _ = _thread(runtime, "Proposta comercial")
+    boleto, _ = _thread(runtime, "Boleto vencido")
+    web = person_client("operator", grants=(imap_account,))
+    page = web.get("/ui/inbox", params={"unread": "1"}).text
+    assert 'id="bulk-actions"' in page and 'action="/ui/inbox/actions"' in page
+    assert page.count('form="bulk-actions" name="thread_ids"') == 2
+
+    read = web.post(
+        "/ui/inbox/actions",
+        data={"action": "read", "thread_ids": [str(proposal), str(boleto)], "list": "unread=1"},
+        follow_redirects=False,
+    )
+    assert read.status_code == 303 and read.headers["location"] == "/ui/inbox?unread=1&bulk=read"
+    assert sum("\\Seen" in line for line in _server_flags(dovecot)) == 2
+    after = web.get(read.headers["location"]).text
+    assert "As conversas selecionadas foram marcadas como lidas." in after
+    assert f'data-thread="{proposal}"' not in after and f'data-thread="{boleto}"' not in after
+
+    nothing = web.post("/ui/inbox/actions", data={"action": "archive"}, follow_redirects=False)
+    assert nothing.headers["location"] == "/ui/inbox?bulk=none"
+    assert "Selecione pelo menos uma conversa antes." in web.get(nothing.headers["location"]).text
+    bad = web.post("/ui/inbox/actions", data={"action": "explode", "thread_ids": [str(boleto)]})
+    assert bad.status_code == 422 and "action" in bad.text
+
+    viewer = person_client("viewer", grants=(imap_account,), email="v@example.com")
+    listing = viewer.get("/ui/inbox").text
+    assert f'data-thread="{boleto}"' in listing and 'id="bulk-actions"' not in listing
+    refused = viewer.post("/ui/inbox/actions", data={"action": "unread", "thread_ids": [boleto]})
+    assert refused.status_code == 403
+
+    archived = web.post(
+        "/ui/inbox/actions",
+        data={"action": "archive", "thread_ids": [str(proposal), str(boleto)]},
+        follow_redirects=False,
+    )
+    assert archived.status_code == 303
+    assert len(dovecot.uids("Archive")) == 2 and not dovecot.uids("INBOX")
+
+
 def test_viewers_read_but_cannot_act_or_send(
     runtime: Runtime,
     dovecot: Dovecot,
@@ -216,7 +293,8 @@ def test_a_person_sees_only_the_granted_mailboxes(
     theirs, their_message = _thread(runtime, "Proposta comercial", other)
     web = person_client("operator", grants=(imap_account,))
     page = web.get("/ui/inbox")
-    assert page.text.count("Proposta comercial") == 1
+    # One row for the one thread with this subject (its checkbox is labelled by it).
+    assert page.text.count("Selecionar a conversa Proposta comercial") == 1
     assert f'data-thread="{mine}"' in page.text and f'data-thread="{theirs}"' not in page.text
     assert "outra" not in page.text
     assert web.get(f"/ui/inbox/pane/{theirs}").status_code == 404

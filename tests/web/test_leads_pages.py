@@ -202,3 +202,82 @@ def test_a_viewer_cannot_edit_and_a_post_without_csrf_is_refused(
     )
     assert no_token.status_code == 403
     assert 'data-status="novo"' in operator.get(f"/ui/leads/{lead_id}").text
+
+
+def test_a_lead_page_shows_only_the_mail_of_the_persons_mailboxes(
+    as_user: Callable[..., TestClient],
+    runtime: Runtime,
+    principal: Principal,
+    leads: dict[str, int],
+    make_account: Callable[[str], int],
+) -> None:
+    from carteiro.outbound import service as outbound
+    from carteiro.outbound.schemas import EmailCreate
+
+    lead_id = leads["ana@padaria.com.br"]
+    granted, other = make_account("vendas"), make_account("cobranca")
+    ids = {}
+    with runtime.db.session() as session:
+        for subject, account in [("Pelo vendas", granted), ("Pela cobrança", other)]:
+            email, _ = outbound.create(
+                session,
+                principal=principal,
+                data=EmailCreate(to_email="ana@padaria.com.br", subject=subject, body="Olá"),
+                settings=runtime.settings,
+            )
+            email.account_id = account
+            ids[subject] = email.id
+    admin = as_user("admin").get(f"/ui/leads/{lead_id}").text
+    operator = as_user("operator", grants=(granted,)).get(f"/ui/leads/{lead_id}").text
+    assert all(f'href="/ui/outbox/{i}"' in admin for i in ids.values())
+    assert f'href="/ui/outbox/{ids["Pelo vendas"]}"' in operator
+    assert f'href="/ui/outbox/{ids["Pela cobrança"]}"' not in operator
+
+
+def test_the_current_filter_exports_as_csv_and_is_audited(
+    as_user: Callable[..., TestClient],
+    runtime: Runtime,
+    principal: Principal,
+    leads: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import csv
+    import io
+
+    from carteiro.leads import export
+
+    operator = as_user("operator")
+    page = operator.get("/ui/leads", params={"q": "a", "company": "oficina"}).text
+    assert 'href="/ui/leads/export?q=a&amp;company=oficina"' in page
+    response = operator.get("/ui/leads/export", params={"company": "oficina"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith('attachment; filename="leads-')
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == list(export.COLUMNS)
+    assert [(r[2], r[3], r[8]) for r in rows[1:]] == [
+        ("Oficina do Zé", "José Lima", "ze@oficina.com.br")
+    ]
+    # Every lead, in chunks (keyset), newest first; phones keep their +, formulas are defused.
+    monkeypatch.setattr(export, "CHUNK", 2)
+    with runtime.db.session() as session:
+        from carteiro.leads.models import Lead
+
+        lead = session.get(Lead, leads["carla@boavista.com.br"])
+        assert lead is not None
+        lead.contato_nome = '=HYPERLINK("http://x")'
+    every = list(csv.reader(io.StringIO(operator.get("/ui/leads/export").content.decode())))
+    assert [int(r[0]) for r in every[1:]] == sorted(leads.values(), reverse=True)
+    assert "+5511987654321" in [r[9] for r in every[1:]]
+    assert '\'=HYPERLINK("http://x")' in [r[3] for r in every[1:]]
+
+    assert as_user("viewer").get("/ui/leads/export").status_code == 403
+    assert operator.get("/ui/leads/export", params={"consent": "x"}).status_code == 422
+    with runtime.db.session() as session:
+        entries, _ = audit.list_(
+            session, tenant_id=principal.tenant_id, filter=audit.AuditFilter(action="export")
+        )
+    assert len(entries) == 2 and entries[-1].detail == {
+        "format": "csv",
+        "filters": {"company": "oficina"},
+    }

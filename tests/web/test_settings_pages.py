@@ -88,10 +88,17 @@ def test_admins_create_a_webhook_see_its_secret_once_and_delete_it(
         "/ui/webhooks",
         {"url": "https://hooks.example.com/carteiro", "events": ["sent", "bounced"]},
     )
-    assert created.status_code == 201
-    assert created.headers["cache-control"] == "no-store"
-    secret = re.search(r'value="(whsec_[^"]+)" data-secret', created.text)
-    assert secret, created.text
+    # POST/redirect/GET: the secret is on the page the redirect leads to, once.
+    assert created.status_code == 303, created.text
+    shown_at = created.headers["location"]
+    assert re.fullmatch(r"/ui/webhooks/\d+/created", shown_at)
+    page = admin.get(shown_at, follow_redirects=False)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    secret = re.search(r'value="(whsec_[^"]+)" data-secret', page.text)
+    assert secret, page.text
+    reloaded = admin.get(shown_at, follow_redirects=False)
+    assert reloaded.status_code == 303
+    assert reloaded.headers["location"] == shown_at.removesuffix("/created")
     listing = admin.get("/ui/webhooks")
     assert "https://hooks.example.com/carteiro" in listing.text
     assert secret.group(1) not in listing.text
@@ -151,10 +158,18 @@ def test_a_key_is_shown_once_authenticates_and_stops_when_revoked(
             "rate_limit_per_hour": "100",
         },
     )
-    assert created.status_code == 201, created.text
-    assert created.headers["cache-control"] == "no-store"
-    plain = re.search(r'value="(ct_[^"]+)" data-plain-key', created.text)
+    assert created.status_code == 303, created.text
+    shown_at = created.headers["location"]
+    page = admin.get(shown_at, follow_redirects=False)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    plain = re.search(r'value="(ct_[^"]+)" data-plain-key', page.text)
     assert plain
+    # A reload does not create another key nor show this one again.
+    keys = admin.get("/ui/keys").text.count("data-key=")
+    reloaded = admin.get(shown_at)
+    assert plain.group(1) not in reloaded.text
+    assert "é mostrada uma única vez" in reloaded.text
+    assert admin.get("/ui/keys").text.count("data-key=") == keys
     listing = admin.get("/ui/keys")
     assert plain.group(1) not in listing.text
     row = re.search(r'<tr data-key="(ct_[^"]+)".*?</tr>', listing.text, re.S)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from carteiro.campaigns.models import CampaignRecipient
 from carteiro.errors import InvalidInput
 from carteiro.leads.models import CONSENT, Lead, LeadEmail
-from carteiro.leads.service import _escape, _has_tag
+from carteiro.leads.search import escape_like
+from carteiro.leads.service import _has_tag
 
 MAX_DEPTH = 8
 MAX_RULES = 200
@@ -128,7 +129,7 @@ def _field(session: Session, rule: FieldRule, path: str) -> ColumnElement[bool]:
     if isinstance(value, list) or value is None:
         raise InvalidInput(f"'{rule.op}' takes one value", field=f"{path}.value")
     if rule.op in ("contains", "starts_with"):
-        text = _escape(str(value))
+        text = escape_like(str(value))
         pattern = f"%{text}%" if rule.op == "contains" else f"{text}%"
         return column.ilike(pattern, escape="\\")
     ops = {"eq": column.__eq__, "ne": column.__ne__, "gt": column.__gt__, "lt": column.__lt__}

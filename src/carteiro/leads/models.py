@@ -70,6 +70,8 @@ class LeadEmail(Base):
         UniqueConstraint("lead_id", "email", name="uq_lead_emails_lead_email"),
         # is_mailable and "messages to this address" look addresses up across the tenant.
         Index("ix_lead_emails_tenant_email", "tenant_id", "email"),
+        # The leads list's consent filter reads the leads of one consent state from it alone.
+        Index("ix_lead_emails_tenant_consent", "tenant_id", "consentimento", "lead_id"),
     )
 
     email_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import column, exists, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, column, exists, func, literal_column, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from carteiro.db.types import utcnow
 from carteiro.errors import InvalidInput, NotFound
+from carteiro.leads import search
 from carteiro.leads.consent import emails_of
 from carteiro.leads.models import CONSENT, Lead, LeadEmail, LeadTelefone
 from carteiro.leads.schemas import (
@@ -29,7 +31,8 @@ MAX_MESSAGES = 50
 # Addresses looked for in outbound mail per lead; each adds a LIKE to the query.
 MAX_ADDRESSES = 20
 MAX_TAG_CHARS = 64
-_DIGITS = re.compile(r"\D+")
+# A literal, not a parameter: SQLite uses a partial index only for a condition it can prove.
+_SEVERAL: ColumnElement[str] = literal_column("'%,%'")
 
 
 def _has_tag(session: Session, tag: str) -> Any:
@@ -39,29 +42,52 @@ def _has_tag(session: Session, tag: str) -> Any:
     return exists(select(1).select_from(values).where(column("value") == tag))
 
 
-def _escape(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+@dataclass(frozen=True)
+class LeadFilter:
+    """The leads list's filters (the console keeps them in the URL; export reuses them).
+
+    `consent` keeps leads with an address in that consent state; `company` matches part of
+    the lead's name (the company, `nome`)."""
+
+    status: str | None = None
+    tag: str | None = None
+    q: str | None = None
+    has_email: bool | None = None
+    has_phone: bool | None = None
+    consent: str | None = None
+    company: str | None = None
 
 
-def _matches(q: str) -> Any:
-    pattern = f"%{_escape(q)}%"
-    conditions = [
-        Lead.nome.ilike(pattern, escape="\\"),
-        Lead.contato_nome.ilike(pattern, escape="\\"),
-        Lead.lead_id_externo == q,
-        exists().where(
-            LeadEmail.lead_id == Lead.lead_id, LeadEmail.email.like(pattern.lower(), escape="\\")
-        ),
-    ]
-    digits = _DIGITS.sub("", q)
-    if len(digits) >= 3:
-        conditions.append(Lead.documento.like(f"%{digits}%"))
-        conditions.append(
-            exists().where(
-                LeadTelefone.lead_id == Lead.lead_id, LeadTelefone.telefone.like(f"%{digits}%")
+def conditions(session: Session, *, tenant_id: int, filter: LeadFilter) -> list[Any]:
+    """The WHERE terms for the tenant's leads matching `filter`."""
+    f = filter
+    where: list[Any] = [Lead.tenant_id == tenant_id]
+    if f.consent is not None:
+        if f.consent not in CONSENT:
+            raise InvalidInput(f"consent must be one of {', '.join(CONSENT)}", field="consent")
+        # One range of ix_lead_emails_tenant_consent (an EXISTS per lead read every lead).
+        where.append(
+            Lead.lead_id.in_(
+                select(LeadEmail.lead_id).where(
+                    LeadEmail.tenant_id == tenant_id, LeadEmail.consentimento == f.consent
+                )
             )
         )
-    return or_(*conditions)
+    if f.company and f.company.strip():
+        where.append(search.company_matches(session, company=f.company.strip()))
+    if f.status:
+        where.append(Lead.status == f.status)
+    if f.tag:
+        where.append(_has_tag(session, f.tag))
+    if f.q and f.q.strip():
+        where.append(search.matches(session, tenant_id=tenant_id, q=f.q.strip()))
+    if f.has_email is not None:
+        any_email = exists().where(LeadEmail.lead_id == Lead.lead_id)
+        where.append(any_email if f.has_email else ~any_email)
+    if f.has_phone is not None:
+        any_phone = exists().where(LeadTelefone.lead_id == Lead.lead_id)
+        where.append(any_phone if f.has_phone else ~any_phone)
+    return where
 
 
 def list_(
@@ -78,32 +104,17 @@ def list_(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Lead], int]:
-    """The tenant's leads, newest first, with the total matching the filters.
-
-    `consent` keeps leads with an address in that consent state; `company` matches part of
-    the lead's name (the company, `nome`).
-    """
-    where: list[Any] = [Lead.tenant_id == tenant_id]
-    if consent is not None:
-        if consent not in CONSENT:
-            raise InvalidInput(f"consent must be one of {', '.join(CONSENT)}", field="consent")
-        where.append(
-            exists().where(LeadEmail.lead_id == Lead.lead_id, LeadEmail.consentimento == consent)
-        )
-    if company and company.strip():
-        where.append(Lead.nome.ilike(f"%{_escape(company.strip())}%", escape="\\"))
-    if status:
-        where.append(Lead.status == status)
-    if tag:
-        where.append(_has_tag(session, tag))
-    if q and q.strip():
-        where.append(_matches(q.strip()))
-    if has_email is not None:
-        any_email = exists().where(LeadEmail.lead_id == Lead.lead_id)
-        where.append(any_email if has_email else ~any_email)
-    if has_phone is not None:
-        any_phone = exists().where(LeadTelefone.lead_id == Lead.lead_id)
-        where.append(any_phone if has_phone else ~any_phone)
+    """The tenant's leads, newest first, with the total matching the filters (`LeadFilter`)."""
+    wanted = LeadFilter(
+        status=status,
+        tag=tag,
+        q=q,
+        has_email=has_email,
+        has_phone=has_phone,
+        consent=consent,
+        company=company,
+    )
+    where = conditions(session, tenant_id=tenant_id, filter=wanted)
     total = session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
     # The page's ids first (an index holds them in order), then those rows: sorting whole rows
     # made SQLite read every lead of the tenant into a temporary tree.
@@ -158,7 +169,7 @@ def update(session: Session, *, tenant_id: int, lead_id: int, data: LeadUpdate) 
     return lead
 
 
-def _principals(session: Session, ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
+def principal_contacts(session: Session, ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
     if not ids:
         return {}, {}
     emails = session.execute(
@@ -193,7 +204,7 @@ def _summary_fields(lead: Lead, email: str | None, phone: str | None) -> dict[st
 def public_page(
     session: Session, leads: list[Lead], *, total: int, limit: int, offset: int
 ) -> LeadPage:
-    emails, phones = _principals(session, [lead.lead_id for lead in leads])
+    emails, phones = principal_contacts(session, [lead.lead_id for lead in leads])
     items = [
         LeadSummary(**_summary_fields(lead, emails.get(lead.lead_id), phones.get(lead.lead_id)))
         for lead in leads
@@ -201,53 +212,78 @@ def public_page(
     return LeadPage(items=items, total=total, limit=limit, offset=offset)
 
 
-def messages_to(session: Session, *, tenant_id: int, addresses: list[str]) -> list[LeadMessage]:
-    """The newest outbound e-mails with one of `addresses` among their To recipients.
+def _message_columns() -> Any:
+    return select(
+        Email.id,
+        Email.status,
+        Email.to_email,
+        Email.to_emails,
+        Email.subject,
+        Email.message_id,
+        Email.created_at,
+        Email.sent_at,
+    )
 
-    A substring match on the stored To line (no index can serve it: it reads the tenant's
-    e-mails newest first until enough match), then an exact check against the parsed list.
+
+def messages_to(
+    session: Session,
+    *,
+    tenant_id: int,
+    addresses: list[str],
+    account_ids: Collection[int] | None = None,
+) -> list[LeadMessage]:
+    """The newest outbound e-mails with one of `addresses` among their To recipients
+    (`account_ids`: only mail of those accounts, for a person granted some mailboxes).
+
+    Mail to one address is found by its whole lower-cased To line (an index range per
+    address); mail to several To addresses, which a partial index keeps apart, by a
+    substring of the line checked against the parsed list.
     """
     wanted = {a.lower() for a in addresses[:MAX_ADDRESSES]}
     if not wanted:
         return []
+    newest = (Email.created_at.desc(), Email.id.desc())
+    mine = [] if account_ids is None else [Email.account_id.in_(sorted(account_ids))]
+    single = (
+        _message_columns()
+        .where(Email.tenant_id == tenant_id, func.lower(Email.to_email).in_(sorted(wanted)), *mine)
+        .order_by(*newest)
+        .limit(MAX_MESSAGES)
+    )
     likes = [func.lower(Email.to_email).contains(a, autoescape=True) for a in sorted(wanted)]
-    stmt = (
-        select(
-            Email.id,
-            Email.status,
-            Email.to_email,
-            Email.to_emails,
-            Email.subject,
-            Email.message_id,
-            Email.created_at,
-            Email.sent_at,
-        )
-        .where(Email.tenant_id == tenant_id, or_(*likes))
-        .order_by(Email.created_at.desc(), Email.id.desc())
+    several = (
+        _message_columns()
+        # Spelled as the partial index ix_emails_tenant_multi_to spells its condition.
+        .where(Email.tenant_id == tenant_id, Email.to_email.like(_SEVERAL), or_(*likes), *mine)
+        .order_by(*newest)
         .limit(MAX_MESSAGES * 4)
     )
-    found: list[LeadMessage] = []
-    for row in session.execute(stmt):
-        if not wanted & {str(a).lower() for a in row.to_emails or []}:
-            continue
-        found.append(
-            LeadMessage(
-                id=row.id,
-                status=row.status,
-                to_email=row.to_email,
-                subject=row.subject,
-                message_id=row.message_id,
-                created_at=row.created_at,
-                sent_at=row.sent_at,
-            )
+    rows = [*session.execute(single)]
+    rows += [
+        row
+        for row in session.execute(several)
+        if wanted & {str(a).lower() for a in row.to_emails or []}
+    ]
+    rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
+    return [
+        LeadMessage(
+            id=row.id,
+            status=row.status,
+            to_email=row.to_email,
+            subject=row.subject,
+            message_id=row.message_id,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
         )
-        if len(found) == MAX_MESSAGES:
-            break
-    return found
+        for row in rows[:MAX_MESSAGES]
+    ]
 
 
-def detail(session: Session, lead: Lead) -> LeadDetail:
-    """A lead with its e-mails (and consent), phones and the messages sent to it."""
+def detail(
+    session: Session, lead: Lead, *, account_ids: Collection[int] | None = None
+) -> LeadDetail:
+    """A lead with its e-mails (and consent), phones and the messages sent to it (through
+    the accounts `account_ids` only, when given)."""
     emails = emails_of(session, lead_id=lead.lead_id)
     phones = list(
         session.scalars(
@@ -282,7 +318,10 @@ def detail(session: Session, lead: Lead) -> LeadDetail:
             for p in phones
         ],
         mensagens=messages_to(
-            session, tenant_id=lead.tenant_id, addresses=[e.email for e in emails]
+            session,
+            tenant_id=lead.tenant_id,
+            addresses=[e.email for e in emails],
+            account_ids=account_ids,
         ),
     )
 

@@ -382,7 +382,7 @@ def _routes(
 # the query's terms match its predicate's, and only these indexes have these expressions,
 # so the planner has no other index to read and sort, however wrong its statistics are
 # (a `status` term could be served by ix_emails_lease or ix_emails_tenant_status_created,
-# an `account_id` one by ix_emails_account_id). Literals, not parameters: a generic plan
+# an `account_id` one by ix_emails_account_status). Literals, not parameters: a generic plan
 # must still prove the predicate.
 _PENDING = func.coalesce(EMAILS.c.status, literal_column("''")) == literal_column("'pending'")
 _account_key = func.coalesce(EMAILS.c.account_id, literal_column("0"))

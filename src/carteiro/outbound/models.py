@@ -63,6 +63,29 @@ class Email(TimestampMixin, Base):
         Index("ix_emails_lease", "status", "lease_until"),
         Index("ix_emails_tenant_status_created", "tenant_id", "status", "created_at"),
         Index("ix_emails_key_created", "api_key_id", "created_at"),
+        # A lead's page: mail to one address by exact (lower-cased) To line; mail to several
+        # To addresses through a partial index of its own (few rows, read newest first).
+        Index("ix_emails_tenant_to", "tenant_id", text("lower(to_email)"), "created_at"),
+        Index(
+            "ix_emails_tenant_multi_to",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("to_email LIKE '%,%'"),
+            sqlite_where=text("to_email LIKE '%,%'"),
+        ),
+        # Mail of some accounts (a person granted some mailboxes): the queue's counts per
+        # status from this index alone; it also serves lookups by account.
+        Index("ix_emails_account_status", "account_id", "status", "tenant_id"),
+        # The dashboard's "sent in the last minute / hour" reads a range of sent rows only
+        # (status in it too: with fewer equal terms, ix_emails_tenant_status_created won).
+        Index(
+            "ix_emails_tenant_sent",
+            "tenant_id",
+            "status",
+            "sent_at",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -74,7 +97,7 @@ class Email(TimestampMixin, Base):
     )
     # NULL account: the capture transport delivers it.
     account_id: Mapped[int | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), index=True, nullable=True
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
     )
     # False: the account pool may route it to any healthy account with budget at claim time.
     account_pinned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 
 from carteiro.api import errors as api_errors
 from carteiro.errors import CarteiroError
-from carteiro.web import render
+from carteiro.web import domain_texts, render
 from carteiro.web.deps import LoginRequired, login_url
 from carteiro.web.render import N_
 from carteiro.web.security import CsrfRefused, is_console
@@ -64,7 +64,7 @@ def install(app: FastAPI) -> None:
             return api_errors.domain_response(exc)
         if isinstance(exc, LoginRequired):
             return _login_required(request, exc)
-        message = exc.message
+        message = domain_texts.message_of(request, exc)
         if exc.status == 403 and exc.field == "role":
             message = render.text(
                 request,

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from carteiro.db.engine import make_engine
+from carteiro.db.migrate import include_name
 from carteiro.db.models import Base
 
 config = context.config
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -15,7 +15,7 @@ from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.tenancy import audit, people, sessions, setup
 from carteiro.tenancy.models import User
 from carteiro.tenancy.people import LockedOut, LoginRefused, LoginThrottled
-from carteiro.web import i18n, render
+from carteiro.web import domain_texts, i18n, render
 from carteiro.web.deps import MaybePerson, Person, client_ip, lifetime, login_policy
 from carteiro.web.render import N_
 from carteiro.web.security import LANG_COOKIE, SESSION_COOKIE
@@ -247,10 +247,12 @@ def field_message(request: Request, exc: CarteiroError) -> str:
     }
     if exc.status == 409:
         return render.text(
-            request, "This conflicts with what exists: %(detail)s", detail=exc.message
+            request,
+            "This conflicts with what exists: %(detail)s",
+            detail=domain_texts.message_of(request, exc),
         )
     msgid = known.get(exc.field or "")
-    return render.text(request, msgid) if msgid else exc.message
+    return render.text(request, msgid) if msgid else domain_texts.message_of(request, exc)
 
 
 @router.post("/ui/lang")

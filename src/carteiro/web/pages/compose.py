@@ -22,7 +22,7 @@ from carteiro.inbound.storage import BlobStore
 from carteiro.outbound import service as outbound
 from carteiro.outbound.schemas import AttachmentIn, EmailCreate
 from carteiro.tenancy import audit
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, WebPerson, client_ip
 from carteiro.web.i18n import zone
 from carteiro.web.pages import inbox_view as view
@@ -255,7 +255,7 @@ def compose_send(
             session,
             person,
             draft,
-            error=exc.message,
+            error=domain_texts.message_of(request, exc),
             field=form_field(exc.field),
             status=exc.status,
         )

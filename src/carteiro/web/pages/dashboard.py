@@ -38,7 +38,7 @@ def dashboard(request: Request, session: Tx, person: Person) -> HTMLResponse:
         for account, public in zip(found, accounts.public_with_usage(session, found), strict=True)
     ]
     recent = activity.hourly(session, tenant_id=person.tenant_id, account_ids=visible)
-    stats = queue.stats(session, tenant_id=person.tenant_id)
+    stats = queue.stats(session, tenant_id=person.tenant_id, account_ids=visible)
     replies = responder.stats(session, tenant_id=person.tenant_id)
     locale = render.locale_of(request)
     labels = [
@@ -72,5 +72,8 @@ def dashboard(request: Request, session: Tx, person: Person) -> HTMLResponse:
 @router.get("/ui/dashboard/pane/queue")
 def queue_pane(request: Request, session: Tx, person: Person) -> HTMLResponse:
     """The queue's numbers alone, which the dashboard polls."""
-    stats = queue.stats(session, tenant_id=person.tenant_id)
+    visible = access.visible_account_ids(
+        session, tenant_id=person.tenant_id, user_id=person.user_id, role=person.role
+    )
+    stats = queue.stats(session, tenant_id=person.tenant_id, account_ids=visible)
     return render.fragment(request, "dashboard.html", "queue", {"stats": stats})

@@ -14,7 +14,7 @@ from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.leads import jobs
 from carteiro.leads.models import IngestJob
 from carteiro.leads.schemas import RowError, job_public
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, WebPerson
 from carteiro.web.paging import PAGE_SIZE, Page, page_of
 
@@ -97,8 +97,8 @@ def _field_message(request: Request, exc: CarteiroError) -> str:
     }
     msgid = known.get(exc.field or "")
     if exc.field == "path":
-        return exc.message
-    return render.text(request, msgid) if msgid else exc.message
+        return domain_texts.message_of(request, exc)
+    return render.text(request, msgid) if msgid else domain_texts.message_of(request, exc)
 
 
 @router.post("/ui/leads/import")

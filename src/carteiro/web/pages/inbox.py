@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Form, Request
+from fastapi import BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -14,17 +15,18 @@ from carteiro.api.deps import PathId, Rt, Tx, in_transaction
 from carteiro.api.router import Router
 from carteiro.errors import CarteiroError, Forbidden, InvalidInput, NotFound
 from carteiro.inbound import actions, downloads
-from carteiro.inbound.schemas import ActionCreate, ActionResult
+from carteiro.inbound.schemas import ActionCreate, ActionResult, BulkActionCreate
 from carteiro.inbound.storage import BlobStore
 from carteiro.runtime import Runtime
 from carteiro.tenancy import audit
-from carteiro.web import render
+from carteiro.web import domain_texts, render
 from carteiro.web.deps import Person, WebPerson, client_ip, current_person, find_person
 from carteiro.web.i18n import HTML_LANG
 from carteiro.web.pages import inbox_view as view
 from carteiro.web.pages.inbox_view import Filters
 
 router = Router(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 TEMPLATE = "inbox.html"
 # Folder roles as the folder list names them (the template translates these).
@@ -71,8 +73,49 @@ def _record_read(session: Session, request: Request, person: WebPerson, pane: vi
     )
 
 
+async def _mark_read(rt: Runtime, person: WebPerson, thread_id: int, seen: set[int] | None) -> None:
+    """After the page went out: the opened thread's messages marked read, on the IMAP server
+    too (through the inbox actions, under the account's sync lock), as mail clients do."""
+    try:
+        await actions.perform(
+            rt,
+            tenant_id=person.tenant_id,
+            data=ActionCreate(action="read"),
+            thread_ids=[thread_id],
+            account_ids=seen,
+        )
+    except CarteiroError as exc:
+        # The thread stays unread; the person can still mark it by hand.
+        log.info("opening thread %s did not mark it read: %s", thread_id, exc.message)
+
+
+def _read_on_open(
+    background: BackgroundTasks,
+    rt: Runtime,
+    person: WebPerson,
+    pane: view.Pane,
+    seen: set[int] | None,
+) -> None:
+    # Viewers read without changing the mailbox (they may not act on it).
+    if pane.thread.unread_count > 0 and person.at_least("operator"):
+        background.add_task(_mark_read, rt, person, pane.thread.id, seen)
+
+
+# The bulk bar's actions on the selected conversations, each with the notice after it.
+BULK_NOTICES = {
+    "read": render.N_("The selected conversations were marked as read."),
+    "unread": render.N_("The selected conversations were marked as unread."),
+    "flag": render.N_("The selected conversations were flagged."),
+    "archive": render.N_("The selected conversations were archived."),
+    "delete": render.N_("The selected conversations were deleted."),
+    "none": render.N_("Select at least one conversation first."),
+}
+
+
 @router.get("/ui/inbox")
-def inbox(request: Request, person: Person, session: Tx) -> HTMLResponse:
+def inbox(
+    request: Request, rt: Rt, person: Person, session: Tx, background: BackgroundTasks
+) -> HTMLResponse:
     f = Filters.parse(request.query_params)
     seen = view.visible(session, person)
     context = _list_context(session, person, f, seen)
@@ -90,16 +133,27 @@ def inbox(request: Request, person: Person, session: Tx) -> HTMLResponse:
     )
     if pane is not None:
         _record_read(session, request, person, pane)
-    return render.page(request, TEMPLATE, {**context, "pane": pane})
+        _read_on_open(background, rt, person, pane, seen)
+    done = BULK_NOTICES.get(request.query_params.get("bulk", ""))
+    notice = render.text(request, done) if done else None
+    return render.page(request, TEMPLATE, {**context, "pane": pane, "notice": notice})
 
 
 @router.get("/ui/inbox/pane/{thread_id}")
-def thread_pane(thread_id: PathId, request: Request, person: Person, session: Tx) -> HTMLResponse:
+def thread_pane(
+    thread_id: PathId,
+    request: Request,
+    rt: Rt,
+    person: Person,
+    session: Tx,
+    background: BackgroundTasks,
+) -> HTMLResponse:
     """The message pane alone (htmx swaps it in and pushes /ui/inbox?thread=…)."""
     f = Filters.parse(request.query_params)
     seen = view.visible(session, person)
     pane = view.pane(session, person, thread_id, seen)
     _record_read(session, request, person, pane)
+    _read_on_open(background, rt, person, pane, seen)
     context = {"f": f, "pane": pane, "can_act": person.at_least("operator")}
     return render.fragment(request, TEMPLATE, "pane", context)
 
@@ -156,7 +210,7 @@ def _action(action: str, folder: str | None) -> ActionCreate:
 
 
 async def _act(
-    request: Request, rt: Runtime, thread_id: int, data: ActionCreate
+    request: Request, rt: Runtime, thread_ids: list[int], data: ActionCreate
 ) -> tuple[WebPerson, set[int] | None, ActionResult]:
     """Who asks (in a short transaction of its own: the IMAP work must not hold one), then
     the action on the server, then the audit entry."""
@@ -169,22 +223,26 @@ async def _act(
     if not person.at_least("operator"):
         raise Forbidden("viewers can read mail but not act on it", field="role")
     result = await actions.perform(
-        rt, tenant_id=person.tenant_id, data=data, thread_ids=[thread_id], account_ids=seen
+        rt, tenant_id=person.tenant_id, data=data, thread_ids=thread_ids, account_ids=seen
     )
     if data.action == "delete":
 
         def record(session: Session) -> None:
-            audit.record(
-                session,
-                tenant_id=person.tenant_id,
-                user_id=person.user_id,
-                actor=person.email,
-                action="delete",
-                target_type="thread",
-                target_id=thread_id,
-                detail={"message_ids": result.message_ids, "for_good": result.deleted_for_good},
-                ip=client_ip(request),
-            )
+            for thread_id in result.thread_ids or thread_ids:
+                audit.record(
+                    session,
+                    tenant_id=person.tenant_id,
+                    user_id=person.user_id,
+                    actor=person.email,
+                    action="delete",
+                    target_type="thread",
+                    target_id=thread_id,
+                    detail={
+                        "message_ids": result.message_ids,
+                        "for_good": result.deleted_for_good,
+                    },
+                    ip=client_ip(request),
+                )
 
         await in_transaction(rt, record)
     return person, seen, result
@@ -203,14 +261,14 @@ async def pane_action(
     f = Filters.parse(dict(parse_qsl(state)))
     error: str | None = None
     try:
-        person, seen, _ = await _act(request, rt, thread_id, _action(action, folder))
+        person, seen, _ = await _act(request, rt, [thread_id], _action(action, folder))
     except (InvalidInput, NotFound) as exc:
-        error = exc.message
+        error = domain_texts.message_of(request, exc)
         person, seen = None, None
     except CarteiroError as exc:
         if exc.status in (401, 403):
             raise
-        error = exc.message
+        error = domain_texts.message_of(request, exc)
         person, seen = None, None
 
     def build(session: Session) -> dict[str, Any]:
@@ -241,9 +299,38 @@ async def thread_action(
 ) -> Response:
     """Without JavaScript: the action, then back to the inbox (303)."""
     f = Filters.parse(dict(parse_qsl(state)))
-    await _act(request, rt, thread_id, _action(action, folder))
+    await _act(request, rt, [thread_id], _action(action, folder))
     keep = action in ("read", "unread", "flag", "unflag")
     return RedirectResponse(
         "/ui/inbox?" + f.qs(thread=thread_id if keep else None, cursor=f.cursor),
         status_code=303,
+    )
+
+
+@router.post("/ui/inbox/actions")
+async def bulk_action(
+    request: Request,
+    rt: Rt,
+    action: Annotated[str, Form(max_length=20)] = "",
+    thread_ids: Annotated[list[int], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    state: Annotated[str, Form(alias="list", max_length=4000)] = "",
+) -> Response:
+    """The bulk bar: one action on the selected conversations (the inbox's bulk service,
+    each account over one IMAP connection), then back to the same list (303)."""
+    f = Filters.parse(dict(parse_qsl(state)))
+    if action not in BULK_NOTICES or action == "none":
+        allowed = ", ".join(a for a in BULK_NOTICES if a != "none")
+        raise InvalidInput(f"action must be one of {allowed}", field="action")
+    done = action if thread_ids else "none"
+    if thread_ids:
+        try:
+            data = BulkActionCreate(action=action, thread_ids=thread_ids)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "thread_ids"
+            raise InvalidInput(f"{where}: {error['msg']}", field=where) from None
+        await _act(request, rt, data.thread_ids, ActionCreate(action=data.action))
+    listing = f.qs(cursor=f.cursor)
+    return RedirectResponse(
+        "/ui/inbox?" + (f"{listing}&" if listing else "") + f"bulk={done}", status_code=303
     )

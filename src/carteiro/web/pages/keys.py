@@ -13,7 +13,7 @@ from carteiro.db.types import INT32_MAX
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.scopes import ALL_SCOPES, DEFAULT_KEY_SCOPES, EVERYTHING
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, once, render
 from carteiro.web.deps import Admin
 
 router = Router(include_in_schema=False)
@@ -33,7 +33,13 @@ FIELD_MESSAGES = {
         "empty for the server's default."
     ),
 }
-NOTICES = {"revoked": render.N_("The key was revoked: it no longer authenticates.")}
+NOTICES = {
+    "revoked": render.N_("The key was revoked: it no longer authenticates."),
+    "shown": render.N_(
+        "A new key is shown only once, right after it is created. If it was not copied, "
+        "revoke it and create another."
+    ),
+}
 
 
 @router.get("/ui/keys")
@@ -144,7 +150,7 @@ def key_create(
             request,
             rt,
             values=values,
-            error=render.text(request, msgid) if msgid else exc.message,
+            error=render.text(request, msgid) if msgid else domain_texts.message_of(request, exc),
             field=field,
             status=exc.status,
         )
@@ -157,14 +163,30 @@ def key_create(
         target_id=key.id,
         detail={"name": key.name, "scopes": list(key.scopes), "prefix": key.prefix},
     )
-    response = render.page(
-        request,
-        "key_created.html",
-        {"section": "integrations", "tab": "keys", "key": key, "plain": plain},
-        status=201,
-    )
-    # The only time the plain key exists outside the caller's hands: never cached.
-    response.headers["Cache-Control"] = "no-store"
+    # POST/redirect/GET: a reload of the page that shows the key does not create another.
+    shown_at = f"/ui/keys/{key.id}/created"
+    response = RedirectResponse(shown_at, status_code=303)
+    once.keep(response, rt, once.Once("api_key", key.id, person.user_id, plain), path=shown_at)
+    return response
+
+
+@router.get("/ui/keys/{key_id}/created")
+def key_created(request: Request, session: Tx, rt: Rt, person: Admin, key_id: PathId) -> Response:
+    """The new key, shown once to the person who created it; afterwards, back to the list."""
+    key = tenancy.get_key(session, tenant_id=person.tenant_id, key_id=key_id)
+    kept = once.take(request, rt, kind="api_key", target_id=key_id, user_id=person.user_id)
+    response: Response
+    if key is None or kept is None or kept.value is None:
+        response = RedirectResponse("/ui/keys?notice=shown", status_code=303)
+    else:
+        response = render.page(
+            request,
+            "key_created.html",
+            {"section": "integrations", "tab": "keys", "key": key, "plain": kept.value},
+        )
+        # The only time the plain key exists outside the caller's hands: never cached.
+        response.headers["Cache-Control"] = "no-store"
+    once.forget(response, request)
     return response
 
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from carteiro.api.deps import Offset, PathId, Tx
+from carteiro.api.deps import Offset, PathId, Rt, Tx
 from carteiro.api.router import Router
 from carteiro.appointments import public as appointment_public
 from carteiro.appointments import service as appointments
+from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.inbound import service as inbox
-from carteiro.leads import consent, service
+from carteiro.leads import consent, export, service
 from carteiro.leads.models import CONSENT, LEAD_STATUSES
 from carteiro.leads.schemas import LeadUpdate
 from carteiro.tenancy import access
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, Person, WebPerson
 from carteiro.web.pages.appointments import LABELS as APPOINTMENT_LABELS
 from carteiro.web.paging import PAGE_SIZE, page_of
@@ -101,6 +104,50 @@ def leads_list(
             "statuses": STATUS_LABELS,
             "consents": CONSENT_LABELS,
             "can_import": person.at_least("operator"),
+            "export_url": "/ui/leads/export?" + urlencode({k: v for k, v in filters.items() if v}),
+        },
+    )
+
+
+@router.get("/ui/leads/export")
+def leads_export(
+    request: Request,
+    session: Tx,
+    rt: Rt,
+    person: Operator,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    consent_: Annotated[str | None, Query(alias="consent", max_length=16)] = None,
+    company: Annotated[str | None, Query(max_length=200)] = None,
+) -> StreamingResponse:
+    """The list's current filter as a CSV file, streamed; an export in the audit log."""
+    wanted = service.LeadFilter(
+        q=(q or "").strip() or None,
+        status=_choice(status, LEAD_STATUSES, "status"),
+        tag=(tag or "").strip() or None,
+        consent=_choice(consent_, CONSENT, "consent"),
+        company=(company or "").strip() or None,
+    )
+    lines = export.csv_lines(rt.db, tenant_id=person.tenant_id, filter=wanted)
+    acting.record(
+        request,
+        session,
+        person,
+        "export",
+        target_type="leads",
+        detail={
+            "format": "csv",
+            "filters": {k: v for k, v in asdict(wanted).items() if v is not None},
+        },
+    )
+    name = f"leads-{utcnow():%Y%m%d-%H%M}.csv"
+    return StreamingResponse(
+        (line.encode() for line in lines),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "private, no-store",
         },
     )
 
@@ -118,10 +165,11 @@ def _lead_page(
     status: int = 200,
 ) -> HTMLResponse:
     lead = service.get_or_raise(session, tenant_id=person.tenant_id, lead_id=lead_id)
-    detail = service.detail(session, lead)
     visible = access.visible_account_ids(
         session, tenant_id=person.tenant_id, user_id=person.user_id, role=person.role
     )
+    # Mail sent through mailboxes this person was not granted stays hidden, as in the outbox.
+    detail = service.detail(session, lead, account_ids=visible)
     threads = inbox.list_threads(
         session, tenant_id=person.tenant_id, lead_id=lead.lead_id, limit=MAX_THREADS
     )
@@ -228,7 +276,7 @@ def _message(request: Request, exc: CarteiroError) -> str:
         "consent": render.N_("Choose a consent state from the list."),
     }
     msgid = known.get(exc.field or "")
-    return render.text(request, msgid) if msgid else exc.message
+    return render.text(request, msgid) if msgid else domain_texts.message_of(request, exc)
 
 
 @router.post("/ui/leads/{lead_id}/emails/{email_id}/consent")

@@ -12,7 +12,7 @@ from carteiro.api.router import Router
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.leads import suppression
 from carteiro.leads.schemas import REASONS
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, Person, WebPerson
 from carteiro.web.paging import PAGE_SIZE, page_of
 
@@ -136,7 +136,7 @@ def suppression_add(
             session,
             person,
             values=values,
-            error=render.text(request, msgid) if msgid else exc.message,
+            error=render.text(request, msgid) if msgid else domain_texts.message_of(request, exc),
             field=field,
             status=exc.status,
         )

@@ -12,7 +12,7 @@ from carteiro.api.deps import Offset, PathId, Rt, Tx
 from carteiro.api.router import Router
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.events.types import EVENT_TYPES
-from carteiro.web import acting, render
+from carteiro.web import acting, domain_texts, once, render
 from carteiro.web.deps import Admin, WebPerson
 from carteiro.web.paging import PAGE_SIZE, page_of
 from carteiro.webhooks import service as webhooks
@@ -111,8 +111,8 @@ def webhook_create(
     except CarteiroError as exc:
         msgid = FIELD_MESSAGES.get(exc.field or "")
         # The service's own words name what is wrong with the URL (internal host, scheme…).
-        message = exc.message if exc.field == "url" else None
-        text = render.text(request, msgid) if msgid else exc.message
+        message = domain_texts.message_of(request, exc) if exc.field == "url" else None
+        text = render.text(request, msgid) if msgid else domain_texts.message_of(request, exc)
         return _list_page(
             request,
             session,
@@ -131,18 +131,38 @@ def webhook_create(
         target_id=created.id,
         detail={"url": created.url, "events": created.events},
     )
-    response = render.page(
-        request,
-        "webhook_created.html",
-        {
-            "section": "integrations",
-            "tab": "webhooks",
-            "hook": created,
-            "generated": not secret,
-        },
-        status=201,
-    )
-    response.headers["Cache-Control"] = "no-store"
+    # POST/redirect/GET: a reload of the page that shows the secret does not post again.
+    shown_at = f"/ui/webhooks/{created.id}/created"
+    response = RedirectResponse(shown_at, status_code=303)
+    generated = None if secret else created.secret  # a typed secret is never shown back
+    kept = once.Once("webhook", created.id, person.user_id, generated)
+    once.keep(response, rt, kept, path=shown_at)
+    return response
+
+
+@router.get("/ui/webhooks/{webhook_id}/created")
+def webhook_created(
+    request: Request, session: Tx, rt: Rt, person: Admin, webhook_id: PathId
+) -> Response:
+    """The new webhook with its generated secret, shown once; afterwards, its delivery log."""
+    hook = webhooks.get_or_raise(session, tenant_id=person.tenant_id, webhook_id=webhook_id)
+    kept = once.take(request, rt, kind="webhook", target_id=webhook_id, user_id=person.user_id)
+    response: Response
+    if kept is None:
+        response = RedirectResponse(f"/ui/webhooks/{webhook_id}", status_code=303)
+    else:
+        response = render.page(
+            request,
+            "webhook_created.html",
+            {
+                "section": "integrations",
+                "tab": "webhooks",
+                "hook": {"id": hook.id, "url": hook.url, "secret": kept.value},
+                "generated": kept.value is not None,
+            },
+        )
+        response.headers["Cache-Control"] = "no-store"
+    once.forget(response, request)
     return response
 
 
