@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from carteiro.accounts.health import health_loop
+from carteiro.dispatches.inbox import webhook_loop as whatsapp_webhook_loop
+from carteiro.dispatches.purge import purge_loop as dispatch_purge_loop
+from carteiro.dispatches.worker import dispatch_loop
 from carteiro.inbound.worker import inbox_loop
 from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
@@ -20,7 +23,15 @@ Loop = Callable[[Runtime, asyncio.Event], Awaitable[Any]]
 
 # Each `async def loop(runtime, stop)`; every one of them is safe to run in any number of
 # processes (they lease their work or hold a singleton lock).
-LOOPS: tuple[Loop, ...] = (ingest_loop, inbox_loop, webhook_loop, health_loop)
+LOOPS: tuple[Loop, ...] = (
+    ingest_loop,
+    inbox_loop,
+    webhook_loop,
+    health_loop,
+    dispatch_loop,
+    whatsapp_webhook_loop,
+    dispatch_purge_loop,
+)
 
 
 def loop_name(loop: Loop) -> str:

@@ -7,21 +7,25 @@ from __future__ import annotations
 from carteiro.accounts import models as accounts_models
 from carteiro.db import leases  # noqa: F401  (scheduler_leases lives beside the leader lock)
 from carteiro.db.base import Base
+from carteiro.dispatches import models as dispatches_models
 from carteiro.events import models as events_models
 from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
 from carteiro.outbound import models as outbound_models
 from carteiro.tenancy import models as tenancy_models
 from carteiro.webhooks import models as webhooks_models
+from carteiro.whatsapp import models as whatsapp_models
 
 MODELS = (
     accounts_models,
+    dispatches_models,
     events_models,
     inbound_models,
     leads_models,
     outbound_models,
     tenancy_models,
     webhooks_models,
+    whatsapp_models,
 )
 
 __all__ = ["MODELS", "Base"]

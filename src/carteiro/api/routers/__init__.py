@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from carteiro.api.routers import (
     accounts,
     deliverability,
+    dispatches,
     emails,
     inbox,
     keys,
@@ -15,12 +16,14 @@ from carteiro.api.routers import (
     queue,
     unsubscribe,
     webhooks,
+    whatsapp,
 )
 
 # Name order, as they were mounted when a scan found them: on overlapping paths the first wins.
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
     deliverability.router,
+    dispatches.router,
     emails.router,
     inbox.router,
     keys.router,
@@ -29,4 +32,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     queue.router,
     unsubscribe.router,
     webhooks.router,
+    whatsapp.router,
 )
