@@ -398,7 +398,7 @@ def list_dead(
         .where(where)
         .order_by(DisparoDeadLetter.moved_at.desc())
     )
-    rows = [(dl, d) for dl, d in session.execute(stmt.limit(limit).offset(offset)).tuples()]
+    rows = [(dl, d) for dl, d in session.execute(stmt.limit(limit).offset(offset))]
     return rows, total
 
 
