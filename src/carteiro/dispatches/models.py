@@ -164,9 +164,8 @@ class ContactConsent(Base):
     tenant_id: Mapped[int] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
     )
-    # None only for channel sends to a number no lead has (POST /mcp/whatsapp/send).
-    lead_id: Mapped[int | None] = mapped_column(
-        ForeignKey("leads.lead_id", ondelete="CASCADE"), nullable=True
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.lead_id", ondelete="CASCADE"), nullable=False
     )
     canal: Mapped[str] = mapped_column(String(16), nullable=False)
     purpose: Mapped[str] = mapped_column(String(16), nullable=False)

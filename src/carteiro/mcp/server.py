@@ -20,6 +20,7 @@ from carteiro.db.types import utcnow
 from carteiro.mcp import (
     tools,
     tools_deliverability,
+    tools_dispatches,
     tools_inbox,
     tools_inbox_actions,
     tools_leads,
@@ -155,6 +156,7 @@ class CarteiroServer(MCPServer):
 TOOL_MODULES: tuple[Callable[[MCPServer, ToolRunner, Settings], None], ...] = (
     tools.register,
     tools_deliverability.register,
+    tools_dispatches.register,
     tools_inbox.register,
     tools_inbox_actions.register,
     tools_leads.register,

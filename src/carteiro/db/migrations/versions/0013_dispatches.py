@@ -17,7 +17,8 @@ import carteiro.db.types
 revision: str = "0013"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+# Its foreign keys reach the leads tables (0002), a branch of their own until the merge.
+depends_on: str | Sequence[str] | None = "0002"
 
 
 def upgrade() -> None:
@@ -105,7 +106,7 @@ def upgrade() -> None:
         sa.Column(
             "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("lead_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("lead_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("canal", sa.String(length=16), nullable=False),
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("granted", sa.Boolean(), nullable=False),
