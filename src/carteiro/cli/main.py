@@ -6,6 +6,7 @@ import typer
 
 from carteiro.cli import (
     accounts,
+    disparos,
     dkim,
     doctor,
     inbox,
@@ -16,6 +17,7 @@ from carteiro.cli import (
     server,
     suppressions,
     users,
+    whatsapp,
 )
 from carteiro.cli.common import CarteiroGroup
 
@@ -38,6 +40,8 @@ app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(dkim.app, name="dkim")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(users.app, name="users")
+app.add_typer(disparos.app, name="disparos")
+app.add_typer(whatsapp.app, name="whatsapp")
 
 
 def main() -> None:
