@@ -197,7 +197,24 @@ async def test_ambiguous_timeout_is_never_resent_and_a_webhook_settles_it(
     assert d["status"] == "confirmado" and d["provider_message_id"] == sent.message_id
 
 
-async def test_ambiguous_without_webhook_ends_in_error_not_a_second_send(
+async def test_ambiguous_collection_without_webhook_ends_in_error_not_a_second_send(
+    client: TestClient, lead: Lead, runtime: Runtime, fake: FakeCloudApi, number_id: int
+) -> None:
+    runtime.settings.whatsapp_timeout = 0.2
+    runtime.settings.dispatch_quiet_policy_cobranca = "none"
+    fake.hang_seconds = 5
+    fake.script(Rule(hang=True))
+    disparo_id = _create(client, lead, purpose="cobranca")
+    now = utcnow()
+    await _worker_at(runtime, fake, now).round()
+    wait = runtime.settings.whatsapp_ambiguous_wait_seconds
+    await _worker_at(runtime, fake, now + timedelta(seconds=wait + 1)).round()
+    assert len(fake.outbox) == 1
+    d = client.get(f"/disparos/{disparo_id}").json()
+    assert d["status"] == "erro" and d["error_class"] == "ambiguous" and d["dead_letter"]
+
+
+async def test_ambiguous_transactional_without_webhook_is_sent_once_more(
     client: TestClient, lead: Lead, runtime: Runtime, fake: FakeCloudApi, number_id: int
 ) -> None:
     runtime.settings.whatsapp_timeout = 0.2
@@ -208,6 +225,8 @@ async def test_ambiguous_without_webhook_ends_in_error_not_a_second_send(
     await _worker_at(runtime, fake, now).round()
     wait = runtime.settings.whatsapp_ambiguous_wait_seconds
     await _worker_at(runtime, fake, now + timedelta(seconds=wait + 1)).round()
-    assert len(fake.outbox) == 1
+    # At most one duplicate, and only for a message whose first try nobody confirmed.
+    assert len(fake.outbox) == 2
     d = client.get(f"/disparos/{disparo_id}").json()
-    assert d["status"] == "erro" and d["error_class"] == "ambiguous" and d["dead_letter"]
+    assert d["status"] == "enviado" and d["tentativas"] == 2
+    assert "reenvio" in [e["kind"] for e in d["events"]]

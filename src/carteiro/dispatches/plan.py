@@ -22,6 +22,9 @@ from carteiro.whatsapp.models import WhatsAppNumber
 from carteiro.whatsapp.provider import TemplateMessage
 
 
+RESEND_AFTER_AMBIGUITY = ("transacional", "agendamento")
+
+
 @dataclass(frozen=True)
 class Job:
     """One provider call to make, at `slot` at the earliest."""
@@ -114,6 +117,9 @@ class Planner:
             d.inflight_at = None
             self._later(d, d.awaiting_until, "ambiguo", {"motivo": "worker lost mid-send"})
             return
+        if d.awaiting_until is not None and self._resend_after_ambiguity(d):
+            d.awaiting_until = None
+            lifecycle.record(self.session, d, "reenvio", {"motivo": "no status webhook came"})
         if d.awaiting_until is not None:
             self._fail(
                 d,
@@ -164,6 +170,12 @@ class Planner:
             self.emails += 1
             return
         self._whatsapp(d)
+
+    def _resend_after_ambiguity(self, d: Disparo) -> bool:
+        """No webhook settled an ambiguous attempt: a transactional message or a reminder is
+        sent again (a duplicate at worst), a collection or marketing one is not (a duplicate
+        collection message is itself a risk under CDC art. 42)."""
+        return d.purpose in RESEND_AFTER_AMBIGUITY and d.tentativas < d.max_tentativas
 
     def _in_hours(self, d: Disparo) -> bool:
         phone = lead_phone(self.session, d)

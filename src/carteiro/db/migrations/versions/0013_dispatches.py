@@ -15,10 +15,11 @@ from sqlalchemy.dialects import postgresql
 import carteiro.db.types
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+# Its foreign keys reach the leads tables, whose branch (0002) joins here; on PostgreSQL
+# that branch could otherwise run after this one.
+down_revision: tuple[str, str] = ("0010", "0002")
 branch_labels: str | Sequence[str] | None = None
-# Its foreign keys reach the leads tables (0002), a branch of their own until the merge.
-depends_on: str | Sequence[str] | None = "0002"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
