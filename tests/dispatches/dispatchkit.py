@@ -36,11 +36,16 @@ def make_lead(
         session.add(lead)
         session.flush()
         email = LeadEmail(
-            lead_id=lead.lead_id, tenant_id=tenant_id, email=f"maria{n}@example.com",
+            lead_id=lead.lead_id,
+            tenant_id=tenant_id,
+            email=f"maria{n}@example.com",
             email_principal=True,
         )
         tel = LeadTelefone(
-            lead_id=lead.lead_id, tenant_id=tenant_id, telefone=phone, telefone_principal=True,
+            lead_id=lead.lead_id,
+            tenant_id=tenant_id,
+            telefone=phone,
+            telefone_principal=True,
             tipo="mobile",
         )
         session.add_all([email, tel])

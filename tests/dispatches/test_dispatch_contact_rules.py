@@ -29,7 +29,11 @@ def _worker(runtime: Runtime, fake: FakeCloudApi, when: datetime | None = None) 
 
 @pytest.mark.parametrize("keyword", ["PARAR", "sair", " Stop! "])
 async def test_opt_out_keyword_stops_contact_at_once(
-    client: TestClient, lead: Lead, runtime: Runtime, fake: FakeCloudApi, number_id: int,
+    client: TestClient,
+    lead: Lead,
+    runtime: Runtime,
+    fake: FakeCloudApi,
+    number_id: int,
     keyword: str,
 ) -> None:
     r = client.post(f"/leads/{lead.lead_id}/disparos", json=seed_body(lead))
@@ -74,12 +78,20 @@ def test_consent_per_purpose_with_legal_basis(
     }
     assert client.post(f"/leads/{lead.lead_id}/consents", json=consent).status_code == 200
     assert client.post(f"/leads/{lead.lead_id}/disparos", json=marketing).status_code == 201
-    refused = {**consent, "purpose": "cobranca", "granted": False, "legal_basis": "protecao_credito"}
+    refused = {
+        **consent,
+        "purpose": "cobranca",
+        "granted": False,
+        "legal_basis": "protecao_credito",
+    }
     client.post(f"/leads/{lead.lead_id}/consents", json=refused)
     r = client.post(f"/leads/{lead.lead_id}/disparos", json=seed_body(lead, purpose="cobranca"))
     assert r.status_code == 422
     listed = client.get(f"/leads/{lead.lead_id}/consents").json()
-    assert {(c["purpose"], c["granted"]) for c in listed} == {("marketing", True), ("cobranca", False)}
+    assert {(c["purpose"], c["granted"]) for c in listed} == {
+        ("marketing", True),
+        ("cobranca", False),
+    }
 
 
 def test_do_not_contact_list(client: TestClient, lead: Lead, number_id: int) -> None:
@@ -129,7 +141,9 @@ async def test_collection_out_of_hours_is_deferred_skipped_or_failed(
     client: TestClient, runtime: Runtime, principal: Principal, fake: FakeCloudApi, number_id: int
 ) -> None:
     sunday = datetime(2026, 12, 6, 12, 0, tzinfo=SP)
-    leads = [make_lead(runtime, principal.tenant_id, phone=f"+551198765432{i}", n=i) for i in range(3)]
+    leads = [
+        make_lead(runtime, principal.tenant_id, phone=f"+551198765432{i}", n=i) for i in range(3)
+    ]
     ids = {}
     for lead, mode in zip(leads, ("defer", "skip", "fail"), strict=True):
         body = seed_body(lead, purpose="cobranca", on_quiet=mode)

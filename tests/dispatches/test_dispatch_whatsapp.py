@@ -19,7 +19,9 @@ def _create(client: TestClient, lead: Lead, **extra: object) -> int:
     return int(r.json()["disparo_id"])
 
 
-def test_seed_request_answers_the_seed_shape(client: TestClient, lead: Lead, number_id: int) -> None:
+def test_seed_request_answers_the_seed_shape(
+    client: TestClient, lead: Lead, number_id: int
+) -> None:
     r = client.post(f"/leads/{lead.lead_id}/disparos", json=seed_body(lead))
     assert r.status_code == 201, r.text
     body = r.json()
@@ -28,7 +30,11 @@ def test_seed_request_answers_the_seed_shape(client: TestClient, lead: Lead, num
 
 
 async def test_immediate_template_is_sent_then_confirmed_by_webhooks(
-    client: TestClient, lead: Lead, worker: DispatchWorker, fake: FakeCloudApi, runtime: Runtime,
+    client: TestClient,
+    lead: Lead,
+    worker: DispatchWorker,
+    fake: FakeCloudApi,
+    runtime: Runtime,
     number_id: int,
 ) -> None:
     disparo_id = _create(client, lead)

@@ -81,8 +81,12 @@ def test_bad_number_and_bad_variables(live: tuple[TestClient, int], fake: FakeCl
     assert r.json()["error"]["code"] == "numero_invalido"
     r = client.post(
         "/mcp/whatsapp/send",
-        json={"to": "+5511987654321", "message": "x", "templateId": "lembrete_pagamento",
-              "variables": {"nome": "Maria"}},
+        json={
+            "to": "+5511987654321",
+            "message": "x",
+            "templateId": "lembrete_pagamento",
+            "variables": {"nome": "Maria"},
+        },
     )
     assert r.json()["status"] == "failed" and r.json()["error"]["code"] == "template_invalido"
     assert fake.outbox == []

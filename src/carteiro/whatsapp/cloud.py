@@ -29,14 +29,18 @@ def _template_body(t: TemplateMessage) -> dict[str, Any]:
 def graph_error(response: httpx.Response) -> ProviderError:
     """The Graph error body's `error.code` decides; the HTTP status does not (Meta's advice)."""
     try:
-        error = response.json().get("error") or {}
+        body = response.json()
     except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
         error = {}
     code = error.get("code")
     if not isinstance(code, int):
         cls = ErrorClass.TRANSIENT if response.status_code >= 500 else ErrorClass.PAYLOAD
         return ProviderError(cls, f"http:{response.status_code}", response.text[:300])
-    details = (error.get("error_data") or {}).get("details")
+    data = error.get("error_data")
+    details = data.get("details") if isinstance(data, dict) else None
     message = str(details or error.get("message") or "")[:500]
     return ProviderError(classify(code), str(code), message, retry_after=retry_hint(code))
 
