@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from carteiro.db.types import utcnow
 from carteiro.dispatches.worker import DispatchWorker
 from carteiro.runtime import Runtime
-from carteiro.testing.fake_whatsapp import FakeCloudApi
+from carteiro.testing.fake_whatsapp import FakeCloudApi, FakeEvolution
 from dispatchkit import PHONE_NUMBER_ID, Lead, post_webhook, process_webhooks, seed_body
 
 
@@ -135,3 +135,63 @@ def test_webhook_signature_is_checked_before_anything_is_stored(
         params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "c4"},
     )
     assert wrong.status_code == 403
+
+
+async def test_evolution_gateway_dispatch_renders_the_template_as_text(
+    runtime: Runtime, client: TestClient, lead: Lead
+) -> None:
+    runtime.settings.whatsapp_evolution_enabled = True
+    runtime.settings.whatsapp_evolution_min_interval_seconds = 0
+    evo = FakeEvolution()
+    r = client.post(
+        "/whatsapp/numbers",
+        json={
+            "name": "gw",
+            "provider": "evolution",
+            "phone_number_id": "carteiro-01",
+            "token": "evo-key",
+            "verify_token": "hook-secret",
+            "base_url": "http://evo",
+        },
+    )
+    assert r.status_code == 201, r.text
+    number_id = r.json()["id"]
+    client.post(
+        "/whatsapp/templates",
+        json={
+            "name": "lembrete_pagamento",
+            "params": [{"name": "nome"}, {"name": "valor"}],
+            "body": "Olá {{nome}}, seu boleto de {{valor}} vence amanhã.",
+        },
+    )
+    disparo_id = client.post(f"/leads/{lead.lead_id}/disparos", json=seed_body(lead)).json()[
+        "disparo_id"
+    ]
+    transport = evo.transport()
+    await DispatchWorker(runtime, transport_for=lambda _b: transport).round()
+    assert evo.outbox[0]["text"] == "Olá Maria, seu boleto de R$ 150,00 vence amanhã."
+    key_id = evo.outbox[0]["key"]["id"]
+    raw = evo.update_webhook("carteiro-01", key_id, "READ")
+    path = f"/webhooks/whatsapp/evolution/{number_id}"
+    assert client.post(path, content=raw).status_code == 401
+    assert client.post(path, content=raw, headers={"X-Webhook-Token": "no"}).status_code == 403
+    assert (
+        client.post(path, content=raw, headers={"X-Webhook-Token": "hook-secret"}).status_code
+        == 200
+    )
+    process_webhooks(runtime)
+    assert client.get(f"/disparos/{disparo_id}").json()["status"] == "confirmado"
+
+
+def test_evolution_is_off_by_default(client: TestClient) -> None:
+    r = client.post(
+        "/whatsapp/numbers",
+        json={
+            "name": "gw",
+            "provider": "evolution",
+            "phone_number_id": "i",
+            "token": "k",
+            "base_url": "http://evo",
+        },
+    )
+    assert r.status_code == 422 and r.json()["field"] == "provider"
