@@ -44,7 +44,7 @@ async def test_opt_out_keyword_stops_contact_at_once(
     assert client.get(f"/disparos/{pending}").json()["status"] == "cancelado"
     again = client.post(f"/leads/{lead.lead_id}/disparos", json=seed_body(lead))
     assert again.status_code == 422 and "do-not-contact" in again.json()["message"]
-    await _worker(runtime, fake).round()
+    await _worker(runtime, fake).once()
     assert fake.outbox == []
 
 
@@ -148,7 +148,7 @@ async def test_collection_out_of_hours_is_deferred_skipped_or_failed(
     for lead, mode in zip(leads, ("defer", "skip", "fail"), strict=True):
         body = seed_body(lead, purpose="cobranca", on_quiet=mode)
         ids[mode] = client.post(f"/leads/{lead.lead_id}/disparos", json=body).json()["disparo_id"]
-    await _worker(runtime, fake, sunday).round()
+    await _worker(runtime, fake, sunday).once()
     assert fake.outbox == []
     deferred = client.get(f"/disparos/{ids['defer']}").json()
     assert deferred["status"] == "pendente"
@@ -157,7 +157,7 @@ async def test_collection_out_of_hours_is_deferred_skipped_or_failed(
     assert client.get(f"/disparos/{ids['skip']}").json()["status"] == "cancelado"
     assert client.get(f"/disparos/{ids['fail']}").json()["status"] == "erro"
     monday = datetime(2026, 12, 7, 9, 0, tzinfo=SP)
-    await _worker(runtime, fake, monday).round()
+    await _worker(runtime, fake, monday).once()
     assert len(fake.outbox) == 1
 
 
@@ -168,9 +168,9 @@ async def test_daily_cap_per_purpose(
     wednesday = datetime(2026, 12, 2, 10, 0, tzinfo=SP)
     body = seed_body(lead, purpose="cobranca")
     first = client.post(f"/leads/{lead.lead_id}/disparos", json=body).json()["disparo_id"]
-    await _worker(runtime, fake, wednesday).round()
+    await _worker(runtime, fake, wednesday).once()
     second = client.post(f"/leads/{lead.lead_id}/disparos", json=body).json()["disparo_id"]
-    await _worker(runtime, fake, wednesday.replace(hour=11)).round()
+    await _worker(runtime, fake, wednesday.replace(hour=11)).once()
     assert client.get(f"/disparos/{first}").json()["status"] == "enviado"
     capped = client.get(f"/disparos/{second}").json()
     assert capped["status"] == "erro" and capped["error_class"] == "frequency_cap"

@@ -40,7 +40,7 @@ async def test_email_dispatch_is_sent_through_the_queue(
     r = client.post(f"/leads/{lead.lead_id}/disparos", json=_email_body(lead))
     assert r.status_code == 201, r.text
     disparo_id = r.json()["disparo_id"]
-    assert await DispatchWorker(runtime).round() is False  # e-mail work is handed over
+    assert await DispatchWorker(runtime).once() is False  # e-mail work is handed over
     d = client.get(f"/disparos/{disparo_id}").json()
     email_id = d["email_message_id"]
     assert d["status"] == "pendente" and email_id
@@ -65,7 +65,7 @@ async def test_refused_email_fails_the_dispatch(
     disparo_id = client.post(f"/leads/{lead.lead_id}/disparos", json=_email_body(lead)).json()[
         "disparo_id"
     ]
-    await DispatchWorker(runtime).round()
+    await DispatchWorker(runtime).once()
     email_id = client.get(f"/disparos/{disparo_id}").json()["email_message_id"]
     await run_dispatcher_until(runtime, lambda: email_status(runtime, email_id) == "failed")
     d = client.get(f"/disparos/{disparo_id}").json()
@@ -80,9 +80,9 @@ async def test_scheduled_email_dispatch(
     r = client.post(f"/leads/{lead.lead_id}/disparos", json=body)
     assert r.json()["status"] == "pendente"
     disparo_id = r.json()["disparo_id"]
-    await DispatchWorker(runtime).round()
+    await DispatchWorker(runtime).once()
     assert client.get(f"/disparos/{disparo_id}").json()["email_message_id"] is None
-    await DispatchWorker(runtime, clock=lambda: later + timedelta(seconds=1)).round()
+    await DispatchWorker(runtime, clock=lambda: later + timedelta(seconds=1)).once()
     assert client.get(f"/disparos/{disparo_id}").json()["email_message_id"] is not None
 
 

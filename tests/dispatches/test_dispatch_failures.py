@@ -33,7 +33,7 @@ async def test_throttled_three_times_ends_in_the_dead_letter_list_then_purged(
     now = utcnow()
     for step in range(3):
         worker = _worker_at(runtime, fake, now + timedelta(seconds=40 * step))
-        assert await worker.round()
+        assert await worker.once()
         d = client.get(f"/disparos/{disparo_id}").json()
         assert d["tentativas"] == step + 1
         if step < 2:
@@ -59,16 +59,16 @@ async def test_retry_backoff_grows_and_stays_capped(
     fake.script(Rule(code=131016, times=2))
     disparo_id = _create(client, lead)
     now = utcnow()
-    await _worker_at(runtime, fake, now).round()
+    await _worker_at(runtime, fake, now).once()
     first = client.get(f"/disparos/{disparo_id}").json()["proxima_tentativa"]
     delay1 = (_parse(first) - now).total_seconds()
     assert 0.5 <= delay1 <= 1.0  # 1 s with equal jitter
     later = now + timedelta(seconds=2)
-    await _worker_at(runtime, fake, later).round()
+    await _worker_at(runtime, fake, later).once()
     second = client.get(f"/disparos/{disparo_id}").json()["proxima_tentativa"]
     delay2 = (_parse(second) - later).total_seconds()
     assert 1.0 <= delay2 <= 2.0
-    await _worker_at(runtime, fake, later + timedelta(seconds=3)).round()
+    await _worker_at(runtime, fake, later + timedelta(seconds=3)).once()
     assert client.get(f"/disparos/{disparo_id}").json()["status"] == "enviado"
     assert len(fake.outbox) == 1
 
@@ -84,7 +84,7 @@ async def test_permanent_template_error_fails_at_once(
 ) -> None:
     fake.templates.clear()  # Meta does not know the template: 132001
     disparo_id = _create(client, lead)
-    await _worker_at(runtime, fake, utcnow()).round()
+    await _worker_at(runtime, fake, utcnow()).once()
     d = client.get(f"/disparos/{disparo_id}").json()
     assert d["status"] == "erro" and d["error_code"] == "132001" and d["tentativas"] == 1
     assert d["dead_letter"]
@@ -95,14 +95,14 @@ async def test_requeue_creates_a_new_linked_dispatch(
 ) -> None:
     fake.script(Rule(code=131026))
     disparo_id = _create(client, lead)
-    await _worker_at(runtime, fake, utcnow()).round()
+    await _worker_at(runtime, fake, utcnow()).once()
     assert client.get(f"/disparos/{disparo_id}").json()["status"] == "erro"
     r = client.post(f"/disparos/{disparo_id}/requeue")
     assert r.status_code == 201, r.text
     new = r.json()
     assert new["disparo_id"] != disparo_id and new["requeued_from_id"] == disparo_id
     assert client.post(f"/disparos/{disparo_id}/requeue").status_code == 409
-    await _worker_at(runtime, fake, utcnow()).round()
+    await _worker_at(runtime, fake, utcnow()).once()
     assert client.get(f"/disparos/{new['disparo_id']}").json()["status"] == "enviado"
     dead = client.get("/disparos/dead").json()["items"][0]
     assert dead["requeued_as_id"] == new["disparo_id"]
@@ -119,7 +119,7 @@ async def test_free_text_outside_the_window_falls_back_to_the_template(
     fake.last_inbound.clear()
     payload = {"variaveis": {"nome": "Maria", "valor": "R$ 150,00"}, "texto": "Oi Maria!"}
     disparo_id = _create(client, lead, payload=payload)
-    await _worker_at(runtime, fake, utcnow()).round()
+    await _worker_at(runtime, fake, utcnow()).once()
     assert fake.outbox[0].type == "text"
     failed = fake.take_pending()
     assert failed and failed[0]["errors"][0]["code"] == 131047
@@ -127,7 +127,7 @@ async def test_free_text_outside_the_window_falls_back_to_the_template(
     process_webhooks(runtime)
     d = client.get(f"/disparos/{disparo_id}").json()
     assert d["status"] == "pendente" and d["sent_as"] == "template"
-    await _worker_at(runtime, fake, utcnow()).round()
+    await _worker_at(runtime, fake, utcnow()).once()
     assert [s.type for s in fake.outbox] == ["text", "template"]
     d = client.get(f"/disparos/{disparo_id}").json()
     assert d["status"] == "enviado" and d["tentativas"] == 1
@@ -144,8 +144,8 @@ async def test_synchronous_window_error_falls_back_too(
     fake.window_sync = True
     payload = {"variaveis": {"nome": "Maria", "valor": "R$ 1,00"}, "texto": "Oi"}
     disparo_id = _create(client, lead, payload=payload)
-    await _worker_at(runtime, fake, utcnow()).round()
-    await _worker_at(runtime, fake, utcnow()).round()
+    await _worker_at(runtime, fake, utcnow()).once()
+    await _worker_at(runtime, fake, utcnow()).once()
     assert [s.type for s in fake.outbox] == ["template"]
     assert client.get(f"/disparos/{disparo_id}").json()["status"] == "enviado"
 
@@ -156,7 +156,7 @@ async def test_auth_error_pauses_the_number_without_burning_attempts(
     fake.tokens[PHONE_NUMBER_ID] = "rotated-elsewhere"  # ours is now invalid: 190
     first = _create(client, lead)
     now = utcnow()
-    await _worker_at(runtime, fake, now).round()
+    await _worker_at(runtime, fake, now).once()
     d = client.get(f"/disparos/{first}").json()
     assert d["status"] == "pendente" and d["tentativas"] == 0 and d["error_code"] == "190"
     numbers = client.get("/whatsapp/numbers").json()
@@ -164,12 +164,12 @@ async def test_auth_error_pauses_the_number_without_burning_attempts(
     # While open, the breaker keeps every dispatch of the number from calling Meta.
     second = _create(client, lead, payload={"variaveis": {"nome": "A", "valor": "B"}})
     fake.tokens[PHONE_NUMBER_ID] = "wa-token"
-    await _worker_at(runtime, fake, now + timedelta(seconds=5)).round()
+    await _worker_at(runtime, fake, now + timedelta(seconds=5)).once()
     assert fake.outbox == []
     assert client.get(f"/disparos/{second}").json()["status"] == "pendente"
     # Half-open after the pause: the next send goes through.
     after = now + timedelta(seconds=runtime.settings.whatsapp_breaker_seconds + 1)
-    await _worker_at(runtime, fake, after).round()
+    await _worker_at(runtime, fake, after).once()
     assert len(fake.outbox) == 2
 
 
@@ -181,12 +181,12 @@ async def test_ambiguous_timeout_is_never_resent_and_a_webhook_settles_it(
     fake.script(Rule(hang=True))
     disparo_id = _create(client, lead)
     now = utcnow()
-    await _worker_at(runtime, fake, now).round()
+    await _worker_at(runtime, fake, now).once()
     assert len(fake.outbox) == 1  # Meta accepted it, we never heard back
     d = client.get(f"/disparos/{disparo_id}").json()
     assert d["status"] == "pendente" and d["error_class"] == "ambiguous"
     # Before the deadline nobody sends it again.
-    await _worker_at(runtime, fake, now + timedelta(seconds=30)).round()
+    await _worker_at(runtime, fake, now + timedelta(seconds=30)).once()
     assert len(fake.outbox) == 1
     # The status webhook carries our correlation id: the dispatch adopts its wamid.
     sent = fake.outbox[0]
@@ -206,9 +206,9 @@ async def test_ambiguous_collection_without_webhook_ends_in_error_not_a_second_s
     fake.script(Rule(hang=True))
     disparo_id = _create(client, lead, purpose="cobranca")
     now = utcnow()
-    await _worker_at(runtime, fake, now).round()
+    await _worker_at(runtime, fake, now).once()
     wait = runtime.settings.whatsapp_ambiguous_wait_seconds
-    await _worker_at(runtime, fake, now + timedelta(seconds=wait + 1)).round()
+    await _worker_at(runtime, fake, now + timedelta(seconds=wait + 1)).once()
     assert len(fake.outbox) == 1
     d = client.get(f"/disparos/{disparo_id}").json()
     assert d["status"] == "erro" and d["error_class"] == "ambiguous" and d["dead_letter"]
@@ -222,9 +222,9 @@ async def test_ambiguous_transactional_without_webhook_is_sent_once_more(
     fake.script(Rule(hang=True))
     disparo_id = _create(client, lead)
     now = utcnow()
-    await _worker_at(runtime, fake, now).round()
+    await _worker_at(runtime, fake, now).once()
     wait = runtime.settings.whatsapp_ambiguous_wait_seconds
-    await _worker_at(runtime, fake, now + timedelta(seconds=wait + 1)).round()
+    await _worker_at(runtime, fake, now + timedelta(seconds=wait + 1)).once()
     # At most one duplicate, and only for a message whose first try nobody confirmed.
     assert len(fake.outbox) == 2
     d = client.get(f"/disparos/{disparo_id}").json()

@@ -38,7 +38,7 @@ async def test_immediate_template_is_sent_then_confirmed_by_webhooks(
     number_id: int,
 ) -> None:
     disparo_id = _create(client, lead)
-    assert await worker.round()
+    assert await worker.once()
     assert len(fake.outbox) == 1
     sent = fake.outbox[0]
     assert sent.type == "template" and sent.to == "5511987654321"
@@ -73,12 +73,12 @@ async def test_scheduled_dispatch_waits_for_its_time(
     disparo_id = _create(client, lead, agendar_para=later.isoformat())
     transport = fake.transport()
     now_worker = DispatchWorker(runtime, transport_for=lambda _b: transport)
-    assert not await now_worker.round()
+    assert not await now_worker.once()
     assert fake.outbox == []
     future = DispatchWorker(
         runtime, transport_for=lambda _b: transport, clock=lambda: later + timedelta(seconds=1)
     )
-    assert await future.round()
+    assert await future.once()
     assert len(fake.outbox) == 1
     assert client.get(f"/disparos/{disparo_id}").json()["status"] == "enviado"
 
@@ -168,7 +168,7 @@ async def test_evolution_gateway_dispatch_renders_the_template_as_text(
         "disparo_id"
     ]
     transport = evo.transport()
-    await DispatchWorker(runtime, transport_for=lambda _b: transport).round()
+    await DispatchWorker(runtime, transport_for=lambda _b: transport).once()
     assert evo.outbox[0]["text"] == "Olá Maria, seu boleto de R$ 150,00 vence amanhã."
     key_id = evo.outbox[0]["key"]["id"]
     raw = evo.update_webhook("carteiro-01", key_id, "READ")

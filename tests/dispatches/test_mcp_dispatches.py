@@ -33,7 +33,7 @@ async def test_dispatch_tools(
         )
         assert not created.is_error, created.content
         disparo_id = created.structured_content["disparo_id"]
-        await worker.round()
+        await worker.once()
         got = await client.call_tool("get_dispatch", {"disparo_id": disparo_id})
         later = (utcnow() + timedelta(days=1)).isoformat()
         second = await client.call_tool(

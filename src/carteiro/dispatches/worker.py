@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from carteiro.db import leases
 from carteiro.db.types import utcnow
@@ -17,6 +17,8 @@ from carteiro.whatsapp.provider import ErrorClass, ProviderError, SendResult
 from carteiro.whatsapp.registry import Providers, TransportFor
 
 log = logging.getLogger("carteiro.dispatches")
+# Batches a worker has in flight at once: one sending while the next is planned.
+PIPELINE = 2
 
 
 class DispatchWorker:
@@ -37,6 +39,9 @@ class DispatchWorker:
         self.worker_id = worker_id or leases.worker_id()
         self.providers = Providers(runtime.settings, runtime.vault, transport_for)
         self.sent = 0
+        self._room = asyncio.Semaphore(PIPELINE)
+        self._batches: set[asyncio.Task[None]] = set()
+        self._next_at: dict[int, datetime] = {}
 
     def _plan(self) -> list[Job]:
         now = self.clock()
@@ -54,16 +59,61 @@ class DispatchWorker:
             return Planner(session, self.settings, worker_id=self.worker_id, now=now).plan(ids)
 
     async def round(self) -> bool:
-        """One batch; True while due work may remain."""
-        jobs = await asyncio.to_thread(self._plan)
+        """Plans one batch and sends it; True while due work may remain. The next batch is
+        planned while this one's sends wait for their slots (up to PIPELINE batches at once),
+        so a number's rate is used fully; slots come from the database, so pacing holds."""
+        await self._room.acquire()
+        try:
+            jobs = await asyncio.to_thread(self._plan)
+        except BaseException:
+            self._room.release()
+            raise
         if not jobs:
+            self._room.release()
+            await self.drain()
             return False
-        outcomes = await asyncio.gather(*(self._send(job) for job in jobs))
-        await asyncio.to_thread(self._record, list(zip(jobs, outcomes, strict=True)))
+        task = asyncio.create_task(self._deliver(jobs))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
         return True
 
+    async def _deliver(self, jobs: list[Job]) -> None:
+        try:
+            outcomes = await asyncio.gather(*(self._send(job) for job in jobs))
+            await asyncio.to_thread(self._record, list(zip(jobs, outcomes, strict=True)))
+        except Exception:
+            # The rows keep inflight_at: the next claimer treats them as ambiguous.
+            log.exception("recording a dispatch batch failed")
+        finally:
+            self._room.release()
+
+    async def once(self) -> bool:
+        """One round, returning when its sends are recorded."""
+        busy = await self.round()
+        await self.drain()
+        return busy
+
+    async def drain(self) -> None:
+        """Waits for the batches being sent (at shutdown, and in tests)."""
+        while self._batches:
+            await asyncio.gather(*list(self._batches), return_exceptions=True)
+
+    def _paced(self, job: Job) -> datetime:
+        """The job's slot, or later: a batch that starts behind its slots (a slow plan, a busy
+        machine) must not catch up in a burst above the number's rate."""
+        n = job.number
+        gap = (
+            self.settings.whatsapp_evolution_min_interval_seconds
+            if n.provider == "evolution"
+            else 0.0
+        )
+        step = timedelta(seconds=max(1.0 / n.rate_per_second, gap))
+        at = max(job.slot, self._next_at.get(n.id, job.slot))
+        self._next_at[n.id] = at + step
+        return at
+
     async def _send(self, job: Job) -> SendResult:
-        delay = (job.slot - self.clock()).total_seconds()
+        delay = (self._paced(job) - self.clock()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
         provider = self.providers.for_number(job.number)
@@ -107,6 +157,7 @@ class DispatchWorker:
                 logger=log,
             )
         finally:
+            await self.drain()
             await self.providers.aclose()
 
 
