@@ -36,6 +36,8 @@ class Disparo(Base):
         Index("ix_disparos_lead", "lead_id", "created_at"),
         Index("ix_disparos_provider_message", "provider_message_id"),
         Index("ix_disparos_email", "email_message_id"),
+        # The pair limit and opt-outs look dispatches up by number.
+        Index("ix_disparos_tenant_destino", "tenant_id", "destino"),
     )
 
     disparo_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

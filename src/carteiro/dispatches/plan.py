@@ -21,7 +21,6 @@ from carteiro.whatsapp import templates as wa_templates
 from carteiro.whatsapp.models import WhatsAppNumber
 from carteiro.whatsapp.provider import TemplateMessage
 
-
 RESEND_AFTER_AMBIGUITY = ("transacional", "agendamento")
 
 
@@ -207,14 +206,17 @@ class Planner:
             self._later(d, until, "numero_pausado", {"motivo": number.paused_reason or "paused"})
             return
         to = (d.recipient_id or d.destino).lstrip("+")
-        last = self.session.scalar(
-            select(func.max(Disparo.data_envio)).where(
-                Disparo.whatsapp_number_id == number.id,
-                Disparo.destino == d.destino,
-                Disparo.data_envio.is_not(None),
-            )
-        )
         pair = timedelta(seconds=number.pair_interval_seconds)
+        last = None
+        if pair:
+            last = self.session.scalar(
+                select(func.max(Disparo.data_envio)).where(
+                    Disparo.tenant_id == d.tenant_id,
+                    Disparo.destino == d.destino,
+                    Disparo.whatsapp_number_id == number.id,
+                    Disparo.data_envio > self.now - pair,
+                )
+            )
         if last is not None and self.now < last + pair:
             self._later(d, last + pair, "limite_par", {"motivo": "pair limit"})
             return

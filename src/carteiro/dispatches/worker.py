@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from carteiro.db import leases
 from carteiro.db.types import utcnow
@@ -41,7 +42,8 @@ class DispatchWorker:
         self.sent = 0
         self._room = asyncio.Semaphore(PIPELINE)
         self._batches: set[asyncio.Task[None]] = set()
-        self._next_at: dict[int, datetime] = {}
+        self._turns: dict[int, asyncio.Lock] = {}
+        self._last_send: dict[int, float] = {}
 
     def _plan(self) -> list[Job]:
         now = self.clock()
@@ -98,24 +100,31 @@ class DispatchWorker:
         while self._batches:
             await asyncio.gather(*list(self._batches), return_exceptions=True)
 
-    def _paced(self, job: Job) -> datetime:
-        """The job's slot, or later: a batch that starts behind its slots (a slow plan, a busy
-        machine) must not catch up in a burst above the number's rate."""
+    def _step(self, job: Job) -> float:
         n = job.number
         gap = (
             self.settings.whatsapp_evolution_min_interval_seconds
             if n.provider == "evolution"
             else 0.0
         )
-        step = timedelta(seconds=max(1.0 / n.rate_per_second, gap))
-        at = max(job.slot, self._next_at.get(n.id, job.slot))
-        self._next_at[n.id] = at + step
-        return at
+        return max(1.0 / n.rate_per_second, gap)
 
-    async def _send(self, job: Job) -> SendResult:
-        delay = (self._paced(job) - self.clock()).total_seconds()
+    async def _wait_turn(self, job: Job) -> None:
+        """Not before the job's slot, and never closer than the number's step to this
+        process's previous send through it: a batch that starts behind its slots (a slow
+        plan, a busy machine) does not catch up in a burst above the rate."""
+        delay = (job.slot - self.clock()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
+        lock = self._turns.setdefault(job.number.id, asyncio.Lock())
+        async with lock:
+            gap = self._last_send.get(job.number.id, 0.0) + self._step(job) - time.monotonic()
+            if gap > 0:
+                await asyncio.sleep(gap)
+            self._last_send[job.number.id] = time.monotonic()
+
+    async def _send(self, job: Job) -> SendResult:
+        await self._wait_turn(job)
         provider = self.providers.for_number(job.number)
         try:
             if job.text is not None:

@@ -345,6 +345,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_disparos_tenant_created", ["tenant_id", "created_at"], unique=False
         )
+        batch_op.create_index("ix_disparos_tenant_destino", ["tenant_id", "destino"], unique=False)
 
     op.create_table(
         "disparo_dead_letters",
@@ -436,6 +437,7 @@ def downgrade() -> None:
 
     op.drop_table("disparo_dead_letters")
     with op.batch_alter_table("disparos", schema=None) as batch_op:
+        batch_op.drop_index("ix_disparos_tenant_destino")
         batch_op.drop_index("ix_disparos_tenant_created")
         batch_op.drop_index("ix_disparos_provider_message")
         batch_op.drop_index("ix_disparos_lead")
