@@ -23,7 +23,9 @@ def on_email_settled(session: Session, event: EmailSettled) -> None:
     now = utcnow()
     if event.status == "sent":
         if d.status == "pendente":
-            lifecycle.mark_sent(d, message_id=None, recipient_id=None, sent_as="email", at=now)
+            lifecycle.mark_sent(
+                session, d, message_id=None, recipient_id=None, sent_as="email", at=now
+            )
             lifecycle.record(session, d, "enviado", {"email_id": event.email_id})
             metrics.observe(tenant_id=d.tenant_id, canal="email", outcome="sent")
         return

@@ -67,11 +67,16 @@ def apply_status(
     if d.provider_message_id is None and d.status == "pendente":
         # The webhook that settles an ambiguous attempt: the message did leave.
         lifecycle.mark_sent(
-            d, message_id=ev.message_id, recipient_id=ev.recipient_id, sent_as=None, at=ev.at
+            session,
+            d,
+            message_id=ev.message_id,
+            recipient_id=ev.recipient_id,
+            sent_as=None,
+            at=ev.at,
         )
         metrics.observe(tenant_id=d.tenant_id, canal="whatsapp", outcome="sent")
     if ev.status in ("delivered", "read", "played"):
-        lifecycle.mark_confirmed(d, at=ev.at)
+        lifecycle.mark_confirmed(session, d, at=ev.at)
     elif ev.status == "failed" and d.status in ("pendente", "enviado"):
         code = ev.error_code or 0
         cls = wa_errors.classify(code)

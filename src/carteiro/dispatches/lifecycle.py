@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carteiro.dispatches import alarm
 from carteiro.dispatches.models import Disparo, DisparoDeadLetter, DisparoEvent
+from carteiro.events import outbox
 
 DEAD_LETTER_DAYS = 14.0
 # pendente → enviado → confirmado; erro and cancelado end it. A late `delivered` after an
@@ -54,6 +56,7 @@ def events(session: Session, *, disparo_id: int) -> list[DisparoEvent]:
 
 
 def mark_sent(
+    session: Session,
     d: Disparo,
     *,
     message_id: str | None,
@@ -63,6 +66,7 @@ def mark_sent(
 ) -> None:
     if d.status == "pendente":
         d.status = "enviado"
+        notify(session, d, "dispatch_sent")
     d.provider_message_id = message_id or d.provider_message_id
     d.recipient_id = recipient_id or d.recipient_id
     d.sent_as = sent_as or d.sent_as
@@ -71,7 +75,7 @@ def mark_sent(
     _release(d)
 
 
-def mark_confirmed(d: Disparo, *, at: datetime) -> bool:
+def mark_confirmed(session: Session, d: Disparo, *, at: datetime) -> bool:
     """Delivered or read; only forward (a confirmed, failed or cancelled one stays)."""
     if d.status not in ("pendente", "enviado"):
         return False
@@ -79,6 +83,7 @@ def mark_confirmed(d: Disparo, *, at: datetime) -> bool:
     d.data_envio = d.data_envio or at
     d.data_retorno = at
     _release(d)
+    notify(session, d, "dispatch_confirmed")
     return True
 
 
@@ -100,6 +105,8 @@ def fail(
     d.data_retorno = now
     _release(d)
     record(session, d, "erro", {"class": error_class, "code": code, "message": message[:500]})
+    notify(session, d, "dispatch_failed")
+    alarm.check(session, tenant_id=d.tenant_id, canal=d.canal, now=now)
     if session.get(DisparoDeadLetter, d.disparo_id) is None:
         session.add(
             DisparoDeadLetter(
@@ -127,6 +134,27 @@ def retry_later(
     d.error_class, d.error_code, d.mensagem_erro = error_class, code, message[:2000]
     _release(d)
     record(session, d, "retry", {"at": at.isoformat(), "class": error_class, "code": code})
+
+
+def notify(session: Session, d: Disparo, type: str) -> None:
+    """The change as an outgoing webhook event (delivered once the transaction commits)."""
+    outbox.emit(
+        session,
+        tenant_id=d.tenant_id,
+        type=type,
+        payload={
+            "disparo_id": d.disparo_id,
+            "lead_id": d.lead_id,
+            "canal": d.canal,
+            "status": d.status,
+            "template": d.template,
+            "purpose": d.purpose,
+            "provider_message_id": d.provider_message_id,
+            "error_class": d.error_class,
+            "error_code": d.error_code,
+            "mensagem_erro": d.mensagem_erro,
+        },
+    )
 
 
 def _release(d: Disparo) -> None:

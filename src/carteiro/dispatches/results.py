@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from carteiro.config import Settings
 from carteiro.dispatches import contact, lifecycle
 from carteiro.dispatches.models import Disparo
+from carteiro.events import outbox
 from carteiro.loops import Backoff
 from carteiro.whatsapp import service as whatsapp
 from carteiro.whatsapp.provider import ErrorClass, SendResult
@@ -30,6 +31,7 @@ def apply(
         return "lost"
     if result.accepted:
         lifecycle.mark_sent(
+            session,
             d,
             message_id=result.message_id,
             recipient_id=result.recipient_id,
@@ -58,11 +60,17 @@ def apply(
         return "fallback"
     if err.cls == ErrorClass.ACCOUNT and d.whatsapp_number_id is not None:
         until = now + timedelta(seconds=settings.whatsapp_breaker_seconds)
-        whatsapp.pause(
+        reason = f"provider error {err.code}: {err.message}"
+        whatsapp.pause(session, number_id=d.whatsapp_number_id, reason=reason, until=until)
+        outbox.emit(
             session,
-            number_id=d.whatsapp_number_id,
-            reason=f"provider error {err.code}: {err.message}",
-            until=until,
+            tenant_id=d.tenant_id,
+            type="whatsapp_number_paused",
+            payload={
+                "number_id": d.whatsapp_number_id,
+                "reason": reason,
+                "until": until.isoformat(),
+            },
         )
         # The number's fault, not the message's: this attempt does not count.
         d.tentativas -= 1

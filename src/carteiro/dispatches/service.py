@@ -333,6 +333,7 @@ def cancel(session: Session, *, principal: Principal, disparo_id: int) -> Dispar
     d.status = "cancelado"
     d.data_retorno = now
     lifecycle.record(session, d, "cancelado", None)
+    lifecycle.notify(session, d, "dispatch_cancelled")
     return d
 
 

@@ -14,6 +14,12 @@ EventType = Literal[
     "complained",
     "unsubscribed",
     "account_paused",
+    "dispatch_sent",
+    "dispatch_confirmed",
+    "dispatch_failed",
+    "dispatch_cancelled",
+    "dispatch_failure_rate",
+    "whatsapp_number_paused",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
