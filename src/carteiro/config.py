@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,11 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, validation_alias=_env("CARTEIRO_API_KEY"))
     public_url: str | None = Field(None, validation_alias=_env("CARTEIRO_PUBLIC_URL"))
     log_level: str = Field("INFO", validation_alias=_env("CARTEIRO_LOG_LEVEL"))
+    # text, or json: one object per line with the seed's fields (timestamp, level, service,
+    # tenantId, leadId, action, result, duration, error).
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=_env("CARTEIRO_LOG_FORMAT")
+    )
 
     # Seed names (MCP Gmail Sender).
     gmail_email: str | None = Field(None, validation_alias=_env("GMAIL_EMAIL"))

@@ -29,6 +29,7 @@ class Job:
     """One provider call to make, at `slot` at the earliest."""
 
     disparo_id: int
+    lead_id: int | None
     number: WhatsAppNumber
     to: str
     correlation: str
@@ -277,6 +278,7 @@ class Planner:
                 self.jobs.append(
                     Job(
                         disparo_id=d.disparo_id,
+                        lead_id=d.lead_id,
                         number=n,
                         to=to,
                         correlation=d.correlation,

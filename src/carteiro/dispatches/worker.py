@@ -123,8 +123,13 @@ class DispatchWorker:
                 await asyncio.sleep(gap)
             self._last_send[job.number.id] = time.monotonic()
 
-    async def _send(self, job: Job) -> SendResult:
+    async def _send(self, job: Job) -> tuple[SendResult, float]:
         await self._wait_turn(job)
+        started = time.monotonic()
+        result = await self._call(job)
+        return result, time.monotonic() - started
+
+    async def _call(self, job: Job) -> SendResult:
         provider = self.providers.for_number(job.number)
         try:
             if job.text is not None:
@@ -139,10 +144,10 @@ class DispatchWorker:
             log.exception("WhatsApp provider %s failed", job.number.provider)
             return SendResult(None, error=ProviderError(ErrorClass.AMBIGUOUS, "client", str(exc)))
 
-    def _record(self, done: list[tuple[Job, SendResult]]) -> None:
+    def _record(self, done: list[tuple[Job, tuple[SendResult, float]]]) -> None:
         now = self.clock()
         with self.runtime.db.session() as session:
-            for job, result in done:
+            for job, (result, duration) in done:
                 what = results.apply(
                     session,
                     disparo_id=job.disparo_id,
@@ -153,6 +158,19 @@ class DispatchWorker:
                     now=now,
                 )
                 metrics.observe(tenant_id=job.number.tenant_id, canal="whatsapp", outcome=what)
+                log.info(
+                    "dispatch %d: %s",
+                    job.disparo_id,
+                    what,
+                    extra={
+                        "tenantId": job.number.tenant_id,
+                        "leadId": job.lead_id,
+                        "action": "disparo.whatsapp",
+                        "result": what,
+                        "duration": round(duration, 4),
+                        "error": result.error.code if result.error else None,
+                    },
+                )
                 if what == "sent":
                     self.sent += 1
 
