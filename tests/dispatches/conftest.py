@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from dispatchkit import Lead, make_lead, register_number
 from fastapi.testclient import TestClient
 
 from carteiro.api.app import create_app
@@ -13,7 +14,6 @@ from carteiro.dispatches.worker import DispatchWorker
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.fake_whatsapp import FakeCloudApi
-from dispatchkit import Lead, make_lead, register_number
 
 
 @pytest.fixture

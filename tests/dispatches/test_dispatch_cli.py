@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dispatchkit import Lead
 from typer.testing import CliRunner, Result
 
 from carteiro.cli.main import app
 from carteiro.config import Settings, get_settings
-from dispatchkit import Lead
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from dispatchkit import PHONE_NUMBER_ID, Lead, make_lead, post_webhook, process_webhooks, seed_body
 from fastapi.testclient import TestClient
 
 from carteiro.db.types import utcnow
@@ -15,7 +16,6 @@ from carteiro.dispatches.worker import DispatchWorker
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.fake_whatsapp import FakeCloudApi
-from dispatchkit import PHONE_NUMBER_ID, Lead, make_lead, post_webhook, process_webhooks, seed_body
 
 SP = ZoneInfo("America/Sao_Paulo")
 MANAUS = ZoneInfo("America/Manaus")

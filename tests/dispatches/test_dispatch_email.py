@@ -7,6 +7,7 @@ import email as email_lib
 from datetime import timedelta
 from email.policy import default
 
+from dispatchkit import Lead
 from fastapi.testclient import TestClient
 
 from carteiro.db.types import utcnow
@@ -15,7 +16,6 @@ from carteiro.outbound.models import LANE_TRANSACTIONAL, Email
 from carteiro.runtime import Runtime
 from carteiro.testing.runs import email_status, run_dispatcher_until
 from carteiro.testing.smtp_server import SmtpSink
-from dispatchkit import Lead
 
 
 def _email_body(lead: Lead, **extra: object) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dispatchkit import Lead, seed_body
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -10,7 +11,6 @@ from carteiro.dispatches.worker import DispatchWorker
 from carteiro.events.models import OutboxEvent
 from carteiro.runtime import Runtime
 from carteiro.testing.fake_whatsapp import FakeCloudApi, Rule
-from dispatchkit import Lead, seed_body
 
 
 def _events(runtime: Runtime) -> list[OutboxEvent]:

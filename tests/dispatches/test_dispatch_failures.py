@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dispatchkit import PHONE_NUMBER_ID, Lead, post_webhook, process_webhooks, seed_body
 from fastapi.testclient import TestClient
 
 from carteiro.db.types import utcnow
@@ -11,7 +12,6 @@ from carteiro.dispatches import purge
 from carteiro.dispatches.worker import DispatchWorker
 from carteiro.runtime import Runtime
 from carteiro.testing.fake_whatsapp import FakeCloudApi, Rule
-from dispatchkit import PHONE_NUMBER_ID, Lead, post_webhook, process_webhooks, seed_body
 
 
 def _create(client: TestClient, lead: Lead, **extra: object) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dispatchkit import PHONE_NUMBER_ID, Lead, post_webhook, process_webhooks, seed_body
 from fastapi.testclient import TestClient
 
 from carteiro.db.types import utcnow
 from carteiro.dispatches.worker import DispatchWorker
 from carteiro.runtime import Runtime
 from carteiro.testing.fake_whatsapp import FakeCloudApi, FakeEvolution
-from dispatchkit import PHONE_NUMBER_ID, Lead, post_webhook, process_webhooks, seed_body
 
 
 def _create(client: TestClient, lead: Lead, **extra: object) -> int:
@@ -195,3 +195,24 @@ def test_evolution_is_off_by_default(client: TestClient) -> None:
         },
     )
     assert r.status_code == 422 and r.json()["field"] == "provider"
+
+
+async def test_inbound_messages_join_the_lead_timeline(
+    client: TestClient,
+    lead: Lead,
+    runtime: Runtime,
+    fake: FakeCloudApi,
+    number_id: int,
+    worker: DispatchWorker,
+) -> None:
+    client.post(f"/leads/{lead.lead_id}/disparos", json=seed_body(lead))
+    await worker.once()
+    raw = fake.inbound_webhook(PHONE_NUMBER_ID, "5511987654321", "Já paguei, obrigado")
+    post_webhook(client, number_id, raw, fake)
+    post_webhook(client, number_id, raw, fake)  # a redelivery is stored once
+    process_webhooks(runtime)
+    items = client.get(f"/leads/{lead.lead_id}/timeline").json()["items"]
+    by_kind = {i["kind"]: i for i in items}
+    assert len(items) == 2
+    assert by_kind["whatsapp_recebido"]["text"] == "Já paguei, obrigado"
+    assert by_kind["disparo"]["status"] == "enviado"

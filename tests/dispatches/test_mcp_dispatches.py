@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dispatchkit import Lead
 from mcp.client import Client
 
 from carteiro.db.types import utcnow
@@ -13,7 +14,6 @@ from carteiro.mcp.toolkit import fixed_principal
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.testing.fake_whatsapp import FakeCloudApi
-from dispatchkit import Lead
 
 
 async def test_dispatch_tools(

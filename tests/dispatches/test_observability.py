@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import logging
 
+from dispatchkit import Lead, seed_body
 from fastapi.testclient import TestClient
 
 from carteiro.dispatches.worker import DispatchWorker
 from carteiro.logjson import JsonFormatter
-from dispatchkit import Lead, seed_body
 
 
 async def test_metrics_after_a_dispatch(
