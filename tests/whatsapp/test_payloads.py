@@ -56,8 +56,8 @@ META_STATUS = {
                                         "title": "Re-engagement message",
                                         "message": "Re-engagement message",
                                         "error_data": {
-                                            "details": "Message failed to send because more "
-                                            "than 24 hours have passed since the customer last replied."
+                                            "details": "Message failed to send because more than "
+                                            "24 hours have passed since the customer last replied."
                                         },
                                     }
                                 ],
