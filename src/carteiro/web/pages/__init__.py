@@ -9,6 +9,7 @@ from carteiro.web.pages import (
     auth,
     compose,
     dashboard,
+    dispatches,
     imports,
     inbox,
     keys,
@@ -31,6 +32,7 @@ PAGES: tuple[APIRouter, ...] = (
     imports.router,
     leads.router,
     suppressions.router,
+    dispatches.router,
     webhooks.router,
     keys.router,
 )
