@@ -26,7 +26,7 @@ from carteiro.tenancy.service import Principal
 
 TOOLS = {"send_email", "get_email", "list_emails", "cancel_email", "queue_stats", "list_accounts"}
 # Tools that reach outside Carteiro (mail servers, DNS): open-world.
-OPEN_WORLD = {"send_email", "check_account_dns", "reply_to_message"}
+OPEN_WORLD = {"send_email", "check_account_dns", "reply_to_message", "create_dispatch"}
 SERVER = [sys.executable, "-m", "carteiro.mcp.stdio"]
 
 
