@@ -10,6 +10,9 @@ from typing import Any
 from carteiro.accounts.health import health_loop
 from carteiro.appointments.worker import reminder_loop
 from carteiro.campaigns.planner import campaign_loop
+from carteiro.dispatches.inbox import webhook_loop as whatsapp_webhook_loop
+from carteiro.dispatches.purge import purge_loop as dispatch_purge_loop
+from carteiro.dispatches.worker import dispatch_loop
 from carteiro.inbound.worker import inbox_loop
 from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
@@ -33,6 +36,9 @@ LOOPS: tuple[Loop, ...] = (
     reminder_loop,
     campaign_loop,
     tracking_loop,
+    dispatch_loop,
+    whatsapp_webhook_loop,
+    dispatch_purge_loop,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,11 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, validation_alias=_env("CARTEIRO_API_KEY"))
     public_url: str | None = Field(None, validation_alias=_env("CARTEIRO_PUBLIC_URL"))
     log_level: str = Field("INFO", validation_alias=_env("CARTEIRO_LOG_LEVEL"))
+    # text, or json: one object per line with the seed's fields (timestamp, level, service,
+    # tenantId, leadId, action, result, duration, error).
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=_env("CARTEIRO_LOG_FORMAT")
+    )
 
     # Seed names (MCP Gmail Sender).
     gmail_email: str | None = Field(None, validation_alias=_env("GMAIL_EMAIL"))
@@ -227,6 +233,68 @@ class Settings(BaseSettings):
     )
     appointment_batch_size: int = Field(
         200, ge=1, le=5000, validation_alias=_env("CARTEIRO_APPOINTMENT_BATCH_SIZE")
+    )
+
+    # Dispatches (disparos) and the WhatsApp channel.
+    dispatch_max_attempts: int = Field(
+        3, ge=1, le=20, validation_alias=_env("CARTEIRO_DISPATCH_MAX_ATTEMPTS")
+    )
+    dispatch_retry_base_seconds: float = Field(
+        1.0, ge=0, validation_alias=_env("CARTEIRO_DISPATCH_RETRY_BASE_SECONDS")
+    )
+    dispatch_retry_max_seconds: float = Field(
+        30.0, ge=0, validation_alias=_env("CARTEIRO_DISPATCH_RETRY_MAX_SECONDS")
+    )
+    dispatch_dead_letter_days: float = Field(
+        14.0, gt=0, validation_alias=_env("CARTEIRO_DISPATCH_DEAD_LETTER_DAYS")
+    )
+    dispatch_poll_interval: float = Field(
+        1.0, gt=0, validation_alias=_env("CARTEIRO_DISPATCH_POLL_INTERVAL")
+    )
+    dispatch_batch_size: int = Field(
+        100, ge=1, le=5000, validation_alias=_env("CARTEIRO_DISPATCH_BATCH_SIZE")
+    )
+    dispatch_lease_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("CARTEIRO_DISPATCH_LEASE_SECONDS")
+    )
+    # Per purpose, at most this many dispatches to one lead per rolling 24 h (0: no cap).
+    dispatch_daily_cap_cobranca: int = Field(
+        3, ge=0, validation_alias=_env("CARTEIRO_DISPATCH_DAILY_CAP_COBRANCA")
+    )
+    dispatch_daily_cap_marketing: int = Field(
+        1, ge=0, validation_alias=_env("CARTEIRO_DISPATCH_DAILY_CAP_MARKETING")
+    )
+    # Quiet-hours preset for collection dispatches (cobranca_br, comercial, none).
+    dispatch_quiet_policy_cobranca: str = Field(
+        "cobranca_br", validation_alias=_env("CARTEIRO_DISPATCH_QUIET_POLICY_COBRANCA")
+    )
+    dispatch_quiet_jitter_seconds: float = Field(
+        300.0, ge=0, validation_alias=_env("CARTEIRO_DISPATCH_QUIET_JITTER_SECONDS")
+    )
+    whatsapp_graph_base_url: str = Field(
+        "https://graph.facebook.com", validation_alias=_env("CARTEIRO_WHATSAPP_GRAPH_BASE_URL")
+    )
+    whatsapp_graph_version: str = Field(
+        "v25.0", validation_alias=_env("CARTEIRO_WHATSAPP_GRAPH_VERSION")
+    )
+    whatsapp_timeout: float = Field(10.0, gt=0, validation_alias=_env("CARTEIRO_WHATSAPP_TIMEOUT"))
+    # How long an ambiguous send (a timeout after the request left) waits for a status
+    # webhook carrying its correlation id before it is given up as an error, never re-sent.
+    whatsapp_ambiguous_wait_seconds: float = Field(
+        300.0, ge=0, validation_alias=_env("CARTEIRO_WHATSAPP_AMBIGUOUS_WAIT_SECONDS")
+    )
+    whatsapp_breaker_seconds: float = Field(
+        600.0, ge=0, validation_alias=_env("CARTEIRO_WHATSAPP_BREAKER_SECONDS")
+    )
+    whatsapp_optout_keywords: str = Field(
+        "PARAR,SAIR,STOP,CANCELAR", validation_alias=_env("CARTEIRO_WHATSAPP_OPTOUT_KEYWORDS")
+    )
+    # The unofficial gateway: off unless enabled, and then paced slowly (ban risk).
+    whatsapp_evolution_enabled: bool = Field(
+        False, validation_alias=_env("CARTEIRO_WHATSAPP_EVOLUTION_ENABLED")
+    )
+    whatsapp_evolution_min_interval_seconds: float = Field(
+        8.0, ge=0, validation_alias=_env("CARTEIRO_WHATSAPP_EVOLUTION_MIN_INTERVAL_SECONDS")
     )
 
     @field_validator("database_url")

@@ -6,7 +6,8 @@ from typing import Any
 
 from carteiro.campaigns import engagement as campaign_engagement
 from carteiro.config import Settings
-from carteiro.events.bus import Bounced, Bus, ReplyRequested, Subscription
+from carteiro.dispatches import follow
+from carteiro.events.bus import Bounced, Bus, EmailSettled, ReplyRequested, Subscription
 from carteiro.leads import suppression
 from carteiro.responder import handoff
 from carteiro.runtime import Runtime
@@ -22,6 +23,8 @@ SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
     Subscription(Clicked, campaign_engagement.on_tracked),
     # An inbox rule's `ai` responder: the message becomes the AI responder's durable job.
     Subscription(ReplyRequested, handoff.on_reply_requested),
+    # A dispatch by e-mail follows its message to sent, failed or bounced.
+    Subscription(EmailSettled, follow.on_email_settled),
 )
 
 

@@ -34,6 +34,7 @@ OPEN_WORLD = {
     "create_appointment",
     "reschedule_appointment",
     "cancel_appointment",
+    "create_dispatch",
 }
 SERVER = [sys.executable, "-m", "carteiro.mcp.stdio"]
 # The console script a desktop client runs, for its command-line options.

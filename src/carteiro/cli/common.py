@@ -20,6 +20,7 @@ from carteiro import wiring
 from carteiro.config import Settings, get_settings
 from carteiro.db import migrate
 from carteiro.errors import CarteiroError
+from carteiro.logjson import JsonFormatter
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
@@ -108,8 +109,9 @@ def load_settings() -> Settings:
         fail(f"invalid configuration: {_validation_message(exc)}")
 
 
-def setup_logging(level: str, *, default: str = "INFO") -> None:
-    """Logs to stderr only, so stdout stays clean for keys, ids and MCP traffic."""
+def setup_logging(level: str, *, default: str = "INFO", json_lines: bool = False) -> None:
+    """Logs to stderr only, so stdout stays clean for keys, ids and MCP traffic; one JSON
+    object per line with `json_lines` (CARTEIRO_LOG_FORMAT=json)."""
     resolved = logging.getLevelName(level.upper())
     if not isinstance(resolved, int):
         resolved = logging.getLevelName(default)
@@ -119,6 +121,9 @@ def setup_logging(level: str, *, default: str = "INFO") -> None:
         level=resolved,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if json_lines:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 def check_schema(runtime: Runtime) -> None:

@@ -8,6 +8,7 @@ from carteiro.cli import (
     accounts,
     appointments,
     campaigns,
+    disparos,
     dkim,
     doctor,
     inbox,
@@ -19,6 +20,7 @@ from carteiro.cli import (
     server,
     suppressions,
     users,
+    whatsapp,
 )
 from carteiro.cli.common import CarteiroGroup
 
@@ -46,6 +48,8 @@ app.add_typer(responder.app, name="responder")
 app.add_typer(appointments.app, name="agendamentos")
 
 app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(disparos.app, name="disparos")
+app.add_typer(whatsapp.app, name="whatsapp")
 
 
 def main() -> None:

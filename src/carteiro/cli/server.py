@@ -73,7 +73,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, json_lines=settings.log_format == "json")
     host = host or settings.host
     port = port or settings.port
     # The MCP endpoint's Host check reads the listener from settings.
@@ -203,7 +203,7 @@ def worker(
     It does not migrate: run `carteiro migrate` (or `carteiro serve`) first.
     """
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, json_lines=settings.log_format == "json")
     _warn_public_url(settings)
     with open_runtime(require_schema=False) as runtime:
         with _quiet("alembic"):

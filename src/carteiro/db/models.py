@@ -9,6 +9,7 @@ from carteiro.appointments import models as appointments_models
 from carteiro.campaigns import models as campaigns_models
 from carteiro.db import leases  # noqa: F401  (scheduler_leases lives beside the leader lock)
 from carteiro.db.base import Base
+from carteiro.dispatches import models as dispatches_models
 from carteiro.events import models as events_models
 from carteiro.inbound import models as inbound_models
 from carteiro.leads import models as leads_models
@@ -18,11 +19,13 @@ from carteiro.responder import models as responder_models
 from carteiro.tenancy import models as tenancy_models
 from carteiro.tracking import models as tracking_models
 from carteiro.webhooks import models as webhooks_models
+from carteiro.whatsapp import models as whatsapp_models
 
 MODELS = (
     accounts_models,
     appointments_models,
     campaigns_models,
+    dispatches_models,
     events_models,
     inbound_models,
     leads_models,
@@ -32,6 +35,7 @@ MODELS = (
     tenancy_models,
     tracking_models,
     webhooks_models,
+    whatsapp_models,
 )
 
 __all__ = ["MODELS", "Base"]

@@ -34,6 +34,16 @@ class ReplyRequested:
 
 
 @dataclass(frozen=True)
+class EmailSettled:
+    """An outbound message reached a final state: `status` is sent, failed, dead or bounced."""
+
+    tenant_id: int
+    email_id: int
+    status: Literal["sent", "failed", "dead", "bounced"]
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class Subscription(Generic[E]):
     """`handler(session, event)` runs for each published event of `event_type`."""
 

@@ -27,6 +27,12 @@ EventType = Literal[
     "campaign_finished",
     "opened",
     "clicked",
+    "dispatch_sent",
+    "dispatch_confirmed",
+    "dispatch_failed",
+    "dispatch_cancelled",
+    "dispatch_failure_rate",
+    "whatsapp_number_paused",
 ]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -8,7 +8,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carteiro.events.bus import Bounced, Bus
+from carteiro.events.bus import Bounced, Bus, EmailSettled
 from carteiro.inbound.models import InboxMessage
 from carteiro.inbound.parse import ParsedMessage
 from carteiro.inbound.reports import Report, detect, parse_verp, verp_matches
@@ -106,6 +106,17 @@ def process(
         if report.feedback_type:
             detail["feedback_type"] = report.feedback_type
         events.record(session, email=email, type=outcome.kind, detail=detail)
+        if outcome.kind == "bounce_hard":
+            reason = detail["diagnostic"] or outcome.status
+            bus.publish(
+                session,
+                EmailSettled(
+                    tenant_id=row.tenant_id,
+                    email_id=email.id,
+                    status="bounced",
+                    detail=str(reason) if reason else None,
+                ),
+            )
         if recipient:
             bus.publish(
                 session,

@@ -19,7 +19,7 @@ from carteiro.db.engine import Database
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput
-from carteiro.leads import importer
+from carteiro.leads import importer, metrics
 from carteiro.leads.importer import ImportSpec, Interrupted, Progress
 from carteiro.leads.jobs import FILE_STORAGE, MAX_ATTEMPTS, Claimed, claim
 from carteiro.leads.models import IngestJob, IngestUpload
@@ -85,6 +85,7 @@ def _fail(db: Database, job: Claimed, worker_id: str, message: str, progress: Pr
             ),
         ).rowcount
         if owned:
+            metrics.job_done(job.tenant_id, "erro", leads_created=0)
             importer.clear(session, job_id=job.job_id)
             session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
     return bool(owned)
@@ -105,6 +106,7 @@ def _release(db: Database, job: Claimed, worker_id: str) -> None:
             ),
         ).rowcount
         if owned:
+            metrics.job_done(job.tenant_id, "erro", leads_created=0)
             importer.clear(session, job_id=job.job_id)
 
 
@@ -172,6 +174,7 @@ def run_job(
             session.execute(delete(IngestUpload).where(IngestUpload.job_id == job.job_id))
         if on_progress is not None:
             on_progress(progress)
+        metrics.job_done(job.tenant_id, "concluido", leads_created=progress.leads_criados)
         log.info(
             "import job %d done: %d rows, %d leads created, %d updated in %.1f s",
             job.job_id,

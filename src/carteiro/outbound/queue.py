@@ -14,6 +14,7 @@ from carteiro.accounts.vault import Vault
 from carteiro.db.base import table_of
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
+from carteiro.events.bus import Bus, EmailSettled
 from carteiro.leads import suppression
 from carteiro.mail.replies import ReplyClass, classify_reply
 from carteiro.outbound import breaker
@@ -55,9 +56,11 @@ def complete(
     outcomes: list[Outcome],
     policy: RetryPolicy,
     now: datetime | None = None,
+    bus: Bus | None = None,
 ) -> int:
     """Records a group of outcomes; updates are fenced by the lease so a lost lease changes
-    nothing. Returns how many rows this worker still owned."""
+    nothing. Returns how many rows this worker still owned. Final states are published on
+    `bus` (as `EmailSettled`) in the same transaction."""
     if not outcomes:
         return 0
     now = now or utcnow()
@@ -73,7 +76,28 @@ def complete(
     session.execute(insert(table_of(EmailEvent)), _events(ack.events, now))
     breaker.record(session, outcomes=outcomes, policy=policy, now=now)
     _suppress_bounced(session, ack.bounced)
+    if bus is not None:
+        _publish(session, bus, ack.events)
     return ack.owned
+
+
+_SETTLED = {"sent": "sent", "failed": "failed", "dead": "dead", "bounce_hard": "bounced"}
+
+
+def _publish(
+    session: Session, bus: Bus, events: list[tuple[Claimed, str, dict[str, Any] | None]]
+) -> None:
+    for c, kind, detail in events:
+        status = _SETTLED.get(kind)
+        if status is not None:
+            reply = (detail or {}).get("reply")
+            settled = EmailSettled(
+                tenant_id=c.tenant_id,
+                email_id=c.id,
+                status=status,  # type: ignore[arg-type]  # one of the Literal's values
+                detail=str(reply) if reply else None,
+            )
+            bus.publish(session, settled)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from carteiro.accounts import connections, limits
 from carteiro.db import leases
 from carteiro.db.engine import Database
 from carteiro.db.types import utcnow
+from carteiro.events.bus import Bus
 from carteiro.loops import Backoff, run_every
 from carteiro.mail.transports.base import DeliveryError, TemporaryFailure
 from carteiro.outbound import metrics, queue, wakeup
@@ -58,8 +59,11 @@ class Dispatcher:
         config: DispatcherConfig,
         *,
         worker_id: str | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self.db = db
+        # Final outcomes are published here (other domains follow their messages).
+        self.bus = bus
         self.transports = transports
         self.config = config
         self.worker_id = worker_id or leases.worker_id()
@@ -106,7 +110,7 @@ class Dispatcher:
                 cooldown_seconds=s.breaker_cooldown_seconds,
             ),
         )
-        return cls(runtime.db, registry, config)
+        return cls(runtime.db, registry, config, bus=runtime.bus)
 
     def wake(self) -> None:
         self._wake.set()
@@ -343,6 +347,7 @@ class Dispatcher:
                 outcomes=batch,
                 policy=self.config.retry,
                 now=self.config.clock(),
+                bus=self.bus,
             )
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ from carteiro.api.routers import (
     appointments,
     campaigns,
     deliverability,
+    dispatches,
     emails,
     inbox,
     keys,
@@ -19,6 +20,7 @@ from carteiro.api.routers import (
     tracking,
     unsubscribe,
     webhooks,
+    whatsapp,
 )
 
 # Name order, as they were mounted when a scan found them: on overlapping paths the first wins.
@@ -27,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     appointments.router,
     campaigns.router,
     deliverability.router,
+    dispatches.router,
     emails.router,
     inbox.router,
     keys.router,
@@ -37,4 +40,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     tracking.router,
     unsubscribe.router,
     webhooks.router,
+    whatsapp.router,
 )

@@ -1,0 +1,1 @@
+"""The WhatsApp channel: providers (Cloud API, Evolution gateway), numbers, templates, webhooks."""

@@ -1,0 +1,75 @@
+"""Receiving provider webhooks: verification handshake, signature on the raw body, storage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+
+from carteiro.accounts.vault import Vault
+from carteiro.errors import Forbidden, NotFound, Unauthorized
+from carteiro.whatsapp import signature
+from carteiro.whatsapp.models import WhatsAppNumber, WhatsAppWebhook
+
+MAX_BODY = 3 * 1024 * 1024  # Meta's payloads stay under 3 MB
+# The Evolution gateway signs nothing: it sends this header, configured on its webhook.
+EVOLUTION_TOKEN_HEADER = "X-Webhook-Token"
+
+
+def _number(session: Session, provider: str, number_id: int) -> WhatsAppNumber:
+    number = session.get(WhatsAppNumber, number_id)
+    if number is None or number.provider != provider:
+        raise NotFound(f"no {provider} number {number_id}")
+    return number
+
+
+def challenge(
+    session: Session,
+    *,
+    provider: str,
+    number_id: int,
+    mode: str | None,
+    token: str | None,
+    challenge: str | None,
+    vault: Vault,
+) -> str:
+    """Meta's GET handshake: the challenge echoed when mode and verify token match (else 403)."""
+    number = _number(session, provider, number_id)
+    expected = vault.decrypt(number.verify_token_enc) if number.verify_token_enc else None
+    if mode != "subscribe" or expected is None or not signature.same_token(expected, token):
+        raise Forbidden("verify token does not match", field="hub.verify_token")
+    return challenge or ""
+
+
+def receive(
+    session: Session,
+    *,
+    provider: str,
+    number_id: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    vault: Vault,
+) -> int:
+    """Checks the body's signature before anything reads it, then stores it for the loop.
+    401 without a signature, 403 with a wrong one; nothing is stored then."""
+    number = _number(session, provider, number_id)
+    if provider == "cloud":
+        header = headers.get(signature.HEADER)
+        if not header:
+            raise Unauthorized(f"missing {signature.HEADER}")
+        secret = vault.decrypt(number.app_secret_enc) if number.app_secret_enc else None
+        if secret is None or not signature.verify(secret, raw, header):
+            raise Forbidden(f"{signature.HEADER} does not match the body")
+    else:
+        token = headers.get(EVOLUTION_TOKEN_HEADER)
+        if not token:
+            raise Unauthorized(f"missing {EVOLUTION_TOKEN_HEADER}")
+        expected = vault.decrypt(number.verify_token_enc) if number.verify_token_enc else None
+        if expected is None or not signature.same_token(expected, token):
+            raise Forbidden(f"{EVOLUTION_TOKEN_HEADER} does not match")
+    row = WhatsAppWebhook(
+        tenant_id=number.tenant_id, number_id=number.id, provider=provider, raw=raw
+    )
+    session.add(row)
+    session.flush()
+    return row.id
