@@ -234,6 +234,11 @@ class Settings(BaseSettings):
     appointment_batch_size: int = Field(
         200, ge=1, le=5000, validation_alias=_env("CARTEIRO_APPOINTMENT_BATCH_SIZE")
     )
+    # The approved WhatsApp template a WhatsApp appointment's reminders are dispatched with
+    # (from the tenant's registry; its variables among nome, quando, link).
+    appointment_whatsapp_template: str = Field(
+        "lembrete_agendamento", validation_alias=_env("CARTEIRO_APPOINTMENT_WHATSAPP_TEMPLATE")
+    )
 
     # Dispatches (disparos) and the WhatsApp channel.
     dispatch_max_attempts: int = Field(

@@ -13,11 +13,14 @@ from sqlalchemy import select
 
 from carteiro.appointments import notifications, worker
 from carteiro.appointments.models import Lembrete
+from carteiro.dispatches.models import Disparo
 from carteiro.events.models import OutboxEvent
 from carteiro.leads import suppression
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
+from carteiro.whatsapp import service as whatsapp
+from carteiro.whatsapp.schemas import NumberCreate, TemplateCreate, TemplateParam
 
 START = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
 
@@ -165,7 +168,7 @@ def test_offsets_past_at_booking_are_skipped_and_custom_offsets_apply(
     assert [r[0] for r in reminders_of(client, tenant_default)] == [30]
 
 
-def test_phone_callbacks_notify_the_owner_and_whatsapp_is_recorded_as_unavailable(
+def test_phone_callbacks_notify_the_owner_and_whatsapp_without_a_template_is_skipped(
     client: TestClient, runtime: Runtime, lead_id: int, principal: Principal
 ) -> None:
     callback = book(client, lead_id, tipo="callback", canal="telefone")
@@ -173,7 +176,7 @@ def test_phone_callbacks_notify_the_owner_and_whatsapp_is_recorded_as_unavailabl
     assert fire_at(runtime, START - timedelta(minutes=30)) == 4
     assert [r[1] for r in reminders_of(client, callback)] == ["enviado", "enviado"]
     assert {r[2] for r in reminders_of(client, chat)} == {
-        "channel not available: WhatsApp reminders need the dispatch service"
+        "WhatsApp template lembrete_agendamento is not in the tenant's registry"
     }
     notes = client.get("/agendamentos-notificacoes").json()
     kinds = sorted(n["tipo"] for n in notes if n["agendamento_id"] == callback)
@@ -249,3 +252,43 @@ def test_the_loop_sleeps_until_the_soonest_reminder_but_never_past_the_interval(
     assert worker.pause_before(now + timedelta(seconds=0.25), now=now, interval=1.0) == 0.25
     assert worker.pause_before(now + timedelta(hours=1), now=now, interval=1.0) == 1.0
     assert worker.pause_before(now - timedelta(seconds=5), now=now, interval=1.0) == 0.0
+
+
+def test_a_whatsapp_reminder_goes_out_as_a_dispatch_with_the_configured_template(
+    client: TestClient, runtime: Runtime, lead_id: int, principal: Principal
+) -> None:
+    with runtime.db.session() as session:
+        whatsapp.create_number(
+            session,
+            tenant_id=principal.tenant_id,
+            data=NumberCreate(
+                name="principal",
+                phone_number_id="109876543210",
+                token="wa-token",
+                app_secret="app-secret",
+                verify_token="verify-me",
+                base_url="http://fake-graph",
+            ),
+            vault=runtime.vault,
+            evolution_enabled=False,
+        )
+        whatsapp.create_template(
+            session,
+            tenant_id=principal.tenant_id,
+            data=TemplateCreate(
+                name="lembrete_agendamento",
+                params=[TemplateParam(name="nome"), TemplateParam(name="quando")],
+                body="Olá {{nome}}, lembramos do seu horário em {{quando}}.",
+            ),
+        )
+    chat = book(client, lead_id, canal="whatsapp")
+    assert fire_at(runtime, START - timedelta(minutes=30)) == 2
+    assert [r[1] for r in reminders_of(client, chat)] == ["enviado", "enviado"]
+    with runtime.db.session() as session:
+        sent = list(session.scalars(select(Disparo).order_by(Disparo.disparo_id)))
+    assert [(d.canal, d.template, d.source, d.lead_id) for d in sent] == [
+        ("whatsapp", "lembrete_agendamento", "appointment", lead_id)
+    ] * 2
+    assert sent[0].payload["variaveis"]["nome"] == "Maria Silva"
+    assert set(sent[0].payload["variaveis"]) == {"nome", "quando"}  # only what it declares
+    assert all(d.not_after is not None and d.destino == "+5511987654321" for d in sent)

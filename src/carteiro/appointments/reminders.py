@@ -14,17 +14,18 @@ from carteiro.appointments.models import Agendamento, AgendamentoConfig, Lembret
 from carteiro.config import Settings
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
+from carteiro.dispatches import service as dispatches
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.leads.models import Lead, LeadEmail
 from carteiro.outbound import service as outbound
 from carteiro.outbound.models import LANE_TRANSACTIONAL
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.tenancy.service import Principal
+from carteiro.whatsapp import service as whatsapp
 
 # How the lead hears of it, by the appointment's channel: a phone callback is the owner's to
-# make, so the owner is reminded; WhatsApp goes through dispatches where they exist.
+# make, so the owner is reminded; WhatsApp goes out as a dispatch (its contact rules apply).
 CHANNEL_BY_CANAL = {"telefone": "owner", "whatsapp": "whatsapp", "video": "email"}
-NO_WHATSAPP = "channel not available: WhatsApp reminders need the dispatch service"
 
 
 def parse_offsets(text: str, *, field: str = "lembretes_minutos") -> list[int]:
@@ -128,6 +129,7 @@ class Fired:
     status: str  # enviado | pulado
     motivo: str | None = None
     email_id: int | None = None
+    disparo_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -208,19 +210,50 @@ def _mail(
     return fired
 
 
+def _dispatch(session: Session, d: Due, settings: Settings) -> Fired:
+    """A WhatsApp reminder as a dispatch with the configured template, due now and never after
+    the appointment starts; the template takes whichever of nome, quando and link it declares."""
+    name = settings.appointment_whatsapp_template
+    template = whatsapp.find_template(session, tenant_id=d.ag.tenant_id, name=name)
+    if template is None:
+        return Fired("pulado", f"WhatsApp template {name} is not in the tenant's registry")
+    values = {
+        "nome": d.lead.contato_nome or d.lead.nome or "",
+        "quando": zones.spoken(d.ag.data_agendada, d.ag.timezone),
+        "link": d.ag.video_url or "",
+    }
+    declared = {str(p["name"]) for p in template.params}
+    try:
+        with session.begin_nested():
+            disparo = dispatches.create(
+                session,
+                tenant_id=d.ag.tenant_id,
+                lead_id=d.lead.lead_id,
+                canal="whatsapp",
+                template=name,
+                variaveis={k: v for k, v in values.items() if k in declared},
+                idempotency_key=f"agendamento-lembrete-{d.reminder.id}",
+                source="appointment",
+                not_after=d.ag.data_agendada,
+            )
+    except CarteiroError as exc:
+        return Fired("pulado", exc.message)
+    return Fired("enviado", disparo_id=disparo.disparo_id)
+
+
 def fire(session: Session, *, due: list[Due], settings: Settings) -> list[Fired]:
     """Sends reminders that have just been re-validated, inside the caller's transaction, so
     the sends and the reminders' new statuses commit together; one outcome per reminder.
 
-    The one call site of the sending channels: WhatsApp goes through dispatches where that
-    service exists; here it is recorded as skipped."""
+    The one call site of the sending channels: e-mail through the queue, WhatsApp as a
+    dispatch, phone callbacks as a note to the owner."""
     out: dict[int, Fired] = {}
     mails: dict[int, list[tuple[Due, EmailCreate]]] = {}
     addresses = _addresses(session, {d.lead.lead_id for d in due if d.reminder.channel == "email"})
     for d in due:
         key = d.reminder.id
         if d.reminder.channel == "whatsapp":
-            out[key] = Fired("pulado", NO_WHATSAPP)
+            out[key] = _dispatch(session, d, settings)
         elif d.reminder.channel == "owner":
             when = zones.spoken(d.ag.data_agendada, d.ag.timezone)
             who = d.lead.contato_nome or d.lead.nome or f"lead {d.lead.lead_id}"
@@ -251,4 +284,6 @@ def outcome_entry(reminder: Lembrete, fired: Fired) -> tuple[str, dict[str, obje
         detail["motivo"] = fired.motivo
     if fired.email_id:
         detail["email_id"] = fired.email_id
+    if fired.disparo_id:
+        detail["disparo_id"] = fired.disparo_id
     return ("lembrete_enviado" if fired.status == "enviado" else "lembrete_pulado"), detail
