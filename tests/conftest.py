@@ -28,6 +28,12 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread until the session ends, and no asyncio test after it could start its own."""
+    items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"carteiro test database: {BACKEND}"
 

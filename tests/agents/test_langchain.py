@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from agentkit import call, scripted
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -22,7 +23,6 @@ from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
-from conftest import call, scripted
 
 
 def _emails(runtime: Runtime) -> list[Email]:
@@ -249,7 +249,7 @@ def test_no_key_anywhere_is_a_clear_error(runtime: Runtime) -> None:
 
 def test_the_configured_model_is_built_from_settings(runtime: Runtime) -> None:
     settings = runtime.settings.model_copy(
-        update={"llm_provider": "conftest:scripted_from_settings"}
+        update={"llm_provider": "agentkit:scripted_from_settings"}
     )
     model = chat_model(settings)
     assert isinstance(model.invoke("oi"), AIMessage)  # type: ignore[union-attr]

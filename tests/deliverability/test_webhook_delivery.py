@@ -175,7 +175,7 @@ def test_api_create_list_get_delete(client: TestClient, make_key) -> None:  # ty
     [
         ({"url": "ftp://x.example.com", "events": ["sent"]}, "url"),
         ({"url": "https://x.example.com", "events": []}, "events"),
-        ({"url": "https://x.example.com", "events": ["opened"]}, "events[0]"),
+        ({"url": "https://x.example.com", "events": ["exploded"]}, "events[0]"),
         ({"url": "https://x.example.com", "events": ["sent"], "secret": "short"}, "secret"),
         ({"events": ["sent"]}, "url"),
     ],
@@ -412,4 +412,4 @@ def test_delete_removes_pending_deliveries(runtime: Runtime, principal: Principa
 
 def test_emit_refuses_unknown_types(runtime: Runtime, principal: Principal) -> None:
     with pytest.raises(InvalidInput), runtime.db.session() as session:
-        outbox.emit(session, tenant_id=principal.tenant_id, type="opened", payload={})
+        outbox.emit(session, tenant_id=principal.tenant_id, type="exploded", payload={})
