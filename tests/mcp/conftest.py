@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -11,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from carteiro.accounts import service as accounts_service
-from carteiro.accounts.schemas import AccountCreate, SmtpIn
 from carteiro.api.app import create_app
-from carteiro.inbound.schemas import SyncReport
-from carteiro.inbound.worker import sync_account_blocking
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
-from carteiro.tenancy.service import Principal
 from carteiro.testing.asgi_server import serve_in_thread
-from carteiro.testing.dovecot import Dovecot
-from carteiro.testing.smtp_server import SmtpSink
+from imapkit import dovecot, imap_account, imap_settings, sync  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -69,51 +62,6 @@ def http_base(runtime: Runtime, api_key: str) -> Iterator[str]:
     """`create_app(runtime, run_worker=False)` served on 127.0.0.1:<free port>."""
     with serve_in_thread(create_app(runtime, run_worker=False)) as base:
         yield base
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    """A Dovecot of our own on a loopback port, with one maildir user."""
-    if not Dovecot.available():
-        reason = "dovecot is not installed (Debian: apt-get install dovecot-imapd)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    server = Dovecot()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def imap_account(runtime: Runtime, principal: Principal, sink: SmtpSink, dovecot: Dovecot) -> int:
-    """An account receiving at the Dovecot user and sending through the SMTP sink."""
-    data = AccountCreate(
-        name="caixa",
-        email=dovecot.user,
-        display_name="Equipe Carteiro",
-        smtp=SmtpIn(
-            host=sink.hostname,
-            port=sink.port,
-            security="starttls",
-            username="user",
-            password="secret",
-            ca_file=str(sink.cert_path),
-        ),
-        imap={**dovecot.imap_settings, "poll_seconds": 300},
-    )
-    with runtime.db.session() as session:
-        return accounts_service.create(
-            session, tenant_id=principal.tenant_id, data=data, vault=runtime.vault
-        ).id
-
-
-@pytest.fixture
-def sync(runtime: Runtime, imap_account: int) -> Callable[[], SyncReport]:
-    """Runs a full sync of the account now and returns the report."""
-    return lambda: sync_account_blocking(runtime, account_id=imap_account)
 
 
 def inbound_mail(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -12,19 +11,15 @@ import pytest
 from sqlalchemy import select
 
 from carteiro import wiring
-from carteiro.accounts import service as accounts_service
-from carteiro.accounts.schemas import AccountCreate, SmtpIn
 from carteiro.config import Settings
 from carteiro.inbound import rules
-from carteiro.inbound.schemas import RuleCreate, SyncReport
-from carteiro.inbound.worker import sync_account_blocking
+from carteiro.inbound.schemas import RuleCreate
 from carteiro.outbound.models import Email
 from carteiro.responder.models import ResponderJob
 from carteiro.runtime import Runtime
 from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
-from carteiro.testing.dovecot import Dovecot
-from carteiro.testing.smtp_server import SmtpSink
+from imapkit import dovecot, imap_account, imap_settings, sync  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -39,48 +34,6 @@ def settings(settings: Settings) -> Settings:
             "responder_tokens_per_minute": 0,
         }
     )
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    if not Dovecot.available():
-        reason = "dovecot is not installed (Debian: apt-get install dovecot-imapd)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    server = Dovecot()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def imap_account(runtime: Runtime, principal: Principal, sink: SmtpSink, dovecot: Dovecot) -> int:
-    data = AccountCreate(
-        name="caixa",
-        email=dovecot.user,
-        display_name="Equipe Carteiro",
-        smtp=SmtpIn(
-            host=sink.hostname,
-            port=sink.port,
-            security="starttls",
-            username="user",
-            password="secret",
-            ca_file=str(sink.cert_path),
-        ),
-        imap={**dovecot.imap_settings, "poll_seconds": 300},
-    )
-    with runtime.db.session() as session:
-        return accounts_service.create(
-            session, tenant_id=principal.tenant_id, data=data, vault=runtime.vault
-        ).id
-
-
-@pytest.fixture
-def sync(runtime: Runtime, imap_account: int) -> Callable[[], SyncReport]:
-    return lambda: sync_account_blocking(runtime, account_id=imap_account)
 
 
 def mail(
