@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from carteiro import wiring
 from carteiro.errors import Conflict
 from carteiro.inbound.locks import LeaseLocks, make_locks, sync_lock
 from carteiro.inbound.models import InboxFolder, InboxMessage
-from carteiro.inbound.worker import inbox_loop, sync_account_blocking
+from carteiro.inbound.worker import _buffered, inbox_loop, sync_account_blocking
 from carteiro.runtime import Runtime
 from carteiro.testing.dovecot import Dovecot
 from conftest import MailFactory
@@ -131,3 +133,23 @@ def test_an_expired_lease_can_be_taken_over(runtime: Runtime) -> None:
     assert alive.try_acquire("inbox:lease")
     assert dead.renew() == {"inbox:lease"}  # the old owner learns it lost the lease
     alive.close()
+
+
+def test_a_line_left_in_the_read_buffer_after_idle_begins_is_seen() -> None:
+    """An EXISTS in the same packet as IDLE's continuation stays in imaplib's buffer, where
+    idle_check (polling the socket) never looks; the loop must notice it without blocking."""
+    ours, server = socket.socketpair()
+    imap = SimpleNamespace(file=ours.makefile("rb"))
+    client = SimpleNamespace(socket=lambda: ours, _imap=imap)
+    try:
+        ours.settimeout(5)
+        assert not _buffered(client)  # type: ignore[arg-type]  # nothing sent: no wait either
+        server.sendall(b"+ idling\r\n* 3 EXISTS\r\n")
+        assert imap.file.readline() == b"+ idling\r\n"  # what IMAPClient.idle() reads
+        assert _buffered(client)  # type: ignore[arg-type]
+        assert ours.gettimeout() == 5  # the socket's timeout is as it was
+        assert imap.file.readline() == b"* 3 EXISTS\r\n"
+    finally:
+        imap.file.close()
+        ours.close()
+        server.close()

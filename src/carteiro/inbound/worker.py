@@ -192,7 +192,7 @@ class AccountOwner(threading.Thread):
             pending.pop("EXISTS", None)
             client.idle()
         try:
-            if idling and pending.pop("EXISTS", None):
+            if idling and (pending.pop("EXISTS", None) or _buffered(client)):
                 return "new"
             while not self.stopping.is_set():
                 if idling:
@@ -218,6 +218,21 @@ class AccountOwner(threading.Thread):
         finally:
             if idling:
                 client.idle_done()
+
+
+def _buffered(client: IMAPClient) -> bool:
+    """Whether the server's lines already sit in imaplib's read buffer, where idle_check (which
+    polls the socket) never looks: an EXISTS sent in the same packet as IDLE's continuation
+    would otherwise wait for the next keep-alive. Reads nothing from the socket."""
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except OSError:  # nothing buffered and nothing on the wire (or TLS wants more)
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _accounts_to_sync(runtime: Runtime) -> set[int]:
