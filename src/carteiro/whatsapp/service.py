@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
 from carteiro.errors import Conflict, InvalidInput, NotFound
+from carteiro.whatsapp import throttle
 from carteiro.whatsapp.models import WhatsAppNumber, WhatsAppTemplate, WhatsAppWindow
 from carteiro.whatsapp.schemas import NumberCreate, NumberPublic, TemplateCreate, TemplatePublic
 
@@ -194,7 +195,7 @@ def reserve_slots(
     number = session.scalar(stmt.with_for_update())
     if number is None or count <= 0:
         return []
-    step = max(1.0 / number.rate_per_second, min_interval)
+    step = max(1.0 / throttle.rate(number, now), min_interval)
     start = max(now, number.next_slot_at or now)
     room = int((horizon - (start - now).total_seconds()) / step) + 1
     count = max(0, min(count, room))
