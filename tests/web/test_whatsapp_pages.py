@@ -269,7 +269,11 @@ def test_a_test_send_reaches_the_fake_cloud_api_and_shows_its_answer(
     sent = post(
         admin,
         "/ui/whatsapp/test",
-        {"to": "+55 11 98765-4321", "template": "lembrete_pagamento", "variables": "nome=Ana\nvalor=R$ 10"},
+        {
+            "to": "+55 11 98765-4321",
+            "template": "lembrete_pagamento",
+            "variables": "nome=Ana\nvalor=R$ 10",
+        },
     )
     assert sent.status_code == 200 and 'data-test="accepted"' in sent.text, sent.text
     (message,) = fake.outbox
@@ -298,7 +302,11 @@ def test_a_bad_test_send_names_the_field_and_sends_nothing(
     admin = as_user("admin")
     post(admin, "/ui/whatsapp/numbers", {**FORM, "base_url": graph})
     post(admin, "/ui/whatsapp/templates", TEMPLATE)
-    body = {"to": "+5511987654321", "template": "lembrete_pagamento", "variables": "nome=Ana\nvalor=1"}
+    body = {
+        "to": "+5511987654321",
+        "template": "lembrete_pagamento",
+        "variables": "nome=Ana\nvalor=1",
+    }
     bad = post(admin, "/ui/whatsapp/test", {**body, **change})
     assert bad.status_code == 422 and f'data-error-field="{field}"' in bad.text, bad.text
     assert fake.outbox == []
@@ -310,7 +318,11 @@ def test_a_refusal_by_the_provider_is_shown_with_its_code(
     admin = as_user("admin")
     post(admin, "/ui/whatsapp/numbers", {**FORM, "base_url": graph, "token": "wrong"})
     post(admin, "/ui/whatsapp/templates", TEMPLATE)
-    body = {"to": "+5511987654321", "template": "lembrete_pagamento", "variables": "nome=A\nvalor=1"}
+    body = {
+        "to": "+5511987654321",
+        "template": "lembrete_pagamento",
+        "variables": "nome=A\nvalor=1",
+    }
     refused = post(admin, "/ui/whatsapp/test", body)
     assert refused.status_code == 200 and 'data-test="refused"' in refused.text
     assert "190" in refused.text and fake.outbox == []
