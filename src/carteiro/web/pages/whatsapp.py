@@ -35,6 +35,8 @@ NOTICES = {
     "paused": render.N_("The number is paused: nothing is sent through it until you resume it."),
     "resumed": render.N_("The number is active again."),
 }
+# Own words: Portuguese needs the masculine for a number ("ativo"), not the account's "ativa".
+STATES = {"active": render.N_("in service"), "paused": render.N_("on hold")}
 BREAKER = {
     "closed": render.N_("closed: sending"),
     "open": render.N_("open until %(until)s"),
@@ -83,6 +85,7 @@ def numbers_list(
             "subtab": "numbers",
             "numbers": [(n, breaker(n, now)) for n in rows],
             "breaker_labels": BREAKER,
+            "states": STATES,
             "can_edit": person.at_least("admin"),
             "notice": _notice(request, notice),
         },
