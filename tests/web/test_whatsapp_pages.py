@@ -284,11 +284,12 @@ def test_a_test_send_reaches_the_fake_cloud_api_and_shows_its_answer(
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "field", "says"),
     [
-        ({"variables": "valor=10"}, "variables"),
-        ({"to": "ligue pra mim"}, "to"),
-        ({"template": "nao_existe"}, "template"),
+        ({"variables": "valor=10"}, "variables", "precisa da variável nome"),
+        ({"variables": "nome=A\nvalor=1\ncpf=1"}, "variables", "não tem a variável cpf"),
+        ({"to": "ligue pra mim"}, "to", "com código do país e DDD"),
+        ({"template": "nao_existe"}, "template", "Escolha um modelo cadastrado."),
     ],
 )
 def test_a_bad_test_send_names_the_field_and_sends_nothing(
@@ -298,6 +299,7 @@ def test_a_bad_test_send_names_the_field_and_sends_nothing(
     graph: str,
     change: dict[str, str],
     field: str,
+    says: str,
 ) -> None:
     admin = as_user("admin")
     post(admin, "/ui/whatsapp/numbers", {**FORM, "base_url": graph})
@@ -309,6 +311,7 @@ def test_a_bad_test_send_names_the_field_and_sends_nothing(
     }
     bad = post(admin, "/ui/whatsapp/test", {**body, **change})
     assert bad.status_code == 422 and f'data-error-field="{field}"' in bad.text, bad.text
+    assert says in bad.text
     assert fake.outbox == []
 
 
