@@ -43,6 +43,12 @@ class NumberUpdate(BaseModel):
     fallback_template: str | None = Field(None, max_length=128)
 
 
+class NumberPause(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="why, shown on the number")
+
+
 class NumberPublic(BaseModel):
     id: int
     name: str
