@@ -11,6 +11,8 @@ from typer.testing import CliRunner, Result
 
 from carteiro.cli.main import app
 from carteiro.config import Settings, get_settings
+from carteiro.testing.asgi_server import serve_in_thread
+from carteiro.testing.fake_whatsapp import FakeCloudApi
 
 
 @pytest.fixture
@@ -100,3 +102,34 @@ def test_numbers_templates_and_dispatches(
         "nome=Maria",
     )
     assert blocked.exit_code != 0 and "do-not-contact" in blocked.output
+
+
+def test_whatsapp_test_sends_one_template_to_the_fake_cloud_api(cli: Callable[..., Result]) -> None:
+    fake = FakeCloudApi()
+    fake.add_number("123", "token")
+    fake.add_template("aviso", 1)
+    with serve_in_thread(fake.app) as graph:
+        added = cli(
+            "whatsapp",
+            "numbers",
+            "add",
+            "--name",
+            "principal",
+            "--phone-number-id",
+            "123",
+            "--base-url",
+            graph,
+            input="token\nsecret\nverify\n",
+        )
+        assert added.exit_code == 0, added.output
+        assert cli("whatsapp", "templates", "add", "aviso", "--param", "nome").exit_code == 0
+        missing = cli("whatsapp", "test", "+5511987654321", "--template", "aviso")
+        assert missing.exit_code != 0 and "nome" in missing.output and fake.outbox == []
+        bad_to = cli("whatsapp", "test", "ligue", "--template", "aviso", "--var", "nome=Ana")
+        assert bad_to.exit_code != 0 and fake.outbox == []
+        sent = cli(
+            "whatsapp", "test", "+55 11 98765-4321", "--template", "aviso", "--var", "nome=Ana"
+        )
+        assert sent.exit_code == 0 and "accepted: wamid." in sent.output, sent.output
+    (message,) = fake.outbox
+    assert message.to == "5511987654321" and message.body["template"]["name"] == "aviso"

@@ -58,7 +58,7 @@ def test_an_operator_books_from_the_lead_page_and_sees_it_in_the_calendar(
 ) -> None:
     operator = as_user("operator")
     lead_page = operator.get(f"/ui/leads/{lead_id}")
-    assert "Nenhum agendamento com este lead." in lead_page.text
+    assert 'data-empty="timeline"' in lead_page.text
     assert f"/ui/agendamentos/novo?lead_id={lead_id}" in lead_page.text
     form = operator.get(f"/ui/agendamentos/novo?lead_id={lead_id}")
     assert form.status_code == 200 and "Com Padaria Pão Quente" in form.text
@@ -81,8 +81,9 @@ def test_an_operator_books_from_the_lead_page_and_sees_it_in_the_calendar(
     # The callback is a note for the operator who booked it.
     assert "Retornos e lembretes para você" in week.text
     assert "Retorno a Ana marcado para" in week.text
-    assert "1 lembrete aguardando" not in operator.get(f"/ui/leads/{lead_id}").text
-    assert "2 lembretes aguardando" in operator.get(f"/ui/leads/{lead_id}").text
+    # The lead's timeline lists the appointment with its two reminders still to be sent.
+    timeline = operator.get(f"/ui/leads/{lead_id}").text.split('id="lead-timeline"')[1]
+    assert timeline.split("</section>")[0].count('data-reminder="agendado"') == 2
     one_day = operator.get(
         f"/ui/agendamentos?vista=dia&dia={(day + timedelta(days=1)).isoformat()}"
     )

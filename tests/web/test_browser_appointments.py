@@ -76,7 +76,7 @@ def test_book_find_move_and_cancel_a_callback(
     day = datetime.now(ZoneInfo("America/Sao_Paulo")).date() + timedelta(days=2)
 
     page.goto(f"{live_server.url}/ui/leads/{lead_id}")
-    expect(page.get_by_text("Nenhum agendamento com este lead.")).to_be_visible()
+    expect(page.get_by_text("Nenhum disparo ou agendamento com este lead ainda.")).to_be_visible()
     page.get_by_role("link", name="Agendar").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Agendar")
     accessible(page)
@@ -114,6 +114,6 @@ def test_book_find_move_and_cancel_a_callback(
     expect(page.locator("#cancel-form")).to_have_count(0)
 
     page.goto(f"{live_server.url}/ui/leads/{lead_id}")
-    expect(page.locator("#lead-appointments li")).to_have_count(1)
-    expect(page.locator("#lead-appointments")).to_contain_text("cancelado")
+    expect(page.locator("#lead-timeline [data-appointment]")).to_have_count(1)
+    expect(page.locator("#lead-timeline [data-appointment]")).to_contain_text("cancelado")
     assert script_errors == []

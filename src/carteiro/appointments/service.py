@@ -345,8 +345,10 @@ def list_(
     canal: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    latest_first: bool = False,
 ) -> tuple[list[Agendamento], int]:
-    """By time (start ≤ data_agendada < end), status, owner, lead; soonest first."""
+    """By time (start ≤ data_agendada < end), status, owner, lead; soonest first (or the
+    latest first, as a lead's timeline shows them)."""
     where = [Agendamento.tenant_id == tenant_id]
     if start is not None:
         where.append(Agendamento.data_agendada >= start)
@@ -366,7 +368,13 @@ def list_(
     rows = session.scalars(
         select(Agendamento)
         .where(*where)
-        .order_by(Agendamento.data_agendada, Agendamento.agendamento_id)
+        .order_by(
+            *(
+                (Agendamento.data_agendada.desc(), Agendamento.agendamento_id.desc())
+                if latest_first
+                else (Agendamento.data_agendada, Agendamento.agendamento_id)
+            )
+        )
         .limit(min(limit, MAX_PAGE))
         .offset(offset)
     )

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from carteiro.cli.common import TENANT_HELP, fail, local_principal, open_runtime, out
 from carteiro.whatsapp import service as whatsapp
-from carteiro.whatsapp import templates as wa_templates
+from carteiro.whatsapp import trial
 from carteiro.whatsapp.registry import Providers
 from carteiro.whatsapp.schemas import NumberCreate, TemplateCreate, TemplateParam
 
@@ -174,27 +174,30 @@ def test(
     with open_runtime() as runtime:
         principal = local_principal(runtime, tenant)
         with runtime.db.session() as session:
-            row = (
-                whatsapp.get_number_or_raise(session, tenant_id=principal.tenant_id, ref=number)
-                if number
-                else whatsapp.default_number(session, tenant_id=principal.tenant_id)
-            )
-            if row is None:
+            if (
+                number is None
+                and whatsapp.default_number(session, tenant_id=principal.tenant_id) is None
+            ):
                 fail("no WhatsApp number: add one with carteiro whatsapp numbers add")
-            registered = whatsapp.find_template(
-                session, tenant_id=principal.tenant_id, name=template
-            )
-            if registered is None:
+            if (
+                whatsapp.find_template(session, tenant_id=principal.tenant_id, name=template)
+                is None
+            ):
                 fail(f"template {template} is not registered: carteiro whatsapp templates add")
-            message = wa_templates.build(registered, variables, field="--var")
+            prepared = trial.prepare(
+                session,
+                tenant_id=principal.tenant_id,
+                to=to,
+                template=template,
+                variables=variables,
+                number_ref=number,
+                field="--var",
+            )
         providers = Providers(runtime.settings, runtime.vault)
 
         async def send() -> None:
             try:
-                provider = providers.for_number(row)
-                result = await provider.send_template(
-                    to=to.lstrip("+"), template=message, correlation="carteiro-test"
-                )
+                result = await trial.send(prepared, providers=providers)
             finally:
                 await providers.aclose()
             if result.accepted:

@@ -1,5 +1,6 @@
 """The seed's alarm: more than 10% of a tenant's dispatches on a channel failing in the last
-hour raises a `dispatch_failure_rate` webhook event (at most once an hour)."""
+hour raises a `dispatch_failure_rate` webhook event (at most once an hour per channel) and
+shows on the dashboard while it lasts."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ class Rate:
         return self.finished >= MIN_FINISHED and self.value > THRESHOLD
 
 
+def alarming(session: Session, *, tenant_id: int, now: datetime) -> list[Rate]:
+    """The channels above the threshold right now (what the dashboard shows)."""
+    return [r for r in rates(session, tenant_id=tenant_id, now=now) if r.alarming]
+
+
 def rates(session: Session, *, tenant_id: int, now: datetime) -> list[Rate]:
     """Per channel: dispatches finished (sent or failed) in the last hour, and failed."""
     stmt = (
@@ -60,16 +66,15 @@ def check(session: Session, *, tenant_id: int, canal: str, now: datetime) -> boo
     rate = next((r for r in rates(session, tenant_id=tenant_id, now=now) if r.canal == canal), None)
     if rate is None or not rate.alarming:
         return False
-    recent = session.scalar(
-        select(OutboxEvent.id)
-        .where(
+    # Once an hour per channel: e-mail failing does not hide WhatsApp failing after it.
+    recent = session.scalars(
+        select(OutboxEvent.payload).where(
             OutboxEvent.tenant_id == tenant_id,
             OutboxEvent.type == TYPE,
             OutboxEvent.created_at > now - WINDOW,
         )
-        .limit(1)
     )
-    if recent is not None:
+    if any((payload or {}).get("canal") == canal for payload in recent):
         return False
     outbox.emit(
         session,

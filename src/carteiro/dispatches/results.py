@@ -12,6 +12,7 @@ from carteiro.dispatches.models import Disparo
 from carteiro.events import outbox
 from carteiro.loops import Backoff
 from carteiro.whatsapp import service as whatsapp
+from carteiro.whatsapp import throttle
 from carteiro.whatsapp.provider import ErrorClass, SendResult
 
 
@@ -78,6 +79,11 @@ def apply(
             session, d, at=until, error_class=err.cls.value, code=err.code, message=err.message
         )
         return "paused"
+    if err.code in throttle.CODES and d.whatsapp_number_id is not None:
+        # Meta says the number sends too fast: slower for a while, not just a retry.
+        slower = throttle.slow_down(session, number_id=d.whatsapp_number_id, now=now)
+        if slower is not None:
+            lifecycle.record(session, d, "ritmo_reduzido", {"por_segundo": round(slower, 3)})
     if err.cls.retryable and d.tentativas < d.max_tentativas:
         backoff = Backoff(
             base=settings.dispatch_retry_base_seconds, cap=settings.dispatch_retry_max_seconds

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carteiro.dispatches.models import Disparo
@@ -23,6 +23,11 @@ class TimelineItem(BaseModel):
     status: str | None = None
     template: str | None = None
     text: str | None = None
+    tentativas: int | None = None
+    max_tentativas: int | None = None
+    data_agendado: datetime | None = None
+    data_envio: datetime | None = None
+    mensagem_erro: str | None = None
 
 
 class Timeline(BaseModel):
@@ -53,6 +58,11 @@ def of_lead(session: Session, *, tenant_id: int, lead_id: int, limit: int = 100)
             disparo_id=d.disparo_id,
             status=d.status,
             template=d.template,
+            tentativas=d.tentativas,
+            max_tentativas=d.max_tentativas,
+            data_agendado=d.data_agendado,
+            data_envio=d.data_envio,
+            mensagem_erro=d.mensagem_erro,
         )
         for d in dispatches
     ] + [
@@ -61,3 +71,18 @@ def of_lead(session: Session, *, tenant_id: int, lead_id: int, limit: int = 100)
     ]
     items.sort(key=lambda i: i.at, reverse=True)
     return Timeline(lead_id=lead_id, items=items[:limit])
+
+
+def count(session: Session, *, tenant_id: int, lead_id: int) -> int:
+    """How many items the lead's whole timeline has (dispatches and messages received)."""
+    dispatches = session.scalar(
+        select(func.count())
+        .select_from(Disparo)
+        .where(Disparo.tenant_id == tenant_id, Disparo.lead_id == lead_id)
+    )
+    inbound = session.scalar(
+        select(func.count())
+        .select_from(WhatsAppInbound)
+        .where(WhatsAppInbound.tenant_id == tenant_id, WhatsAppInbound.lead_id == lead_id)
+    )
+    return int(dispatches or 0) + int(inbound or 0)

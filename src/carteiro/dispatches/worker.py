@@ -14,6 +14,7 @@ from carteiro.dispatches import claim, metrics, results
 from carteiro.dispatches.plan import Job, Planner
 from carteiro.loops import run_every
 from carteiro.runtime import Runtime
+from carteiro.whatsapp import throttle
 from carteiro.whatsapp.provider import ErrorClass, ProviderError, SendResult
 from carteiro.whatsapp.registry import Providers, TransportFor
 
@@ -107,7 +108,7 @@ class DispatchWorker:
             if n.provider == "evolution"
             else 0.0
         )
-        return max(1.0 / n.rate_per_second, gap)
+        return max(1.0 / throttle.rate(n, self.clock()), gap)
 
     async def _wait_turn(self, job: Job) -> None:
         """Not before the job's slot, and never closer than the number's step to this

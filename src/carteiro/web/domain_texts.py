@@ -83,6 +83,21 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             r"email (?P<id>\d+) is (?P<status>\w+), not held for review",
             N_("Message %(id)s is %(status)s, not held for review."),
         ),
+        (
+            r"template (?P<name>\S+) needs variable (?P<var>\S+)",
+            N_("The template %(name)s needs the variable %(var)s."),
+        ),
+        (
+            r"template (?P<name>\S+) has no variable (?P<vars>.+) "
+            r"\(it declares: (?P<declared>.*)\)",
+            N_("The template %(name)s has no variable %(vars)s (it has: %(declared)s)."),
+        ),
+        (
+            r"type the template's name to confirm",
+            N_("Type the template's name to confirm."),
+        ),
+        (r"WhatsApp number (?P<ref>.+) not found", N_("WhatsApp number %(ref)s was not found.")),
+        (r"template (?P<id>\d+) not found", N_("Template %(id)s was not found.")),
     ]
 ]
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +51,12 @@ class WhatsAppNumber(Base):
     pair_interval_seconds: Mapped[float] = mapped_column(Float, nullable=False, default=6.0)
     # The next free send slot: workers in any process reserve slots by moving it forward.
     next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Meta's 130429 (throttled) cuts the rate to this share of rate_per_second, from which it
+    # recovers gradually after throttled_at (see whatsapp.throttle).
+    throttle_factor: Mapped[float] = mapped_column(
+        Float, nullable=False, default=1.0, server_default=text("1")
+    )
+    throttled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -26,6 +26,29 @@ class NumberCreate(BaseModel):
     fallback_template: str | None = Field(None, max_length=128)
 
 
+class NumberUpdate(BaseModel):
+    """A change to a number: fields left out (or None) stay; secrets are write-only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=64)
+    phone_number_id: str | None = Field(None, min_length=1, max_length=128)
+    display_phone: str | None = Field(None, max_length=32)
+    token: str | None = Field(None, min_length=1, max_length=4096)
+    app_secret: str | None = Field(None, min_length=1, max_length=512)
+    verify_token: str | None = Field(None, min_length=1, max_length=512)
+    base_url: str | None = Field(None, max_length=500)
+    rate_per_second: float | None = Field(None, gt=0, le=1000)
+    pair_interval_seconds: float | None = Field(None, ge=0, le=3600)
+    fallback_template: str | None = Field(None, max_length=128)
+
+
+class NumberPause(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="why, shown on the number")
+
+
 class NumberPublic(BaseModel):
     id: int
     name: str
@@ -40,6 +63,9 @@ class NumberPublic(BaseModel):
     paused_until: datetime | None
     fallback_template: str | None
     webhook_path: str
+    # The rate it may use now: below rate_per_second for a while after Meta throttled it.
+    current_rate_per_second: float | None = None
+    throttled_at: datetime | None = None
 
 
 class TemplateParam(BaseModel):

@@ -9,7 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.vault import Vault
+from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, InvalidInput, NotFound
+from carteiro.whatsapp import throttle
 from carteiro.whatsapp.models import WhatsAppNumber, WhatsAppTemplate, WhatsAppWindow
 from carteiro.whatsapp.schemas import NumberCreate, NumberPublic, TemplateCreate, TemplatePublic
 
@@ -86,7 +88,7 @@ def default_number(session: Session, *, tenant_id: int) -> WhatsAppNumber | None
     return session.scalar(stmt.order_by(WhatsAppNumber.id).limit(1))
 
 
-def number_public(number: WhatsAppNumber) -> NumberPublic:
+def number_public(number: WhatsAppNumber, *, now: datetime | None = None) -> NumberPublic:
     return NumberPublic(
         id=number.id,
         name=number.name,
@@ -101,6 +103,8 @@ def number_public(number: WhatsAppNumber) -> NumberPublic:
         paused_until=number.paused_until,
         fallback_template=number.fallback_template,
         webhook_path=f"/webhooks/whatsapp/{number.provider}/{number.id}",
+        current_rate_per_second=throttle.rate(number, now or utcnow()),
+        throttled_at=number.throttled_at,
     )
 
 
@@ -194,7 +198,7 @@ def reserve_slots(
     number = session.scalar(stmt.with_for_update())
     if number is None or count <= 0:
         return []
-    step = max(1.0 / number.rate_per_second, min_interval)
+    step = max(1.0 / throttle.rate(number, now), min_interval)
     start = max(now, number.next_slot_at or now)
     room = int((horizon - (start - now).total_seconds()) / step) + 1
     count = max(0, min(count, room))

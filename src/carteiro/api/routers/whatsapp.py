@@ -10,11 +10,13 @@ from carteiro.api.deps import AdminKey, LeadsReadKey, LeadsWriteKey, PathId, Rt,
 from carteiro.api.router import Router
 from carteiro.dispatches import adhoc, service
 from carteiro.errors import InvalidInput, TooLarge
+from carteiro.whatsapp import editing, webhooks
 from carteiro.whatsapp import service as whatsapp
-from carteiro.whatsapp import webhooks
 from carteiro.whatsapp.schemas import (
     NumberCreate,
+    NumberPause,
     NumberPublic,
+    NumberUpdate,
     TemplateCreate,
     TemplatePublic,
     WhatsAppSend,
@@ -61,6 +63,34 @@ def resume_number(number_id: PathId, principal: AdminKey, session: Tx) -> Number
     )
 
 
+@router.patch(
+    "/whatsapp/numbers/{number_id}",
+    response_model=NumberPublic,
+    summary="Change a number; secrets left out keep the stored ones (write-only)",
+)
+def update_number(
+    number_id: PathId, data: NumberUpdate, principal: AdminKey, rt: Rt, session: Tx
+) -> NumberPublic:
+    number = editing.update_number(
+        session, tenant_id=principal.tenant_id, ref=number_id, data=data, vault=rt.vault
+    )
+    return whatsapp.number_public(number)
+
+
+@router.post(
+    "/whatsapp/numbers/{number_id}/pause",
+    response_model=NumberPublic,
+    summary="Open a number's circuit breaker by hand: nothing is sent until it is resumed",
+)
+def pause_number(
+    number_id: PathId, data: NumberPause, principal: AdminKey, session: Tx
+) -> NumberPublic:
+    number = editing.pause_number(
+        session, tenant_id=principal.tenant_id, ref=number_id, reason=data.reason, until=None
+    )
+    return whatsapp.number_public(number)
+
+
 @router.post(
     "/whatsapp/templates",
     response_model=TemplatePublic,
@@ -78,6 +108,30 @@ def add_template(data: TemplateCreate, principal: LeadsWriteKey, session: Tx) ->
 def list_templates(principal: LeadsReadKey, session: Tx) -> list[TemplatePublic]:
     rows = whatsapp.list_templates(session, tenant_id=principal.tenant_id)
     return [whatsapp.template_public(t) for t in rows]
+
+
+@router.put(
+    "/whatsapp/templates/{template_id}",
+    response_model=TemplatePublic,
+    summary="Replace a registered template (name, language, category, variables, body)",
+)
+def replace_template(
+    template_id: PathId, data: TemplateCreate, principal: LeadsWriteKey, session: Tx
+) -> TemplatePublic:
+    t = editing.update_template(
+        session, tenant_id=principal.tenant_id, template_id=template_id, data=data
+    )
+    return whatsapp.template_public(t)
+
+
+@router.delete(
+    "/whatsapp/templates/{template_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a template from the registry (pending dispatches with it then fail)",
+)
+def delete_template(template_id: PathId, principal: LeadsWriteKey, session: Tx) -> Response:
+    editing.delete_template(session, tenant_id=principal.tenant_id, template_id=template_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

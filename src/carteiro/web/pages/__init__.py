@@ -15,12 +15,15 @@ from carteiro.web.pages import (
     imports,
     inbox,
     keys,
+    lead_history,
     leads,
     oauth,
     outbox,
     people,
     suppressions,
     webhooks,
+    whatsapp,
+    whatsapp_templates,
 )
 
 PAGES: tuple[APIRouter, ...] = (
@@ -34,10 +37,13 @@ PAGES: tuple[APIRouter, ...] = (
     # Before leads: /ui/leads/import is not a lead's id.
     imports.router,
     leads.router,
+    lead_history.router,
     appointments.router,
     suppressions.router,
     campaigns.router,
     dispatches.router,
+    whatsapp.router,
+    whatsapp_templates.router,
     webhooks.router,
     keys.router,
     oauth.router,

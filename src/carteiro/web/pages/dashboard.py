@@ -11,6 +11,7 @@ from carteiro.accounts import service as accounts
 from carteiro.api.deps import Tx
 from carteiro.api.router import Router
 from carteiro.db.types import utcnow
+from carteiro.dispatches import alarm
 from carteiro.outbound import activity, queue
 from carteiro.responder import service as responder
 from carteiro.tenancy import access
@@ -65,6 +66,8 @@ def dashboard(request: Request, session: Tx, person: Person) -> HTMLResponse:
             "replies": replies,
             "reply_counts": {s.status: s.count for s in replies.statuses},
             "restricted": visible is not None,
+            "dispatch_alarms": alarm.alarming(session, tenant_id=person.tenant_id, now=now),
+            "dispatch_threshold": alarm.THRESHOLD,
         },
     )
 

@@ -1,4 +1,5 @@
-"""Dispatches in the console: the list with filters, the dead-letter view and its requeue."""
+"""Dispatches in the console: the list with filters, one dispatch with its event log, the
+dead-letter view and its requeue."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ STATUS_LABELS = {
     "cancelado": render.N_("cancelled"),
 }
 NOTICES = {"requeued": render.N_("Sent again as a new dispatch.")}
+DETAIL_NOTICES = {"cancelled": render.N_("Cancelled: it will not be sent.")}
 
 
 @router.get("/ui/disparos")
@@ -74,3 +76,30 @@ def dispatches_list(
 def dispatch_requeue(session: Tx, person: Operator, disparo_id: PathId) -> Response:
     service.requeue(session, principal=acting.principal(person), disparo_id=disparo_id)
     return RedirectResponse("/ui/disparos?dead=true&notice=requeued", status_code=303)
+
+
+@router.get("/ui/disparos/{disparo_id}")
+def dispatch_detail(
+    request: Request, session: Tx, person: Person, disparo_id: PathId, notice: str | None = None
+) -> HTMLResponse:
+    principal = acting.principal(person)
+    d = service.get_or_raise(session, principal=principal, disparo_id=disparo_id)
+    msgid = DETAIL_NOTICES.get(notice or "")
+    return render.page(
+        request,
+        "dispatch.html",
+        {
+            "section": "leads",
+            "tab": "disparos",
+            "d": service.public(session, d, with_events=True),
+            "statuses": STATUS_LABELS,
+            "can_edit": person.at_least("operator"),
+            "notice": render.text(request, msgid) if msgid else None,
+        },
+    )
+
+
+@router.post("/ui/disparos/{disparo_id}/cancel")
+def dispatch_cancel(session: Tx, person: Operator, disparo_id: PathId) -> Response:
+    service.cancel(session, principal=acting.principal(person), disparo_id=disparo_id)
+    return RedirectResponse(f"/ui/disparos/{disparo_id}?notice=cancelled", status_code=303)

@@ -11,8 +11,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from carteiro.api.deps import Offset, PathId, Rt, Tx
 from carteiro.api.router import Router
-from carteiro.appointments import public as appointment_public
-from carteiro.appointments import service as appointments
 from carteiro.db.types import utcnow
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.inbound import service as inbox
@@ -22,7 +20,7 @@ from carteiro.leads.schemas import LeadUpdate
 from carteiro.tenancy import access
 from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, Person, WebPerson
-from carteiro.web.pages.appointments import LABELS as APPOINTMENT_LABELS
+from carteiro.web.pages import lead_history
 from carteiro.web.paging import PAGE_SIZE, page_of
 
 router = Router(include_in_schema=False)
@@ -50,7 +48,6 @@ NOTICES = {
     "consent": render.N_("Consent recorded for this address on every lead that has it."),
 }
 MAX_THREADS = 50
-MAX_APPOINTMENTS = 50
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
@@ -175,8 +172,8 @@ def _lead_page(
     )
     # Threads of mailboxes this person was not granted stay hidden, as in the inbox.
     shown = [t for t in threads.items if visible is None or t.account_id in visible]
-    booked, _ = appointments.list_(
-        session, tenant_id=person.tenant_id, lead_id=lead.lead_id, limit=MAX_APPOINTMENTS
+    recent, timeline_total = lead_history.entries(
+        session, tenant_id=person.tenant_id, lead_id=lead.lead_id, limit=lead_history.ON_LEAD_PAGE
     )
     msgid = NOTICES.get(notice or "")
     return render.page(
@@ -191,8 +188,8 @@ def _lead_page(
             or detail.email_principal
             or detail.lead_id_externo,
             "threads": shown,
-            "appointments": appointment_public.many(session, booked),
-            "appointment_labels": APPOINTMENT_LABELS,
+            **lead_history.context(recent),
+            "timeline_total": timeline_total,
             "statuses": STATUS_LABELS,
             "consents": CONSENT_LABELS,
             "phone_types": PHONE_LABELS,
