@@ -226,7 +226,7 @@ def test_lint_blocks_scheduling_then_a_fixed_draft_is_tested_and_scheduled(
     with runtime.db.session() as session:
         subjects = list(session.scalars(select(Email.subject)))
     assert subjects == ["[TEST] Feliz Natal, Padaria Sol"]
-    assert "data-lint=\"ok\"" in operator.get(f"/ui/campanhas/{cid}/verificacao").text
+    assert 'data-lint="ok"' in operator.get(f"/ui/campanhas/{cid}/verificacao").text
     scheduled = operator.post(
         f"/ui/campanhas/{cid}/editar",
         data=_form(operator, action="schedule"),
