@@ -40,7 +40,9 @@ def test_build_preview_lint_and_schedule(
     page.get_by_label("Status do lead").fill("novo")
 
     page.get_by_role("textbox", name="Assunto", exact=True).fill("Feliz Natal, {{ nome }}")
-    page.get_by_role("textbox", name="Corpo", exact=True).fill("<p>Olá {{ nome }}, temos ofertas.</p>")
+    page.get_by_role("textbox", name="Corpo", exact=True).fill(
+        "<p>Olá {{ nome }}, temos ofertas.</p>"
+    )
     # The heading and the sandboxed frame follow the typing, for the audience's first lead.
     expect(page.locator("[data-preview-subject]")).to_contain_text(
         "Feliz Natal, Padaria Sol", timeout=10_000
