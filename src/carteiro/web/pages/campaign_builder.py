@@ -3,6 +3,7 @@ save / test send / schedule, all through the campaigns service."""
 
 from __future__ import annotations
 
+import html as html_lib
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,7 +19,7 @@ from carteiro.campaigns import catalog, drafts, service
 from carteiro.campaigns.schemas import LintReport
 from carteiro.config import Settings
 from carteiro.errors import CarteiroError, InvalidInput
-from carteiro.inbound.display import frame_document
+from carteiro.inbound.display import OPEN_CSP
 from carteiro.web import acting, domain_texts, render
 from carteiro.web.deps import Operator, WebPerson
 from carteiro.web.i18n import HTML_LANG
@@ -314,6 +315,17 @@ def content_preview(
     return render.fragment(request, "campaign_builder.html", "preview_summary", ctx)
 
 
+def _document(html: str | None, text: str, *, lang: str) -> str:
+    """The tenant's own rendered message, unsanitised but inert (see the frame's CSP)."""
+    if html and "<html" in html[:2000].lower():
+        return html
+    body = html if html else f"<pre>{html_lib.escape(text)}</pre>"
+    return (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+        f'<meta name="referrer" content="no-referrer"></head><body>{body}</body></html>'
+    )
+
+
 @router.post("/ui/campanhas/previa/quadro")
 def content_frame(
     request: Request, rt: Rt, session: Tx, person: Operator, form: Form
@@ -328,11 +340,12 @@ def content_frame(
             raise
         html, text = None, render.text(request, "Nothing to preview yet.")
     lang = HTML_LANG.get(render.locale_of(request), "pt-BR")
-    doc = frame_document(html, text, remote_images=True, lang=lang)
     return HTMLResponse(
-        doc.html,
+        _document(html, text, lang=lang),
         headers={
-            "Content-Security-Policy": doc.csp,
+            # Nothing runs (no script source, and the frame's sandbox has no allow-scripts);
+            # the message's own inline styles do, so the preview looks as the mail will.
+            "Content-Security-Policy": OPEN_CSP,
             "X-Frame-Options": "SAMEORIGIN",
             "Cache-Control": "private, no-store",
             "Referrer-Policy": "no-referrer",

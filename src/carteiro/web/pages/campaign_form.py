@@ -16,7 +16,8 @@ from carteiro.campaigns.segments import Definition
 from carteiro.errors import InvalidInput
 from carteiro.web.i18n import zone
 
-SLOTS = 3  # variant A in the content section, B and C in the A/B section
+LABELS = "ABCDE"
+SLOTS = len(LABELS)  # variant A in the content section, B to E in the A/B section
 FORMATS = ("html", "markdown", "text", "mjml")
 CONSENTS = ("opt_in", "unknown", "opt_out")
 DEFINITION: TypeAdapter[Any] = TypeAdapter(Definition)
@@ -164,7 +165,7 @@ def payload(d: Draft, *, timezone: str) -> dict[str, Any]:
             continue
         variants.append(
             {
-                "label": "ABC"[i],
+                "label": LABELS[i],
                 "subject": s.subject,
                 "preheader": s.preheader or None,
                 "format": s.format,
