@@ -163,8 +163,9 @@ def test_a_refused_form_names_the_field_and_keeps_what_was_typed(
         data=_form(operator, mode="local", window_start="18:00", window_end="09:00"),
     )
     assert window.status_code == 422 and 'data-field="window_end"' in window.text
-    no_audience = operator.post("/ui/campanhas/nova", data=_form(operator, status=""))
+    no_audience = operator.post("/ui/campanhas/nova", data=_form(operator, status=""), headers=PT)
     assert no_audience.status_code == 422 and 'data-field="tag"' in no_audience.text
+    assert "Informe pelo menos uma condição" in no_audience.text
     lonely_ab = operator.post("/ui/campanhas/nova", data=_form(operator, ab_enabled="1"))
     assert lonely_ab.status_code == 422 and 'data-field="ab_enabled"' in lonely_ab.text
     with runtime.db.session() as session:
