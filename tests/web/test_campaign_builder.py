@@ -134,13 +134,20 @@ def test_a_draft_with_two_variants_is_saved_and_edited(
     assert edit.status_code == 200 and "Rascunho salvo." in edit.text
     assert 'value="Ana da Loja"' in edit.text and 'value="vip"' in edit.text
     assert f'hx-get="/ui/campanhas/{cid}/verificacao"' in edit.text
-    # Editing: variant B removed, the audience now a saved condition on the status only.
+    # A route set through the API (any account of a domain) is offered, and kept on save.
+    with runtime.db.session() as session:
+        session.get_one(Campaign, cid).from_route = "@loja.example.com.br"
+    kept = operator.get(f"/ui/campanhas/{cid}/editar")
+    assert '<option value="@loja.example.com.br" selected>' in kept.text
+    # Editing: variant B removed, the audience now a condition on the status only, and the
+    # sender back to any account of the pool.
     again = operator.post(
         f"/ui/campanhas/{cid}/editar", data=_form(operator, name="Natal 2"), follow_redirects=False
     )
     assert _saved_id(again) == cid
     c, variants = _campaign(runtime, cid)
     assert c.name == "Natal 2" and [v.label for v in variants] == ["A"] and not c.ab_enabled
+    assert c.from_route is None
 
 
 def test_a_refused_form_names_the_field_and_keeps_what_was_typed(

@@ -222,7 +222,9 @@ def preview_request(d: Draft, *, timezone: str) -> CampaignCreate:
 def update_request(d: Draft, *, timezone: str) -> CampaignUpdate:
     body = payload(d, timezone=timezone)
     # A draft's "no layout" is left as it is (the service changes a layout, never drops it).
-    return CampaignUpdate.model_validate({k: v for k, v in body.items() if v is not None})
+    kept = {k: v for k, v in body.items() if v is not None}
+    kept["from_email"] = d.from_email  # "" goes back to any account of the pool
+    return CampaignUpdate.model_validate(kept)
 
 
 def from_campaign(c: CampaignPublic, *, variants: list[VariantIn], timezone: str) -> Draft:
