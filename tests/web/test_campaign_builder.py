@@ -11,7 +11,9 @@ from markupsafe import escape
 from sqlalchemy import select
 from webkit import csrf_of
 
+from carteiro.campaigns import service
 from carteiro.campaigns.models import Campaign, CampaignVariant
+from carteiro.campaigns.schemas import CampaignCreate
 from carteiro.leads.models import Lead, LeadEmail
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
@@ -261,3 +263,46 @@ def test_viewers_and_forged_requests_are_refused(
     assert operator.get("/ui/campanhas/999999/editar").status_code == 404
     with runtime.db.session() as session:
         assert session.scalar(select(Campaign.id)) is None
+
+
+def test_an_audience_made_through_the_api_is_kept_by_an_edit(
+    runtime: Runtime, principal: Principal, as_user: Callable[..., TestClient]
+) -> None:
+    audience = {
+        "kind": "rules",
+        "rule": {
+            "type": "or",
+            "rules": [
+                {"type": "field", "field": "nome", "op": "contains", "value": "Padaria"},
+                {"type": "engagement", "action": "clicked", "campaign_id": None},
+            ],
+        },
+    }
+    with runtime.db.session() as session:
+        cid = service.create(
+            session,
+            principal=principal,
+            data=CampaignCreate.model_validate(
+                {
+                    "name": "Pela API",
+                    "audience": audience,
+                    "variants": [{"subject": "Oi", "content": BODY}],
+                }
+            ),
+        ).id
+    operator = as_user("operator")
+    edit = operator.get(f"/ui/campanhas/{cid}/editar", headers=PT)
+    assert 'id="b-aud-keep" value="keep" checked' in edit.text
+    kept = operator.post(
+        "/ui/campanhas/audiencia", data=_form(operator, audience_mode="keep"), headers=PT
+    )
+    assert "O público definido pela API é mantido como está." in kept.text
+    saved = operator.post(
+        f"/ui/campanhas/{cid}/editar",
+        data=_form(operator, name="Pela API", audience_mode="keep", status=""),
+        follow_redirects=False,
+    )
+    assert _saved_id(saved) == cid
+    with runtime.db.session() as session:
+        stored = session.get_one(Campaign, cid).audience
+    assert stored is not None and stored["rule"]["type"] == "or"
