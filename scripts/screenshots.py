@@ -27,6 +27,8 @@ from carteiro import wiring
 from carteiro.accounts import service as accounts
 from carteiro.accounts.schemas import AccountCreate, Limits, SmtpIn
 from carteiro.api.app import create_app
+from carteiro.campaigns import service as campaigns
+from carteiro.campaigns.schemas import CampaignCreate
 from carteiro.config import Settings
 from carteiro.inbound.models import InboxFolder, InboxMessage, InboxThread
 from carteiro.leads.models import Lead, LeadEmail
@@ -35,6 +37,7 @@ from carteiro.outbound.models import EmailEvent
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
 from carteiro.tenancy import access, audit, people
+from carteiro.tenancy.service import Principal
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "demonstracao-123"
@@ -117,6 +120,31 @@ def demo_leads(session: Session, *, tenant_id: int) -> None:
                 consentimento="opt_in" if i != 1 else "unknown",
             )
         )
+
+
+def demo_campaign(session: Session, *, principal: Principal) -> None:
+    """A draft with two variants, for the builder's screenshot."""
+    body = (
+        "<h2>Olá, {{ nome }}!</h2><p>Nossa promoção de dezembro chegou: 20% em todo o "
+        'catálogo até o dia 24.</p><p><a href="https://loja.example.com.br/natal">Ver as '
+        'ofertas</a></p><p><small><a href="{{ unsubscribe_url }}">Não quero mais '
+        "receber</a></small></p>"
+    )
+    data = {
+        "name": "Natal 2026",
+        "audience": {"kind": "rules", "rule": {"type": "consent", "value": "opt_in"}},
+        "variants": [
+            {
+                "subject": "{{ nome }}, chegou a promoção de Natal",
+                "content": body,
+                "preheader": "20% em todo o catálogo",
+                "from_name": "Loja Central",
+            },
+            {"subject": "Natal com 20% de desconto", "content": body, "from_name": "Ana"},
+        ],
+        "ab": {"enabled": True, "test_fraction": 0.2, "metric": "clicks"},
+    }
+    campaigns.create(session, principal=principal, data=CampaignCreate.model_validate(data))
 
 
 def demo_data(runtime: Runtime) -> None:
@@ -204,6 +232,7 @@ def demo_data(runtime: Runtime) -> None:
         )
         demo_inbox(session, tenant_id=tid, account_id=ids[0], now=now)
         demo_leads(session, tenant_id=tid)
+        demo_campaign(session, principal=principal)
         for action in ("login", "mailbox_open", "message_read", "send", "export"):
             audit.record(
                 session,
@@ -233,6 +262,9 @@ def serve(runtime: Runtime) -> tuple[str, uvicorn.Server, threading.Thread]:
 def shoot(page: Page, url: str, path: Path) -> None:
     page.goto(url)
     page.wait_for_load_state("networkidle")
+    if page.locator("#preview-frame").count():
+        # The builder's preview frame fills in after its heading (a second request).
+        page.frame_locator("#preview-frame").locator("h2").wait_for()
     page.screenshot(path=str(path), full_page=True)
     print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
@@ -285,6 +317,7 @@ def main() -> int:
                     ("accounts", "/ui/accounts"),
                     ("account", "/ui/accounts/2"),
                     ("leads", "/ui/leads"),
+                    ("campaign-builder", "/ui/campanhas/1/editar"),
                     ("keys", "/ui/keys"),
                 ):
                     shoot(page, f"{base}{path}", args.out / f"{name}.png")

@@ -7,7 +7,14 @@ from typing import Any
 from carteiro.campaigns import engagement as campaign_engagement
 from carteiro.config import Settings
 from carteiro.dispatches import follow
-from carteiro.events.bus import Bounced, Bus, EmailSettled, ReplyRequested, Subscription
+from carteiro.events.bus import (
+    Bounced,
+    Bus,
+    EmailSettled,
+    ReplyRequested,
+    Subscription,
+    Unsubscribed,
+)
 from carteiro.leads import suppression
 from carteiro.responder import handoff
 from carteiro.runtime import Runtime
@@ -21,6 +28,8 @@ SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
     # Opens and clicks the tracker classified, on the campaign's ledger and counters.
     Subscription(Opened, campaign_engagement.on_tracked),
     Subscription(Clicked, campaign_engagement.on_tracked),
+    # An opt-out through a campaign message's link, on that campaign's counters.
+    Subscription(Unsubscribed, campaign_engagement.on_unsubscribed),
     # An inbox rule's `ai` responder: the message becomes the AI responder's durable job.
     Subscription(ReplyRequested, handoff.on_reply_requested),
     # A dispatch by e-mail follows its message to sent, failed or bounced.

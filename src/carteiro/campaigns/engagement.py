@@ -12,7 +12,7 @@ from carteiro.campaigns.counters import Tally
 from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
-from carteiro.events.bus import Bounced
+from carteiro.events.bus import Bounced, Unsubscribed
 from carteiro.inbound.models import InboxMessage
 from carteiro.outbound.models import Email
 from carteiro.tracking.events import Clicked, Opened
@@ -108,6 +108,25 @@ def on_bounce(session: Session, event: Bounced) -> None:
     if event.kind != "complaint":
         tally.add(row.variant_id, "bounced")
     tally.write(session, campaign_id=row.campaign_id, at=now)
+
+
+def on_unsubscribed(session: Session, event: Unsubscribed) -> None:
+    """An opt-out through a campaign message's link: counted on the campaign and the
+    recipient's variant. Test sends (outside the ledger) and other mail count nothing."""
+    if event.campaign_id is None:
+        return
+    row = session.execute(
+        select(R.id, R.variant_id).where(
+            R.campaign_id == event.campaign_id,
+            R.tenant_id == event.tenant_id,
+            R.address == event.address.strip().lower(),
+        )
+    ).first()
+    if row is None:
+        return
+    tally = Tally()
+    tally.add(row.variant_id, "unsubscribed")
+    tally.write(session, campaign_id=event.campaign_id, at=utcnow())
 
 
 def on_tracked(session: Session, event: Opened | Clicked) -> None:

@@ -61,6 +61,8 @@ def message_for(
         html_body=out.html,
         account=campaign.account_id,
         from_email=campaign.from_route,
+        # The variant's sender name (A/B tests it), else the account's.
+        from_name=variant.from_name or None,
         reply_to=campaign.reply_to,
         # Test sends stay out of the stats: no tracker for them.
         track=campaign.track and not test,

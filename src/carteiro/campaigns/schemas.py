@@ -82,7 +82,7 @@ class VariantIn(Strict):
     format: Format = "html"
     content: str = Field(min_length=1, max_length=1_000_000)
     text: str | None = Field(default=None, max_length=1_000_000)
-    from_name: str | None = Field(default=None, max_length=200)
+    from_name: str | None = Field(default=None, max_length=200, pattern=r"^[^\r\n]*$")
 
 
 class Schedule(Strict):

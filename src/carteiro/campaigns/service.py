@@ -275,6 +275,24 @@ def update(
     return c
 
 
+def variants_in(session: Session, *, principal: Principal, campaign_id: int) -> list[VariantIn]:
+    """The campaign's variants as they were written (what an edit form starts from)."""
+    c = get_or_raise(session, principal=principal, campaign_id=campaign_id)
+    return [
+        VariantIn(
+            label=v.label,
+            weight=v.weight,
+            subject=v.subject,
+            preheader=v.preheader,
+            format=v.format,
+            content=v.content,
+            text=v.text,
+            from_name=v.from_name,
+        )
+        for v in ledger.variants_of(session, c.id)
+    ]
+
+
 def list_(
     session: Session, *, principal: Principal, status: str | None, limit: int, offset: int
 ) -> CampaignPage:

@@ -22,6 +22,18 @@ class Bounced:
 
 
 @dataclass(frozen=True)
+class Unsubscribed:
+    """A recipient opted out through an unsubscribe link (once per address: a repeated
+    click publishes nothing); `campaign_id` when the link came in a campaign's message."""
+
+    tenant_id: int
+    address: str
+    campaign_id: int | None
+    email_id: int | None
+    source: str
+
+
+@dataclass(frozen=True)
 class ReplyRequested:
     """An inbox rule hands a new message to the AI responder: its job is queued in the same
     transaction as the message, by whoever subscribes."""

@@ -24,6 +24,7 @@ from carteiro.accounts.vault import load_or_create_secret
 from carteiro.config import Settings
 from carteiro.errors import CarteiroError
 from carteiro.events import outbox
+from carteiro.events.bus import Bus, Unsubscribed
 from carteiro.leads import suppression
 from carteiro.leads.models import Suppression
 from carteiro.outbound import events
@@ -245,9 +246,14 @@ def is_unsubscribed(session: Session, token: UnsubscribeToken) -> bool:
 
 
 def unsubscribe(
-    session: Session, *, token: UnsubscribeToken, source: str = "one-click"
+    session: Session,
+    *,
+    token: UnsubscribeToken,
+    source: str = "one-click",
+    bus: Bus | None = None,
 ) -> tuple[Suppression, bool]:
-    """Suppresses the token's address (reason unsubscribe) and records the event once."""
+    """Suppresses the token's address (reason unsubscribe) and records the event once; the
+    bus's subscribers (a campaign's counters) hear of it in the same transaction."""
     if session.get(Tenant, token.tenant_id) is None:
         raise InvalidToken("this unsubscribe link is not valid")
     detail = {"email_id": token.email_id, "campaign_id": token.campaign_id}
@@ -285,4 +291,15 @@ def unsubscribe(
             "source": source,
         },
     )
+    if bus is not None:
+        bus.publish(
+            session,
+            Unsubscribed(
+                tenant_id=token.tenant_id,
+                address=row.value,
+                campaign_id=token.campaign_id,
+                email_id=email.id if email is not None else None,
+                source=source,
+            ),
+        )
     return row, True

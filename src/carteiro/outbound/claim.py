@@ -437,7 +437,7 @@ def _lease(
                         account.id,
                         account.name,
                         account.email,
-                        account.display_name,
+                        r.from_name or account.display_name,
                         r.created_at,
                     )
                 )
@@ -463,6 +463,7 @@ _LEASED = (
     EMAILS.c.tenant_id,
     EMAILS.c.account_id,
     EMAILS.c.from_email,
+    EMAILS.c.from_name,
     EMAILS.c.to_emails,
     EMAILS.c.cc_emails,
     EMAILS.c.bcc_emails,

@@ -191,7 +191,7 @@ def build(
     else:
         account = pool.choose(route, f"{prefix}from_email")
     from_email = account.email if account else settings.default_from
-    from_name = account.display_name if account else None
+    from_name = data.from_name or (account.display_name if account else None)
     message_id = make_message_id(domain_of(from_email))
     headers = dict(data.headers or {})
     if lane == LANE_BULK and not any(h.lower() == "list-unsubscribe" for h in headers):
@@ -235,6 +235,7 @@ def build(
         "status": "held" if principal.review_mode else "pending",
         "priority": PRIORITIES[data.priority],
         "from_email": from_email,
+        "from_name": data.from_name or None,
         "to_email": ", ".join(to),
         "to_emails": to,
         "cc_emails": cc,

@@ -109,6 +109,9 @@ class Email(TimestampMixin, Base):
     priority: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=2)
 
     from_email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # A display name chosen for this message (a campaign variant's); NULL: the account's,
+    # also when the pool moves the message to another account.
+    from_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     to_email: Mapped[str] = mapped_column(Text, nullable=False)
     to_emails: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
     cc_emails: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)

@@ -45,6 +45,12 @@ class EmailCreate(BaseModel):
         description="route through the pool account with this address, or '@domain' for any "
         "account of that domain",
     )
+    from_name: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[^\r\n]*$",
+        description="the From display name; default: the sending account's display name",
+    )
     reply_to: AddressList = None
     headers: dict[str, str] | None = None
     track: bool = Field(

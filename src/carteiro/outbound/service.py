@@ -442,7 +442,7 @@ def raw_bytes(session: Session, email: Email, *, settings: Settings) -> bytes:
     return resign(
         email.raw,
         from_email=account.email,
-        from_name=account.display_name,
+        from_name=email.from_name or account.display_name,
         tenant_id=email.tenant_id,
         at=email.created_at,
         signers=Signers(session, vault_for(settings.secret_key, str(settings.data_dir))),

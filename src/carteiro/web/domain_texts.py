@@ -98,6 +98,29 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         (r"WhatsApp number (?P<ref>.+) not found", N_("WhatsApp number %(ref)s was not found.")),
         (r"template (?P<id>\d+) not found", N_("Template %(id)s was not found.")),
+        # The campaign builder.
+        (r"choose a saved segment", N_("Choose a saved segment.")),
+        (
+            r"give at least one condition \(tag, status or consent\), or choose a segment",
+            N_("Give at least one condition (tag, status or consent), or choose a segment."),
+        ),
+        (r"give an address for the test message", N_("Give an address for the test message.")),
+        (_FIELD + r" must be a number", N_("%(field)s must be a number.")),
+        (r"send_at must be a date and time", N_("Give the date and time to send.")),
+        (
+            r"the pre-flight check failed \((?P<n>\d+) error\(s\)\); first: (?P<first>.+)",
+            N_("The pre-flight check found %(n)s error(s); the first: %(first)s"),
+        ),
+        (
+            r"an A/B test needs at least two variants",
+            N_("An A/B test needs at least two variants: fill in variant B."),
+        ),
+        (r"the window ends before it starts", N_("The window ends before it starts.")),
+        (
+            r"mode 'local' needs window_start and window_end \(HH:MM\)",
+            N_("Sending in local time needs the window's start and end."),
+        ),
+        (r"mode 'at' needs send_at", N_("Give the date and time to send.")),
     ]
 ]
 

@@ -160,7 +160,7 @@ def one_click(
             return _error_page(language, exc)
         raise
     try:
-        created = unsubscribe.unsubscribe(session, token=parsed)[1]
+        created = unsubscribe.unsubscribe(session, token=parsed, bus=rt.bus)[1]
     except unsubscribe.InvalidToken as exc:
         if _wants_html(request):
             # Answered with a page, not raised: undo whatever the attempt wrote ourselves.

@@ -45,6 +45,12 @@
     }
     var said = target.querySelector("[data-announce]");
     if (said) announce(said.getAttribute("data-announce"));
+    // The campaign builder: a new preview heading means new content; the sandboxed frame
+    // (its own document and CSP) follows by posting the same form to its URL.
+    if (target.hasAttribute("data-preview-summary")) {
+      var button = document.querySelector("[data-preview-frame]");
+      if (button && button.form) button.form.requestSubmit(button);
+    }
   });
 
   // Destructive actions: <form data-confirm="Really delete?"> or <button data-confirm=…>.
