@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from carteiro.agents.chat import chat_model
 from carteiro.agents.langchain import aprocess_natural_language
+from carteiro.errors import InvalidInput
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 from carteiro.testing.asgi_server import serve_in_thread
@@ -113,6 +114,10 @@ def test_init_chat_model_builds_the_provider_model(configured: Runtime) -> None:
     assert model.openai_api_key is not None
     assert model.openai_api_key.get_secret_value() == "sk-test"
     assert model.openai_api_base == configured.settings.llm_base_url
+    unknown = configured.settings.model_copy(update={"llm_provider": "nosuch"})
+    with pytest.raises(InvalidInput, match="Unsupported provider") as refused:
+        chat_model(unknown)
+    assert refused.value.field == "llm_provider"
 
 
 async def test_the_configured_model_sends_through_the_tools(
