@@ -17,7 +17,7 @@ from langchain_openai import ChatOpenAI
 from sqlalchemy import select
 
 from carteiro.agents.chat import chat_model
-from carteiro.agents.langchain import aprocess_natural_language
+from carteiro.agents.langchain import aprocess_natural_language, process_natural_language
 from carteiro.errors import InvalidInput
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
@@ -189,3 +189,20 @@ async def test_a_refusal_goes_back_to_the_model(
     assert refusal["role"] == "tool" and "allow-list" in refusal["content"]
     with configured.db.session() as session:
         assert session.scalars(select(Email)).first() is None
+
+
+def test_sync_calls_in_a_row_reuse_the_providers_client(
+    configured: Runtime, fake: FakeOpenAI, make_key: Callable[..., str]
+) -> None:
+    """langchain-openai caches its async HTTP client per process; the sync entry point must
+    not leave it bound to an event loop that is gone (the second call used to fail)."""
+    key = make_key("nl", allowed_recipients=["*@empresa.com"])
+    for n in (1, 2, 3):
+        fake.replies += [
+            [ToolCallReply("send_email", {"to": "a@empresa.com", "subject": f"S{n}", "body": "b"})],
+            "ok",
+        ]
+        result = process_natural_language(f"mande S{n}", api_key=key, runtime=configured)
+        assert [a.status for a in result.actions] == ["success"], result.actions
+    with configured.db.session() as session:
+        assert sorted(e.subject for e in session.scalars(select(Email))) == ["S1", "S2", "S3"]

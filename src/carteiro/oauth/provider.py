@@ -18,13 +18,10 @@ from mcp.server.auth.provider import (
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyUrl
-from sqlalchemy import select
 
 from carteiro.errors import CarteiroError
 from carteiro.oauth import service
 from carteiro.runtime import Runtime
-from carteiro.tenancy import service as tenancy
-from carteiro.tenancy.models import ApiKey
 
 CONSENT_PATH = "/ui/oauth/consent"
 
@@ -190,10 +187,7 @@ class CarteiroOAuthProvider:
                     if row is not None:
                         service.revoke_family(session, request_id=row.request_id)
                     return
-                key_id = session.scalar(
-                    select(ApiKey.id).where(ApiKey.key_hash == tenancy.hash_key(token.token))
-                )
-                grant = service.grant_of_key(session, api_key_id=key_id) if key_id else None
+                grant = service.grant_of_access_token(session, plain=token.token)
                 if grant is not None:
                     service.revoke_family(session, request_id=grant.request_id)
 

@@ -291,3 +291,9 @@ def grant_of_key(session: Session, *, api_key_id: int) -> OAuthGrant | None:
         select(OAuthRefreshToken.request_id).where(OAuthRefreshToken.api_key_id == api_key_id)
     )
     return session.get(OAuthGrant, request_id) if request_id is not None else None
+
+
+def grant_of_access_token(session: Session, *, plain: str) -> OAuthGrant | None:
+    """The grant that issued this access token (revoked or expired alike), if any."""
+    key_id = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == tenancy.hash_key(plain)))
+    return grant_of_key(session, api_key_id=key_id) if key_id is not None else None
