@@ -230,6 +230,14 @@ def test_an_expired_access_token_is_refused_until_refreshed(
         key.expires_at = utcnow() - timedelta(seconds=1)
     refused = httpx.get(f"{base}/emails", headers={"Authorization": f"Bearer {first.access}"})
     assert refused.status_code == 401 and "expired" in refused.text
+    mcp = httpx.post(
+        f"{base}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        headers={"Authorization": f"Bearer {first.access}"},
+    )
+    assert mcp.status_code == 401
+    assert mcp.headers["www-authenticate"].endswith(', error="invalid_token"')
+    assert "resource_metadata=" in mcp.headers["www-authenticate"]
     renewed = refresh(base, first, first.refresh)
     assert renewed.status_code == 200, renewed.text
     assert emails_status(base, renewed.json()["access_token"]) == 200
