@@ -2,8 +2,9 @@
 mcp<2), loads a real `carteiro serve`'s MCP tools over streamable HTTP with a Bearer key and
 calls them; the effects are checked in Carteiro's database.
 
-`make langchain-mcp` builds that virtualenv (pinned) under .tools/. Without it these tests skip,
-except in CI (CI=true), where they fail."""
+`make langchain-mcp` builds that virtualenv (pinned) under .tools/ (CARTEIRO_LANGCHAIN_MCP_PYTHON,
+which `make test` sets, names its python). Without it these tests skip, except in CI (CI=true),
+where they fail."""
 
 from __future__ import annotations
 
@@ -75,8 +76,13 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 
 def adapters_python() -> Path | None:
-    found = sorted(REPO.glob(".tools/langchain-mcp-*/.installed"))
-    return found[-1].parent / "bin" / "python" if found else None
+    named = os.environ.get("CARTEIRO_LANGCHAIN_MCP_PYTHON")
+    if named and Path(named).exists():
+        return Path(named)
+    # The newest complete one under .tools/ (an older pinned one may still lie beside it).
+    found = REPO.glob(".tools/langchain-mcp-*/.installed")
+    newest = max(found, key=lambda p: p.stat().st_mtime, default=None)
+    return newest.parent / "bin" / "python" if newest else None
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """The official MCP Inspector CLI against Carteiro, over streamable HTTP and stdio.
 
 The Inspector (npm @modelcontextprotocol/inspector) needs node 22 or later: `make mcp-inspector`
-puts both, pinned, under .tools/ and these tests find them there; CARTEIRO_MCP_INSPECTOR names
-another binary. Without one they skip, except in CI (CI=true), where they fail."""
+puts both, pinned, under .tools/ and these tests find them there (CARTEIRO_MCP_INSPECTOR, which
+`make test` sets, names the binary). Without one they skip, except in CI (CI=true), where they
+fail."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ CARTEIRO = str(Path(sys.executable).with_name("carteiro"))
 
 def _find_inspector() -> str | None:
     named = os.environ.get("CARTEIRO_MCP_INSPECTOR")
-    if named:
+    if named and Path(named).exists():
         return named
-    cached = sorted(REPO.glob(".tools/mcp-inspector-*/node_modules/.bin/mcp-inspector"))
-    return str(cached[-1]) if cached else shutil.which("mcp-inspector")
+    # The newest install under .tools/ (an older pinned version may still lie beside it).
+    cached = REPO.glob(".tools/mcp-inspector-*/node_modules/.bin/mcp-inspector")
+    newest = max(cached, key=lambda p: p.stat().st_mtime, default=None)
+    return str(newest) if newest else shutil.which("mcp-inspector")
 
 
 INSPECTOR = _find_inspector()

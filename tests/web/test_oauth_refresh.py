@@ -32,6 +32,8 @@ from carteiro.tenancy.service import hash_key
 from carteiro.testing.asgi_server import serve_in_thread
 
 CALLBACK = "http://127.0.0.1:33418/callback"
+# Generous: the machine running the suite may be busy (httpx waits 5 s by default).
+TIMEOUT = 30.0
 
 
 @dataclass
@@ -56,8 +58,8 @@ def grant(base: str, make_user: Callable[..., Any]) -> Iterator[Callable[..., Gr
     make_user("admin@example.com", "admin")
 
     def run(scope: str = "emails:send emails:read") -> Granted:
-        hosted = httpx.Client(base_url=base)
-        person = httpx.Client(base_url=base)
+        hosted = httpx.Client(base_url=base, timeout=TIMEOUT)
+        person = httpx.Client(base_url=base, timeout=TIMEOUT)
         clients.extend([hosted, person])
         created = hosted.post(
             "/register",
@@ -127,18 +129,20 @@ def refresh(base: str, granted: Granted, token: str, scope: str | None = None) -
     data = {"grant_type": "refresh_token", "refresh_token": token, "client_id": granted.client_id}
     if scope is not None:
         data["scope"] = scope
-    return httpx.post(f"{base}/token", data=data)
+    return httpx.post(f"{base}/token", timeout=TIMEOUT, data=data)
 
 
 def revoke(base: str, client_id: str, token: str, hint: str | None = None) -> httpx.Response:
     data = {"token": token, "client_id": client_id}
     if hint:
         data["token_type_hint"] = hint
-    return httpx.post(f"{base}/revoke", data=data)
+    return httpx.post(f"{base}/revoke", timeout=TIMEOUT, data=data)
 
 
 def emails_status(base: str, token: str) -> int:
-    return httpx.get(f"{base}/emails", headers={"Authorization": f"Bearer {token}"}).status_code
+    return httpx.get(
+        f"{base}/emails", timeout=TIMEOUT, headers={"Authorization": f"Bearer {token}"}
+    ).status_code
 
 
 @asynccontextmanager
@@ -153,7 +157,7 @@ async def mcp_session(base: str, token: str) -> AsyncIterator[ClientSession]:
 
 
 def test_the_metadata_advertises_refresh_and_revocation(base: str) -> None:
-    server = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+    server = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=TIMEOUT).json()
     assert "refresh_token" in server["grant_types_supported"]
     assert server["revocation_endpoint"] == f"{server['issuer'].rstrip('/')}/revoke"
     assert server["revocation_endpoint_auth_methods_supported"]
@@ -228,12 +232,15 @@ def test_an_expired_access_token_is_refused_until_refreshed(
         key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(first.access)))
         assert key is not None
         key.expires_at = utcnow() - timedelta(seconds=1)
-    refused = httpx.get(f"{base}/emails", headers={"Authorization": f"Bearer {first.access}"})
+    refused = httpx.get(
+        f"{base}/emails", timeout=TIMEOUT, headers={"Authorization": f"Bearer {first.access}"}
+    )
     assert refused.status_code == 401 and "expired" in refused.text
     mcp = httpx.post(
         f"{base}/mcp",
         json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
         headers={"Authorization": f"Bearer {first.access}"},
+        timeout=TIMEOUT,
     )
     assert mcp.status_code == 401
     assert mcp.headers["www-authenticate"].endswith(', error="invalid_token"')
@@ -267,7 +274,7 @@ def test_revocation_ignores_unknown_tokens_and_other_clients_keys(
     other = grant()
     assert revoke(base, other.client_id, first.access).status_code == 200
     assert emails_status(base, first.access) == 200
-    missing = httpx.post(f"{base}/revoke", data={"client_id": first.client_id})
+    missing = httpx.post(f"{base}/revoke", timeout=TIMEOUT, data={"client_id": first.client_id})
     assert missing.status_code == 400 and "token" in missing.text
 
 
