@@ -114,7 +114,7 @@ def phase(contender: str, db: str, messages: int, threads: int) -> dict[str, flo
                     args = {"to": asked.to, "subject": asked.subject, "body": asked.body}
                     return [ToolCallReply("send_email", args)]
 
-                fake = FakeOpenAI(replies=[turn] * (2 * messages + 2))
+                fake = FakeOpenAI(replies=[turn] * (2 * messages + 2), record=False)
                 with serve_in_thread(fake.app) as fake_base:
                     s = runtime.settings
                     s.llm_provider, s.llm_model = "openai", "gpt-4o-mini"

@@ -47,10 +47,13 @@ def _tokens(value: Any) -> int:
 
 @dataclass
 class FakeOpenAI:
-    """`replies` are answered in order, one per chat-completions request."""
+    """`replies` are answered in order, one per chat-completions request. `record=False`
+    keeps no request bodies (each carries the whole tool catalogue: a benchmark's thousands of
+    them would weigh hundreds of MB)."""
 
     replies: list[Reply] = field(default_factory=list)
     api_key: str = "sk-test"
+    record: bool = True
     requests: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _calls: int = 0
@@ -96,7 +99,8 @@ class FakeOpenAI:
                 400, "this fake does not stream", kind="invalid_request_error", param="stream"
             )
         with self._lock:
-            self.requests.append(body)
+            if self.record:
+                self.requests.append(body)
             index = self._calls
             self._calls += 1
         if index >= len(self.replies):
