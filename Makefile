@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 CARTEIRO_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export CARTEIRO_TEST_PG_URL
 
-.PHONY: serve test test-sqlite test-postgresql lint bench clean dovecot chromium vendor messages
+.PHONY: serve test test-sqlite test-postgresql lint bench clean dovecot chromium vendor messages \
+	mcp-inspector langchain-mcp
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 serve: $(VENV)/.installed
 	$(BIN)/carteiro serve
 
-test: $(VENV)/.installed-test dovecot chromium
+test: $(VENV)/.installed-test dovecot chromium mcp-inspector langchain-mcp
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 	$(MAKE) --no-print-directory test-sqlite
@@ -54,6 +55,36 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-headless-shell fonts-liberation; \
 	fi
 
+# Test tools that cannot live in .venv, pinned, fetched once per checkout into .tools/ (ignored).
+TOOLS := .tools
+# The MCP Inspector CLI needs node 22 (Debian has 20): both come from the npm registry (the `node`
+# package ships the binary). In CI a failed install fails the run: the tests would not skip.
+NODE_VERSION := 22.23.3
+INSPECTOR_VERSION := 2.12.0
+INSPECTOR_DIR := $(TOOLS)/mcp-inspector-$(INSPECTOR_VERSION)-node-$(NODE_VERSION)
+mcp-inspector:
+	@if [ -x $(INSPECTOR_DIR)/node_modules/.bin/mcp-inspector ]; then :; \
+	elif command -v npm >/dev/null; then \
+		npm install --prefix $(INSPECTOR_DIR) --no-save --no-audit --no-fund --loglevel=error \
+			node@$(NODE_VERSION) @modelcontextprotocol/inspector@$(INSPECTOR_VERSION) \
+		|| { rm -rf $(INSPECTOR_DIR); [ "$$CI" != "true" ]; }; \
+	elif [ "$$CI" = "true" ]; then echo "npm is missing: the MCP Inspector tests need it"; exit 1; \
+	fi
+
+# langchain-mcp-adapters pins mcp<2, so the over-the-wire LangChain test runs it from a venv
+# of its own (pinned versions) that talks to `carteiro serve` over HTTP.
+LANGCHAIN_MCP_DIR := $(TOOLS)/langchain-mcp-0.3.2
+langchain-mcp:
+	@if [ -f $(LANGCHAIN_MCP_DIR)/.installed ]; then :; \
+	elif $(PYTHON) -m venv $(LANGCHAIN_MCP_DIR) && $(LANGCHAIN_MCP_DIR)/bin/pip install --quiet \
+		--disable-pip-version-check langchain-mcp-adapters==0.3.2 langchain-core==1.8.3 \
+		mcp==1.30.0; then touch $(LANGCHAIN_MCP_DIR)/.installed; \
+	else rm -rf $(LANGCHAIN_MCP_DIR); [ "$$CI" != "true" ]; fi
+
+# The tests use exactly these (run directly, pytest looks under .tools/ itself).
+export CARTEIRO_MCP_INSPECTOR ?= $(abspath $(INSPECTOR_DIR))/node_modules/.bin/mcp-inspector
+export CARTEIRO_LANGCHAIN_MCP_PYTHON ?= $(abspath $(LANGCHAIN_MCP_DIR))/bin/python
+
 # Developers only: refresh the vendored JS/CSS from npm at the pinned versions (needs node).
 vendor:
 	./scripts/vendor.sh
@@ -73,4 +104,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy src
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

@@ -3,10 +3,13 @@
     .venv/bin/python bench/agents.py                  # SQLite
     .venv/bin/python bench/agents.py --db postgresql
 
-Three contenders queue the same messages, each phase in a fresh process and database:
+Four contenders queue the same messages, each phase in a fresh process and database:
 `send_email_direct` (the LangChain module, in-process through the MCP tools),
-`process_natural_language` without a model (the strict parser, then the same tool), and the
-peer: the REST API client (`POST /emails/mcp` over HTTP to uvicorn in the same process).
+`process_natural_language` without a model (the strict parser, then the same tool), the same
+with the configured model (`CARTEIRO_LLM_PROVIDER=openai` through `init_chat_model` and
+langchain-openai, against the fake OpenAI-compatible server on loopback, answering at once: a
+tool call, then the final text, so two model round trips per message), and the peer: the REST
+API client (`POST /emails/mcp` over HTTP to uvicorn in the same process).
 Memory: RSS after the sends minus RSS after one warm-up send (both in MB).
 """
 
@@ -24,13 +27,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PG_ADMIN_URL
 
 THREADS_TARGET_S = 30.0
 MEMORY_TARGET_MB = 100.0
-CONTENDERS = ("agent", "natural", "rest")
+CONTENDERS = ("agent", "natural", "openai", "rest")
 
 
 def rss_mb() -> float:
@@ -85,21 +89,37 @@ def phase(contender: str, db: str, messages: int, threads: int) -> dict[str, flo
         def body(i: int) -> tuple[str, str, str]:
             return f"equipe{i}@empresa.com", f"Reunião {i}", "A reunião é amanhã às 10h."
 
+        def natural(i: int) -> object:
+            to, subject, text = body(i)
+            sentence = f"Envie um email para {to} com assunto '{subject}' e mensagem '{text}'"
+            result = agents.process_natural_language(sentence, api_key=key, runtime=runtime)
+            assert result.sent, result.answer
+            return result
+
         def serve() -> Iterator[Callable[[int], object]]:
             if contender == "agent":
                 yield lambda i: agents.send_email_direct(*body(i), api_key=key, runtime=runtime)
             elif contender == "natural":
-
-                def natural(i: int) -> object:
-                    to, subject, text = body(i)
-                    sentence = (
-                        f"Envie um email para {to} com assunto '{subject}' e mensagem '{text}'"
-                    )
-                    result = agents.process_natural_language(sentence, api_key=key, runtime=runtime)
-                    assert result.sent, result.answer
-                    return result
-
                 yield natural
+            elif contender == "openai":
+                from carteiro.agents.parser import parse_send_request
+                from carteiro.testing.fake_openai import FakeOpenAI, ToolCallReply
+
+                def turn(request: dict[str, Any]) -> str | list[ToolCallReply]:
+                    last = request["messages"][-1]
+                    if last["role"] == "tool":
+                        return "Enviado."
+                    asked = parse_send_request(last["content"])
+                    assert asked is not None
+                    args = {"to": asked.to, "subject": asked.subject, "body": asked.body}
+                    return [ToolCallReply("send_email", args)]
+
+                fake = FakeOpenAI(replies=[turn] * (2 * messages + 2), record=False)
+                with serve_in_thread(fake.app) as fake_base:
+                    s = runtime.settings
+                    s.llm_provider, s.llm_model = "openai", "gpt-4o-mini"
+                    s.llm_api_key, s.llm_base_url = "sk-test", f"{fake_base}/v1"
+                    yield natural
             else:
                 with serve_in_thread(create_app(runtime, run_worker=False)) as base:
                     clients = httpx.Client(

@@ -178,6 +178,13 @@ class Settings(BaseSettings):
     )
     mcp_tools: str = Field("all", validation_alias=_env("CARTEIRO_MCP_TOOLS"))
     oauth_enabled: bool = Field(False, validation_alias=_env("CARTEIRO_OAUTH_ENABLED"))
+    # OAuth access tokens (keys) expire and are renewed with rotating refresh tokens.
+    oauth_access_token_seconds: int = Field(
+        3600, ge=60, validation_alias=_env("CARTEIRO_OAUTH_ACCESS_TOKEN_SECONDS")
+    )
+    oauth_refresh_token_days: int = Field(
+        30, ge=1, validation_alias=_env("CARTEIRO_OAUTH_REFRESH_TOKEN_DAYS")
+    )
     mcp_elicit_review: bool = Field(True, validation_alias=_env("CARTEIRO_MCP_ELICIT_REVIEW"))
 
     # AI: the chat model agents and the responder use (LangChain), and the responder's pace.

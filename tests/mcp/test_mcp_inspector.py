@@ -1,7 +1,9 @@
 """The official MCP Inspector CLI against Carteiro, over streamable HTTP and stdio.
 
-Runs when `mcp-inspector` (npm @modelcontextprotocol/inspector, node 22 or later) is found:
-CARTEIRO_MCP_INSPECTOR names its binary, or it is on PATH. The suite never downloads it."""
+The Inspector (npm @modelcontextprotocol/inspector) needs node 22 or later: `make mcp-inspector`
+puts both, pinned, under .tools/ and these tests find them there (CARTEIRO_MCP_INSPECTOR, which
+`make test` sets, names the binary). Without one they skip, except in CI (CI=true), where they
+fail."""
 
 from __future__ import annotations
 
@@ -15,14 +17,37 @@ from typing import Any
 
 import pytest
 
-INSPECTOR = os.environ.get("CARTEIRO_MCP_INSPECTOR") or shutil.which("mcp-inspector")
+REPO = Path(__file__).resolve().parents[2]
 CARTEIRO = str(Path(sys.executable).with_name("carteiro"))
 
-pytestmark = pytest.mark.skipif(
-    INSPECTOR is None,
-    reason="the MCP Inspector CLI is not installed (npm i @modelcontextprotocol/inspector; "
-    "set CARTEIRO_MCP_INSPECTOR to its mcp-inspector binary)",
-)
+
+def _find_inspector() -> str | None:
+    named = os.environ.get("CARTEIRO_MCP_INSPECTOR")
+    if named and Path(named).exists():
+        return named
+    # The newest install under .tools/ (an older pinned version may still lie beside it).
+    cached = REPO.glob(".tools/mcp-inspector-*/node_modules/.bin/mcp-inspector")
+    newest = max(cached, key=lambda p: p.stat().st_mtime, default=None)
+    return str(newest) if newest else shutil.which("mcp-inspector")
+
+
+INSPECTOR = _find_inspector()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def inspector_ready() -> str:
+    """The Inspector and a node of at least 22 beside it (or first on PATH)."""
+    if INSPECTOR is None:
+        reason = "the MCP Inspector CLI is not installed: run `make mcp-inspector`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (required in CI)")
+        pytest.skip(reason)
+    node = shutil.which("node", path=f"{Path(INSPECTOR).parent}{os.pathsep}{os.environ['PATH']}")
+    assert node is not None, "no node next to the Inspector nor on PATH"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    major = int(version.stdout.strip().lstrip("v").split(".")[0])
+    assert major >= 22, f"the Inspector needs node 22 or later; {node} is {version.stdout}"
+    return INSPECTOR
 
 
 def inspect(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:

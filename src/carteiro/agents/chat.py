@@ -71,7 +71,19 @@ def chat_model(settings: Settings) -> BaseChatModel | None:
     except ImportError:
         init = None
     if init is not None:
-        return cast(BaseChatModel, init(model, model_provider=provider, **options))
+        try:
+            return cast(BaseChatModel, init(model, model_provider=provider, **options))
+        except ImportError:
+            # init_chat_model knows the provider, but its package is not installed.
+            extra = PROVIDERS[provider][2] if provider in PROVIDERS else f"langchain-{provider}"
+            raise InvalidInput(
+                f"CARTEIRO_LLM_PROVIDER={provider} needs its package: pip install '{extra}'",
+                field="llm_provider",
+            ) from None
+        except ValueError as exc:  # a provider init_chat_model does not know
+            raise InvalidInput(
+                f"CARTEIRO_LLM_PROVIDER={provider}: {exc}", field="llm_provider"
+            ) from None
     if provider not in PROVIDERS:
         raise InvalidInput(
             f"CARTEIRO_LLM_PROVIDER={provider}: install `langchain` for other providers, or "

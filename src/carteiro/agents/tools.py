@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
@@ -25,13 +26,42 @@ from carteiro.tenancy.service import Principal
 T = TypeVar("T")
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: threading.Thread | None = None
+_loop_lock = threading.Lock()
+
+
+def _forget_loop() -> None:
+    # A forked child has the loop object but not its thread: it makes its own.
+    global _loop, _loop_thread
+    _loop, _loop_thread = None, None
+
+
+os.register_at_fork(after_in_child=_forget_loop)
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """One event loop for every sync call, on a daemon thread. A new loop per call would
+    break provider packages that cache async clients per process (langchain-openai's HTTP
+    pool stays bound to the loop that first used it, and a closed loop fails the next call)."""
+    global _loop, _loop_thread
+    with _loop_lock:
+        if _loop is None or _loop_thread is None or not _loop_thread.is_alive():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="carteiro-agents", daemon=True)
+            thread.start()
+            _loop, _loop_thread = loop, thread
+        return _loop
+
+
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Runs a coroutine to its end from sync code, even when this thread already runs a loop
-    (a notebook, an async agent calling a sync tool): then it runs on a thread of its own."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
+    """Runs a coroutine to its end from sync code, on the shared loop, even when this thread
+    already runs a loop (a notebook, an async agent calling a sync tool)."""
+    loop = _shared_loop()
+    if threading.current_thread() is not _loop_thread:
+        return asyncio.run_coroutine_threadsafe(make(), loop).result()
+    # Sync code called from a coroutine on the shared loop itself: waiting on that loop would
+    # never end, so this one runs on a thread and loop of its own.
     box: dict[str, Any] = {}
 
     def target() -> None:

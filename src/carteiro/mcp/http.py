@@ -147,7 +147,12 @@ class McpEndpoint:
         try:
             principal = await anyio.to_thread.run_sync(self.runtime.authenticate, key)
         except CarteiroError as exc:
-            headers = {"WWW-Authenticate": self.challenge} if exc.status == 401 else None
+            challenge = self.challenge
+            if key and self.runtime.settings.oauth_enabled:
+                # RFC 6750 §3.1: a token was presented but is expired or revoked, so an OAuth
+                # client refreshes it (or logs in again) instead of asking for one.
+                challenge += ', error="invalid_token"'
+            headers = {"WWW-Authenticate": challenge} if exc.status == 401 else None
             await _error(exc.status, exc.code, exc.message, headers)(scope, receive, send)
             return
         except OperationalError as exc:

@@ -225,6 +225,8 @@ def authenticate(session: Session, *, plain: str | None) -> Principal:
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain.strip())))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("invalid or revoked API key")
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise Unauthorized("this access token has expired: refresh it")
     _touch(session, key)
     return principal_for(key)
 
