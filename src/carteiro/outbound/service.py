@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from carteiro.mail.addresses import parse_addresses
 from carteiro.mail.attachments import Attachment
 from carteiro.mail.mime import CalendarPart
 from carteiro.outbound import enqueue, events, wakeup
+from carteiro.outbound import search as outbox_search
 from carteiro.outbound.dkim.signers import Signers
 
 # The batch path lives in `enqueue`; callers keep reaching it here.
@@ -205,15 +206,7 @@ def list_(
     if account_ids is not None:
         where.append(Email.account_id.in_(sorted(account_ids)))
     if search and search.strip():
-        escaped = search.strip().lower().replace("\\", "\\\\")
-        pattern = "%" + escaped.replace("%", r"\%").replace("_", r"\_") + "%"
-        where.append(
-            or_(
-                func.lower(Email.to_email).like(pattern, escape="\\"),
-                func.lower(Email.subject).like(pattern, escape="\\"),
-                func.lower(Email.message_id).like(pattern, escape="\\"),
-            )
-        )
+        where.append(outbox_search.matches(session, q=search))
     total = session.scalar(select(func.count(Email.id)).where(*where)) or 0
     stmt = select(Email).where(*where).order_by(Email.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(stmt)), total

@@ -1,0 +1,67 @@
+"""outbox search indexes (trigram: pg_trgm GIN on PostgreSQL, FTS5 on SQLite) on the
+recipient, subject and Message-ID of outbound mail
+
+Revision ID: 0018
+Revises: 0017
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0018"
+down_revision: str | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The columns the outbox search reads (outbound.search). Names ending in "_fts" (and their
+# FTS5 shadow tables) and indexes ending in "_trgm" live in migrations only
+# (db.migrate.include_name).
+COLUMNS = ("to_email", "subject", "message_id")
+FTS = "emails_fts"
+
+
+def _sqlite() -> None:
+    cols = ", ".join(COLUMNS)
+    new = ", ".join(f"new.{c}" for c in COLUMNS)
+    old = ", ".join(f"old.{c}" for c in COLUMNS)
+    add = f"INSERT INTO {FTS}(rowid, {cols}) VALUES (new.id, {new});"
+    remove = f"INSERT INTO {FTS}({FTS}, rowid, {cols}) VALUES ('delete', old.id, {old});"
+    # External content, as for leads (0016): the index holds trigrams only. The update trigger
+    # fires only when a searched column changes, so the queue's status writes never touch it.
+    op.execute(
+        f"CREATE VIRTUAL TABLE {FTS} USING fts5({cols}, content='emails', "
+        f"content_rowid='id', tokenize='trigram')"
+    )
+    op.execute(f"CREATE TRIGGER {FTS}_ai AFTER INSERT ON emails BEGIN {add} END")
+    op.execute(f"CREATE TRIGGER {FTS}_ad AFTER DELETE ON emails BEGIN {remove} END")
+    op.execute(f"CREATE TRIGGER {FTS}_au AFTER UPDATE OF {cols} ON emails BEGIN {remove} {add} END")
+    op.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')")
+
+
+def _postgresql() -> None:
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    # On the lower-cased text: the search's own expression (lower(column) LIKE), so the
+    # index serves the query as it is and the meaning cannot drift from the scan's.
+    for column in COLUMNS:
+        op.execute(
+            f"CREATE INDEX ix_emails_{column}_trgm ON emails "
+            f"USING gin (lower({column}) gin_trgm_ops)"
+        )
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        _postgresql()
+    else:
+        _sqlite()
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for column in COLUMNS:
+            op.execute(f"DROP INDEX IF EXISTS ix_emails_{column}_trgm")
+        return  # the extension stays: the leads' indexes use it
+    for suffix in ("ai", "ad", "au"):
+        op.execute(f"DROP TRIGGER IF EXISTS {FTS}_{suffix}")
+    op.execute(f"DROP TABLE IF EXISTS {FTS}")

@@ -1,0 +1,52 @@
+"""Outbox search by substring (recipient, subject, Message-ID) served by trigram indexes."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, column, func, or_, select, table
+from sqlalchemy.orm import Session
+
+from carteiro.outbound.models import Email
+
+# Trigram indexes (FTS5's trigram tokenizer, pg_trgm) can only serve substrings this long;
+# shorter ones are matched by reading the tenant's mail.
+MIN_INDEXED_CHARS = 3
+
+# The FTS5 table migration 0018 keeps in step with `emails` by triggers (SQLite only).
+_FTS = table("emails_fts", column("rowid"), column("emails_fts"))
+
+
+def needle(q: str) -> str:
+    """What is looked for: the search without surrounding blanks, lower-cased."""
+    return q.strip().lower()
+
+
+def scan(q: str) -> ColumnElement[bool]:
+    """What a search means, as one condition on a message: the lower-cased `q` is a substring
+    of its lower-cased recipients, subject or Message-ID (the database's lower(): ASCII only
+    on SQLite, the locale's on PostgreSQL; accents are kept)."""
+    escaped = needle(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(
+        func.lower(Email.to_email).like(pattern, escape="\\"),
+        func.lower(Email.subject).like(pattern, escape="\\"),
+        func.lower(Email.message_id).like(pattern, escape="\\"),
+    )
+
+
+def _phrase(text: str) -> str:
+    """An FTS5 phrase matching `text` literally (a substring, with the trigram tokenizer)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def matches(session: Session, *, q: str) -> ColumnElement[bool]:
+    """The condition for messages matching the search `q` (see `scan`), through the indexes."""
+    text = needle(q)
+    if len(text) < MIN_INDEXED_CHARS or session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL's trigram indexes on lower(column) serve the scan's own LIKEs.
+        return scan(q)
+    # The candidates from the FTS table (a superset: FTS5 folds case beyond ASCII, SQLite's
+    # lower() does not), then the exact condition on those few rows.
+    found = select(_FTS.c.rowid).where(
+        _FTS.c.emails_fts.match("{to_email subject message_id} : " + _phrase(text))
+    )
+    return Email.id.in_(found) & scan(q)
