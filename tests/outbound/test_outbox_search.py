@@ -3,6 +3,7 @@ same way, and stays right after new mail, status changes, edits and deletions.""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete, select, text, update
 
 from carteiro.db.types import utcnow
@@ -245,3 +246,14 @@ def test_the_search_is_served_by_the_trigram_indexes(
             assert "Seq Scan" not in plan, plan
             for column in ("to_email", "subject", "message_id"):
                 assert f"ix_emails_{column}_trgm" in plan, plan
+
+
+def test_many_candidates_are_read_from_the_table_with_the_same_results(
+    runtime: Runtime, principal: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _send(runtime, principal, MAIL)
+    _assert_same(runtime, principal)
+    # Every search with candidates is now "dense" (SQLite reads the table instead).
+    monkeypatch.setattr(search, "DENSE_CANDIDATES", 0)
+    _assert_same(runtime, principal)
+    assert _searched(runtime, principal, "ANA@cliente")[1] == 1

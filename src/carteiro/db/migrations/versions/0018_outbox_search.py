@@ -1,5 +1,5 @@
 """outbox search indexes (trigram: pg_trgm GIN on PostgreSQL, FTS5 on SQLite) on the
-recipient, subject and Message-ID of outbound mail
+recipient, subject and Message-ID of outbound mail, and the dead letters by error type
 
 Revision ID: 0018
 Revises: 0017
@@ -7,6 +7,7 @@ Revises: 0017
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
@@ -19,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 # (db.migrate.include_name).
 COLUMNS = ("to_email", "subject", "message_id")
 FTS = "emails_fts"
+DEAD = sa.text("status = 'dead'")
 
 
 def _sqlite() -> None:
@@ -55,9 +57,18 @@ def upgrade() -> None:
         _postgresql()
     else:
         _sqlite()
+    op.create_index(
+        "ix_emails_tenant_dead_error",
+        "emails",
+        ["tenant_id", "error_type"],
+        unique=False,
+        postgresql_where=DEAD,
+        sqlite_where=DEAD,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_emails_tenant_dead_error", table_name="emails")
     if op.get_bind().dialect.name == "postgresql":
         for column in COLUMNS:
             op.execute(f"DROP INDEX IF EXISTS ix_emails_{column}_trgm")
