@@ -322,11 +322,12 @@ def dead_error_types(
     where = [*visible_to(principal), Email.status == "dead", Email.error_type.is_not(None)]
     if account_ids is not None:
         where.append(Email.account_id.in_(sorted(account_ids)))
+    # count(*), not count(id): PostgreSQL answers from ix_emails_tenant_dead_error alone.
     rows = session.execute(
-        select(Email.error_type, func.count(Email.id))
+        select(Email.error_type, func.count())
         .where(*where)
         .group_by(Email.error_type)
-        .order_by(func.count(Email.id).desc(), Email.error_type)
+        .order_by(func.count().desc(), Email.error_type)
     )
     return [(str(t), int(n)) for t, n in rows]
 

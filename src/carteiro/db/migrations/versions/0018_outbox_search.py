@@ -60,7 +60,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_emails_tenant_dead_error",
         "emails",
-        ["tenant_id", "error_type"],
+        ["tenant_id", "error_type", "account_id"],
         unique=False,
         postgresql_where=DEAD,
         sqlite_where=DEAD,
