@@ -18,14 +18,19 @@ the account's INBOX with their participants. After the fill, what autovacuum wou
 What it measures: each page requested `--samples` times in-process (Starlette's TestClient,
 so the time is the server's: routing, the person's session, queries, templates; no network),
 after one warm-up request; p50 and p95 per page and its bytes: the dashboard, the inbox (first
-page, unread, a thread open), the outbox (first page, a status, a search, page 100), the dead
-letters, the leads list with each filter and a lead's page, and for the operator the dashboard,
-inbox and outbox as seen through the mailbox grant.
+page, unread, a thread open), the outbox (first page, each status, searches that find 11 rows
+by recipient, one by subject, one by Message-ID, one with a status, 100 rows, every row, and a
+two-character search that no trigram serves; page 100), the dead letters (first page and page
+10) and the held tab, the leads list with each filter and a lead's page, and for the operator
+the dashboard, inbox, outbox, an outbox search and the dead letters through the mailbox grant.
+`--only WORD` (repeatable) times only the pages whose name holds WORD.
 Targets (from the console's issue): p95 < 150 ms for list pages, < 300 ms for the dashboard;
 each page's p95 is printed with its share of the target (p95 / target).
-The peer, in the same run: the leads pages that search (`q`, `company`) are timed again with
-the search served by a full scan of the tenant's leads (`leads.search.scan`, the query before
-the trigram indexes of migration 0016), and the ratio scan / indexed is printed.
+The peer, in the same run: the pages that search (leads `q` and `company`, outbox `q`) are
+timed again with the search served by a full scan (`leads.search.scan`, `outbound.search.scan`:
+the queries before the trigram indexes of migrations 0016 and 0018; on PostgreSQL the outbox
+scan runs with bitmap scans off, which keeps the GIN indexes out of its plan), and the ratio
+scan / indexed is printed.
 A page this checkout does not have (404) is reported as missing, not timed.
 """
 

@@ -239,13 +239,11 @@ def test_the_search_is_served_by_the_trigram_indexes(
             assert "emails_fts VIRTUAL TABLE" in plan, plan
         else:
             # On a few rows a scan is cheaper: with only bitmap scans allowed, the plan shows
-            # that the trigram indexes can serve the search's own condition.
+            # that the trigram index can serve the search (its expression matches the query's).
             for kind in ("seqscan", "indexscan", "indexonlyscan"):
                 session.execute(text(f"SET LOCAL enable_{kind} = off"))
             plan = " ".join(str(r[0]) for r in session.execute(text(f"EXPLAIN {compiled}")))
-            assert "Seq Scan" not in plan, plan
-            for column in ("to_email", "subject", "message_id"):
-                assert f"ix_emails_{column}_trgm" in plan, plan
+            assert "Seq Scan" not in plan and "ix_emails_search_trgm" in plan, plan
 
 
 def test_many_candidates_are_read_from_the_table_with_the_same_results(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, column, func, or_, select, table
+from sqlalchemy import ColumnElement, column, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 
 from carteiro.outbound.models import Email
@@ -30,13 +30,24 @@ def scan(q: str) -> ColumnElement[bool]:
     """What a search means, as one condition on a message: the lower-cased `q` is a substring
     of its lower-cased recipients, subject or Message-ID (the database's lower(): ASCII only
     on SQLite, the locale's on PostgreSQL; accents are kept)."""
-    escaped = needle(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
+    pattern = _pattern(q)
     return or_(
         func.lower(Email.to_email).like(pattern, escape="\\"),
         func.lower(Email.subject).like(pattern, escape="\\"),
         func.lower(Email.message_id).like(pattern, escape="\\"),
     )
+
+
+def _joined() -> ColumnElement[str]:
+    """The three columns in one text, lower-cased: the expression migration 0018 indexes on
+    PostgreSQL (the blanks are literals, not parameters, so every plan can match it)."""
+    blank = literal_column("' '")
+    return func.lower(Email.to_email + blank + Email.subject + blank + Email.message_id)
+
+
+def _pattern(q: str) -> str:
+    escaped = needle(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _phrase(text: str) -> str:
@@ -47,10 +58,13 @@ def _phrase(text: str) -> str:
 def matches(session: Session, *, q: str) -> ColumnElement[bool]:
     """The condition for messages matching the search `q` (see `scan`), through the indexes."""
     text = needle(q)
-    if len(text) < MIN_INDEXED_CHARS or session.get_bind().dialect.name != "sqlite":
-        # PostgreSQL's trigram indexes on lower(column) serve the scan's own LIKEs, and its
-        # planner already turns to the table newest-first when matches are dense.
+    if len(text) < MIN_INDEXED_CHARS:
         return scan(q)
+    if session.get_bind().dialect.name == "postgresql":
+        # The index finds the rows whose joined text holds `q` (a superset: it may straddle
+        # two columns), the scan's condition keeps the real matches. PostgreSQL's planner
+        # itself turns to the table newest-first when matches are dense.
+        return _joined().like(_pattern(q), escape="\\") & scan(q)
     found = select(_FTS.c.rowid).where(
         _FTS.c.emails_fts.match("{to_email subject message_id} : " + _phrase(text))
     )
