@@ -42,7 +42,7 @@ def scan(q: str) -> ColumnElement[bool]:
 def _joined() -> ColumnElement[str]:
     """The three columns in one text, lower-cased: the expression migration 0018 indexes on
     PostgreSQL (the blanks are literals, not parameters, so every plan can match it)."""
-    blank = literal_column("' '")
+    blank: ColumnElement[str] = literal_column("' '")
     return func.lower(Email.to_email + blank + Email.subject + blank + Email.message_id)
 
 
