@@ -45,7 +45,7 @@ def _sqlite() -> None:
 
 def _postgresql() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    # One index over the three columns joined (outbound.search.JOINED, which must stay the
+    # One index over the three columns joined (outbound.search._joined, which must stay the
     # same expression), lower-cased as the search is: a row's every status change writes a
     # new entry in each GIN index of the table, and one index costs those writes about half
     # what one per column did.
