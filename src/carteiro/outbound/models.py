@@ -78,6 +78,16 @@ class Email(TimestampMixin, Base):
         Index("ix_emails_account_status", "account_id", "status", "tenant_id"),
         # The dashboard's "sent in the last minute / hour" reads a range of sent rows only
         # (status in it too: with fewer equal terms, ix_emails_tenant_status_created won).
+        # The dead-letter queue by error type (the requeue form) from this index alone, also
+        # for a person granted some mailboxes.
+        Index(
+            "ix_emails_tenant_dead_error",
+            "tenant_id",
+            "error_type",
+            "account_id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
         Index(
             "ix_emails_tenant_sent",
             "tenant_id",

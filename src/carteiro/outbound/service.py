@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from carteiro.mail.addresses import parse_addresses
 from carteiro.mail.attachments import Attachment
 from carteiro.mail.mime import CalendarPart
 from carteiro.outbound import enqueue, events, wakeup
+from carteiro.outbound import search as outbox_search
 from carteiro.outbound.dkim.signers import Signers
 
 # The batch path lives in `enqueue`; callers keep reaching it here.
@@ -205,15 +206,7 @@ def list_(
     if account_ids is not None:
         where.append(Email.account_id.in_(sorted(account_ids)))
     if search and search.strip():
-        escaped = search.strip().lower().replace("\\", "\\\\")
-        pattern = "%" + escaped.replace("%", r"\%").replace("_", r"\_") + "%"
-        where.append(
-            or_(
-                func.lower(Email.to_email).like(pattern, escape="\\"),
-                func.lower(Email.subject).like(pattern, escape="\\"),
-                func.lower(Email.message_id).like(pattern, escape="\\"),
-            )
-        )
+        where.append(outbox_search.matches(session, q=search))
     total = session.scalar(select(func.count(Email.id)).where(*where)) or 0
     stmt = select(Email).where(*where).order_by(Email.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(stmt)), total
@@ -329,11 +322,12 @@ def dead_error_types(
     where = [*visible_to(principal), Email.status == "dead", Email.error_type.is_not(None)]
     if account_ids is not None:
         where.append(Email.account_id.in_(sorted(account_ids)))
+    # count(*), not count(id): PostgreSQL answers from ix_emails_tenant_dead_error alone.
     rows = session.execute(
-        select(Email.error_type, func.count(Email.id))
+        select(Email.error_type, func.count())
         .where(*where)
         .group_by(Email.error_type)
-        .order_by(func.count(Email.id).desc(), Email.error_type)
+        .order_by(func.count().desc(), Email.error_type)
     )
     return [(str(t), int(n)) for t, n in rows]
 

@@ -256,9 +256,12 @@ def queue_page(
             "counts": queue.counts(session, tenant_id=person.tenant_id),
             "page": page_of(request, found, total=total, limit=PAGE_SIZE, offset=offset),
             "names": names,
+            # Only where the requeue-by-type form shows: the held tab never needs it.
             "error_types": service.dead_error_types(
                 session, principal=principal, account_ids=visible
-            ),
+            )
+            if tab == "queue" and person.at_least("operator")
+            else [],
             "notice": render.text(request, msgid, count=requeued or 0) if msgid else None,
             "can_act": person.at_least("operator"),
         },
