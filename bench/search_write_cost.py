@@ -1,4 +1,4 @@
-"""What the outbox search indexes (migration 0018) cost the queue's writes, with and without.
+"""What the outbox search indexes (migration 0021) cost the queue's writes, with and without.
 
 Run from the repository root:
 

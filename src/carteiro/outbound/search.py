@@ -18,7 +18,7 @@ MIN_INDEXED_CHARS = 3
 # the crossing near a third of the rows).
 DENSE_CANDIDATES = 20_000
 
-# The FTS5 table migration 0018 keeps in step with `emails` by triggers (SQLite only).
+# The FTS5 table migration 0021 keeps in step with `emails` by triggers (SQLite only).
 _FTS = table("emails_fts", column("rowid"), column("emails_fts"))
 
 
@@ -40,7 +40,7 @@ def scan(q: str) -> ColumnElement[bool]:
 
 
 def _joined() -> ColumnElement[str]:
-    """The three columns in one text, lower-cased: the expression migration 0018 indexes on
+    """The three columns in one text, lower-cased: the expression migration 0021 indexes on
     PostgreSQL (the blanks are literals, not parameters, so every plan can match it)."""
     blank: ColumnElement[str] = literal_column("' '")
     return func.lower(Email.to_email + blank + Email.subject + blank + Email.message_id)

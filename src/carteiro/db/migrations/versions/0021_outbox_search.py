@@ -1,8 +1,8 @@
 """outbox search indexes (trigram: pg_trgm GIN on PostgreSQL, FTS5 on SQLite) on the
 recipient, subject and Message-ID of outbound mail, and the dead letters by error type
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0021
+Revises: 0020
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
