@@ -527,7 +527,5 @@ def finish(
         for move, _ in broken:
             given[move.account_id] -= 1
         limits.take(session, taken=dict(given), now=now)
-    items = [
-        replace(c, raw=raws.get(c.id, c.raw)) for c in claim.items if c.id not in unsendable
-    ]
+    items = [replace(c, raw=raws.get(c.id, c.raw)) for c in claim.items if c.id not in unsendable]
     return Claim(items, claim.slots)
