@@ -171,3 +171,11 @@ async def test_batch_mail_is_signed_when_sent_and_readers_see_the_sent_bytes(
             assert wire.count(b"DKIM-Signature:") == 1 and verify(wire, zone)
             email = service.get_or_raise(session, principal=principal, email_id=email_id)
             assert service.raw_bytes(session, email, settings=runtime.settings) == wire
+            assert email.raw == wire and email.size == len(wire)  # written back when sealed
+    # The key goes away (a rotation, say): the stored messages still show what was sent.
+    with runtime.db.session() as session:
+        for key in dkim_keys.list_(session, tenant_id=principal.tenant_id):
+            dkim_keys.delete(session, tenant_id=principal.tenant_id, key_id=key.id)
+    with runtime.db.session() as session:
+        email = service.get_or_raise(session, principal=principal, email_id=ids[0])
+        assert service.raw_bytes(session, email, settings=runtime.settings) == got[b"Oferta 0"]

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    bindparam,
     false,
     func,
     insert,
@@ -488,9 +489,9 @@ def finish(
 
     Messages are stored unsigned and signed here rather than when they are queued: the
     signature is deterministic (its timestamp is the creation time), so a reader of the
-    stored message rebuilds the very bytes sent, and enqueueing a campaign does not pay an
-    RSA operation per recipient. A message its account cannot compose fails alone and gives
-    its budget back; the rest of the claim goes on."""
+    stored message rebuilds the very bytes sent (and they are written back here), and
+    enqueueing a campaign does not pay an RSA operation per recipient. A message its account
+    cannot compose fails alone and gives its budget back; the rest of the claim goes on."""
     if not claim.items:
         return claim
     signers = Signers(session, vault) if vault is not None else None
@@ -512,14 +513,25 @@ def finish(
             # the checks).
             broken.append((move, _reason(exc)))
     unsendable = {move.email_id for move, _ in broken}
+    sealed: list[dict[str, object]] = []
     for item in claim.items:
         if signers is None or item.id in raws or item.id in unsendable:
             continue
-        raws[item.id] = signers.sign(
-            item.raw,
-            tenant_id=item.tenant_id,
-            from_email=item.sender,
-            at=item.created_at or now,
+        raw = signers.sign(
+            item.raw, tenant_id=item.tenant_id, from_email=item.sender, at=item.created_at or now
+        )
+        raws[item.id] = raw
+        if raw != item.raw:
+            sealed.append({"eid": item.id, "raw": raw, "size": len(raw)})
+    if sealed:
+        # The stored message becomes the bytes sent (once, on its first claim, or again after
+        # a key rotation), so `GET /emails/{id}/raw` shows them even if the key changes later.
+        session.execute(
+            update(EMAILS)
+            .where(EMAILS.c.id == bindparam("eid"), EMAILS.c.lease_owner == worker_id)
+            .values(raw=bindparam("raw"), size=bindparam("size")),
+            sealed,
+            execution_options={"synchronize_session": False},
         )
     if broken:
         _fail_unsendable(session, broken, worker_id=worker_id, now=now)
