@@ -355,3 +355,42 @@ def test_materialisation_resumes_from_its_cursor_and_skips_other_tenants(
     rows = ledger(runtime, cid)
     assert sorted(r.address for r in rows) == [f"m{i}@x.com" for i in range(5)]
     assert campaign(runtime, cid).audience_total == 5 and rounds >= 3
+
+
+def test_a_redone_chunk_adds_and_counts_nothing_twice(
+    runtime: Runtime, principal: Principal
+) -> None:
+    """The ledger's unique key decides what a chunk adds: a chunk run again (its cursor move
+    lost) and an address two leads share are counted once, the skipped ones too."""
+    from carteiro.campaigns import ledger as ledger_
+
+    add_leads(
+        runtime,
+        principal.tenant_id,
+        [
+            {"email": "a@x.com"},
+            {"email": "A@x.com"},  # the same address on a second lead
+            {"email": "b@x.com", "consent": "opt_out"},
+            {"email": "c@x.com"},
+        ],
+    )
+    with runtime.db.session() as session:
+        suppression.suppress(
+            session, tenant_id=principal.tenant_id, email="c@x.com", reason="manual", source="test"
+        )
+    cid = make_campaign(runtime, principal)
+    for _ in range(2):
+        with runtime.db.session() as session:
+            c = session.get_one(Campaign, cid)
+            assert ledger_.materialise_chunk(session, c, now=utcnow())
+        with runtime.db.session() as session:
+            session.execute(update(Campaign).where(Campaign.id == cid).values(cursor_lead_id=0))
+    rows = {r.address: r for r in ledger(runtime, cid)}
+    assert sorted(rows) == ["a@x.com", "b@x.com", "c@x.com"]
+    assert rows["a@x.com"].status == "pending"
+    assert (rows["b@x.com"].status, rows["b@x.com"].skip_reason) == ("skipped", "opted_out")
+    assert rows["c@x.com"].status == "skipped"
+    assert rows["c@x.com"].skip_reason is not None
+    assert rows["c@x.com"].skip_reason.startswith("suppressed")
+    c = campaign(runtime, cid)
+    assert (c.audience_total, c.skipped) == (3, 2)

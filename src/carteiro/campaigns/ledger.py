@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carteiro.campaigns import ab, segments, zones
 from carteiro.campaigns.counters import Tally
 from carteiro.campaigns.models import Campaign, CampaignRecipient, CampaignVariant, Segment
+from carteiro.db import bulk
 from carteiro.db.base import table_of
 from carteiro.db.results import dml
 from carteiro.leads import consent, suppression
@@ -106,16 +106,13 @@ def materialise_chunk(
     first: dict[str, tuple[int, str]] = {}
     for lead_id, email, state in addresses:
         first.setdefault(email.strip().lower(), (lead_id, state))
-    known = set(
-        session.scalars(
-            select(R.address).where(R.campaign_id == campaign.id, R.address.in_(list(first)))
-        )
-    )
-    fresh = [a for a in first if a not in known]
+    # Every address goes to the insert; the ones already in the ledger (a chunk redone after
+    # a crash, a second worker) are skipped by the unique key, and only the rows it really
+    # inserted are counted.
+    fresh = list(first)
     blocked = suppression.is_suppressed(session, tenant_id=campaign.tenant_id, addresses=fresh)
     opted = consent.opted_out(session, tenant_id=campaign.tenant_id, addresses=fresh)
     variants = [(v.id, v.weight) for v in variants_of(session, campaign.id)]
-    tally = Tally()
     rows = []
     due: dict[str, datetime] = {}
     for address in fresh:
@@ -157,16 +154,18 @@ def materialise_chunk(
                 "clicks": 0,
             }
         )
+    tally = Tally()
+    inserted = bulk.insert_new(
+        session,
+        RECIPIENTS,
+        rows,
+        conflict=("campaign_id", "address"),
+        returning=("variant_id", "status"),
+    )
+    for variant_id, status in inserted:
         tally.add(variant_id, "audience_total")
-        if reason:
+        if status == "skipped":
             tally.add(variant_id, "skipped")
-    if rows:
-        # Core, not the ORM's bulk path: a chunk is thousands of rows.
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(RECIPIENTS).on_conflict_do_nothing(
-            index_elements=["campaign_id", "address"]
-        )
-        session.execute(stmt, rows)
     tally.write(session, campaign_id=campaign.id, at=now)
     session.execute(
         update(Campaign).where(Campaign.id == campaign.id).values(cursor_lead_id=end),

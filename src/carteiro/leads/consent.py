@@ -7,7 +7,8 @@ checked here; a suppression list (bounces, complaints) is a separate, deliverabi
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import String, any_, bindparam, exists, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import Exists
 
@@ -97,13 +98,17 @@ def opted_out(session: Session, *, tenant_id: int, addresses: list[str]) -> set[
     if not addresses:
         return set()
     lowered = {a.strip().lower(): a for a in addresses}
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of thousands: the driver spent longer splitting a
+        # 5,000-placeholder query than the server spent answering it.
+        match = LeadEmail.email == any_(
+            bindparam("emails", list(lowered), type_=postgresql.ARRAY(String))
+        )
+    else:
+        match = LeadEmail.email.in_(list(lowered))
     rows = session.scalars(
         select(LeadEmail.email)
-        .where(
-            LeadEmail.tenant_id == tenant_id,
-            LeadEmail.email.in_(list(lowered)),
-            LeadEmail.consentimento == OPT_OUT,
-        )
+        .where(LeadEmail.tenant_id == tenant_id, match, LeadEmail.consentimento == OPT_OUT)
         .distinct()
     )
     return {lowered[r] for r in rows if r in lowered}

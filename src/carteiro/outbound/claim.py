@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    bindparam,
     false,
     func,
     insert,
@@ -53,6 +54,9 @@ class Claimed:
     retry_count: int
     max_retries: int
     message_id: str
+    # The DKIM timestamp: the seal added at send time is the one a reader of the stored
+    # message rebuilds (`service.raw_bytes`).
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -453,6 +457,7 @@ def _lease(
                     retry_count=r.retry_count,
                     max_retries=r.max_retries,
                     message_id=r.message_id,
+                    created_at=r.created_at,
                 )
             )
     return claimed, moved
@@ -479,10 +484,16 @@ _LEASED = (
 def finish(
     session: Session, claim: Claim, *, worker_id: str, vault: Vault | None, now: datetime
 ) -> Claim:
-    """Rewrites the From (and DKIM signature) of the claim's moved pool mail; run after the
-    claim committed, so the RSA work holds no account lock. A message its account cannot
-    compose fails alone and gives its budget back; the rest of the claim goes on."""
-    if not claim.moved:
+    """Seals the claim's messages: DKIM-signs each for its sender's domain (when the tenant
+    has a key) and rewrites the From of moved pool mail first. Run after the claim
+    committed, so the RSA work holds no account lock.
+
+    Messages are stored unsigned and signed here rather than when they are queued: the
+    signature is deterministic (its timestamp is the creation time), so a reader of the
+    stored message rebuilds the very bytes sent (and they are written back here), and
+    enqueueing a campaign does not pay an RSA operation per recipient. A message its account
+    cannot compose fails alone and gives its budget back; the rest of the claim goes on."""
+    if not claim.items:
         return claim
     signers = Signers(session, vault) if vault is not None else None
     raws: dict[int, bytes] = {}
@@ -502,12 +513,32 @@ def finish(
             # The account's settings cannot make this message (an old row that predates
             # the checks).
             broken.append((move, _reason(exc)))
+    unsendable = {move.email_id for move, _ in broken}
+    sealed: list[dict[str, object]] = []
+    for item in claim.items:
+        if signers is None or item.id in raws or item.id in unsendable:
+            continue
+        raw = signers.sign(
+            item.raw, tenant_id=item.tenant_id, from_email=item.sender, at=item.created_at or now
+        )
+        raws[item.id] = raw
+        if raw != item.raw:
+            sealed.append({"eid": item.id, "raw": raw, "size": len(raw)})
+    if sealed:
+        # The stored message becomes the bytes sent (once, on its first claim, or again after
+        # a key rotation), so `GET /emails/{id}/raw` shows them even if the key changes later.
+        session.execute(
+            update(EMAILS)
+            .where(EMAILS.c.id == bindparam("eid"), EMAILS.c.lease_owner == worker_id)
+            .values(raw=bindparam("raw"), size=bindparam("size")),
+            sealed,
+            execution_options={"synchronize_session": False},
+        )
     if broken:
         _fail_unsendable(session, broken, worker_id=worker_id, now=now)
         given: dict[int, int] = defaultdict(int)
         for move, _ in broken:
             given[move.account_id] -= 1
         limits.take(session, taken=dict(given), now=now)
-    failed = {move.email_id for move, _ in broken}
-    items = [replace(c, raw=raws.get(c.id, c.raw)) for c in claim.items if c.id not in failed]
+    items = [replace(c, raw=raws.get(c.id, c.raw)) for c in claim.items if c.id not in unsendable]
     return Claim(items, claim.slots)

@@ -12,7 +12,6 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from carteiro.accounts.models import Account
-from carteiro.accounts.vault import vault_for
 from carteiro.config import Settings
 from carteiro.db.base import table_of
 from carteiro.db.results import dml, inserted_id
@@ -24,7 +23,6 @@ from carteiro.mail.attachments import Attachment
 from carteiro.mail.compose import compose_message, make_message_id
 from carteiro.mail.mime import CalendarPart
 from carteiro.outbound import wakeup
-from carteiro.outbound.dkim.signers import Signers
 from carteiro.outbound.models import LANE_BULK, PRIORITIES, Email, EmailAttachment, EmailEvent
 from carteiro.outbound.ratelimit import check_hourly_limit
 from carteiro.outbound.schemas import EmailCreate
@@ -257,19 +255,6 @@ def build(
     return Built(row=row, attachments=attachments, tracked=tracked)
 
 
-def sign(session: Session, rows: Sequence[Row], settings: Settings) -> None:
-    """DKIM-signs each message for its sender's domain, when the tenant has a key for it."""
-    signers = Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
-    for row in rows:
-        row["raw"] = signers.sign(
-            row["raw"],
-            tenant_id=row["tenant_id"],
-            from_email=row["from_email"],
-            at=row["created_at"],
-        )
-        row["size"] = len(row["raw"])
-
-
 @dataclass(frozen=True)
 class Queued:
     """A message of a batch as inserted: its id, and whether it was suppressed and why."""
@@ -330,7 +315,8 @@ def create_batch(
     )
     _mark_suppressed(session, principal.tenant_id, built)
     rows = [b.row for b in built]
-    sign(session, [r for r in rows if r["status"] != "suppressed"], settings)
+    # Stored unsigned: the dispatcher DKIM-signs each message when it takes it
+    # (`claim.finish`).
     ids = _insert_emails(session, rows)
     _insert_children(session, built, ids)
     register_tracking(session, built, ids, settings)

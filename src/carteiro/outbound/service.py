@@ -154,7 +154,6 @@ def create(
                 "(a receipt, a password reset) may still be sent to an address that opted out",
                 field=found[0][0],
             )
-    enqueue.sign(session, [built.row], settings)
     email = Email(**built.row)
     email.idempotency_key = idempotency_key
     try:
@@ -427,19 +426,26 @@ def public_page(
 
 
 def raw_bytes(session: Session, email: Email, *, settings: Settings) -> bytes:
-    """The bytes sent (or to be sent): pool mail carries the sender the dispatcher chose."""
-    if email.account_pinned or email.account_id is None:
-        return email.raw
-    account = session.get(Account, email.account_id)
+    """The bytes sent (or to be sent): pool mail carries the sender the dispatcher chose, and
+    the DKIM signature the dispatcher adds is rebuilt here (it is deterministic: the same
+    key, the same bytes and the creation time as its timestamp)."""
+    signers = Signers(session, vault_for(settings.secret_key, str(settings.data_dir)))
+    account = None
+    if not email.account_pinned and email.account_id is not None:
+        account = session.get(Account, email.account_id)
     if account is None or from_address(email.raw) == account.email.lower():
-        return email.raw
+        if email.raw.startswith(b"DKIM-Signature:"):
+            return email.raw  # sealed when the dispatcher took it: the bytes sent
+        return signers.sign(
+            email.raw, tenant_id=email.tenant_id, from_email=email.from_email, at=email.created_at
+        )
     return resign(
         email.raw,
         from_email=account.email,
         from_name=email.from_name or account.display_name,
         tenant_id=email.tenant_id,
         at=email.created_at,
-        signers=Signers(session, vault_for(settings.secret_key, str(settings.data_dir))),
+        signers=signers,
     )
 
 

@@ -193,7 +193,7 @@ class Dispatcher:
                 max_slots=self.config.concurrency,
                 backlog=backlog,
             )
-        if not claimed.moved:
+        if not claimed.items:
             return claimed
         try:
             with self.db.session() as session:
@@ -205,14 +205,12 @@ class Dispatcher:
                     now=now,
                 )
         except Exception:
-            # Leased but not rewritten: back to the queue now rather than when the lease
-            # expires; the rest of the claim is sent as it is.
-            log.exception("could not rewrite re-routed mail; releasing it")
-            moved = {m.email_id for m in claimed.moved}
+            # Leased but not sealed (signed, or re-routed): back to the queue now rather
+            # than when the lease expires; nothing goes out with a missing signature.
+            log.exception("could not sign or rewrite the claimed mail; releasing it")
             with contextlib.suppress(Exception):
-                self._release(sorted(moved))
-            items = [c for c in claimed.items if c.id not in moved]
-            return Claim(items, claimed.slots)
+                self._release(sorted(c.id for c in claimed.items))
+            return Claim([], claimed.slots)
 
     async def _start(self, claimed: list[Claimed], slots: dict[int, int]) -> None:
         accounts = {c.account_id for c in claimed if c.account_id is not None}
