@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -132,14 +132,15 @@ def seed(runtime: object, n: int, base_url: str, rate: float, spread: float) -> 
                 for i, lead_id in enumerate(leads)
             ],
         )
-    # The immediate half goes first (n/2 at the limit); the scheduled half is spread after
-    # it at two thirds of the limit, so its lateness is the scheduler's, not a backlog's.
-    start = utcnow() + timedelta(seconds=spread / 2)
-    scheduled: list[int] = []
+    # Created through the service (its validation is part of the product); the scheduled half
+    # is parked a day ahead here and put on its real schedule by `anchor` once the seeding
+    # (tens of seconds for 10,000) is over, so none of it is already overdue at the start.
+    parked = utcnow() + timedelta(days=1)
+    scheduled: dict[int, float] = {}
     for chunk in range(0, n, 500):
         with rt.db.session() as session:  # type: ignore[attr-defined]
             for i, lead_id in enumerate(leads[chunk : chunk + 500], start=chunk):
-                at = start + timedelta(seconds=1.5 * spread * i / n) if i % 2 else None
+                offset = 1.5 * spread * i / n
                 d = service.create(
                     session,
                     principal=principal,
@@ -147,11 +148,29 @@ def seed(runtime: object, n: int, base_url: str, rate: float, spread: float) -> 
                     canal="whatsapp",
                     template="aviso",
                     variaveis={"nome": f"C{i}"},
-                    agendar_para=at,
+                    agendar_para=parked + timedelta(seconds=offset) if i % 2 else None,
                 )
-                if at is not None:
-                    scheduled.append(d.disparo_id)
+                if i % 2:
+                    scheduled[d.disparo_id] = offset
     return scheduled
+
+
+def anchor(runtime: object, scheduled: dict[int, float], spread: float) -> None:
+    """The immediate half goes first (n/2 at the limit, spread/2 seconds); the scheduled half
+    falls due after it at a third of the limit, so its lateness is the scheduler's, not a
+    backlog's."""
+    rt = runtime  # type: ignore[assignment]
+    start = utcnow() + timedelta(seconds=spread / 2)
+    rows = [
+        {
+            "disparo_id": i,
+            "run_at": start + timedelta(seconds=o),
+            "data_agendado": start + timedelta(seconds=o),
+        }
+        for i, o in scheduled.items()
+    ]
+    with rt.db.session() as session:  # type: ignore[attr-defined]
+        session.execute(update(Disparo), rows)
 
 
 async def run_worker(runtime: object, n: int) -> float:
@@ -267,13 +286,26 @@ def run_backend(backend: str, url: str, n: int, rate: float, data: Path) -> dict
             runtime.migrate()
             spread = n / rate
             scheduled = seed(runtime, n, proxied, rate, spread)
+            anchor(runtime, scheduled, spread)
             elapsed = asyncio.run(run_worker(runtime, n))
             times = [s.at for s in fake.outbox]
-            sustained = len(times) / (max(times) - min(times)) if len(times) > 1 else 0.0
+            overall = len(times) / (max(times) - min(times)) if len(times) > 1 else 0.0
+            with runtime.db.session() as session:
+                later = set(
+                    session.scalars(
+                        select(Disparo.correlation).where(Disparo.disparo_id.in_(list(scheduled)))
+                    )
+                )
+            # The immediate half is a backlog from the first send: its rate is the most the
+            # worker gets through the number, the one to hold against the limit.
+            backlog = sorted(s.at for s in fake.outbox if s.correlation not in later)
+            sustained = (
+                (len(backlog) - 1) / (backlog[-1] - backlog[0]) if len(backlog) > 1 else 0.0
+            )
             with runtime.db.session() as session:
                 rows = session.execute(
                     select(Disparo.data_agendado, Disparo.data_envio).where(
-                        Disparo.disparo_id.in_(scheduled)
+                        Disparo.disparo_id.in_(list(scheduled))
                     )
                 ).all()
             late = [max(0.0, (e - a).total_seconds()) for a, e in rows if e is not None]
@@ -298,6 +330,7 @@ def run_backend(backend: str, url: str, n: int, rate: float, data: Path) -> dict
         "sent": len(times),
         "seconds": elapsed,
         "sustained": sustained,
+        "overall": overall,
         "max_1s": max_window_rate(times),
         "violations": violations,
         "p50_late": statistics.median(late) if late else 0.0,
@@ -343,7 +376,8 @@ def main() -> None:
         print(
             f"{backend}: {r['sent']:.0f} sent in {r['seconds']:.1f} s; sustained "
             f"{r['sustained']:.1f} msg/s of a {args.rate:g} msg/s limit "
-            f"({r['sustained'] / args.rate:.0%}); busiest second {r['max_1s']:.0f}; "
+            f"({r['sustained'] / args.rate:.0%}) over the immediate half; "
+            f"{r['overall']:.1f} msg/s first to last; busiest second {r['max_1s']:.0f}; "
             f"130429 refusals {r['violations']:.0f}"
         )
         print(
