@@ -10,20 +10,21 @@ TOLERANCE = 0.1
 
 
 class Pace:
-    """A generic cell-rate pacer plus a rolling-second cap.
+    """A generic cell-rate pacer plus a rolling-window cap.
 
     Each send has a theoretical time, the previous one's plus `step`; a send may leave up to
     `tolerance` seconds before it. Pacing from the previous send's actual time instead (the
     first version) lost every oversleep, and a loaded loop oversleeps a 4 ms step by about a
     millisecond each time: 70% of the limit. The cap keeps the catch-up from ever putting more
-    than the rate's sends into any rolling second (`window` is a second and one step, so sends
-    that arrive a little closer together than they left still count within the limit)."""
+    sends into a rolling window than the rate allows in it: the rate's whole sends in about a
+    second (250 in any second at 250/s; one per step when a step is longer than a second)."""
 
     def __init__(self, step: float, *, tolerance: float = TOLERANCE) -> None:
         self.step = step
         self.tolerance = tolerance
         self.per_window = max(1, int(1.0 / step + 1e-9))
-        self.window = 1.0 + step
+        # A thousandth longer: two sends exactly a window apart do not both count in one.
+        self.window = self.per_window * step * 1.001
         self._tat = float("-inf")
         self._recent: deque[float] = deque()
 

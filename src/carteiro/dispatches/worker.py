@@ -183,9 +183,7 @@ class DispatchWorker:
         now = self.clock()
         with self.runtime.db.session() as session:
             soonest = claim.next_due(session, now=now)
-        return claim.pause_before(
-            soonest, now=now, interval=self.settings.dispatch_poll_interval
-        )
+        return claim.pause_before(soonest, now=now, interval=self.settings.dispatch_poll_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Rounds until `stop`; between idle rounds it sleeps until the soonest scheduled
