@@ -91,6 +91,15 @@ def test_pace_holds_a_rate_below_one_per_second() -> None:
     assert len(sent) == 8 and min(gaps) >= 8.0
 
 
+def test_pace_slowed_down_keeps_its_recent_sends_in_the_window() -> None:
+    pace = Pace(1 / 100)
+    for i in range(100):
+        pace.take(i / 100)
+    pace.retune(1 / 10)  # slowed to a tenth after a 130429
+    # The hundred sends of the last second still count: nothing goes until they age out.
+    assert pace.delay(1.0) > 0.9
+
+
 def test_pause_is_until_the_soonest_due_at_most_the_interval() -> None:
     now = utcnow()
     assert pause_before(None, now=now, interval=POLL) == POLL

@@ -20,13 +20,18 @@ class Pace:
     second (250 in any second at 250/s; one per step when a step is longer than a second)."""
 
     def __init__(self, step: float, *, tolerance: float = TOLERANCE) -> None:
-        self.step = step
         self.tolerance = tolerance
+        self._tat = float("-inf")
+        self._recent: deque[float] = deque()
+        self.retune(step)
+
+    def retune(self, step: float) -> None:
+        """A new rate (a number slowed down after 130429, or edited); the sends already made
+        keep counting in the window, so a change never opens a burst."""
+        self.step = step
         self.per_window = max(1, int(1.0 / step + 1e-9))
         # A thousandth longer: two sends exactly a window apart do not both count in one.
         self.window = self.per_window * step * 1.001
-        self._tat = float("-inf")
-        self._recent: deque[float] = deque()
 
     def delay(self, now: float) -> float:
         """Seconds to wait before a send may leave at `now` (0 when it may go now)."""
@@ -35,7 +40,9 @@ class Pace:
             recent.popleft()
         wait = self._tat - self.tolerance - now
         if len(recent) >= self.per_window:
-            wait = max(wait, recent[0] + self.window - now)
+            # Until the window holds one send fewer than the cap (after a slow-down it may
+            # hold more than the new cap).
+            wait = max(wait, recent[-self.per_window] + self.window - now)
         return max(0.0, wait)
 
     def take(self, now: float) -> None:

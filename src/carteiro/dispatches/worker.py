@@ -121,8 +121,10 @@ class DispatchWorker:
         async with lock:
             step = self._step(job)
             pace = self._paces.get(job.number.id)
-            if pace is None or pace.step != step:
+            if pace is None:
                 pace = self._paces[job.number.id] = Pace(step)
+            elif pace.step != step:
+                pace.retune(step)
             while (gap := pace.delay(time.monotonic())) > 0:
                 await asyncio.sleep(gap)
             pace.take(time.monotonic())
