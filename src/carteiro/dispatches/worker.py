@@ -21,6 +21,11 @@ from carteiro.whatsapp.registry import Providers, TransportFor
 log = logging.getLogger("carteiro.dispatches")
 # Batches a worker has in flight at once: one sending while the next is planned.
 PIPELINE = 2
+# Provider calls in flight per number: when the provider (or this process) answers slowly,
+# sending goes no faster than answers come back instead of queueing requests in the HTTP
+# pool, whose bookkeeping then grows with the queue (a 250/s run melted down that way). It is
+# httpx's keep-alive pool size, so the connections in use are the ones kept open.
+IN_FLIGHT = 20
 
 
 class DispatchWorker:
@@ -45,6 +50,7 @@ class DispatchWorker:
         self._batches: set[asyncio.Task[None]] = set()
         self._turns: dict[int, asyncio.Lock] = {}
         self._paces: dict[int, Pace] = {}
+        self._in_flight: dict[int, asyncio.Semaphore] = {}
 
     def _plan(self) -> list[Job]:
         now = self.clock()
@@ -130,9 +136,14 @@ class DispatchWorker:
             pace.take(time.monotonic())
 
     async def _send(self, job: Job) -> tuple[SendResult, float]:
-        await self._wait_turn(job)
-        started = time.monotonic()
-        result = await self._call(job)
+        delay = (job.slot - self.clock()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        room = self._in_flight.setdefault(job.number.id, asyncio.Semaphore(IN_FLIGHT))
+        async with room:
+            await self._wait_turn(job)
+            started = time.monotonic()
+            result = await self._call(job)
         return result, time.monotonic() - started
 
     async def _call(self, job: Job) -> SendResult:
