@@ -60,6 +60,22 @@ def consent_refusal(
             ContactConsent.purpose == purpose,
         )
     )
+    return refusal_of(row, canal=canal, purpose=purpose)
+
+
+def consents_for(
+    session: Session, *, lead_ids: Iterable[int]
+) -> dict[tuple[int, int, str, str], ContactConsent]:
+    """The consent rows of many leads at once, by (tenant, lead, channel, purpose)."""
+    ids = set(lead_ids)
+    if not ids:
+        return {}
+    rows = session.scalars(select(ContactConsent).where(ContactConsent.lead_id.in_(ids)))
+    return {(r.tenant_id, r.lead_id, r.canal, r.purpose): r for r in rows}
+
+
+def refusal_of(row: ContactConsent | None, *, canal: str, purpose: str) -> str | None:
+    """`consent_refusal` for a consent row already read (None: nothing recorded)."""
     if row is not None and not row.granted:
         return f"the lead refused {purpose} messages by {canal} (LGPD consent)"
     if purpose == "marketing" and row is None:
@@ -127,12 +143,24 @@ def list_do_not_contact(
     return list(session.scalars(stmt.order_by(DoNotContact.id).limit(limit).offset(offset)))
 
 
+def blocking_key(value: str) -> str:
+    return value.strip().lower() if "@" in value else value.strip()
+
+
 def is_blocked(session: Session, *, tenant_id: int, value: str) -> bool:
-    key = value.strip().lower() if "@" in value else value.strip()
     stmt = select(DoNotContact.id).where(
-        DoNotContact.tenant_id == tenant_id, DoNotContact.value == key
+        DoNotContact.tenant_id == tenant_id, DoNotContact.value == blocking_key(value)
     )
     return session.scalar(stmt.limit(1)) is not None
+
+
+def blocked_among(session: Session, *, values: Iterable[str]) -> set[tuple[int, str]]:
+    """Which of many values are on a do-not-contact list, as (tenant, key), in one query."""
+    keys = {blocking_key(v) for v in values}
+    if not keys:
+        return set()
+    stmt = select(DoNotContact.tenant_id, DoNotContact.value).where(DoNotContact.value.in_(keys))
+    return {(t, v) for t, v in session.execute(stmt)}
 
 
 def sent_recently(

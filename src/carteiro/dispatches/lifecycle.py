@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carteiro.db import upsert
+from carteiro.db.types import utcnow
 from carteiro.dispatches import alarm
 from carteiro.dispatches.models import Disparo, DisparoDeadLetter, DisparoEvent
 from carteiro.events import outbox
@@ -29,25 +30,30 @@ def record(
     at: datetime | None = None,
 ) -> bool:
     """Appends an event; False (and nothing written) when `dedupe_key` was seen already."""
-    event = DisparoEvent(
-        tenant_id=d.tenant_id,
-        disparo_id=d.disparo_id,
-        kind=kind,
-        detail=detail,
-        dedupe_key=dedupe_key,
-    )
-    if at is not None:
-        event.created_at = at
     if dedupe_key is None:
+        event = DisparoEvent(
+            tenant_id=d.tenant_id, disparo_id=d.disparo_id, kind=kind, detail=detail
+        )
+        if at is not None:
+            event.created_at = at
         session.add(event)
         return True
-    try:
-        with session.begin_nested():
-            session.add(event)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    # One statement, safe against a concurrent replay: a savepoint around an INSERT that
+    # may fail cost three round trips per webhook status.
+    stmt = (
+        upsert.insert(session, DisparoEvent)
+        .values(
+            tenant_id=d.tenant_id,
+            disparo_id=d.disparo_id,
+            kind=kind,
+            detail=detail,
+            dedupe_key=dedupe_key,
+            created_at=at or utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["disparo_id", "dedupe_key"])
+        .returning(DisparoEvent.id)
+    )
+    return session.execute(stmt).first() is not None
 
 
 def events(session: Session, *, disparo_id: int) -> list[DisparoEvent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
@@ -16,18 +17,31 @@ from carteiro.whatsapp import throttle
 from carteiro.whatsapp.provider import ErrorClass, SendResult
 
 
+def lock(session: Session, ids: list[int]) -> dict[int, Disparo]:
+    """A batch's dispatches, locked in one statement (in id order, as every locker takes
+    them) and read fresh: a webhook or a cancel may have moved them since they were planned."""
+    stmt = (
+        select(Disparo)
+        .where(Disparo.disparo_id.in_(ids))
+        .order_by(Disparo.disparo_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {d.disparo_id: d for d in session.scalars(stmt)}
+
+
 def apply(
     session: Session,
     *,
-    disparo_id: int,
+    d: Disparo | None,
     result: SendResult,
     sent_as: str,
     worker_id: str,
     settings: Settings,
     now: datetime,
 ) -> str:
-    """Records one outcome; returns what happened ('sent', 'retry', 'erro', 'lost', ...)."""
-    d = session.get(Disparo, disparo_id, with_for_update=True)
+    """Records one outcome on `d` (locked by `lock`); returns what happened ('sent',
+    'retry', 'erro', 'lost', ...)."""
     if d is None or d.lease_owner != worker_id or d.status != "pendente":
         return "lost"
     if result.accepted:

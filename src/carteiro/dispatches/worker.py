@@ -11,8 +11,9 @@ from datetime import datetime
 from carteiro.db import leases
 from carteiro.db.types import utcnow
 from carteiro.dispatches import claim, metrics, results
+from carteiro.dispatches.pace import Pace
 from carteiro.dispatches.plan import Job, Planner
-from carteiro.loops import run_every
+from carteiro.loops import wait_or_stop
 from carteiro.runtime import Runtime
 from carteiro.whatsapp import throttle
 from carteiro.whatsapp.provider import ErrorClass, ProviderError, SendResult
@@ -21,6 +22,11 @@ from carteiro.whatsapp.registry import Providers, TransportFor
 log = logging.getLogger("carteiro.dispatches")
 # Batches a worker has in flight at once: one sending while the next is planned.
 PIPELINE = 2
+# Provider calls in flight per number: when the provider (or this process) answers slowly,
+# sending goes no faster than answers come back instead of queueing requests in the HTTP
+# pool, whose bookkeeping then grows with the queue (a 250/s run melted down that way). It is
+# httpx's keep-alive pool size, so the connections in use are the ones kept open.
+IN_FLIGHT = 20
 
 
 class DispatchWorker:
@@ -44,7 +50,8 @@ class DispatchWorker:
         self._room = asyncio.Semaphore(PIPELINE)
         self._batches: set[asyncio.Task[None]] = set()
         self._turns: dict[int, asyncio.Lock] = {}
-        self._last_send: dict[int, float] = {}
+        self._paces: dict[int, Pace] = {}
+        self._in_flight: dict[int, asyncio.Semaphore] = {}
 
     def _plan(self) -> list[Job]:
         now = self.clock()
@@ -111,23 +118,33 @@ class DispatchWorker:
         return max(1.0 / throttle.rate(n, self.clock()), gap)
 
     async def _wait_turn(self, job: Job) -> None:
-        """Not before the job's slot, and never closer than the number's step to this
-        process's previous send through it: a batch that starts behind its slots (a slow
-        plan, a busy machine) does not catch up in a burst above the rate."""
+        """Not before the job's slot, and paced per number within this process: a batch that
+        starts behind its slots (a slow plan, a busy machine) catches up without putting more
+        than the rate's sends into any second."""
         delay = (job.slot - self.clock()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
         lock = self._turns.setdefault(job.number.id, asyncio.Lock())
         async with lock:
-            gap = self._last_send.get(job.number.id, 0.0) + self._step(job) - time.monotonic()
-            if gap > 0:
+            step = self._step(job)
+            pace = self._paces.get(job.number.id)
+            if pace is None:
+                pace = self._paces[job.number.id] = Pace(step)
+            elif pace.step != step:
+                pace.retune(step)
+            while (gap := pace.delay(time.monotonic())) > 0:
                 await asyncio.sleep(gap)
-            self._last_send[job.number.id] = time.monotonic()
+            pace.take(time.monotonic())
 
     async def _send(self, job: Job) -> tuple[SendResult, float]:
-        await self._wait_turn(job)
-        started = time.monotonic()
-        result = await self._call(job)
+        delay = (job.slot - self.clock()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        room = self._in_flight.setdefault(job.number.id, asyncio.Semaphore(IN_FLIGHT))
+        async with room:
+            await self._wait_turn(job)
+            started = time.monotonic()
+            result = await self._call(job)
         return result, time.monotonic() - started
 
     async def _call(self, job: Job) -> SendResult:
@@ -148,10 +165,11 @@ class DispatchWorker:
     def _record(self, done: list[tuple[Job, tuple[SendResult, float]]]) -> None:
         now = self.clock()
         with self.runtime.db.session() as session:
+            held = results.lock(session, [job.disparo_id for job, _ in done])
             for job, (result, duration) in done:
                 what = results.apply(
                     session,
-                    disparo_id=job.disparo_id,
+                    d=held.get(job.disparo_id),
                     result=result,
                     sent_as=job.sent_as,
                     worker_id=self.worker_id,
@@ -175,15 +193,27 @@ class DispatchWorker:
                 if what == "sent":
                     self.sent += 1
 
+    def _pause(self) -> float:
+        now = self.clock()
+        with self.runtime.db.session() as session:
+            soonest = claim.next_due(session, now=now)
+        return claim.pause_before(soonest, now=now, interval=self.settings.dispatch_poll_interval)
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Rounds until `stop`; between idle rounds it sleeps until the soonest scheduled
+        dispatch is due (at most the poll interval), so a dispatch fires at its time rather
+        than up to an interval after it (the appointment reminders' loop does the same)."""
         try:
-            await run_every(
-                stop,
-                self.settings.dispatch_poll_interval,
-                self.round,
-                error="dispatch round failed",
-                logger=log,
-            )
+            while not stop.is_set():
+                pause = self.settings.dispatch_poll_interval
+                try:
+                    if await self.round():
+                        continue
+                    pause = await asyncio.to_thread(self._pause)
+                except Exception:
+                    log.exception("dispatch round failed")
+                if pause > 0:
+                    await wait_or_stop(stop, pause)
         finally:
             await self.drain()
             await self.providers.aclose()

@@ -41,7 +41,7 @@ def challenge(
     return challenge or ""
 
 
-def receive(
+def verify(
     session: Session,
     *,
     provider: str,
@@ -49,9 +49,10 @@ def receive(
     raw: bytes,
     headers: Mapping[str, str],
     vault: Vault,
-) -> int:
-    """Checks the body's signature before anything reads it, then stores it for the loop.
-    401 without a signature, 403 with a wrong one; nothing is stored then."""
+) -> WhatsAppNumber:
+    """Checks the body's signature (Cloud API) or token (Evolution) before anything reads it;
+    returns the number it is for. 401 without a signature, 403 with a wrong one. Only reads:
+    on SQLite it may run beside the writer."""
     number = _number(session, provider, number_id)
     if provider == "cloud":
         header = headers.get(signature.HEADER)
@@ -67,6 +68,23 @@ def receive(
         expected = vault.decrypt(number.verify_token_enc) if number.verify_token_enc else None
         if expected is None or not signature.same_token(expected, token):
             raise Forbidden(f"{EVOLUTION_TOKEN_HEADER} does not match")
+    return number
+
+
+def receive(
+    session: Session,
+    *,
+    provider: str,
+    number_id: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    vault: Vault,
+) -> int:
+    """`verify`, then the body stored for the loop in this transaction; nothing is stored when
+    the check fails. (The endpoint stores through `intake.Intake`, a group per commit.)"""
+    number = verify(
+        session, provider=provider, number_id=number_id, raw=raw, headers=headers, vault=vault
+    )
     row = WhatsAppWebhook(
         tenant_id=number.tenant_id, number_id=number.id, provider=provider, raw=raw
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from carteiro.api.deps import AdminKey, LeadsReadKey, LeadsWriteKey, PathId, Rt, Tx, in_transaction
 from carteiro.api.router import Router
@@ -12,6 +13,7 @@ from carteiro.dispatches import adhoc, service
 from carteiro.errors import InvalidInput, TooLarge
 from carteiro.whatsapp import editing, webhooks
 from carteiro.whatsapp import service as whatsapp
+from carteiro.whatsapp.intake import Intake
 from carteiro.whatsapp.schemas import (
     NumberCreate,
     NumberPause,
@@ -168,18 +170,26 @@ async def receive_webhook(provider: str, number_id: PathId, request: Request, rt
     raw = await request.body()
     if len(raw) > webhooks.MAX_BODY:
         raise TooLarge("webhook bodies are limited to 3 MB")
-    headers = dict(request.headers)
-    await in_transaction(
-        rt,
-        lambda session: webhooks.receive(
-            session,
-            provider=provider,
-            number_id=number_id,
-            raw=raw,
-            headers={k.title(): v for k, v in headers.items()},
-            vault=rt.vault,
-        ),
-    )
+    headers = {k.title(): v for k, v in request.headers.items()}
+
+    def check() -> tuple[int, int]:
+        with rt.db.reader() as session:
+            number = webhooks.verify(
+                session,
+                provider=provider,
+                number_id=number_id,
+                raw=raw,
+                headers=headers,
+                vault=rt.vault,
+            )
+            return number.tenant_id, number.id
+
+    tenant_id, number = await run_in_threadpool(check)
+    intake: Intake | None = getattr(request.app.state, "whatsapp_intake", None)
+    if intake is None:
+        intake = request.app.state.whatsapp_intake = Intake(rt.db)
+    # Answered once stored (committed), as Meta expects; processed later by the loop.
+    await intake.store(tenant_id=tenant_id, number_id=number, provider=provider, raw=raw)
     return Response(status_code=status.HTTP_200_OK)
 
 
