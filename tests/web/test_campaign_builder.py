@@ -163,6 +163,8 @@ def test_a_refused_form_names_the_field_and_keeps_what_was_typed(
     assert 'data-field="v0_subject"' in empty_subject.text
     assert 'id="v0_subject-error"' in empty_subject.text
     assert str(escape(BODY)) in empty_subject.text  # the body typed comes back
+    assert "Assunto: preencha este campo." in empty_subject.text
+    assert "String should" not in empty_subject.text  # pydantic's English stays inside
     bad_time = operator.post(
         "/ui/campanhas/nova", data=_form(operator, mode="at", send_at="amanhã"), headers=PT
     )
@@ -179,6 +181,23 @@ def test_a_refused_form_names_the_field_and_keeps_what_was_typed(
     assert lonely_ab.status_code == 422 and 'data-field="ab_enabled"' in lonely_ab.text
     with runtime.db.session() as session:
         assert session.scalar(select(Campaign.id)) is None  # nothing was stored
+
+
+def test_a_blank_new_form_shows_hints_not_errors(
+    runtime: Runtime, principal: Principal, as_user: Callable[..., TestClient]
+) -> None:
+    operator = as_user("operator")
+    blank = {"csrf_token": _form(operator)["csrf_token"], "audience_mode": "simple"}
+    audience = operator.post("/ui/campanhas/audiencia", data=blank, headers=PT)
+    assert audience.status_code == 200
+    assert "data-audience-hint" in audience.text and "data-audience-error" not in audience.text
+    preview = operator.post("/ui/campanhas/previa", data=blank, headers=PT)
+    assert preview.status_code == 200 and "data-preview-error" not in preview.text
+    # Once the person starts typing, a refused value is named in their language.
+    typed = operator.post(
+        "/ui/campanhas/previa", data={**blank, "v0_content": "<p>Oi</p>"}, headers=PT
+    )
+    assert "data-preview-error" in typed.text and "Assunto: preencha este campo." in typed.text
 
 
 def test_audience_count_and_live_preview_for_a_chosen_lead(

@@ -4,6 +4,7 @@ save / test send / schedule, all through the campaigns service."""
 from __future__ import annotations
 
 import html as html_lib
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -94,6 +95,55 @@ def _page(
     return render.page(request, "campaign_builder.html", ctx, status=status)
 
 
+# What each field is called on the page, for messages about a refused value.
+_FIELD_LABELS = {
+    "name": render.N_("Campaign name"),
+    "subject": render.N_("Subject"),
+    "preheader": render.N_("Preheader"),
+    "content": render.N_("Body"),
+    "text": render.N_("Plain-text version"),
+    "from_name": render.N_("Sender name"),
+    "weight": render.N_("Weight"),
+    "format": render.N_("Body format"),
+    "send_at": render.N_("Date and time"),
+    "window_start": render.N_("Window start"),
+    "window_end": render.N_("Window end"),
+    "default_tz": render.N_("Time zone"),
+    "test_fraction": render.N_("Test share"),
+    "wait_hours": render.N_("Wait (hours)"),
+    "min_per_variant": render.N_("Minimum per variant"),
+    "tag": render.N_("Tag"),
+    "status": render.N_("Lead status"),
+}
+# Pydantic's error kinds people meet on this form, as sentences; others keep pydantic's text.
+_KIND_TEXTS = {
+    "missing": render.N_("%(field)s: fill it in."),
+    "string_too_short": render.N_("%(field)s: fill it in."),
+    "string_too_long": render.N_("%(field)s is too long."),
+    "greater_than": render.N_("%(field)s is too small."),
+    "greater_than_equal": render.N_("%(field)s is too small."),
+    "less_than": render.N_("%(field)s is too large."),
+    "less_than_equal": render.N_("%(field)s is too large."),
+    "int_parsing": render.N_("%(field)s must be a whole number."),
+    "float_parsing": render.N_("%(field)s must be a number."),
+}
+
+
+def _validation_message(request: Request, exc: ValidationError) -> tuple[str, str]:
+    """(form field, a sentence in the person's language) for a value the schema refused."""
+    where, raw = forms.validation_field(exc)
+    slot = re.fullmatch(r"v(\d)_(\w+)", where)
+    base = slot.group(2) if slot else where
+    label = _FIELD_LABELS.get(base)
+    kind = _KIND_TEXTS.get(exc.errors()[0]["type"])
+    if label is None or kind is None:
+        return where, raw
+    name = render.text(request, label)
+    if slot and slot.group(1) != "0":
+        name = f"{name} ({forms.LABELS[int(slot.group(1))]})"
+    return where, render.text(request, kind, field=name)
+
+
 def _refused(
     request: Request,
     session: Session,
@@ -106,7 +156,7 @@ def _refused(
 ) -> HTMLResponse:
     """The form again, as it was sent, with the error next to the field it names."""
     if isinstance(exc, ValidationError):
-        where, message = forms.validation_field(exc)
+        where, message = _validation_message(request, exc)
         status = 422
     else:
         assert isinstance(exc, CarteiroError)
@@ -254,9 +304,13 @@ def audience_preview(request: Request, session: Tx, person: Operator, form: Form
     """How many leads and addresses the audience selects, and a few of them (htmx)."""
     draft = forms.from_form(form)
     ctx: dict[str, Any] = {"audience": None, "audience_error": None, "d": draft}
+    untouched = draft.audience_mode == "simple" and not (draft.tag or draft.status or draft.consent)
     try:
         if draft.audience_mode == "keep":
             ctx["audience_kept"] = True
+        elif untouched:
+            # A blank new form: say what to do, not what is wrong.
+            ctx["audience_hint"] = True
         else:
             chosen = forms.payload_audience(draft)
             if "segment_id" in chosen:
@@ -275,7 +329,7 @@ def audience_preview(request: Request, session: Tx, person: Operator, form: Form
         ctx["audience_error"] = (
             domain_texts.message_of(request, exc)
             if isinstance(exc, CarteiroError)
-            else forms.validation_field(exc)[1]
+            else _validation_message(request, exc)[1]
         )
     return render.fragment(request, "campaign_builder.html", "audience_preview", ctx)
 
@@ -302,6 +356,9 @@ def content_preview(
     sandboxed frame from /ui/campanhas/previa/quadro."""
     draft = forms.from_form(form)
     ctx: dict[str, Any] = {"preview": None, "preview_error": None}
+    if draft.slots[0].empty():
+        # Nothing typed yet: the template's hint, not an error about the empty subject.
+        return render.fragment(request, "campaign_builder.html", "preview_summary", ctx)
     try:
         ctx["preview"] = _preview(session, rt.settings, person, draft)
     except (ValidationError, CarteiroError) as exc:
@@ -310,7 +367,7 @@ def content_preview(
         ctx["preview_error"] = (
             domain_texts.message_of(request, exc)
             if isinstance(exc, CarteiroError)
-            else forms.validation_field(exc)[1]
+            else _validation_message(request, exc)[1]
         )
     return render.fragment(request, "campaign_builder.html", "preview_summary", ctx)
 
