@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from leadsui import post
 
+from carteiro.db.types import utcnow
 from carteiro.runtime import Runtime
 from carteiro.tenancy import audit
+from carteiro.tenancy import service as tenancy
 from carteiro.tenancy.service import Principal
 
 
@@ -189,6 +192,29 @@ def test_a_key_is_shown_once_authenticates_and_stops_when_revoked(
     assert "revogada em" in admin.get("/ui/keys").text
     actions = _actions(runtime, principal.tenant_id)
     assert ("key_create", "api_key") in actions and ("key_revoke", "api_key") in actions
+
+
+def test_revoked_and_expired_keys_are_folded_below_the_active_ones(
+    as_user: Callable[..., TestClient], runtime: Runtime, principal: Principal
+) -> None:
+    with runtime.db.session() as session, session.begin():
+        for name in ("Ativa", "Revogada", "Expirada", "Renovada"):
+            key, _ = tenancy.create_key(session, tenant_id=principal.tenant_id, name=name)
+            if name == "Revogada":
+                key.revoked_at = utcnow()
+            elif name == "Expirada":
+                key.expires_at = utcnow() - timedelta(minutes=5)
+            elif name == "Renovada":
+                key.expires_at = utcnow() + timedelta(hours=1)
+    listing = as_user("admin").get("/ui/keys").text
+    active, _, folded = listing.partition('id="revoked-keys"')
+    assert folded, "the revoked keys are not folded away"
+    for name in ("Ativa", "Renovada"):
+        assert f">{name} <code" in active and f">{name} <code" not in folded
+    for name in ("Revogada", "Expirada"):
+        assert f">{name} <code" in folded and f">{name} <code" not in active
+    assert "2 chaves revogadas ou expiradas" in folded
+    assert "expirou em" in folded and "ativa até" in active
 
 
 def test_a_bad_key_names_the_field(as_user: Callable[..., TestClient]) -> None:

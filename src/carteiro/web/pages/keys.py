@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -9,9 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from carteiro.api.deps import PathId, Rt, Tx
 from carteiro.api.router import Router
-from carteiro.db.types import INT32_MAX
+from carteiro.db.types import INT32_MAX, utcnow
 from carteiro.errors import CarteiroError, InvalidInput
 from carteiro.tenancy import service as tenancy
+from carteiro.tenancy.models import ApiKey
 from carteiro.tenancy.scopes import ALL_SCOPES, DEFAULT_KEY_SCOPES, EVERYTHING
 from carteiro.web import acting, domain_texts, once, render
 from carteiro.web.deps import Admin
@@ -42,6 +44,11 @@ NOTICES = {
 }
 
 
+def _usable(key: ApiKey, now: datetime) -> bool:
+    """Not revoked and not expired (an OAuth access token past its lifetime)."""
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
+
+
 @router.get("/ui/keys")
 def keys_list(
     request: Request, session: Tx, person: Admin, notice: str | None = None
@@ -51,6 +58,7 @@ def keys_list(
         key=lambda k: (k.revoked_at is not None, -k.id),
     )
     msgid = NOTICES.get(notice or "")
+    now = utcnow()
     return render.page(
         request,
         "keys.html",
@@ -58,6 +66,9 @@ def keys_list(
             "section": "integrations",
             "tab": "keys",
             "keys": keys,
+            "active": [k for k in keys if _usable(k, now)],
+            "revoked": [k for k in keys if not _usable(k, now)],
+            "now": now,
             "notice": render.text(request, msgid) if msgid else None,
         },
     )
