@@ -123,3 +123,10 @@ async def csrf_protect(request: Request) -> None:
         raise CsrfRefused(
             "the form's security token is missing or does not match: reload the page and try again"
         )
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """A posted form's text fields, as typed, without the CSRF token (to show a refused form
+    again with what the person entered)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}

@@ -22,6 +22,7 @@ from carteiro.mail.transports.smtp import SmtpConfig
 from carteiro.tenancy import access
 from carteiro.web import acting, render
 from carteiro.web.deps import Admin, Person, WebPerson
+from carteiro.web.security import form_values
 
 router = Router(include_in_schema=False)
 
@@ -245,14 +246,9 @@ def _problem(exc: ValidationError | CarteiroError) -> tuple[str, str | None]:
     return f"{name}: {first['msg']}", FORM_FIELDS.get(name, name)
 
 
-async def _values(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-
-
 @router.post("/ui/accounts")
 async def account_create(request: Request, rt: Rt, person: Admin) -> Response:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _save(session: Session) -> int:
         data = AccountCreate.model_validate(_payload(values, new=True))
@@ -314,7 +310,7 @@ def account_edit(request: Request, account_id: PathId, session: Tx, person: Admi
 
 @router.post("/ui/accounts/{account_id}")
 async def account_update(request: Request, account_id: PathId, rt: Rt, person: Admin) -> Response:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _save(session: Session) -> None:
         account = _account(session, person, account_id)

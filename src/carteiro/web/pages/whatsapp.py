@@ -18,6 +18,7 @@ from carteiro.errors import CarteiroError, NotFound
 from carteiro.web import acting, render
 from carteiro.web.deps import Admin, Person, WebPerson
 from carteiro.web.pages.whatsapp_forms import Problem, number_values, parse_number, problem
+from carteiro.web.security import form_values
 from carteiro.whatsapp import editing, trial
 from carteiro.whatsapp import service as whatsapp
 from carteiro.whatsapp.models import PROVIDERS, WhatsAppNumber
@@ -116,11 +117,6 @@ def _form(
     )
 
 
-async def _values(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-
-
 @router.get("/ui/whatsapp/numbers/new")
 def number_new(request: Request, person: Admin) -> HTMLResponse:
     return _form(
@@ -130,7 +126,7 @@ def number_new(request: Request, person: Admin) -> HTMLResponse:
 
 @router.post("/ui/whatsapp/numbers")
 async def number_create(request: Request, rt: Rt, person: Admin) -> Response:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _save(session: Session) -> int:
         data = NumberCreate.model_validate(parse_number(values, new=True))
@@ -159,7 +155,7 @@ def number_edit(request: Request, number_id: PathId, session: Tx, person: Admin)
 
 @router.post("/ui/whatsapp/numbers/{number_id}")
 async def number_update(request: Request, number_id: PathId, rt: Rt, person: Admin) -> Response:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _save(session: Session) -> None:
         editing.update_number(
@@ -257,7 +253,7 @@ def _variables(text: str) -> dict[str, Any]:
 
 @router.post("/ui/whatsapp/test")
 async def test_send(request: Request, rt: Rt, person: Admin) -> HTMLResponse:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _prepare(session: Session) -> trial.Trial:
         return trial.prepare(

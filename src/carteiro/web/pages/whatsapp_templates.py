@@ -22,6 +22,7 @@ from carteiro.web.pages.whatsapp_forms import (
     problem,
     template_values,
 )
+from carteiro.web.security import form_values
 from carteiro.whatsapp import editing
 from carteiro.whatsapp import service as whatsapp
 from carteiro.whatsapp.models import WhatsAppTemplate
@@ -92,11 +93,6 @@ def _form(
     )
 
 
-async def _values(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-
-
 @router.get("/ui/whatsapp/templates/new")
 def template_new(request: Request, person: Admin) -> HTMLResponse:
     values = {"language": "pt_BR", "category": "UTILITY", "param_format": "named"}
@@ -105,7 +101,7 @@ def template_new(request: Request, person: Admin) -> HTMLResponse:
 
 @router.post("/ui/whatsapp/templates")
 async def template_create(request: Request, rt: Rt, person: Admin) -> Response:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _save(session: Session) -> None:
         data = TemplateCreate.model_validate(parse_template(values))
@@ -130,7 +126,7 @@ def template_edit(
 
 @router.post("/ui/whatsapp/templates/{template_id}")
 async def template_update(request: Request, template_id: PathId, rt: Rt, person: Admin) -> Response:
-    values = await _values(request)
+    values = await form_values(request)
 
     def _save(session: Session) -> None:
         editing.update_template(
