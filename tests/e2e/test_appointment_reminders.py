@@ -20,6 +20,10 @@ from carteiro.outbound.models import Email
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 COUNT = 120
+# The second half falls due this much later, so the first worker is surely killed with work
+# left however slowly the test itself is scheduled (on a loaded machine it once saw the first
+# send only after all 120 had gone).
+LATER = timedelta(seconds=15)
 
 
 def _leads(db: Database, count: int) -> list[int]:
@@ -71,7 +75,8 @@ def test_a_killed_worker_loses_no_reminder_and_none_is_sent_twice(tmp_path: Path
             lead_ids = _leads(db, COUNT)
             health = f"http://127.0.0.1:{port}/health"
             wait_until(lambda: _answers(health), 30, "serve to answer /health")
-            # Starts a minute and a few seconds away, reminded a minute before: all due soon.
+            # Starts a minute and a few seconds away, reminded a minute before: half due soon,
+            # half a little later.
             start = (datetime.now(UTC) + timedelta(seconds=75)).replace(microsecond=0)
             due = start - timedelta(minutes=1)
             with httpx.Client(
@@ -79,13 +84,14 @@ def test_a_killed_worker_loses_no_reminder_and_none_is_sent_twice(tmp_path: Path
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=30,
             ) as http:
-                for lead_id in lead_ids:
+                for n, lead_id in enumerate(lead_ids):
+                    at = start if n % 2 == 0 else start + LATER
                     booked = http.post(
                         f"/leads/{lead_id}/agendamentos",
                         json={
                             "tipo": "reuniao",
                             "canal": "video",
-                            "data_agendada": start.isoformat(),
+                            "data_agendada": at.isoformat(),
                             "lembretes_minutos": [1],
                             "enviar_convite": False,
                         },
@@ -94,7 +100,7 @@ def test_a_killed_worker_loses_no_reminder_and_none_is_sent_twice(tmp_path: Path
             assert _counts(db) == {"agendado": COUNT}
             time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.5)
 
-            # One reminder a round, so the kill lands while most are still due.
+            # One reminder a round, so the kill lands while many of the first half are due.
             first = Process(
                 ["worker"], env={**env, "CARTEIRO_APPOINTMENT_BATCH_SIZE": "1"}, cwd=cwd
             )
