@@ -325,3 +325,95 @@ def test_an_audience_made_through_the_api_is_kept_by_an_edit(
     with runtime.db.session() as session:
         stored = session.get_one(Campaign, cid).audience
     assert stored is not None and stored["rule"]["type"] == "or"
+
+
+def test_variables_reply_to_and_tracking_are_saved_edited_and_rendered(
+    runtime: Runtime, principal: Principal, as_user: Callable[..., TestClient]
+) -> None:
+    lead_ids = _leads(runtime, principal.tenant_id)
+    operator = as_user("operator")
+    blank = operator.get("/ui/campanhas/nova", headers=PT)
+    assert 'id="b-track" name="track" value="1" checked' in blank.text
+    body = BODY + "<p>Use o cupom {{ cupom }} até {{ vars.prazo }}</p>"
+    saved = operator.post(
+        "/ui/campanhas/nova",
+        data=_form(
+            operator,
+            v0_content=body,
+            variables="cupom = NATAL10\n\n# prazo da oferta\nprazo = 24/12\n",
+            reply_to="vendas@loja.example.com.br",
+            track="1",
+        ),
+        follow_redirects=False,
+    )
+    cid = _saved_id(saved)
+    c, _ = _campaign(runtime, cid)
+    assert c.variables == {"cupom": "NATAL10", "prazo": "24/12"}
+    assert c.reply_to == "vendas@loja.example.com.br" and c.track
+    preview = operator.post(
+        "/ui/campanhas/previa/quadro",
+        data=_form(operator, v0_content=body, variables="cupom = NATAL10\nprazo = 24/12"),
+    )
+    assert "Use o cupom NATAL10 até 24/12" in preview.text, preview.text
+    edit = operator.get(f"/ui/campanhas/{cid}/editar", headers=PT)
+    assert "cupom = NATAL10\nprazo = 24/12\n</textarea>" in edit.text
+    assert 'value="vendas@loja.example.com.br"' in edit.text
+    # An unticked box is an unticked box; an emptied field drops the reply-to.
+    again = operator.post(
+        f"/ui/campanhas/{cid}/editar",
+        data=_form(operator, v0_content=body, variables="cupom = NATAL20", reply_to=""),
+        follow_redirects=False,
+    )
+    assert _saved_id(again) == cid
+    c, _ = _campaign(runtime, cid)
+    assert c.variables == {"cupom": "NATAL20"} and c.reply_to is None and not c.track
+    assert lead_ids
+
+
+def test_a_bad_variables_line_is_named_and_nothing_is_saved(
+    runtime: Runtime, principal: Principal, as_user: Callable[..., TestClient]
+) -> None:
+    operator = as_user("operator")
+    for text, expected in (
+        ("cupom = A\nsem sinal de igual", "A linha 2 das variáveis"),
+        ("cupom = A\ncupom = B", "A linha 2 repete a variável cupom"),
+        ("1cupom = A", "A linha 1 das variáveis"),
+    ):
+        refused = operator.post(
+            "/ui/campanhas/nova", data=_form(operator, variables=text), headers=PT
+        )
+        assert refused.status_code == 422, refused.status_code
+        assert 'id="variables-error"' in refused.text and expected in refused.text, text
+        assert str(escape(text.split("\n")[0])) in refused.text
+    with runtime.db.session() as session:
+        assert session.scalars(select(Campaign)).first() is None
+
+
+def test_variables_that_are_not_text_are_kept_by_an_edit(
+    runtime: Runtime, principal: Principal, as_user: Callable[..., TestClient]
+) -> None:
+    with runtime.db.session() as session:
+        cid = service.create(
+            session,
+            principal=principal,
+            data=CampaignCreate.model_validate(
+                {
+                    "name": "Pela API",
+                    "audience": {"kind": "rules", "rule": {"type": "tag", "tag": "vip"}},
+                    "variables": {"desconto": 10, "frete_gratis": True},
+                    "variants": [{"subject": "Oi", "content": BODY}],
+                }
+            ),
+        ).id
+    operator = as_user("operator")
+    edit = operator.get(f"/ui/campanhas/{cid}/editar", headers=PT)
+    assert 'name="variables_mode" value="keep"' in edit.text
+    assert 'name="variables"' not in edit.text
+    saved = operator.post(
+        f"/ui/campanhas/{cid}/editar",
+        data=_form(operator, name="Pela API", tag="vip", status="", variables_mode="keep"),
+        follow_redirects=False,
+    )
+    assert _saved_id(saved) == cid
+    c, _ = _campaign(runtime, cid)
+    assert c.variables == {"desconto": 10, "frete_gratis": True}

@@ -186,7 +186,9 @@ class CampaignPublic(BaseModel):
     template_id: int | None
     from_email: str | None
     account_id: int | None
+    reply_to: str | None
     track: bool
+    variables: dict[str, Any]
     schedule: Schedule
     ab: AbSettings
     winner_variant_id: int | None

@@ -73,7 +73,9 @@ def public(session: Session, c: Campaign) -> CampaignPublic:
         template_id=c.template_id,
         from_email=c.from_route,
         account_id=c.account_id,
+        reply_to=c.reply_to,
         track=c.track,
+        variables=dict(c.variables),
         schedule=Schedule(
             mode=c.send_mode,
             send_at=c.send_at,

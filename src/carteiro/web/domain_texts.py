@@ -121,6 +121,14 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             N_("Sending in local time needs the window's start and end."),
         ),
         (r"mode 'at' needs send_at", N_("Give the date and time to send.")),
+        (
+            r"line (?P<n>\d+) must read name = value, the name in letters, digits and _",
+            N_("Line %(n)s of the variables must read name = value (letters, digits and _)."),
+        ),
+        (
+            r"line (?P<n>\d+) repeats the variable (?P<name>\w+)",
+            N_("Line %(n)s repeats the variable %(name)s."),
+        ),
     ]
 ]
 

@@ -114,6 +114,7 @@ _FIELD_LABELS = {
     "min_per_variant": render.N_("Minimum per variant"),
     "tag": render.N_("Tag"),
     "status": render.N_("Lead status"),
+    "reply_to": render.N_("Reply-to address"),
 }
 # Pydantic's error kinds people meet on this form, as sentences; others keep pydantic's text.
 _KIND_TEXTS = {

@@ -21,6 +21,7 @@ SLOTS = len(LABELS)  # variant A in the content section, B to E in the A/B secti
 FORMATS = ("html", "markdown", "text", "mjml")
 CONSENTS = ("opt_in", "unknown", "opt_out")
 DEFINITION: TypeAdapter[Any] = TypeAdapter(Definition)
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VARIANT_FIELDS = ("subject", "preheader", "format", "content", "text", "from_name", "weight")
 
 
@@ -49,7 +50,11 @@ class Draft:
     status: str = ""
     consent: str = ""
     from_email: str = ""
+    reply_to: str = ""
+    track: bool = True
     template_id: str = ""
+    variables: str = ""  # "name = value" lines
+    variables_kept: bool = False  # values the API set that are not text: left as they are
     slots: list[Slot] = field(default_factory=lambda: [Slot() for _ in range(SLOTS)])
     mode: str = "now"
     send_at: str = ""
@@ -98,7 +103,11 @@ def from_form(form: FormData) -> Draft:
         status=field_of("status"),
         consent=field_of("consent"),
         from_email=field_of("from_email"),
+        reply_to=field_of("reply_to"),
+        track=form.get("track") in ("1", "on", "true"),
         template_id=field_of("template_id"),
+        variables=raw("variables"),
+        variables_kept=form.get("variables_mode") == "keep",
         slots=slots,
         mode=field_of("mode", "now") or "now",
         send_at=field_of("send_at"),
@@ -133,6 +142,33 @@ def _send_at(value: str, timezone: str) -> str | None:
     except ValueError:
         raise InvalidInput("send_at must be a date and time", field="send_at") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone(timezone))).isoformat()
+
+
+def parse_variables(text: str) -> dict[str, str]:
+    """The campaign's variables from "name = value" lines (blank lines and # comments skipped)."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not VARIABLE_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"line {number} must read name = value, the name in letters, digits and _",
+                field="variables",
+            )
+        if name in found:
+            raise InvalidInput(f"line {number} repeats the variable {name}", field="variables")
+        found[name] = value.strip()
+    return found
+
+
+def show_variables(values: dict[str, Any]) -> str | None:
+    """The form's text of stored variables, or None when some value is not text (a number or
+    a yes/no set through the API would come back as text, so the form leaves them alone)."""
+    if not all(isinstance(v, str) for v in values.values()):
+        return None
+    return "".join(f"{k} = {v}\n" for k, v in values.items())
 
 
 def payload_audience(d: Draft) -> dict[str, Any]:
@@ -179,6 +215,8 @@ def payload(d: Draft, *, timezone: str) -> dict[str, Any]:
         "name": d.name,
         "variants": variants,
         "from_email": d.from_email or None,
+        "reply_to": d.reply_to or None,
+        "track": d.track,
         "template_id": _number(d.template_id, "template_id") if d.template_id else None,
         "schedule": {
             "mode": d.mode,
@@ -197,6 +235,8 @@ def payload(d: Draft, *, timezone: str) -> dict[str, Any]:
             "min_per_variant": _number(d.min_per_variant, "min_per_variant"),
         },
     }
+    if not d.variables_kept:
+        body["variables"] = parse_variables(d.variables)
     body.update(payload_audience(d))
     return body
 
@@ -224,13 +264,17 @@ def update_request(d: Draft, *, timezone: str) -> CampaignUpdate:
     # A draft's "no layout" is left as it is (the service changes a layout, never drops it).
     kept = {k: v for k, v in body.items() if v is not None}
     kept["from_email"] = d.from_email  # "" goes back to any account of the pool
+    kept["reply_to"] = d.reply_to  # "" drops it
     return CampaignUpdate.model_validate(kept)
 
 
 def from_campaign(c: CampaignPublic, *, variants: list[VariantIn], timezone: str) -> Draft:
     """The form of a stored draft; an audience the simple builder cannot show is kept."""
-    d = Draft(name=c.name, from_email=c.from_email or "")
+    d = Draft(name=c.name, from_email=c.from_email or "", reply_to=c.reply_to or "")
+    d.track = c.track
     d.template_id = str(c.template_id or "")
+    shown = show_variables(c.variables)
+    d.variables, d.variables_kept = (shown, False) if shown is not None else ("", True)
     if c.segment_id is not None:
         d.audience_mode, d.segment_id = "segment", str(c.segment_id)
     else:
