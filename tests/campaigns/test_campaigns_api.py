@@ -88,6 +88,17 @@ def test_campaign_through_the_api(
     preview = client.get(f"/campaigns/{cid}/preview?lead_id=1", headers=h).json()
     assert preview["subject"] == "Oi Sol" and "Olá Ana" in preview["html"]
     assert "Marca" in preview["html"] and "/u/" in preview["html"] and "Só hoje" in preview["text"]
+    # PATCH: a field left out keeps the layout, an explicit null drops it, an id puts it back.
+    renamed = client.patch(f"/campaigns/{cid}", headers=h, json={"name": "Promo 2"})
+    assert renamed.status_code == 200 and renamed.json()["template_id"] == layout.json()["id"]
+    dropped = client.patch(f"/campaigns/{cid}", headers=h, json={"template_id": None})
+    assert dropped.status_code == 200 and dropped.json()["template_id"] is None
+    bare = client.get(f"/campaigns/{cid}/preview?lead_id=1", headers=h).json()
+    assert "Marca" not in bare["html"] and "Olá Ana" in bare["html"]
+    back = client.patch(f"/campaigns/{cid}", headers=h, json={"template_id": layout.json()["id"]})
+    assert back.status_code == 200 and back.json()["template_id"] == layout.json()["id"]
+    again = client.get(f"/campaigns/{cid}/preview?lead_id=1", headers=h).json()
+    assert "Marca" in again["html"]
     lint = client.post(f"/campaigns/{cid}/lint", headers=h).json()
     assert lint["ok"] and lint["audience"] == 2
     test = client.post(f"/campaigns/{cid}/test", headers=h, json={"to": ["eu@empresa.com"]})

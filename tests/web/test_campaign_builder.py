@@ -11,9 +11,9 @@ from markupsafe import escape
 from sqlalchemy import select
 from webkit import csrf_of
 
-from carteiro.campaigns import service
+from carteiro.campaigns import catalog, service
 from carteiro.campaigns.models import Campaign, CampaignVariant
-from carteiro.campaigns.schemas import CampaignCreate
+from carteiro.campaigns.schemas import CampaignCreate, TemplateCreate
 from carteiro.leads.models import Lead, LeadEmail
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
@@ -417,3 +417,34 @@ def test_variables_that_are_not_text_are_kept_by_an_edit(
     assert _saved_id(saved) == cid
     c, _ = _campaign(runtime, cid)
     assert c.variables == {"desconto": 10, "frete_gratis": True}
+
+
+def test_choosing_no_layout_drops_the_drafts_layout(
+    runtime: Runtime, principal: Principal, as_user: Callable[..., TestClient]
+) -> None:
+    with runtime.db.session() as session:
+        row = catalog.create_template(
+            session,
+            tenant_id=principal.tenant_id,
+            data=TemplateCreate(name="Marca", body="<div>Marca</div>{{ content }}"),
+        )
+        session.flush()
+        layout = row.id
+    operator = as_user("operator")
+    cid = _saved_id(
+        operator.post(
+            "/ui/campanhas/nova",
+            data=_form(operator, template_id=str(layout)),
+            follow_redirects=False,
+        )
+    )
+    c, variants = _campaign(runtime, cid)
+    assert c.template_id == layout and "Marca" in (variants[0].compiled_html or "")
+    edit = operator.get(f"/ui/campanhas/{cid}/editar")
+    assert f'<option value="{layout}" selected>' in edit.text
+    saved = operator.post(
+        f"/ui/campanhas/{cid}/editar", data=_form(operator, template_id=""), follow_redirects=False
+    )
+    assert _saved_id(saved) == cid
+    c, variants = _campaign(runtime, cid)
+    assert c.template_id is None and "Marca" not in (variants[0].compiled_html or "")

@@ -138,7 +138,9 @@ class CampaignUpdate(Strict):
     segment_id: RowId | None = None
     audience: Definition | None = None
     variants: list[VariantIn] | None = Field(default=None, min_length=1, max_length=5)
-    template_id: RowId | None = None
+    template_id: RowId | None = Field(
+        default=None, description="a layout; null drops the layout, leaving it out keeps it"
+    )
     from_email: str | None = Field(default=None, max_length=320)
     reply_to: str | None = Field(default=None, max_length=320)
     track: bool | None = None

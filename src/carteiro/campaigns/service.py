@@ -239,8 +239,11 @@ def update(
         raise Conflict(f"campaign {c.id} is {c.status}; pause it to edit", field="status")
     if data.name is not None:
         c.name = data.name
+    # An explicit null drops the layout; a field left out keeps it.
+    relayout = "template_id" in data.model_fields_set and data.template_id != c.template_id
     if data.template_id is not None:
         catalog.get_template(session, tenant_id=c.tenant_id, template_id=data.template_id)
+    if relayout:
         c.template_id = data.template_id
     if data.segment_id is not None or data.audience is not None:
         if c.status not in ("draft", "awaiting_approval", "scheduled"):
@@ -262,7 +265,7 @@ def update(
         c.track = data.track
     if data.variants is not None:
         _variants(session, c, data.variants)
-    elif data.template_id is not None:
+    elif relayout or data.template_id is not None:
         for i, v in enumerate(ledger.variants_of(session, c.id)):
             _compile(session, c, v, f"variants[{i}].content")
     if data.ab is not None:

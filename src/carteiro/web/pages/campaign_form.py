@@ -261,8 +261,8 @@ def preview_request(d: Draft, *, timezone: str) -> CampaignCreate:
 
 def update_request(d: Draft, *, timezone: str) -> CampaignUpdate:
     body = payload(d, timezone=timezone)
-    # A draft's "no layout" is left as it is (the service changes a layout, never drops it).
     kept = {k: v for k, v in body.items() if v is not None}
+    kept["template_id"] = body["template_id"]  # "no layout" drops the draft's layout
     kept["from_email"] = d.from_email  # "" goes back to any account of the pool
     kept["reply_to"] = d.reply_to  # "" drops it
     return CampaignUpdate.model_validate(kept)
