@@ -11,6 +11,7 @@ from carteiro.events.bus import (
     Bounced,
     Bus,
     EmailSettled,
+    RepliesArrived,
     ReplyRequested,
     Subscription,
     Unsubscribed,
@@ -30,6 +31,8 @@ SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
     Subscription(Clicked, campaign_engagement.on_tracked),
     # An opt-out through a campaign message's link, on that campaign's counters.
     Subscription(Unsubscribed, campaign_engagement.on_unsubscribed),
+    # A person's answer to a campaign message, on that campaign's ledger and counters.
+    Subscription(RepliesArrived, campaign_engagement.on_replies),
     # An inbox rule's `ai` responder: the message becomes the AI responder's durable job.
     Subscription(ReplyRequested, handoff.on_reply_requested),
     # A dispatch by e-mail follows its message to sent, failed or bounced.

@@ -12,7 +12,8 @@ from carteiro.campaigns.counters import Tally
 from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
-from carteiro.events.bus import Bounced, Unsubscribed
+from carteiro.events.bus import Bounced, RepliesArrived, Unsubscribed
+from carteiro.inbound.dbutil import chunks
 from carteiro.inbound.models import InboxMessage
 from carteiro.outbound.models import Email
 from carteiro.tracking.events import Clicked, Opened
@@ -145,6 +146,31 @@ def on_tracked(session: Session, event: Opened | Clicked) -> None:
         human=event.human,
         at=event.at,
     )
+
+
+def on_replies(session: Session, event: RepliesArrived) -> None:
+    """Marks the campaign recipients these replies answer (once each), as the sync stores
+    them: the counters and the `replied` segments follow every campaign, A/B or not."""
+    first = {r.in_reply_to: r.at for r in sorted(event.replies, key=lambda r: r.at)}
+    for piece in chunks(list(first)):
+        rows = session.execute(
+            select(R.id, R.campaign_id, Email.message_id)
+            .join(Email, Email.id == R.email_id)
+            .where(
+                Email.tenant_id == event.tenant_id,
+                Email.message_id.in_(piece),
+                R.replied_at.is_(None),
+            )
+        ).all()
+        for rid, campaign_id, message_id in rows:
+            record_engagement(
+                session,
+                campaign_id=campaign_id,
+                recipient_id=rid,
+                kind="replied",
+                human=True,
+                at=first[message_id],
+            )
 
 
 def collect_replies(session: Session, campaign: Campaign) -> int:

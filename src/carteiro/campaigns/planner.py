@@ -224,8 +224,9 @@ def step(session: Session, campaign: Campaign, *, settings: Settings, now: datet
         return False
     ledger.reconcile(session, campaign, now=now)
     if campaign.ab_enabled and status in ("testing", "awaiting_winner"):
-        # Replies decide reply-metric tests; this join reads the inbox since the start, so it
-        # runs only while a test is open.
+        # Replies decide reply-metric tests. The sync reports each reply as it is stored
+        # (`on_replies`); this join over the inbox since the start is a catch-up (replies a
+        # sync stored before it reported them), so it runs only while a test is open.
         engagement.collect_replies(session, campaign)
     session.refresh(campaign)
     why = guards.reason_to_pause(campaign)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy.orm import Session
@@ -31,6 +32,24 @@ class Unsubscribed:
     campaign_id: int | None
     email_id: int | None
     source: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One incoming message that answers `in_reply_to` (a Message-ID we may have sent)."""
+
+    inbox_message_id: int
+    in_reply_to: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RepliesArrived:
+    """A person's replies stored by one page of an inbox sync (bounces and automatic
+    answers such as out-of-office excluded)."""
+
+    tenant_id: int
+    replies: tuple[Reply, ...]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from carteiro.db.base import table_of
 from carteiro.db.types import utcnow
-from carteiro.events.bus import Bus
-from carteiro.inbound import bounces, leads_link, outgoing, threads
+from carteiro.events.bus import Bus, RepliesArrived, Reply
+from carteiro.inbound import bounces, leads_link, outgoing, rules, threads
 from carteiro.inbound.assign import PageThreads
 from carteiro.inbound.dbutil import allocate_ids, chunks
 from carteiro.inbound.models import (
@@ -212,14 +212,33 @@ def store_page(session: Session, ctx: Context, folder: InboxFolder, items: list[
     session.add_all([row for row, _, _ in rows])
     session.flush()
     _insert_children(session, ctx, page, rows, participants)
+    arrived: list[tuple[InboxMessage, ParsedMessage]] = []
     for row, fetched, _ in rows:
         if fetched is not None and row.direction == "in":
             bounces.process(session, row=row, parsed=fetched.parsed, bus=ctx.bus)
-            ctx.new_rows.append((row, fetched.parsed))
+            arrived.append((row, fetched.parsed))
+    ctx.new_rows.extend(arrived)
+    _publish_replies(session, ctx, arrived)
     session.flush()
     existing = {t.id for _, _, t in rows if t.id in page.existing}
     threads.recount(session, existing)
     return len(planned)
+
+
+def _publish_replies(
+    session: Session, ctx: Context, arrived: list[tuple[InboxMessage, ParsedMessage]]
+) -> None:
+    """Tells the domains that count replies (campaigns) which of the page's messages a person
+    wrote in answer to another; a bounce or an automatic answer is no reply."""
+    found: list[Reply] = []
+    for row, parsed in arrived:
+        answered = row.in_reply_to
+        if not answered or row.category != "normal":  # bounces and complaints are marked
+            continue
+        if rules.loop_reason(row, parsed, ctx.own_addresses) is None:
+            found.append(Reply(inbox_message_id=row.id, in_reply_to=answered, at=row.date))
+    if found:
+        ctx.bus.publish(session, RepliesArrived(tenant_id=ctx.tenant_id, replies=tuple(found)))
 
 
 def _count(page: PageThreads, rows: list[tuple[InboxMessage, Fetched | None, InboxThread]]) -> None:
