@@ -18,6 +18,7 @@ from carteiro.leads.worker import ingest_loop
 from carteiro.outbound.worker import Dispatcher
 from carteiro.responder.worker import responder_loop
 from carteiro.runtime import Runtime
+from carteiro.tracking.purge import purge_loop as tracking_purge_loop
 from carteiro.tracking.worker import tracking_loop
 from carteiro.webhooks.delivery import webhook_loop
 
@@ -36,6 +37,7 @@ LOOPS: tuple[Loop, ...] = (
     reminder_loop,
     campaign_loop,
     tracking_loop,
+    tracking_purge_loop,
     dispatch_loop,
     whatsapp_webhook_loop,
     dispatch_purge_loop,

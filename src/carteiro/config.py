@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     tracking_poll_interval: float = Field(
         1.0, gt=0, validation_alias=_env("CARTEIRO_TRACKING_POLL_INTERVAL")
     )
+    # Raw hits (User-Agent, network hash) are kept this long; campaign counters stay. 0 keeps
+    # them forever.
+    tracking_retention_days: float = Field(
+        365.0, ge=0, validation_alias=_env("CARTEIRO_TRACKING_RETENTION_DAYS")
+    )
 
     # The web console: people's sessions, login throttling, the first-run setup link.
     session_hours: float = Field(168.0, gt=0, validation_alias=_env("CARTEIRO_SESSION_HOURS"))
