@@ -41,6 +41,24 @@ async def run_every(
             await wait_or_stop(stop, interval)
 
 
+async def run_in_thread_every(
+    stop: asyncio.Event,
+    interval: float,
+    job: Callable[[], object],
+    *,
+    error: str,
+    logger: logging.Logger = log,
+) -> None:
+    """`run_every` for a blocking job (a purge, a sweep) run on a thread, one round per
+    `interval`."""
+
+    async def round_() -> bool:
+        await asyncio.to_thread(job)
+        return False
+
+    await run_every(stop, interval, round_, error=error, logger=logger)
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Exponential delays from `base` seconds, doubling per attempt up to `cap`, with equal

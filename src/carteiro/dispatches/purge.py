@@ -10,7 +10,7 @@ from datetime import datetime
 from carteiro.db import leases
 from carteiro.db.types import utcnow
 from carteiro.dispatches import inbox, service
-from carteiro.loops import run_every
+from carteiro.loops import run_in_thread_every
 from carteiro.runtime import Runtime
 
 log = logging.getLogger("carteiro.dispatches")
@@ -35,9 +35,10 @@ async def purge_loop(
     runtime: Runtime, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow
 ) -> None:
     owner = leases.worker_id()
-
-    async def round() -> bool:
-        await asyncio.to_thread(purge_once, runtime, now=clock(), owner=owner)
-        return False
-
-    await run_every(stop, INTERVAL, round, error="dead-letter purge failed", logger=log)
+    await run_in_thread_every(
+        stop,
+        INTERVAL,
+        lambda: purge_once(runtime, now=clock(), owner=owner),
+        error="dead-letter purge failed",
+        logger=log,
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from carteiro.db import leases
 from carteiro.db.results import dml
 from carteiro.db.types import utcnow
-from carteiro.loops import run_every
+from carteiro.loops import run_in_thread_every
 from carteiro.runtime import Runtime
 from carteiro.tracking.models import TrackingHit
 
@@ -66,9 +66,10 @@ async def purge_loop(
     runtime: Runtime, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow
 ) -> None:
     owner = leases.worker_id()
-
-    async def round() -> bool:
-        await asyncio.to_thread(purge_once, runtime, now=clock(), owner=owner)
-        return False
-
-    await run_every(stop, INTERVAL, round, error="tracking hit purge failed", logger=log)
+    await run_in_thread_every(
+        stop,
+        INTERVAL,
+        lambda: purge_once(runtime, now=clock(), owner=owner),
+        error="tracking hit purge failed",
+        logger=log,
+    )
