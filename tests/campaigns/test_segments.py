@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from carteiro.campaigns import catalog, segments
 from carteiro.campaigns.schemas import SegmentCreate
+from carteiro.db.types import utcnow
 from carteiro.errors import Conflict, InvalidInput
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
@@ -129,3 +130,14 @@ def test_saved_segments_have_unique_names(runtime: Runtime, principal: Principal
         catalog.create_segment(session, tenant_id=principal.tenant_id, data=data)
     with runtime.db.session() as session, pytest.raises(Conflict):
         catalog.create_segment(session, tenant_id=principal.tenant_id, data=data)
+
+
+def test_an_unparsed_definition_raises_instead_of_selecting_everyone(runtime: Runtime) -> None:
+    """A definition that skipped validation must not fall through to "every lead"."""
+    with runtime.db.session() as session, pytest.raises(TypeError, match="parsed segment"):
+        segments.where(
+            session,
+            tenant_id=1,
+            definition={"kind": "rules", "rule": {"type": "tag", "tag": "vip"}},
+            now=utcnow(),
+        )

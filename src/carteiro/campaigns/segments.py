@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from carteiro.campaigns.models import CampaignRecipient
@@ -190,7 +190,8 @@ def where(
         return and_(base, Lead.lead_id.in_(definition.lead_ids))
     if isinstance(definition, RulesDefinition):
         return and_(base, _compile(session, definition.rule, f"{path}.rule", 1, now))
-    return and_(base, true())
+    # Never "everyone": an unparsed definition reaching here is a bug, not an audience.
+    raise TypeError(f"a parsed segment definition is needed, not {type(definition).__name__}")
 
 
 def mailable() -> ColumnElement[bool]:
