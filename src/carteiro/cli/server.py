@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from carteiro import wiring
+from carteiro import heap, wiring
 from carteiro.accounts import service as accounts
 from carteiro.cli.common import (
     check_schema,
@@ -119,6 +119,7 @@ def serve(
             markup=False,
         )
         out.file.flush()
+        heap.freeze_startup_objects()
         received = _run_until_signal(server)
         if not server.started and not received:
             fail(f"the server did not start on {host}:{port}; see the log above")
@@ -222,6 +223,7 @@ def worker(
             safe_url(settings.database_url),
             concurrency or settings.worker_concurrency,
         )
+        heap.freeze_startup_objects()
         asyncio.run(_run_worker(runtime, concurrency))
         log.info("carteiro worker stopped")
 
