@@ -119,7 +119,7 @@ def serve(
             markup=False,
         )
         out.file.flush()
-        heap.freeze_startup_objects()
+        heap.tune_collector()
         received = _run_until_signal(server)
         if not server.started and not received:
             fail(f"the server did not start on {host}:{port}; see the log above")
@@ -223,7 +223,7 @@ def worker(
             safe_url(settings.database_url),
             concurrency or settings.worker_concurrency,
         )
-        heap.freeze_startup_objects()
+        heap.tune_collector()
         asyncio.run(_run_worker(runtime, concurrency))
         log.info("carteiro worker stopped")
 
