@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from carteiro import heap, wiring
+from carteiro import interpreter, wiring
 from carteiro.accounts import service as accounts
 from carteiro.cli.common import (
     check_schema,
@@ -119,7 +119,7 @@ def serve(
             markup=False,
         )
         out.file.flush()
-        heap.tune_collector()
+        interpreter.tune()
         received = _run_until_signal(server)
         if not server.started and not received:
             fail(f"the server did not start on {host}:{port}; see the log above")
@@ -223,7 +223,7 @@ def worker(
             safe_url(settings.database_url),
             concurrency or settings.worker_concurrency,
         )
-        heap.tune_collector()
+        interpreter.tune()
         asyncio.run(_run_worker(runtime, concurrency))
         log.info("carteiro worker stopped")
 

@@ -1,15 +1,16 @@
-"""The collector's settings for long-running processes: start-up objects frozen, the rest still
-collected."""
+"""Interpreter settings for long-running processes: start-up objects frozen, the rest still
+collected, the GIL handed over sooner."""
 
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from carteiro import heap
+from carteiro import interpreter
 
 
 class Node:
@@ -19,12 +20,13 @@ class Node:
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    threshold = gc.get_threshold()
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
         yield
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
 
 
 @pytest.mark.usefixtures("restored")
@@ -32,9 +34,10 @@ def test_objects_alive_at_start_up_are_frozen_and_later_cycles_still_collected()
     early = Node()
     early.other = Node()
     early.other.other = early
-    frozen = heap.tune_collector()
+    frozen = interpreter.tune()
     assert frozen == gc.get_freeze_count() > 1000
-    assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
+    assert gc.get_threshold()[0] == interpreter.YOUNG_THRESHOLD
+    assert sys.getswitchinterval() == pytest.approx(interpreter.SWITCH_INTERVAL)
     # A cycle made after start-up is still reclaimed...
     late = Node()
     late.other = Node()
