@@ -1,5 +1,5 @@
-"""Interpreter settings for long-running processes: start-up objects frozen, the rest still
-collected, the GIL handed over sooner."""
+"""Interpreter settings of `carteiro serve`: start-up objects frozen, the rest still collected,
+the GIL handed over sooner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Interpreter settings for long-running processes (`serve`, `worker`): collector and GIL."""
+"""Interpreter settings for `carteiro serve`, where requests wait on the event loop."""
 
 from __future__ import annotations
 

@@ -223,7 +223,6 @@ def worker(
             safe_url(settings.database_url),
             concurrency or settings.worker_concurrency,
         )
-        interpreter.tune()
         asyncio.run(_run_worker(runtime, concurrency))
         log.info("carteiro worker stopped")
 
