@@ -8,6 +8,7 @@ from carteiro.campaigns import engagement as campaign_engagement
 from carteiro.config import Settings
 from carteiro.dispatches import follow
 from carteiro.events.bus import (
+    BatchSubscription,
     Bounced,
     Bus,
     EmailSettled,
@@ -22,13 +23,13 @@ from carteiro.runtime import Runtime
 from carteiro.tracking.events import Clicked, Opened
 
 # Every reaction across domains, in one list the import map can see.
-SUBSCRIPTIONS: tuple[Subscription[Any], ...] = (
+SUBSCRIPTIONS: tuple[Subscription[Any] | BatchSubscription[Any], ...] = (
     Subscription(Bounced, suppression.on_bounce),
     # The campaign that mailed the address counts it (its guards read the counters).
     Subscription(Bounced, campaign_engagement.on_bounce),
     # Opens and clicks the tracker classified, on the campaign's ledger and counters.
-    Subscription(Opened, campaign_engagement.on_tracked),
-    Subscription(Clicked, campaign_engagement.on_tracked),
+    BatchSubscription(Opened, campaign_engagement.on_tracked),
+    BatchSubscription(Clicked, campaign_engagement.on_tracked),
     # An opt-out through a campaign message's link, on that campaign's counters.
     Subscription(Unsubscribed, campaign_engagement.on_unsubscribed),
     # A person's answer to a campaign message, on that campaign's ledger and counters.

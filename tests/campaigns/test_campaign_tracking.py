@@ -4,6 +4,7 @@ click of a recipient counted on its ledger row and the campaign's counters."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
@@ -11,13 +12,14 @@ from email.parser import BytesParser
 
 import httpx
 from campkit import add_leads, campaign, ledger, make_campaign, schedule, tick
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from carteiro.db.types import utcnow
 from carteiro.outbound.models import Email
 from carteiro.runtime import Runtime
 from carteiro.tenancy.service import Principal
 from carteiro.tracking import service as tracking
+from carteiro.tracking.models import TrackingHit
 
 LINK = "https://loja.exemplo.com.br/oferta?a=1&amp;b=2#topo"
 BODY = (
@@ -94,3 +96,61 @@ def test_a_campaign_with_tracking_off_sends_its_links_as_written(
     assert row.email_id is not None
     html = _html(runtime, row.email_id)
     assert "/t/" not in html and LINK in html and "o.gif" not in html
+
+
+def test_one_sweep_counts_each_recipients_hits_on_its_own_ledger_row(
+    runtime: Runtime, principal: Principal, http_base: str
+) -> None:
+    add_leads(
+        runtime,
+        principal.tenant_id,
+        [
+            {"nome": "Padaria Sol", "email": "ana@sol.com"},
+            {"nome": "Café Lua", "email": "bia@lua.com"},
+        ],
+    )
+    cid = make_campaign(
+        runtime, principal, track=True, variants=[{"subject": "Oferta", "content": BODY}]
+    )
+    schedule(runtime, principal, cid)
+    tick(runtime, rounds=3)
+    first, second = ledger(runtime, cid)
+    assert first.email_id is not None and second.email_id is not None
+    paths = []
+    for row, with_click in ((first, True), (second, False)):
+        assert row.email_id is not None
+        html = _html(runtime, row.email_id)
+        pixel = re.search(r'src="[^"]+/t/([^"/]+/o\.gif)"', html)
+        click = re.search(r'href="[^"]+/t/([^"/]+/0)"', html)
+        assert pixel and click, html
+        paths += [pixel.group(1), *([click.group(1)] if with_click else [])]
+    with httpx.Client(base_url=http_base, headers={"User-Agent": HUMAN}) as client:
+        assert [client.get("/t/" + p, follow_redirects=False).status_code for p in paths] == [
+            200,
+            307,
+            200,
+        ]
+
+    later = utcnow() + timedelta(minutes=1)
+    deadline = utcnow() + timedelta(seconds=10)
+    with runtime.db.session() as session:
+        written = session.scalar(select(func.count()).select_from(TrackingHit))
+    while written < 3 and utcnow() < deadline:  # hits are written after the response
+        time.sleep(0.05)
+        with runtime.db.session() as session:
+            written = session.scalar(select(func.count()).select_from(TrackingHit))
+    assert written == 3
+    # All three in one sweep: the campaigns of both messages looked up together.
+    with runtime.db.session() as session:
+        assert (
+            tracking.classify_pending(
+                session, bus=runtime.bus, owner="test", now=later, settle_seconds=0
+            )
+            == 3
+        )
+
+    first, second = ledger(runtime, cid)
+    assert first.first_human_open_at is not None and first.first_click_at is not None
+    assert second.first_human_open_at is not None and second.first_click_at is None
+    c = campaign(runtime, cid)
+    assert (c.opened_unique, c.opened_human_unique, c.clicked_unique) == (2, 2, 1)

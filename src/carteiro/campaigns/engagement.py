@@ -130,22 +130,31 @@ def on_unsubscribed(session: Session, event: Unsubscribed) -> None:
     tally.write(session, campaign_id=event.campaign_id, at=utcnow())
 
 
-def on_tracked(session: Session, event: Opened | Clicked) -> None:
-    """A classified open or click of a campaign message, counted on its ledger row. Anonymous
-    hits carry no message, so they count only in tracking's own numbers."""
-    if event.email_id is None:
+def on_tracked(session: Session, events: list[Opened | Clicked]) -> None:
+    """Classified opens and clicks of campaign messages, counted on their ledger rows (the
+    campaigns of a sweep's messages found in one query). Anonymous hits carry no message,
+    so they count only in tracking's own numbers."""
+    emails = {e.email_id for e in events if e.email_id is not None}
+    if not emails:
         return
-    campaign_id = session.scalar(select(R.campaign_id).where(R.email_id == event.email_id))
-    if campaign_id is None:
-        return
-    record_engagement(
-        session,
-        campaign_id=campaign_id,
-        email_id=event.email_id,
-        kind="opened" if isinstance(event, Opened) else "clicked",
-        human=event.human,
-        at=event.at,
-    )
+    campaigns = {
+        email_id: campaign_id
+        for email_id, campaign_id in session.execute(
+            select(R.email_id, R.campaign_id).where(R.email_id.in_(emails))
+        )
+    }
+    for event in events:
+        campaign_id = campaigns.get(event.email_id) if event.email_id is not None else None
+        if campaign_id is None:
+            continue
+        record_engagement(
+            session,
+            campaign_id=campaign_id,
+            email_id=event.email_id,
+            kind="opened" if isinstance(event, Opened) else "clicked",
+            human=event.human,
+            at=event.at,
+        )
 
 
 def on_replies(session: Session, event: RepliesArrived) -> None:

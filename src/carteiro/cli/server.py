@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from carteiro import wiring
+from carteiro import interpreter, wiring
 from carteiro.accounts import service as accounts
 from carteiro.cli.common import (
     check_schema,
@@ -119,6 +119,7 @@ def serve(
             markup=False,
         )
         out.file.flush()
+        interpreter.tune()
         received = _run_until_signal(server)
         if not server.started and not received:
             fail(f"the server did not start on {host}:{port}; see the log above")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 E = TypeVar("E")
 Handler = Callable[[Session, Any], None]
+BatchHandler = Callable[[Session, list[Any]], None]
 
 
 @dataclass(frozen=True)
@@ -82,21 +83,60 @@ class Subscription(Generic[E]):
     handler: Callable[[Session, E], None]
 
 
+@dataclass(frozen=True)
+class BatchSubscription(Generic[E]):
+    """`handler(session, events)` runs once for the events of `event_type` published together
+    (`Bus.publish_many`), in their order: one query for a batch instead of one per event."""
+
+    event_type: type[E]
+    handler: Callable[[Session, list[E]], None]
+
+
 class Bus:
     """One process's subscribers, given by the composition root (`carteiro.wiring`): the
     publisher sees only this object, never the domains that react."""
 
-    def __init__(self, subscriptions: Iterable[Subscription[Any]] = ()) -> None:
-        self._handlers: dict[type, list[Handler]] = {}
+    def __init__(
+        self, subscriptions: Iterable[Subscription[Any] | BatchSubscription[Any]] = ()
+    ) -> None:
+        self._handlers: dict[type, list[BatchHandler]] = {}
+        # Each subscriber in its batch form, one per subscriber whatever the types it takes,
+        # so that a subscriber of two types gets them interleaved as published.
+        self._batch_forms: dict[Callable[..., None], BatchHandler] = {}
         for s in subscriptions:
-            self.subscribe(s.event_type, s.handler)
+            if isinstance(s, BatchSubscription):
+                self.subscribe_batch(s.event_type, s.handler)
+            else:
+                self.subscribe(s.event_type, s.handler)
 
     def subscribe(self, event_type: type[E], handler: Callable[[Session, E], None]) -> None:
+        def each(session: Session, events: list[E]) -> None:
+            for event in events:
+                handler(session, event)
+
+        self._add(event_type, self._batch_forms.setdefault(handler, each))
+
+    def subscribe_batch(
+        self, event_type: type[E], handler: Callable[[Session, list[E]], None]
+    ) -> None:
+        self._add(event_type, self._batch_forms.setdefault(handler, handler))
+
+    def _add(self, event_type: type, handler: BatchHandler) -> None:
         handlers = self._handlers.setdefault(event_type, [])
         if handler not in handlers:
             handlers.append(handler)
 
     def publish(self, session: Session, event: object) -> None:
         """Runs each subscriber in the publisher's transaction, in the order they were given."""
-        for handler in list(self._handlers.get(type(event), ())):
-            handler(session, event)
+        self.publish_many(session, [event])
+
+    def publish_many(self, session: Session, events: Sequence[object]) -> None:
+        """`publish` of several events at once: each subscriber runs once with all of its
+        events, in the order they were published (a subscriber of two types gets both
+        interleaved), before the next subscriber; for one event, as `publish`."""
+        given: dict[BatchHandler, list[object]] = {}
+        for event in events:
+            for handler in tuple(self._handlers.get(type(event), ())):
+                given.setdefault(handler, []).append(event)
+        for handler, mine in given.items():
+            handler(session, mine)

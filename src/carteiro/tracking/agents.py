@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Gmail fetches every image through its proxy when the message is opened (or prefetched).
 _GMAIL = re.compile(r"GoogleImageProxy", re.I)
@@ -24,6 +25,8 @@ _BOTS = re.compile(
 )
 
 
+# Cached: a sweep judges thousands of hits from a handful of agents, three searches each.
+@lru_cache(maxsize=4096)
 def classify_agent(user_agent: str | None, *, kind: str) -> tuple[str, str] | None:
     """(class, reason) when the User-Agent alone tells a machine; None when it looks human."""
     agent = (user_agent or "").strip()

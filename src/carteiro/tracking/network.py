@@ -36,7 +36,7 @@ def network_hash(settings: Settings, address: str | None) -> str | None:
     """16 hex digits naming the network (same network, same value; the address is not kept)."""
     if not address:
         return None
-    return _hashed(_key(settings.secret_key, Path(settings.data_dir)), address)
+    return _hashed(_key(settings.secret_key, settings.data_dir), address)
 
 
 @lru_cache(maxsize=65536)

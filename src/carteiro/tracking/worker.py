@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from carteiro.db import leases as leader
 from carteiro.db.leases import worker_id
-from carteiro.loops import run_every
+from carteiro.loops import run_every, wait_or_stop
 from carteiro.runtime import Runtime
 from carteiro.tracking import service
 
@@ -33,7 +34,14 @@ async def tracking_loop(runtime: Runtime, stop: asyncio.Event) -> None:
         return done >= BATCH
 
     async def sweep() -> bool:
-        return await asyncio.to_thread(once)
+        started = time.monotonic()
+        busy = await asyncio.to_thread(once)
+        if busy:
+            # A backlog: before the next sweep, leave the process as long as this one took.
+            # Back to back, sweeps held the GIL and SQLite's one write lock nearly all the
+            # time, and the event loop and the hits' writer queued behind them.
+            await wait_or_stop(stop, time.monotonic() - started)
+        return busy
 
     await run_every(
         stop,
