@@ -29,7 +29,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -99,8 +98,10 @@ async def _load(base: str, path: str, bodies: list[bytes], connections: int) -> 
     host, port = base.removeprefix("http://").split(":")
     pool = [HttpConnection(host, int(port)) for _ in range(connections)]
     await asyncio.gather(*(c.open() for c in pool))
-    requests = [(raw, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)})
-                for raw in bodies]
+    requests = [
+        (raw, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)})
+        for raw in bodies
+    ]
     latencies: list[float] = []
     errors = 0
     todo = iter(requests)
@@ -140,8 +141,16 @@ def client_main(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def run_client(base: str, path: str, wamids: list[str], batch: int, connections: int) -> dict[str, Any]:
-    spec = {"base": base, "path": path, "wamids": wamids, "batch": batch, "connections": connections}
+def run_client(
+    base: str, path: str, wamids: list[str], batch: int, connections: int
+) -> dict[str, Any]:
+    spec = {
+        "base": base,
+        "path": path,
+        "wamids": wamids,
+        "batch": batch,
+        "connections": connections,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
     try:
@@ -282,7 +291,9 @@ def _scalar(stack: ServeProcess, sql: str, **params: Any) -> Any:
         engine.dispose()
 
 
-def processed(stack: ServeProcess, after_id: int, wamids: list[str], timeout: float) -> dict[str, Any]:
+def processed(
+    stack: ServeProcess, after_id: int, wamids: list[str], timeout: float
+) -> dict[str, Any]:
     """Waits for the loop to apply every stored body past `after_id`; then the span from the
     first one received to the last one processed, and the dispatches confirmed."""
     from datetime import datetime
@@ -299,8 +310,7 @@ def processed(stack: ServeProcess, after_id: int, wamids: list[str], timeout: fl
         time.sleep(0.25)
     first, last, bodies = _scalar(
         stack,
-        "SELECT min(received_at), max(processed_at), count(*) FROM whatsapp_webhooks "
-        "WHERE id > :a",
+        "SELECT min(received_at), max(processed_at), count(*) FROM whatsapp_webhooks WHERE id > :a",
         a=after_id,
     )
 
@@ -320,7 +330,19 @@ def processed(stack: ServeProcess, after_id: int, wamids: list[str], timeout: fl
     return {"bodies": bodies, "left": left, "span": span, "confirmed": confirmed}
 
 
-def run_carteiro(db: str, phases: list[tuple[str, int, int]], connections: int) -> list[dict[str, Any]]:
+def profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=DIR, py-spy samples the server while the POSTs arrive (raw stacks)."""
+    folder = os.environ.get("BENCH_PYSPY")
+    if not folder:
+        return None
+    out = Path(folder) / f"{name}.txt"
+    spy = [str(Path(PY).parent / "py-spy"), "record", "-p", str(pid), "-r", "100", "--gil"]
+    return subprocess.Popen([*spy, "--format", "raw", "-o", str(out)], stderr=subprocess.DEVNULL)
+
+
+def run_carteiro(
+    db: str, phases: list[tuple[str, int, int]], connections: int
+) -> list[dict[str, Any]]:
     with ServeProcess(db) as stack:
         number_id, wamids = seed(stack, sum(n for _, n, _ in phases))
         path = f"/webhooks/whatsapp/cloud/{number_id}"
@@ -330,7 +352,11 @@ def run_carteiro(db: str, phases: list[tuple[str, int, int]], connections: int) 
             used += statuses
             (after_id,) = _scalar(stack, "SELECT coalesce(max(id), 0) FROM whatsapp_webhooks")
             before = cpu_seconds(stack.proc.pid)
+            spy = profile(stack.proc.pid, f"{db}-{batch}")
             r = run_client(stack.base, path, mine, batch, connections)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             r["cpu_ms"] = (cpu_seconds(stack.proc.pid) - before) / max(1, r["posts"]) * 1000
             r.update(processed(stack, after_id, mine, timeout=300))
             r["stored"] = r["bodies"]

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from carteiro import __version__, background
 from carteiro.api import deps, errors, routers
 from carteiro.api.body_limit import BodyLimit, RouteLimit
-from carteiro.api.routers import tracking
+from carteiro.api.routers import tracking, whatsapp
 from carteiro.config import Settings
 from carteiro.runtime import Runtime
 from carteiro.web import errors as web_errors
@@ -90,8 +90,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
         from carteiro.api.oauth import oauth_routes
 
         app.router.routes.extend(oauth_routes(runtime))
-    # First, so tracking hits (the busiest public URL) skip the scan of every other route.
-    app.router.routes.insert(0, tracking.HIT_ROUTE)
+    # First, so tracking hits and provider webhooks (the busiest public URLs) skip the scan of
+    # every other route.
+    app.router.routes[:0] = [tracking.HIT_ROUTE, whatsapp.WEBHOOK_ROUTE]
     # Added last, so it wraps everything else: no handler (and no authentication) reads a body
     # past its limit.
     public = runtime.settings.public_url or ""
