@@ -367,7 +367,7 @@ def run_carteiro(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--posts", type=int, default=6000, help="statuses per phase")
+    parser.add_argument("--posts", type=int, default=3000, help="POSTs per phase")
     parser.add_argument("--batch", type=int, default=10, help="statuses per POST, batched phase")
     parser.add_argument("--connections", type=int, default=32)
     # Internal: the load client and the peer run as processes of their own.
@@ -381,9 +381,12 @@ def main() -> None:
     if args.peer:
         return peer_main(args)
 
-    phases = [("1 per POST", args.posts, 1), (f"{args.batch} per POST", args.posts, args.batch)]
+    phases = [
+        ("1 per POST", args.posts, 1),
+        (f"{args.batch} per POST", args.posts * args.batch, args.batch),
+    ]
     print(
-        f"Status webhooks: {args.posts} statuses per phase, {args.connections} connections; "
+        f"Status webhooks: {args.posts} POSTs per phase, {args.connections} connections; "
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )

@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
-from carteiro.db import leases
+from carteiro.db import leases, upsert
 from carteiro.db.claims import claim_rows
 from carteiro.db.types import utcnow
 from carteiro.dispatches import contact, lifecycle, metrics, results
-from carteiro.dispatches.models import Disparo, DoNotContact
+from carteiro.dispatches.models import Disparo, DisparoEvent, DoNotContact
 from carteiro.leads.models import LeadTelefone
 from carteiro.leads.normalize import normalise_phone
 from carteiro.loops import run_every
@@ -62,6 +64,26 @@ def _find(
     return d
 
 
+def _key(ev: events.StatusEvent) -> str:
+    return f"{ev.message_id}:{ev.status}:{ev.error_code or ''}"
+
+
+def _detail(ev: events.StatusEvent) -> dict[str, Any]:
+    return {"status": ev.status, "message_id": ev.message_id, "code": ev.error_code}
+
+
+def _first_time(session: Session, d: Disparo, ev: events.StatusEvent, fresh: Fresh | None) -> bool:
+    """Whether this status is news for the dispatch: recorded now, or among the batch's new
+    records (each of those counts once, so a status repeated in the batch applies once)."""
+    pair = (d.disparo_id, _key(ev))
+    if fresh is not None and pair in fresh.recorded:
+        fresh.recorded.discard(pair)
+        return True
+    if fresh is not None and pair in fresh.attempted:
+        return False  # recorded before, by this batch or an earlier one: a redelivery
+    return lifecycle.record(session, d, f"wa_{ev.status}", _detail(ev), dedupe_key=_key(ev))
+
+
 def apply_status(
     session: Session,
     *,
@@ -69,14 +91,11 @@ def apply_status(
     ev: events.StatusEvent,
     settings: Settings,
     known: Known | None = None,
+    fresh: Fresh | None = None,
 ) -> None:
     d = _find(session, tenant_id, ev, known)
-    if d is None:
+    if d is None or not _first_time(session, d, ev, fresh):
         return
-    key = f"{ev.message_id}:{ev.status}:{ev.error_code or ''}"
-    detail = {"status": ev.status, "message_id": ev.message_id, "code": ev.error_code}
-    if not lifecycle.record(session, d, f"wa_{ev.status}", detail, dedupe_key=key):
-        return  # a redelivery
     if d.provider_message_id is None and d.status == "pendente":
         # The webhook that settles an ambiguous attempt: the message did leave.
         lifecycle.mark_sent(
@@ -209,12 +228,66 @@ def _known(session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Eve
     }
 
 
+@dataclass
+class Fresh:
+    """The batch's status records, written in one statement before the batch is applied:
+    `attempted` the (dispatch, dedupe key) pairs written, `recorded` those that were new (an
+    attempted pair not recorded is a redelivery)."""
+
+    attempted: set[tuple[int, str]] = field(default_factory=set)
+    recorded: set[tuple[int, str]] = field(default_factory=set)
+
+
+# Rows per INSERT of status records (well under either database's parameter limit).
+RECORD_CHUNK = 1000
+
+
+def _record_all(
+    session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Event]]], known: Known
+) -> Fresh:
+    """Every status of the batch for a known dispatch recorded at once (INSERT … ON CONFLICT
+    DO NOTHING RETURNING): one statement per status was most of the processing's cost, and on
+    PostgreSQL a round trip each."""
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    now = utcnow()
+    for row, evs in parsed:
+        for ev in evs:
+            if not isinstance(ev, events.StatusEvent):
+                continue
+            d = known.get((row.tenant_id, ev.message_id))
+            if d is not None:
+                rows.setdefault(
+                    (d.disparo_id, _key(ev)),
+                    {
+                        "tenant_id": d.tenant_id,
+                        "disparo_id": d.disparo_id,
+                        "kind": f"wa_{ev.status}",
+                        "detail": _detail(ev),
+                        "dedupe_key": _key(ev),
+                        "created_at": now,
+                    },
+                )
+    fresh = Fresh(attempted=set(rows))
+    # In key order, so two processes recording the same statuses lock them in the same order.
+    ordered = [rows[k] for k in sorted(rows)]
+    for start in range(0, len(ordered), RECORD_CHUNK):
+        stmt = (
+            upsert.insert(session, DisparoEvent)
+            .values(ordered[start : start + RECORD_CHUNK])
+            .on_conflict_do_nothing(index_elements=["disparo_id", "dedupe_key"])
+            .returning(DisparoEvent.disparo_id, DisparoEvent.dedupe_key)
+        )
+        fresh.recorded.update((int(i), str(k)) for i, k in session.execute(stmt))
+    return fresh
+
+
 def process(
     session: Session,
     row: WhatsAppWebhook,
     settings: Settings,
     parsed: list[events.Event] | None = None,
     known: Known | None = None,
+    fresh: Fresh | None = None,
 ) -> None:
     if parsed is None:
         parsed = _parse(row)
@@ -222,7 +295,9 @@ def process(
             return
     for ev in parsed:
         if isinstance(ev, events.StatusEvent):
-            apply_status(session, tenant_id=row.tenant_id, ev=ev, settings=settings, known=known)
+            apply_status(
+                session, tenant_id=row.tenant_id, ev=ev, settings=settings, known=known, fresh=fresh
+            )
         elif isinstance(ev, events.InboundEvent):
             apply_inbound(session, row=row, ev=ev, settings=settings)
         else:
@@ -259,10 +334,17 @@ def process_batch(runtime: Runtime, *, worker_id: str, limit: int = BATCH) -> in
         parsed = [(row, _parse(row)) for row in rows]
         readable = [(row, evs) for row, evs in parsed if evs is not None]
         known = _known(session, readable)
-        for row, evs in parsed:
-            if evs is not None:
-                process(session, row, runtime.settings, evs, known)
-            row.processed_at, row.lease_owner, row.lease_until = utcnow(), None, None
+        fresh = _record_all(session, readable, known)
+        for row, evs in readable:
+            process(session, row, runtime.settings, evs, known, fresh)
+        # One statement for the batch (an ORM update was one row each); the unreadable ones
+        # carry their error through the session's flush.
+        session.execute(
+            update(WhatsAppWebhook)
+            .where(WhatsAppWebhook.id.in_(ids), WhatsAppWebhook.lease_owner == worker_id)
+            .values(processed_at=utcnow(), lease_owner=None, lease_until=None),
+            execution_options={"synchronize_session": False},
+        )
     return len(ids)
 
 
