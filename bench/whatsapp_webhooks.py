@@ -359,6 +359,8 @@ def run_carteiro(
                 spy.wait(60)
             r["cpu_ms"] = (cpu_seconds(stack.proc.pid) - before) / max(1, r["posts"]) * 1000
             r.update(processed(stack, after_id, mine, timeout=300))
+            # Until the last status is applied: the processing that trails the POSTs included.
+            r["cpu_status_ms"] = (cpu_seconds(stack.proc.pid) - before) / statuses * 1000
             r["stored"] = r["bodies"]
             results.append(r)
         return results
@@ -398,16 +400,18 @@ def main() -> None:
     print(
         f"{'contender':<26}{'phase':>12}{'POST/s':>9}{'status/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'CPU ms/POST':>12}{'errors':>7}{'stored':>8}{'processed/s':>12}{'confirmed':>10}"
+        f"{'CPU ms/status':>14}"
     )
     for name, results in rows:
         for (phase, statuses, batch), r in zip(phases, results, strict=True):
             rate = r["posts"] / r["seconds"]
             done = f"{statuses / r['span']:.0f}" if "span" in r else "-"
             confirmed = f"{r['confirmed']}" if "confirmed" in r else "-"
+            whole = f"{r['cpu_status_ms']:.2f}" if "cpu_status_ms" in r else "-"
             print(
                 f"{name:<26}{phase:>12}{rate:>9.0f}{rate * batch:>10.0f}{r['p50_ms']:>8.1f}"
                 f"{r['p99_ms']:>8.1f}{r['cpu_ms']:>12.2f}{r['errors']:>7}{r['stored']:>8}"
-                f"{done:>12}{confirmed:>10}"
+                f"{done:>12}{confirmed:>10}{whole:>14}"
             )
     peer = rows[0][1]
     for name, results in rows[1:]:
