@@ -354,11 +354,11 @@ def run_carteiro(
             before = cpu_seconds(stack.proc.pid)
             spy = profile(stack.proc.pid, f"{db}-{batch}")
             r = run_client(stack.base, path, mine, batch, connections)
+            r["cpu_ms"] = (cpu_seconds(stack.proc.pid) - before) / max(1, r["posts"]) * 1000
+            r.update(processed(stack, after_id, mine, timeout=300))
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
-            r["cpu_ms"] = (cpu_seconds(stack.proc.pid) - before) / max(1, r["posts"]) * 1000
-            r.update(processed(stack, after_id, mine, timeout=300))
             # Until the last status is applied: the processing that trails the POSTs included.
             r["cpu_status_ms"] = (cpu_seconds(stack.proc.pid) - before) / statuses * 1000
             r["stored"] = r["bodies"]

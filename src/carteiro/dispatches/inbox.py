@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
 from carteiro.db import leases, upsert
+from carteiro.db.base import table_of
 from carteiro.db.claims import claim_rows
 from carteiro.db.types import utcnow
 from carteiro.dispatches import contact, lifecycle, metrics, results
@@ -238,10 +239,6 @@ class Fresh:
     recorded: set[tuple[int, str]] = field(default_factory=set)
 
 
-# Rows per INSERT of status records (well under either database's parameter limit).
-RECORD_CHUNK = 1000
-
-
 def _record_all(
     session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Event]]], known: Known
 ) -> Fresh:
@@ -268,16 +265,19 @@ def _record_all(
                     },
                 )
     fresh = Fresh(attempted=set(rows))
+    if not rows:
+        return fresh
     # In key order, so two processes recording the same statuses lock them in the same order.
-    ordered = [rows[k] for k in sorted(rows)]
-    for start in range(0, len(ordered), RECORD_CHUNK):
-        stmt = (
-            upsert.insert(session, DisparoEvent)
-            .values(ordered[start : start + RECORD_CHUNK])
-            .on_conflict_do_nothing(index_elements=["disparo_id", "dedupe_key"])
-            .returning(DisparoEvent.disparo_id, DisparoEvent.dedupe_key)
-        )
-        fresh.recorded.update((int(i), str(k)) for i, k in session.execute(stmt))
+    # One compiled single-row statement, sent as multi-row batches by the driver layer
+    # ("insertmanyvalues"): a `.values(list)` was compiled anew for every batch.
+    table = table_of(DisparoEvent)
+    stmt = (
+        upsert.insert(session, table)
+        .on_conflict_do_nothing(index_elements=["disparo_id", "dedupe_key"])
+        .returning(table.c.disparo_id, table.c.dedupe_key)
+    )
+    found = session.connection().execute(stmt, [rows[k] for k in sorted(rows)])
+    fresh.recorded.update((int(i), str(k)) for i, k in found)
     return fresh
 
 
