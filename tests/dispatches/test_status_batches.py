@@ -184,3 +184,19 @@ def test_the_webhook_route_checks_its_path_before_the_signature(
     assert process_webhooks(runtime) == 0
     assert post_webhook(client, number_id, raw, fake) == 200
     assert process_webhooks(runtime) == 1
+
+
+def test_a_webhook_over_the_json_limit_but_within_metas_is_stored(
+    client: TestClient, runtime: Runtime, fake: FakeCloudApi, number_id: int
+) -> None:
+    limit = runtime.settings.max_request_bytes
+    disparo_id, _ = _dispatch(runtime, number_id, wamid="wamid.big")
+    # Meta's payloads stay under 3 MB; one over the API's 1 MiB JSON limit is still its.
+    padding = [_status(f"wamid.pad{i:06d}", "delivered") for i in range(limit // 200)]
+    raw = _entries([_status("wamid.big", "delivered"), *padding])
+    assert limit < len(raw) < 3 * 1024 * 1024
+    assert post_webhook(client, number_id, raw, fake) == 200
+    assert process_webhooks(runtime) == 1
+    assert _statuses(runtime, [disparo_id])[disparo_id].status == "confirmado"
+    huge = b" " * (3 * 1024 * 1024 + 1)
+    assert post_webhook(client, number_id, huge, fake) == 413
