@@ -17,7 +17,7 @@ from carteiro.dispatches.models import Disparo, DisparoDeadLetter, DisparoEvent
 from carteiro.events.models import OutboxEvent
 from carteiro.runtime import Runtime
 from carteiro.testing.fake_whatsapp import FakeCloudApi
-from carteiro.whatsapp.models import WhatsAppWebhook
+from carteiro.whatsapp.models import WhatsAppInbound, WhatsAppWebhook
 
 
 def _dispatch(
@@ -200,3 +200,17 @@ def test_a_webhook_over_the_json_limit_but_within_metas_is_stored(
     assert _statuses(runtime, [disparo_id])[disparo_id].status == "confirmado"
     huge = b" " * (3 * 1024 * 1024 + 1)
     assert post_webhook(client, number_id, huge, fake) == 413
+
+
+def test_a_nul_in_a_persons_message_is_stored_and_processed_without_it(
+    client: TestClient, runtime: Runtime, fake: FakeCloudApi, number_id: int
+) -> None:
+    raw = fake.inbound_webhook(PHONE_NUMBER_ID, "5511987654321", "oi\x00 tudo bem")
+    assert b"\\u0000" in raw
+    assert post_webhook(client, number_id, raw, fake) == 200
+    assert process_webhooks(runtime) == 1
+    with runtime.db.session() as session:
+        texts = list(session.scalars(select(WhatsAppInbound.text)))
+        row = session.scalars(select(WhatsAppWebhook)).one()
+    assert texts == ["oi tudo bem"]
+    assert row.processed_at is not None and row.error is None
