@@ -8,11 +8,13 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import pytest
 from dispatchkit import PHONE_NUMBER_ID, post_webhook, process_webhooks
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from carteiro.db.types import utcnow
+from carteiro.dispatches import inbox
 from carteiro.dispatches.models import Disparo, DisparoDeadLetter, DisparoEvent
 from carteiro.events.models import OutboxEvent
 from carteiro.runtime import Runtime
@@ -214,3 +216,32 @@ def test_a_nul_in_a_persons_message_is_stored_and_processed_without_it(
         row = session.scalars(select(WhatsAppWebhook)).one()
     assert texts == ["oi tudo bem"]
     assert row.processed_at is not None and row.error is None
+
+
+def test_a_round_is_applied_in_groups_and_an_unreadable_body_keeps_its_error(
+    client: TestClient,
+    runtime: Runtime,
+    fake: FakeCloudApi,
+    number_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(inbox, "GROUP_EVENTS", 3)
+    sent = [_dispatch(runtime, number_id, wamid=f"wamid.g{i}")[0] for i in range(7)]
+    bodies = [
+        _entries([_status("wamid.g0", "delivered"), _status("wamid.g1", "delivered")]),
+        b"{not json",  # signed all the same: stored, then marked unreadable
+        _entries([_status(f"wamid.g{i}", "delivered") for i in range(2, 6)]),  # over a group
+        _entries([_status("wamid.g6", "read"), _status("wamid.g0", "read")]),
+    ]
+    for raw in bodies:
+        assert post_webhook(client, number_id, raw, fake) == 200
+    assert process_webhooks(runtime) == 4
+    assert {d.status for d in _statuses(runtime, sent).values()} == {"confirmado"}
+    with runtime.db.session() as session:
+        rows = list(session.scalars(select(WhatsAppWebhook).order_by(WhatsAppWebhook.id)))
+    assert all(r.processed_at is not None and r.lease_owner is None for r in rows)
+    assert [r.error is not None for r in rows] == [False, True, False, False]
+    assert rows[1].error.startswith("unreadable body")  # type: ignore[union-attr]
+    events, outbox = _counts(runtime)
+    assert events[(sent[0], "wa_read")] == 1
+    assert sum(n for (kind, _), n in outbox.items() if kind == "dispatch_confirmed") == 7

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ from carteiro.whatsapp.provider import ErrorClass
 
 log = logging.getLogger("carteiro.whatsapp")
 BATCH = 200
+# Events applied in one transaction at most (see `_groups`).
+GROUP_EVENTS = 500
 
 
 def e164_of(wa_id: str) -> str:
@@ -304,6 +307,64 @@ def process(
             apply_preference(session, tenant_id=row.tenant_id, ev=ev)
 
 
+Parsed = list[tuple[WhatsAppWebhook, list[events.Event] | None]]
+
+
+def _read(runtime: Runtime, ids: list[int], worker_id: str) -> Parsed:
+    """The claimed bodies, parsed outside any write transaction (on SQLite the writer is
+    shared with the bodies being stored)."""
+    with runtime.db.reader() as session:
+        rows = session.scalars(
+            select(WhatsAppWebhook)
+            .where(WhatsAppWebhook.id.in_(ids), WhatsAppWebhook.lease_owner == worker_id)
+            .order_by(WhatsAppWebhook.id)
+        )
+        parsed = [(row, _parse(row)) for row in rows]
+        session.expunge_all()  # kept readable once the session ends
+    return parsed
+
+
+def _groups(parsed: Parsed) -> Iterator[Parsed]:
+    """The bodies in order, in groups of at most `GROUP_EVENTS` events (a body is never
+    split): a round of 200 batched bodies in one transaction held SQLite's writer for
+    seconds, and every webhook being stored waited for it."""
+    group: Parsed = []
+    size = 0
+    for row, evs in parsed:
+        n = len(evs) if evs else 1
+        if group and size + n > GROUP_EVENTS:
+            yield group
+            group, size = [], 0
+        group.append((row, evs))
+        size += n
+    if group:
+        yield group
+
+
+def _apply(runtime: Runtime, group: Parsed, worker_id: str) -> None:
+    with runtime.db.session() as session:
+        readable = [(row, evs) for row, evs in group if evs is not None]
+        known = _known(session, readable)
+        fresh = _record_all(session, readable, known)
+        for row, evs in readable:
+            process(session, row, runtime.settings, evs, known, fresh)
+        for row in (row for row, evs in group if evs is None):
+            session.execute(
+                update(WhatsAppWebhook).where(WhatsAppWebhook.id == row.id).values(error=row.error),
+                execution_options={"synchronize_session": False},
+            )
+        # One statement for the group (an ORM update was one row each).
+        session.execute(
+            update(WhatsAppWebhook)
+            .where(
+                WhatsAppWebhook.id.in_([row.id for row, _ in group]),
+                WhatsAppWebhook.lease_owner == worker_id,
+            )
+            .values(processed_at=utcnow(), lease_owner=None, lease_until=None),
+            execution_options={"synchronize_session": False},
+        )
+
+
 def process_batch(runtime: Runtime, *, worker_id: str, limit: int = BATCH) -> int:
     now = utcnow()
     with runtime.db.session() as session:
@@ -325,26 +386,8 @@ def process_batch(runtime: Runtime, *, worker_id: str, limit: int = BATCH) -> in
         ids = sorted(session.scalars(stmt, execution_options={"synchronize_session": False}))
     if not ids:
         return 0
-    with runtime.db.session() as session:
-        rows = session.scalars(
-            select(WhatsAppWebhook)
-            .where(WhatsAppWebhook.id.in_(ids), WhatsAppWebhook.lease_owner == worker_id)
-            .order_by(WhatsAppWebhook.id)
-        )
-        parsed = [(row, _parse(row)) for row in rows]
-        readable = [(row, evs) for row, evs in parsed if evs is not None]
-        known = _known(session, readable)
-        fresh = _record_all(session, readable, known)
-        for row, evs in readable:
-            process(session, row, runtime.settings, evs, known, fresh)
-        # One statement for the batch (an ORM update was one row each); the unreadable ones
-        # carry their error through the session's flush.
-        session.execute(
-            update(WhatsAppWebhook)
-            .where(WhatsAppWebhook.id.in_(ids), WhatsAppWebhook.lease_owner == worker_id)
-            .values(processed_at=utcnow(), lease_owner=None, lease_until=None),
-            execution_options={"synchronize_session": False},
-        )
+    for group in _groups(_read(runtime, ids, worker_id)):
+        _apply(runtime, group, worker_id)
     return len(ids)
 
 
