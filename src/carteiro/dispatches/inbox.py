@@ -7,21 +7,19 @@ import asyncio
 import logging
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carteiro.config import Settings
-from carteiro.db import leases, upsert
-from carteiro.db.base import table_of
+from carteiro.db import leases
 from carteiro.db.claims import claim_rows
 from carteiro.db.types import utcnow
-from carteiro.dispatches import contact, lifecycle, metrics, results
-from carteiro.dispatches.models import Disparo, DisparoEvent, DoNotContact
+from carteiro.dispatches import contact, lifecycle, metrics, records, results
+from carteiro.dispatches.models import Disparo, DoNotContact
+from carteiro.dispatches.records import Fresh
 from carteiro.leads.models import LeadTelefone
 from carteiro.leads.normalize import normalise_phone
 from carteiro.loops import run_every
@@ -68,24 +66,14 @@ def _find(
     return d
 
 
-def _key(ev: events.StatusEvent) -> str:
-    return f"{ev.message_id}:{ev.status}:{ev.error_code or ''}"
-
-
-def _detail(ev: events.StatusEvent) -> dict[str, Any]:
-    return {"status": ev.status, "message_id": ev.message_id, "code": ev.error_code}
-
-
 def _first_time(session: Session, d: Disparo, ev: events.StatusEvent, fresh: Fresh | None) -> bool:
-    """Whether this status is news for the dispatch: recorded now, or among the batch's new
-    records (each of those counts once, so a status repeated in the batch applies once)."""
-    pair = (d.disparo_id, _key(ev))
-    if fresh is not None and pair in fresh.recorded:
-        fresh.recorded.discard(pair)
-        return True
-    if fresh is not None and pair in fresh.attempted:
-        return False  # recorded before, by this batch or an earlier one: a redelivery
-    return lifecycle.record(session, d, f"wa_{ev.status}", _detail(ev), dedupe_key=_key(ev))
+    """Whether this status is news for the dispatch (recorded now, or by the batch)."""
+    found = fresh.first_time((d.disparo_id, records.key(ev))) if fresh is not None else None
+    if found is not None:
+        return found
+    return lifecycle.record(
+        session, d, f"wa_{ev.status}", records.detail(ev), dedupe_key=records.key(ev)
+    )
 
 
 def apply_status(
@@ -232,56 +220,18 @@ def _known(session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Eve
     }
 
 
-@dataclass
-class Fresh:
-    """The batch's status records, written in one statement before the batch is applied:
-    `attempted` the (dispatch, dedupe key) pairs written, `recorded` those that were new (an
-    attempted pair not recorded is a redelivery)."""
-
-    attempted: set[tuple[int, str]] = field(default_factory=set)
-    recorded: set[tuple[int, str]] = field(default_factory=set)
-
-
 def _record_all(
     session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Event]]], known: Known
 ) -> Fresh:
-    """Every status of the batch for a known dispatch recorded at once (INSERT … ON CONFLICT
-    DO NOTHING RETURNING): one statement per status was most of the processing's cost, and on
-    PostgreSQL a round trip each."""
-    rows: dict[tuple[int, str], dict[str, Any]] = {}
-    now = utcnow()
-    for row, evs in parsed:
-        for ev in evs:
-            if not isinstance(ev, events.StatusEvent):
-                continue
-            d = known.get((row.tenant_id, ev.message_id))
-            if d is not None:
-                rows.setdefault(
-                    (d.disparo_id, _key(ev)),
-                    {
-                        "tenant_id": d.tenant_id,
-                        "disparo_id": d.disparo_id,
-                        "kind": f"wa_{ev.status}",
-                        "detail": _detail(ev),
-                        "dedupe_key": _key(ev),
-                        "created_at": now,
-                    },
-                )
-    fresh = Fresh(attempted=set(rows))
-    if not rows:
-        return fresh
-    # In key order, so two processes recording the same statuses lock them in the same order.
-    # One compiled single-row statement, sent as multi-row batches by the driver layer
-    # ("insertmanyvalues"): a `.values(list)` was compiled anew for every batch.
-    table = table_of(DisparoEvent)
-    stmt = (
-        upsert.insert(session, table)
-        .on_conflict_do_nothing(index_elements=["disparo_id", "dedupe_key"])
-        .returning(table.c.disparo_id, table.c.dedupe_key)
-    )
-    found = session.connection().execute(stmt, [rows[k] for k in sorted(rows)])
-    fresh.recorded.update((int(i), str(k)) for i, k in found)
-    return fresh
+    """The batch's statuses for dispatches it knows, recorded in one statement up front."""
+    statuses = [
+        (d, ev)
+        for row, evs in parsed
+        for ev in evs
+        if isinstance(ev, events.StatusEvent)
+        and (d := known.get((row.tenant_id, ev.message_id))) is not None
+    ]
+    return records.record_all(session, statuses, now=utcnow())
 
 
 def process(
