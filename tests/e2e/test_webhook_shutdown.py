@@ -51,6 +51,13 @@ class Load:
             await asyncio.gather(*(one_connection() for _ in range(8)))
 
 
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def _scalar(database_url: str, sql: str) -> int:
     engine = create_engine(normalise_url(database_url))
     try:
@@ -83,6 +90,8 @@ def test_a_graceful_shutdown_keeps_every_acknowledged_webhook(tmp_path: Path) ->
         try:
             key = serve.wait_for_line("API key: ").removeprefix("API key: ")
             serve.wait_for_line("Carteiro listening on ")
+            # The line comes just before uvicorn binds its socket.
+            wait_until(lambda: _healthy(port), 30, "serve to answer /health")
             number = httpx.post(
                 f"http://127.0.0.1:{port}/whatsapp/numbers",
                 headers={"Authorization": f"Bearer {key}"},
