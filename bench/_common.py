@@ -213,3 +213,157 @@ def ensure_peers() -> Path:
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
         marker.write_text("\n".join(PEER_PACKAGES) + "\n")
     return python
+
+
+# -- a minimal HTTP/1.1 load client and `carteiro serve` on a throwaway database -------------
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection that sends a request and reads its reply in full: a
+    load client small enough to be the cheapest side of a measurement (httpx spends more CPU
+    per request than a bare Starlette endpoint does)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: Any = None
+        self.writer: Any = None
+
+    async def open(self) -> None:
+        import asyncio
+
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> int:
+        import re
+
+        await self.open()
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        if length:
+            await self.reader.readexactly(int(length.group(1)))
+        if re.search(rb"(?im)^connection:\s*close", head):
+            self.close()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} is not answering")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServeProcess:
+    """`carteiro serve` (uvloop, with its worker unless `worker` is False) on a throwaway
+    SQLite file or PostgreSQL database; `key` is the API key it printed."""
+
+    def __init__(self, db: str, *, worker: bool = True, env: dict[str, str] | None = None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="carteiro-bench-serve-"))
+        self.pg_name: str | None = None
+        if db == "postgresql":
+            import psycopg
+
+            self.pg_name = f"carteiro_bench_{os.getpid()}_{os.urandom(3).hex()}"
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
+            self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.pg_name
+        else:
+            self.url = f"sqlite:///{self.tmp / 'carteiro.db'}"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("CARTEIRO_", "EMAIL_"))}
+        environ.update(
+            CARTEIRO_DATABASE_URL=self.url,
+            CARTEIRO_DATA_DIR=str(self.tmp / "data"),
+            CARTEIRO_SECRET_KEY="bench-secret-key",
+            CARTEIRO_PUBLIC_URL=self.base,
+            CARTEIRO_PORT=str(self.port),
+            CARTEIRO_LOG_LEVEL="WARNING",
+            EMAIL_RATE_LIMIT_PER_HOUR="0",
+            **(env or {}),
+        )
+        self.log = self.tmp / "serve.log"
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "carteiro"), "serve", "--port", str(self.port)]
+            + ([] if worker else ["--no-worker"]),
+            cwd=self.tmp,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("wb"),
+        )
+        self.key = self._read_key()
+        # Keep reading what it prints: a full pipe would block the server's event loop.
+        threading.Thread(target=self._read_rest, daemon=True).start()
+        wait_http(self.base + "/health")
+
+    def _read_key(self) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("API key: "):
+                return line.split(": ", 1)[1].strip()
+            if not line and self.proc.poll() is not None:
+                break
+        raise RuntimeError(f"carteiro serve did not start; see {self.log}")
+
+    def _read_rest(self) -> None:
+        assert self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it (a graceful shutdown); its exit code."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def close(self) -> None:
+        import shutil
+
+        self.stop()
+        if self.pg_name is not None:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -9,8 +9,10 @@ Run from the repository root:
 Half the dispatches are immediate, half scheduled over the run; the number's limit is `--rate`
 messages per second. It prints the sustained send rate (first to last accepted message), the
 highest rate in any one-second window (never above the limit: the fake refuses with 130429
-above it, counted as violations), the p50/p99 lateness of the scheduled ones, and the rate of
-status-webhook ingestion (signed POSTs through the app, then processing; goal >= 1,000/s). The
+above it, counted as violations), and the p50/p99 lateness of the scheduled ones. The status
+webhooks that follow the sends are measured by `bench/whatsapp_webhooks.py`, against a real
+`carteiro serve` from a load process of its own (this process shares one GIL between the
+fake, the proxy and the worker, and its in-process ASGI client cost more than the app). The
 peer is a bare httpx sender with no database pacing at the same limit; the ratio is ours / its.
 PostgreSQL through CARTEIRO_BENCH_PG_URL (a scratch database is created and dropped).
 """
@@ -36,11 +38,10 @@ from sqlalchemy import func, insert, select, update
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from carteiro import wiring
-from carteiro.api.app import create_app
 from carteiro.config import Settings
 from carteiro.db.base import table_of
 from carteiro.db.types import utcnow
-from carteiro.dispatches import inbox, service
+from carteiro.dispatches import service
 from carteiro.dispatches.models import Disparo
 from carteiro.dispatches.worker import DispatchWorker
 from carteiro.leads.models import Lead, LeadTelefone
@@ -54,8 +55,6 @@ PG_ADMIN_URL = os.environ.get(
     "CARTEIRO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 NUMBER = "5500000001"
-# Status webhooks replayed for the ingestion measure (enough for a rate, bounded in time).
-WEBHOOKS = 5000
 
 
 def pct(values: list[float], q: float) -> float:
@@ -198,41 +197,6 @@ async def run_worker(runtime: object, n: int) -> float:
     return time.perf_counter() - began
 
 
-async def ingest(
-    runtime: object, fake: FakeCloudApi, number_id: int
-) -> tuple[float, float, float, float]:
-    rt = runtime  # type: ignore[assignment]
-    app = create_app(rt, run_worker=False)  # type: ignore[arg-type]
-    bodies = []
-    for sent in fake.outbox:
-        raw = fake.statuses_webhook([fake.status(sent, "delivered")], NUMBER)
-        bodies.append((raw, fake.signature(raw)))
-    transport = httpx.ASGITransport(app=app)
-    limit = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-
-        async def post(raw: bytes, sig: str) -> None:
-            async with limit:
-                r = await client.post(
-                    f"/webhooks/whatsapp/cloud/{number_id}",
-                    content=raw,
-                    headers={"X-Hub-Signature-256": sig},
-                )
-                assert r.status_code == 200, r.text
-
-        began, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(post(r, s) for r, s in bodies))
-        stored = time.perf_counter() - began
-        stored_cpu = time.process_time() - cpu
-    began, cpu = time.perf_counter(), time.process_time()
-    while inbox.process_batch(rt, worker_id="bench", limit=500):  # type: ignore[arg-type]
-        pass
-    processed = time.perf_counter() - began
-    processed_cpu = time.process_time() - cpu
-    n = len(bodies)
-    return n / stored, n / processed, stored_cpu / n, processed_cpu / n
-
-
 async def bare_peer(base_url: str, n: int, rate: float) -> None:
     """No database: paced POSTs to the same fake through the same proxy."""
     step = 1.0 / rate
@@ -318,8 +282,6 @@ def run_backend(backend: str, url: str, n: int, rate: float, data: Path) -> dict
                 ).all()
             late = [max(0.0, (e - a).total_seconds()) for a, e in rows if e is not None]
             with runtime.db.session() as session:
-                number_id = whatsapp.default_number(session, tenant_id=1).id  # type: ignore[union-attr]
-            with runtime.db.session() as session:
                 counts = dict(
                     session.execute(
                         select(Disparo.status, func.count()).group_by(Disparo.status)
@@ -327,7 +289,6 @@ def run_backend(backend: str, url: str, n: int, rate: float, data: Path) -> dict
                 )
             print(f"{backend}: statuses {counts}", flush=True)
             violations = fake.rate_violations
-            sent = list(fake.outbox)
             fake.outbox.clear()
             cpu = time.process_time()
             asyncio.run(bare_peer(proxied, min(n, 2000), rate))
@@ -336,10 +297,6 @@ def run_backend(backend: str, url: str, n: int, rate: float, data: Path) -> dict
             # Measured as ours is: first to last message the fake accepted.
             peer = (len(accepted) - 1) / (accepted[-1] - accepted[0]) if len(accepted) > 1 else 0.0
             peer_max = max_window_rate(accepted)
-            fake.outbox[:] = sent[:WEBHOOKS]
-            stored_rate, processed_rate, stored_cpu, processed_cpu = asyncio.run(
-                ingest(runtime, fake, number_id)
-            )
             runtime.db.dispose()
     return {
         "sent": len(times),
@@ -350,10 +307,6 @@ def run_backend(backend: str, url: str, n: int, rate: float, data: Path) -> dict
         "violations": violations,
         "p50_late": statistics.median(late) if late else 0.0,
         "p99_late": pct(late, 0.99),
-        "webhooks_stored": stored_rate,
-        "webhooks_processed": processed_rate,
-        "stored_cpu": stored_cpu,
-        "processed_cpu": processed_cpu,
         "worker_cpu": worker_cpu / max(1, len(times)),
         "peer_cpu": peer_cpu,
         "peer": peer,
@@ -402,13 +355,6 @@ def main() -> None:
         print(
             f"{backend}: scheduled lateness p50 {r['p50_late'] * 1000:.0f} ms, "
             f"p99 {r['p99_late'] * 1000:.0f} ms"
-        )
-        print(
-            f"{backend}: status webhooks stored {r['webhooks_stored']:.0f}/s, processed "
-            f"{r['webhooks_processed']:.0f}/s (goal >= 1,000/s); CPU per webhook "
-            f"{r['stored_cpu'] * 1000:.2f} ms stored, {r['processed_cpu'] * 1000:.2f} ms "
-            f"processed (one free core: {1 / r['stored_cpu']:.0f}/s and "
-            f"{1 / r['processed_cpu']:.0f}/s)"
         )
         print(
             f"{backend}: bare sender (no database) {r['peer']:.1f} msg/s, busiest second "

@@ -15,12 +15,13 @@ from starlette.routing import Route
 from carteiro import __version__, background
 from carteiro.api import deps, errors, routers
 from carteiro.api.body_limit import BodyLimit, RouteLimit
-from carteiro.api.routers import tracking
+from carteiro.api.routers import tracking, whatsapp
 from carteiro.config import Settings
 from carteiro.runtime import Runtime
 from carteiro.web import errors as web_errors
 from carteiro.web import pages
 from carteiro.web.security import ConsoleHeaders, csrf_protect
+from carteiro.whatsapp.webhooks import MAX_BODY as MAX_WEBHOOK_BODY
 
 STATIC = Path(pages.__file__).parent.parent / "static"
 
@@ -43,10 +44,15 @@ MAIL_ROUTES = (
 UPLOAD_ROUTES = (("POST", "/ingest/leads/xlsx"), ("POST", "/ui/leads/import"))
 
 
+# Meta's payloads reach 3 MB: under the default JSON limit a larger one was refused with 413
+# before its signature was read, and redelivered until Meta gave up on it.
+WEBHOOK_LIMIT = RouteLimit("POST", "/webhooks/whatsapp/{provider}/{number_id}", MAX_WEBHOOK_BODY)
+
+
 def body_limits(settings: Settings) -> list[RouteLimit]:
     mail = [RouteLimit(m, p, settings.max_mail_request_bytes) for m, p in MAIL_ROUTES]
     upload = [RouteLimit(m, p, settings.max_upload_request_bytes) for m, p in UPLOAD_ROUTES]
-    return [*mail, *upload]
+    return [*mail, *upload, WEBHOOK_LIMIT]
 
 
 def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
@@ -90,8 +96,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
         from carteiro.api.oauth import oauth_routes
 
         app.router.routes.extend(oauth_routes(runtime))
-    # First, so tracking hits (the busiest public URL) skip the scan of every other route.
-    app.router.routes.insert(0, tracking.HIT_ROUTE)
+    # First, so tracking hits and provider webhooks (the busiest public URLs) skip the scan of
+    # every other route.
+    app.router.routes[:0] = [tracking.HIT_ROUTE, whatsapp.WEBHOOK_ROUTE]
     # Added last, so it wraps everything else: no handler (and no authentication) reads a body
     # past its limit.
     public = runtime.settings.public_url or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ class RouteLimit:
         return method == self.method and _pattern(self.path).fullmatch(path) is not None
 
 
+@functools.cache
 def _pattern(path: str) -> re.Pattern[str]:
     parts = re.split(r"(\{\w+\})", path)
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))

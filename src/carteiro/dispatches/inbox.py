@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
@@ -16,8 +17,9 @@ from carteiro.config import Settings
 from carteiro.db import leases
 from carteiro.db.claims import claim_rows
 from carteiro.db.types import utcnow
-from carteiro.dispatches import contact, lifecycle, metrics, results
+from carteiro.dispatches import contact, lifecycle, metrics, records, results
 from carteiro.dispatches.models import Disparo, DoNotContact
+from carteiro.dispatches.records import Fresh
 from carteiro.leads.models import LeadTelefone
 from carteiro.leads.normalize import normalise_phone
 from carteiro.loops import run_every
@@ -29,6 +31,8 @@ from carteiro.whatsapp.provider import ErrorClass
 
 log = logging.getLogger("carteiro.whatsapp")
 BATCH = 200
+# Events applied in one transaction at most (see `_groups`).
+GROUP_EVENTS = 500
 
 
 def e164_of(wa_id: str) -> str:
@@ -62,6 +66,16 @@ def _find(
     return d
 
 
+def _first_time(session: Session, d: Disparo, ev: events.StatusEvent, fresh: Fresh | None) -> bool:
+    """Whether this status is news for the dispatch (recorded now, or by the batch)."""
+    found = fresh.first_time((d.disparo_id, records.key(ev))) if fresh is not None else None
+    if found is not None:
+        return found
+    return lifecycle.record(
+        session, d, f"wa_{ev.status}", records.detail(ev), dedupe_key=records.key(ev)
+    )
+
+
 def apply_status(
     session: Session,
     *,
@@ -69,14 +83,11 @@ def apply_status(
     ev: events.StatusEvent,
     settings: Settings,
     known: Known | None = None,
+    fresh: Fresh | None = None,
 ) -> None:
     d = _find(session, tenant_id, ev, known)
-    if d is None:
+    if d is None or not _first_time(session, d, ev, fresh):
         return
-    key = f"{ev.message_id}:{ev.status}:{ev.error_code or ''}"
-    detail = {"status": ev.status, "message_id": ev.message_id, "code": ev.error_code}
-    if not lifecycle.record(session, d, f"wa_{ev.status}", detail, dedupe_key=key):
-        return  # a redelivery
     if d.provider_message_id is None and d.status == "pendente":
         # The webhook that settles an ambiguous attempt: the message did leave.
         lifecycle.mark_sent(
@@ -209,12 +220,27 @@ def _known(session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Eve
     }
 
 
+def _record_all(
+    session: Session, parsed: list[tuple[WhatsAppWebhook, list[events.Event]]], known: Known
+) -> Fresh:
+    """The batch's statuses for dispatches it knows, recorded in one statement up front."""
+    statuses = [
+        (d, ev)
+        for row, evs in parsed
+        for ev in evs
+        if isinstance(ev, events.StatusEvent)
+        and (d := known.get((row.tenant_id, ev.message_id))) is not None
+    ]
+    return records.record_all(session, statuses, now=utcnow())
+
+
 def process(
     session: Session,
     row: WhatsAppWebhook,
     settings: Settings,
     parsed: list[events.Event] | None = None,
     known: Known | None = None,
+    fresh: Fresh | None = None,
 ) -> None:
     if parsed is None:
         parsed = _parse(row)
@@ -222,11 +248,71 @@ def process(
             return
     for ev in parsed:
         if isinstance(ev, events.StatusEvent):
-            apply_status(session, tenant_id=row.tenant_id, ev=ev, settings=settings, known=known)
+            apply_status(
+                session, tenant_id=row.tenant_id, ev=ev, settings=settings, known=known, fresh=fresh
+            )
         elif isinstance(ev, events.InboundEvent):
             apply_inbound(session, row=row, ev=ev, settings=settings)
         else:
             apply_preference(session, tenant_id=row.tenant_id, ev=ev)
+
+
+Parsed = list[tuple[WhatsAppWebhook, list[events.Event] | None]]
+
+
+def _read(runtime: Runtime, ids: list[int], worker_id: str) -> Parsed:
+    """The claimed bodies, parsed outside any write transaction (on SQLite the writer is
+    shared with the bodies being stored)."""
+    with runtime.db.reader() as session:
+        rows = session.scalars(
+            select(WhatsAppWebhook)
+            .where(WhatsAppWebhook.id.in_(ids), WhatsAppWebhook.lease_owner == worker_id)
+            .order_by(WhatsAppWebhook.id)
+        )
+        parsed = [(row, _parse(row)) for row in rows]
+        session.expunge_all()  # kept readable once the session ends
+    return parsed
+
+
+def _groups(parsed: Parsed) -> Iterator[Parsed]:
+    """The bodies in order, in groups of at most `GROUP_EVENTS` events (a body is never
+    split): a round of 200 batched bodies in one transaction held SQLite's writer for
+    seconds, and every webhook being stored waited for it."""
+    group: Parsed = []
+    size = 0
+    for row, evs in parsed:
+        n = len(evs) if evs else 1
+        if group and size + n > GROUP_EVENTS:
+            yield group
+            group, size = [], 0
+        group.append((row, evs))
+        size += n
+    if group:
+        yield group
+
+
+def _apply(runtime: Runtime, group: Parsed, worker_id: str) -> None:
+    with runtime.db.session() as session:
+        readable = [(row, evs) for row, evs in group if evs is not None]
+        known = _known(session, readable)
+        fresh = _record_all(session, readable, known)
+        for row, evs in readable:
+            process(session, row, runtime.settings, evs, known, fresh)
+        for row in (row for row, evs in group if evs is None):
+            session.execute(
+                update(WhatsAppWebhook).where(WhatsAppWebhook.id == row.id).values(error=row.error),
+                execution_options={"synchronize_session": False},
+            )
+        # One statement for the group (an ORM update was one row each).
+        session.execute(
+            update(WhatsAppWebhook)
+            .where(
+                WhatsAppWebhook.id.in_([row.id for row, _ in group]),
+                WhatsAppWebhook.lease_owner == worker_id,
+            )
+            .values(processed_at=utcnow(), lease_owner=None, lease_until=None),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def process_batch(runtime: Runtime, *, worker_id: str, limit: int = BATCH) -> int:
@@ -250,19 +336,8 @@ def process_batch(runtime: Runtime, *, worker_id: str, limit: int = BATCH) -> in
         ids = sorted(session.scalars(stmt, execution_options={"synchronize_session": False}))
     if not ids:
         return 0
-    with runtime.db.session() as session:
-        rows = session.scalars(
-            select(WhatsAppWebhook)
-            .where(WhatsAppWebhook.id.in_(ids), WhatsAppWebhook.lease_owner == worker_id)
-            .order_by(WhatsAppWebhook.id)
-        )
-        parsed = [(row, _parse(row)) for row in rows]
-        readable = [(row, evs) for row, evs in parsed if evs is not None]
-        known = _known(session, readable)
-        for row, evs in parsed:
-            if evs is not None:
-                process(session, row, runtime.settings, evs, known)
-            row.processed_at, row.lease_owner, row.lease_until = utcnow(), None, None
+    for group in _groups(_read(runtime, ids, worker_id)):
+        _apply(runtime, group, worker_id)
     return len(ids)
 
 

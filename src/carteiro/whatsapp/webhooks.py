@@ -16,7 +16,7 @@ MAX_BODY = 3 * 1024 * 1024  # Meta's payloads stay under 3 MB
 EVOLUTION_TOKEN_HEADER = "X-Webhook-Token"
 
 
-def _number(session: Session, provider: str, number_id: int) -> WhatsAppNumber:
+def find_number(session: Session, provider: str, number_id: int) -> WhatsAppNumber:
     number = session.get(WhatsAppNumber, number_id)
     if number is None or number.provider != provider:
         raise NotFound(f"no {provider} number {number_id}")
@@ -34,7 +34,7 @@ def challenge(
     vault: Vault,
 ) -> str:
     """Meta's GET handshake: the challenge echoed when mode and verify token match (else 403)."""
-    number = _number(session, provider, number_id)
+    number = find_number(session, provider, number_id)
     expected = vault.decrypt(number.verify_token_enc) if number.verify_token_enc else None
     if mode != "subscribe" or expected is None or not signature.same_token(expected, token):
         raise Forbidden("verify token does not match", field="hub.verify_token")
@@ -53,22 +53,40 @@ def verify(
     """Checks the body's signature (Cloud API) or token (Evolution) before anything reads it;
     returns the number it is for. 401 without a signature, 403 with a wrong one. Only reads:
     on SQLite it may run beside the writer."""
-    number = _number(session, provider, number_id)
+    number = find_number(session, provider, number_id)
+    check(provider, secret_of(number, vault), raw, headers)
+    return number
+
+
+def secret_of(number: WhatsAppNumber, vault: Vault) -> str | None:
+    """What signs the number's webhooks: the app secret (Cloud API) or the verify token
+    (Evolution's header)."""
+    stored = number.app_secret_enc if number.provider == "cloud" else number.verify_token_enc
+    return vault.decrypt(stored) if stored else None
+
+
+def check(provider: str, secret: str | None, raw: bytes, headers: Mapping[str, str]) -> None:
+    """401 without the signature (or token) header, 403 when it does not match."""
     if provider == "cloud":
         header = headers.get(signature.HEADER)
         if not header:
             raise Unauthorized(f"missing {signature.HEADER}")
-        secret = vault.decrypt(number.app_secret_enc) if number.app_secret_enc else None
         if secret is None or not signature.verify(secret, raw, header):
             raise Forbidden(f"{signature.HEADER} does not match the body")
-    else:
-        token = headers.get(EVOLUTION_TOKEN_HEADER)
-        if not token:
-            raise Unauthorized(f"missing {EVOLUTION_TOKEN_HEADER}")
-        expected = vault.decrypt(number.verify_token_enc) if number.verify_token_enc else None
-        if expected is None or not signature.same_token(expected, token):
-            raise Forbidden(f"{EVOLUTION_TOKEN_HEADER} does not match")
-    return number
+        return
+    token = headers.get(EVOLUTION_TOKEN_HEADER)
+    if not token:
+        raise Unauthorized(f"missing {EVOLUTION_TOKEN_HEADER}")
+    if secret is None or not signature.same_token(secret, token):
+        raise Forbidden(f"{EVOLUTION_TOKEN_HEADER} does not match")
+
+
+def matches(provider: str, secret: str | None, raw: bytes, headers: Mapping[str, str]) -> bool:
+    try:
+        check(provider, secret, raw, headers)
+    except (Unauthorized, Forbidden):
+        return False
+    return True
 
 
 def receive(
