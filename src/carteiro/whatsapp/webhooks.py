@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from carteiro.accounts.vault import Vault
 from carteiro.errors import Forbidden, NotFound, Unauthorized
 from carteiro.whatsapp import signature
-from carteiro.whatsapp.models import WhatsAppNumber, WhatsAppWebhook
+from carteiro.whatsapp.models import WhatsAppNumber
 
 MAX_BODY = 3 * 1024 * 1024  # Meta's payloads stay under 3 MB
 # The Evolution gateway signs nothing: it sends this header, configured on its webhook.
@@ -87,25 +87,3 @@ def matches(provider: str, secret: str | None, raw: bytes, headers: Mapping[str,
     except (Unauthorized, Forbidden):
         return False
     return True
-
-
-def receive(
-    session: Session,
-    *,
-    provider: str,
-    number_id: int,
-    raw: bytes,
-    headers: Mapping[str, str],
-    vault: Vault,
-) -> int:
-    """`verify`, then the body stored for the loop in this transaction; nothing is stored when
-    the check fails. (The endpoint stores through `intake.Intake`, a group per commit.)"""
-    number = verify(
-        session, provider=provider, number_id=number_id, raw=raw, headers=headers, vault=vault
-    )
-    row = WhatsAppWebhook(
-        tenant_id=number.tenant_id, number_id=number.id, provider=provider, raw=raw
-    )
-    session.add(row)
-    session.flush()
-    return row.id
