@@ -36,6 +36,7 @@ from carteiro.loops import wait_or_stop
 from carteiro.outbound import enqueue
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
+from carteiro.tracking.links import Scan
 
 log = logging.getLogger("carteiro.campaigns")
 R = CampaignRecipient
@@ -166,18 +167,19 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
         )
     }
     items: list[EmailCreate] = []
+    found: list[Scan | None] = []
     kept: list[CampaignRecipient] = []
     for row in rows:
         try:
-            items.append(
-                messages.message_for(
-                    campaign,
-                    variants[row.variant_id or 0],
-                    row,
-                    leads.get(row.lead_id or 0),
-                    settings=settings,
-                )
+            item, links = messages.message_and_links(
+                campaign,
+                variants[row.variant_id or 0],
+                row,
+                leads.get(row.lead_id or 0),
+                settings=settings,
             )
+            items.append(item)
+            found.append(links)
             kept.append(row)
         except CarteiroError:
             skipped.append((row, "missing_variable"))
@@ -191,6 +193,7 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
             items=items,
             settings=settings,
             source="campaign",
+            links=found,
         )
         session.execute(
             update(RECIPIENTS)
