@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import random
 import re
+import string
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from carteiro.errors import InvalidInput, TooLarge
+from carteiro.mail import compose
 from carteiro.mail.compose import (
     Attachment,
     check_custom_header,
@@ -345,3 +348,22 @@ def test_max_bytes() -> None:
     assert err.value.field == "attachments"
     with pytest.raises(TooLarge):
         _compose(attachments=files, max_bytes=30_000)
+
+
+def test_short_ascii_free_text_is_folded_as_the_email_package_folds_it() -> None:
+    """The subject's shortcut (short printable ASCII written as it is) against the email
+    package's own folder, over edge cases and a seeded corpus of punctuation and spaces."""
+
+    def folded(value: str) -> str:
+        return str(compose._UNSTRUCTURED("Subject", value).fold(policy=email.policy.SMTP))
+
+    edge = ["", " ", "a", " lead", "trail ", "a  b", "=?utf-8?q?x?=", "x=?y", '(c) "q" \\']
+    edge += ["x" * 69, "x" * 70, "y " * 34 + "z", "Contato 12, a oferta da semana"]
+    rng = random.Random(5)
+    alphabet = string.ascii_letters + string.digits + string.punctuation + "   "
+    corpus = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80))) for _ in range(3000)]
+    shortcut = 0
+    for value in edge + corpus:
+        assert compose._fold_unstructured("Subject", value) == folded(value), value
+        shortcut += len(value) <= 69 and "=?" not in value and value != ""
+    assert shortcut > 1000  # the corpus does exercise the shortcut

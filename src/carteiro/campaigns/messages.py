@@ -9,6 +9,7 @@ from carteiro.leads import unsubscribe
 from carteiro.leads.models import Lead
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.tenancy.service import Principal
+from carteiro.tracking.links import Scan
 
 
 def sender(campaign: Campaign) -> Principal:
@@ -31,6 +32,20 @@ def message_for(
     settings: Settings,
     test: bool = False,
 ) -> EmailCreate:
+    return message_and_links(campaign, variant, row, lead, settings=settings, test=test)[0]
+
+
+def message_and_links(
+    campaign: Campaign,
+    variant: CampaignVariant,
+    row: CampaignRecipient,
+    lead: Lead | None,
+    *,
+    settings: Settings,
+    test: bool = False,
+) -> tuple[EmailCreate, Scan | None]:
+    """`message_for`, and where the links of its HTML are when the variant's plan knows
+    (`enqueue.create_batch(links=…)` then skips parsing them out of the message)."""
     token = unsubscribe.issue(
         settings, tenant_id=campaign.tenant_id, address=row.address, campaign_id=campaign.id
     )
@@ -54,7 +69,7 @@ def message_for(
             variant_id=variant.id,
         ),
     )
-    return EmailCreate(
+    email = EmailCreate(
         to_email=row.address,
         subject=("[TEST] " + out.subject)[:500] if test else out.subject,
         body=out.text,
@@ -71,3 +86,4 @@ def message_for(
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     )
+    return email, out.html_links

@@ -8,7 +8,7 @@ import time as clock
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from carteiro.accounts import limits
@@ -28,7 +28,7 @@ from carteiro.campaigns.models import Campaign, CampaignRecipient
 from carteiro.config import Settings
 from carteiro.db import leases
 from carteiro.db.base import table_of
-from carteiro.db.types import utcnow
+from carteiro.db.types import UTCDateTime, utcnow
 from carteiro.errors import CarteiroError
 from carteiro.leads import consent, suppression
 from carteiro.leads.models import Lead
@@ -36,6 +36,7 @@ from carteiro.loops import wait_or_stop
 from carteiro.outbound import enqueue
 from carteiro.outbound.schemas import EmailCreate
 from carteiro.runtime import Runtime
+from carteiro.tracking.links import Scan
 
 log = logging.getLogger("carteiro.campaigns")
 R = CampaignRecipient
@@ -124,6 +125,29 @@ def _skip(session: Session, skipped: list[tuple[CampaignRecipient, str]], tally:
         tally.add(row.variant_id, "skipped")
 
 
+_QUEUED_PG = text(
+    "UPDATE campaign_recipients AS r SET status = 'queued', email_id = v.eid, queued_at = :now "
+    "FROM unnest(CAST(:rids AS BIGINT[]), CAST(:eids AS BIGINT[])) AS v(rid, eid) "
+    "WHERE r.id = v.rid AND r.status = 'pending'"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _mark_queued(session: Session, pairs: list[tuple[int, int]], now: datetime) -> None:
+    """Each (ledger row, e-mail) still pending marked queued. PostgreSQL takes the batch as
+    one statement over two arrays: an executemany of 1,000 updates was a tenth of a round."""
+    if session.get_bind().dialect.name == "postgresql":
+        rids, eids = [r for r, _ in pairs], [e for _, e in pairs]
+        session.execute(_QUEUED_PG, {"rids": rids, "eids": eids, "now": now})
+        return
+    session.execute(
+        update(RECIPIENTS)
+        .where(RECIPIENTS.c.id == bindparam("rid"), RECIPIENTS.c.status == "pending")
+        .values(status="queued", email_id=bindparam("eid"), queued_at=now),
+        [{"rid": r, "eid": e} for r, e in pairs],
+        execution_options={"synchronize_session": False},
+    )
+
+
 def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now: datetime) -> int:
     """Takes the due pending rows the budget allows, re-checks suppression and consent, renders
     each, and enqueues them through the outbound service IN THIS TRANSACTION with their
@@ -166,18 +190,19 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
         )
     }
     items: list[EmailCreate] = []
+    found: list[Scan | None] = []
     kept: list[CampaignRecipient] = []
     for row in rows:
         try:
-            items.append(
-                messages.message_for(
-                    campaign,
-                    variants[row.variant_id or 0],
-                    row,
-                    leads.get(row.lead_id or 0),
-                    settings=settings,
-                )
+            item, links = messages.message_and_links(
+                campaign,
+                variants[row.variant_id or 0],
+                row,
+                leads.get(row.lead_id or 0),
+                settings=settings,
             )
+            items.append(item)
+            found.append(links)
             kept.append(row)
         except CarteiroError:
             skipped.append((row, "missing_variable"))
@@ -191,14 +216,9 @@ def enqueue_due(session: Session, campaign: Campaign, *, settings: Settings, now
             items=items,
             settings=settings,
             source="campaign",
+            links=found,
         )
-        session.execute(
-            update(RECIPIENTS)
-            .where(RECIPIENTS.c.id == bindparam("rid"), RECIPIENTS.c.status == "pending")
-            .values(status="queued", email_id=bindparam("eid"), queued_at=now),
-            [{"rid": r.id, "eid": q.id} for r, q in zip(kept, queued, strict=True)],
-            execution_options={"synchronize_session": False},
-        )
+        _mark_queued(session, [(r.id, q.id) for r, q in zip(kept, queued, strict=True)], now)
         for row in kept:
             tally.add(row.variant_id, "queued")
     tally.write(session, campaign_id=campaign.id, at=now)

@@ -155,10 +155,26 @@ def _checked(name: str, value: str, field: str) -> _Field:
     return name, value, False
 
 
-@lru_cache(maxsize=1024)
 def _fold_unstructured(name: str, value: str) -> str:
-    """Python's folding of free text (RFC 2047 words), the slowest part of a header block;
-    memoised because a campaign repeats its subject."""
+    """Python's folding of free text (RFC 2047 words), the slowest part of a header block.
+
+    Short printable ASCII that cannot be read as an encoded word is written as it is, which
+    is what the folder gives for it (tests/outbound/test_compose.py holds the two together);
+    a personalised subject is new for every message, so memoising alone does not help."""
+    if (
+        value
+        and len(name) + 2 + len(value) <= _FOLD_AT
+        and value.isascii()
+        and value.isprintable()
+        and "=?" not in value
+    ):
+        return f"{name}: {value}\r\n"
+    return _fold_free_text(name, value)
+
+
+@lru_cache(maxsize=1024)
+def _fold_free_text(name: str, value: str) -> str:
+    """Memoised: a campaign repeats its subject when it is not personalised."""
     return _UNSTRUCTURED(name, value).fold(policy=SMTP)
 
 

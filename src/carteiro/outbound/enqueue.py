@@ -29,6 +29,7 @@ from carteiro.outbound.schemas import EmailCreate
 from carteiro.tenancy.service import Principal
 from carteiro.tracking import body as tracking_body
 from carteiro.tracking import service as tracking
+from carteiro.tracking.links import Scan
 
 MAX_BATCH = 1000
 Row = dict[str, Any]
@@ -145,11 +146,13 @@ def build(
     source: str,
     lane: int,
     calendar: CalendarPart | None = None,
+    links: Scan | None = None,
 ) -> Built:
     """Validates one request and renders its bytes; raises with the field named.
 
-    `calendar` adds an invitation as a `text/calendar` alternative (callers inside Carteiro
-    only: the public request shape has no such field)."""
+    `calendar` adds an invitation as a `text/calendar` alternative, and `links` says where
+    the links of `html_body` are (`tracking.links.scan_html`), when the caller knows (callers
+    inside Carteiro only: the public request shape has no such fields)."""
     to = parse_addresses(data.to_email, field=f"{prefix}to_email")
     if not to:
         raise InvalidInput("at least one recipient is required", field=f"{prefix}to_email")
@@ -202,7 +205,9 @@ def build(
     text_part, html_part, tracked = data.body, data.html_body, None
     if data.track:
         # Before composing, so the DKIM signature (added later) covers the tracked body.
-        tracked = tracking_body.rewrite(settings, html_body=html_part, text_body=text_part)
+        tracked = tracking_body.rewrite(
+            settings, html_body=html_part, text_body=text_part, scan=links
+        )
         text_part, html_part = tracked.text or "", tracked.html
     raw = compose_message(
         from_addr=from_email,
@@ -273,11 +278,13 @@ def create_batch(
     settings: Settings,
     source: str = "batch",
     lane: int = LANE_BULK,
+    links: Sequence[Scan | None] | None = None,
 ) -> list[Queued]:
     """Validates every item first, then inserts all or nothing.
 
     Suppressed and opted-out recipients are kept as `suppressed` rows. `lane`: bulk unless
-    the caller sends mail a person is waiting for (appointment reminders)."""
+    the caller sends mail a person is waiting for (appointment reminders). `links`: per
+    item, where the links of its `html_body` are, when the caller knows (see `build`)."""
     if not items:
         raise InvalidInput("the batch is empty", field="emails")
     if len(items) > MAX_BATCH:
@@ -298,6 +305,7 @@ def create_batch(
                     now=now,
                     source=source,
                     lane=lane,
+                    links=links[i] if links is not None else None,
                 )
             )
         except CarteiroError as exc:

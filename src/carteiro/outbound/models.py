@@ -132,6 +132,7 @@ class Email(TimestampMixin, Base):
     html_body: Mapped[str | None] = deferred(mapped_column(Text, nullable=True))
     headers: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
     message_id: Mapped[str] = mapped_column(String(255), index=True, nullable=False)
+    # raw, body and html_body are compressed with lz4 on PostgreSQL (migration 0022).
     raw: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     size: Mapped[int] = mapped_column(Integer, nullable=False)
 

@@ -60,6 +60,7 @@ def rewrite(
     token: str | None = None,
     opens: bool = True,
     clicks: bool = True,
+    scan: links.Scan | None = None,
 ) -> Tracked:
     """Rewrites the links of both parts (one index per distinct URL, shared by the parts) and
     puts the trap link and the open pixel right after `<body>`.
@@ -76,7 +77,9 @@ def rewrite(
 
     new_html, body_end = html_body, 0
     if html_body is not None and clicks:
-        new_html, body_end = links.rewrite_html(html_body, found, href_for=href_for, keep=keep)
+        new_html, body_end = links.rewrite_html(
+            html_body, found, href_for=href_for, keep=keep, scan=scan
+        )
     new_text = text_body
     if text_body is not None and clicks:
         new_text = links.rewrite_text(text_body, found, href_for=href_for, keep=keep)

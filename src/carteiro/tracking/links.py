@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 
 # Attributes inside one start tag the parser already found (same grammar as html.parser's own
 # tolerant attribute pattern): name, then an optional quoted or bare value.
-_ATTR = re.compile(
+ATTR = re.compile(
     r"""(?P<name>[^\s/>=][^\s/>=]*)(?:\s*=\s*(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<bare>[^'"\s>][^\s>]*)))?""",
     re.S,
 )
-_TAG_NAME = re.compile(r"<[^\s/>]+")
+TAG_NAME = re.compile(r"<[^\s/>]+")
 # Plain text: URLs end at whitespace or at the brackets and quotes that usually enclose them;
 # trailing punctuation belongs to the sentence.
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]{}]+""", re.I)
@@ -57,7 +57,7 @@ class _Edit:
     text: str
 
 
-class _Scanner(HTMLParser):
+class Scanner(HTMLParser):
     """Finds the href values of <a>/<area> start tags and where they sit in the source."""
 
     def __init__(self, source: str) -> None:
@@ -82,9 +82,9 @@ class _Scanner(HTMLParser):
             return
         if tag not in _LINK_TAGS:
             return
-        name_match = _TAG_NAME.match(raw)
+        name_match = TAG_NAME.match(raw)
         position = name_match.end() if name_match else 0
-        for match in _ATTR.finditer(raw, position):
+        for match in ATTR.finditer(raw, position):
             if match.group("name").lower() != "href":
                 continue
             group = next((g for g in ("dq", "sq", "bare") if match.group(g) is not None), None)
@@ -108,19 +108,39 @@ class Rewritten:
     urls: list[str]
 
 
-def rewrite_html(source: str, links: Links, *, href_for: HrefFor, keep: Keep) -> tuple[str, int]:
-    """`source` with each trackable href replaced by `href_for(index)`; links `keep` accepts
-    stay as written. Returns the new HTML and the offset just after `<body …>` (0 if none)."""
-    scanner = _Scanner(source)
+@dataclass(frozen=True)
+class Scan:
+    """Where the links of one HTML body are: each href value's span and its unescaped URL, and
+    the offset just after `<body …>` (None without one)."""
+
+    found: tuple[tuple[int, int, str], ...]
+    body_end: int | None
+
+
+def scan_html(source: str) -> Scan:
+    """The links `html.parser` finds in `source`: the one definition of where links are."""
+    scanner = Scanner(source)
     scanner.feed(source)
     scanner.close()
+    return Scan(tuple(scanner.found), scanner.body_end)
+
+
+def rewrite_html(
+    source: str, links: Links, *, href_for: HrefFor, keep: Keep, scan: Scan | None = None
+) -> tuple[str, int]:
+    """`source` with each trackable href replaced by `href_for(index)`; links `keep` accepts
+    stay as written. Returns the new HTML and the offset just after `<body …>` (0 if none).
+
+    `scan` is `scan_html(source)` when the caller already knows it (a campaign finds its
+    links once per template: `tracking.plan`)."""
+    found = scan or scan_html(source)
     edits = []
-    for start, end, url in scanner.found:
+    for start, end, url in found.found:
         if not trackable(url) or keep(url):
             continue
         edits.append(_Edit(start, end, html.escape(href_for(links.add(url)), quote=True)))
     out = _apply(source, edits)
-    body_end = scanner.body_end
+    body_end = found.body_end
     if body_end is not None:
         # The edits before the body tag (links in <head> are rare) move its end.
         body_end += sum(len(e.text) - (e.end - e.start) for e in edits if e.end <= body_end)
