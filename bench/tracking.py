@@ -24,22 +24,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import timeit
 import uuid
 from pathlib import Path
 from typing import Any
 
+import _common
 import httpx
+from _common import HttpConnection, free_port, wait_http
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
-CARTEIRO = str(ROOT / ".venv" / "bin" / "carteiro")
-PG_ADMIN_URL = os.environ.get(
-    "CARTEIRO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 GOAL_RATE, GOAL_P99_MS = 1000.0, 50.0
 LINKS = 4
@@ -60,49 +57,16 @@ HTML = (
 TEXT = "\n".join(f"{PARAGRAPH} https://loja.example/produto/{i}" for i in range(LINKS))
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+    found = _common.percentile(values, share)
+    return float("nan") if found is None else found
 
 
 # -- the load client (a process of its own) ------------------------------------------------
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection that sends GETs and reads each reply in full: a
-    load client small enough to be the cheapest side of the measurement (httpx spends more
-    CPU per request than the peer does)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"User-Agent: {BROWSER}\r\nAccept: */*\r\n\r\n".encode()
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        if length:
-            await self.reader.readexactly(int(length.group(1)))
-        if re.search(rb"(?im)^connection:\s*close", head):
-            self.writer.close()
-            self.reader = self.writer = None
-        return status
+async def _get(connection: HttpConnection, path: str) -> int:
+    return await connection.request("GET", path, {"User-Agent": BROWSER, "Accept": "*/*"})
 
 
 async def _load(
@@ -114,15 +78,15 @@ async def _load(
     latencies: list[float] = []
     errors = 0
     host, port = base.removeprefix("http://").split(":")
-    pool = [_Connection(host, int(port)) for _ in range(connections)]
+    pool = [HttpConnection(host, int(port)) for _ in range(connections)]
     # Warm up: connections open, Carteiro's token cache filled.
     warm = min(len(paths), int(os.environ.get("BENCH_WARM", connections * 8)))
     for start in range(0, warm, connections):
-        await asyncio.gather(*(c.get(p) for c, p in zip(pool, paths[start:], strict=False)))
+        await asyncio.gather(*(_get(c, p) for c, p in zip(pool, paths[start:], strict=False)))
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
 
-    async def worker(connection: _Connection, seed: int) -> None:
+    async def worker(connection: HttpConnection, seed: int) -> None:
         nonlocal errors
         rng = random.Random(seed)
         sent = 0
@@ -135,11 +99,11 @@ async def _load(
                 if t0 > time.perf_counter():
                     await asyncio.sleep(t0 - time.perf_counter())
             try:
-                if await connection.get(path) not in (200, 307):
+                if await _get(connection, path) not in (200, 307):
                     errors += 1
             except (OSError, asyncio.IncompleteReadError):
                 errors += 1
-                connection.writer = connection.reader = None
+                connection.close()
             latencies.append(time.perf_counter() - t0)
 
     await asyncio.gather(*(worker(c, i) for i, c in enumerate(pool)))
@@ -205,17 +169,6 @@ def peer_main(args: argparse.Namespace) -> None:
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} is not answering")
-
-
 def run_peer(seconds: float, connections: int, rate: float) -> list[dict[str, Any]]:
     port = free_port()
     proc = subprocess.Popen([PY, __file__, "--peer", "--port", str(port)])
@@ -236,64 +189,14 @@ def run_peer(seconds: float, connections: int, rate: float) -> list[dict[str, An
 # -- Carteiro ---------------------------------------------------------------------------------
 
 
-class Carteiro:
-    """`carteiro serve` on a throwaway SQLite file or PostgreSQL database, with tracked mail."""
+class Carteiro(_common.ServeProcess):
+    """`carteiro serve` on a throwaway SQLite file or PostgreSQL database, with tracked mail.
+
+    With its worker: the classification loop runs beside the hits, as in production. No
+    account exists, so queued mail is captured and never leaves the machine."""
 
     def __init__(self, db: str) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="carteiro-bench-tracking-"))
-        self.pg_name: str | None = None
-        if db == "postgresql":
-            import psycopg
-
-            self.pg_name = f"carteiro_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
-            self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.pg_name
-        else:
-            self.url = f"sqlite:///{self.tmp / 'carteiro.db'}"
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTEIRO_", "EMAIL_"))}
-        env.update(
-            CARTEIRO_DATABASE_URL=self.url,
-            CARTEIRO_DATA_DIR=str(self.tmp / "data"),
-            CARTEIRO_SECRET_KEY="bench-secret-key",
-            CARTEIRO_PUBLIC_URL=self.base,
-            CARTEIRO_PORT=str(self.port),
-            CARTEIRO_LOG_LEVEL="WARNING",
-            EMAIL_RATE_LIMIT_PER_HOUR="0",
-        )
-        # With its worker: the classification loop runs beside the hits, as in production.
-        # No account exists, so queued mail is captured and never leaves the machine.
-        self.proc = subprocess.Popen(
-            [CARTEIRO, "serve", "--port", str(self.port), *NO_WORKER],
-            cwd=self.tmp,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=open(self.tmp / "serve.log", "wb"),  # noqa: SIM115
-        )
-        self.key = self._read_key()
-        # Keep reading what it prints: a full pipe would block the server's event loop.
-        self._drain = threading.Thread(target=self._read_rest, daemon=True)
-        self._drain.start()
-        wait_http(self.base + "/health")
-
-    def _read_rest(self) -> None:
-        assert self.proc.stdout is not None
-        with open(self.tmp / "serve.out", "ab") as out:
-            for line in self.proc.stdout:
-                out.write(line)
-
-    def _read_key(self) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if line.startswith("API key: "):
-                return line.split(": ", 1)[1].strip()
-            if not line and self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"carteiro serve did not start; see {self.tmp / 'serve.log'}")
+        super().__init__(db, worker=not NO_WORKER)
 
     def tracked_paths(self, messages: int) -> list[str]:
         """Queues `messages` tracked messages through the API and returns their hit paths."""
@@ -342,21 +245,6 @@ class Carteiro:
             count = int(conn.execute(text("SELECT count(*) FROM tracking_hits")).scalar_one())
         engine.dispose()
         return count
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        if self.pg_name is not None:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-        import shutil
-
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def run_carteiro(
