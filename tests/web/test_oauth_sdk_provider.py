@@ -30,7 +30,7 @@ from carteiro.testing.asgi_server import loopback_socket, serve_in_thread
 
 CALLBACK = "http://127.0.0.1:33419/callback"
 TIMEOUT = 30.0
-LIFETIME = 2  # seconds an access token lives here (the setting's floor is a minute)
+LIFETIME = 3  # seconds an access token lives here (the setting's floor is a minute)
 
 
 class Storage:
@@ -143,8 +143,9 @@ async def test_the_sdk_client_authorizes_then_refreshes_an_expired_token_alone(
     ):
         await session.initialize()
         first = await _send(session, "Primeiro")
-        assert person.approvals == 1 and len(storage.tokens) == 1
-        issued = storage.tokens[0]
+        # A busy machine may already have needed a refresh here; the count is what follows.
+        assert person.approvals == 1 and storage.tokens
+        issued, before = storage.tokens[0], len(storage.tokens)
         assert issued.refresh_token and issued.expires_in == LIFETIME
         await anyio.sleep(LIFETIME + 0.5)
         # The server refuses the old token now, so a refusal would send the SDK back to the
@@ -159,12 +160,13 @@ async def test_the_sdk_client_authorizes_then_refreshes_an_expired_token_alone(
         second = await _send(session, "Depois de renovar")
         assert time.monotonic() - started < TIMEOUT
     assert person.approvals == 1, "the SDK asked the person again instead of refreshing"
-    assert len(storage.tokens) == 2
-    renewed = storage.tokens[1]
+    assert len(storage.tokens) > before
+    renewed = storage.tokens[-1]
     assert renewed.access_token != issued.access_token
     assert renewed.refresh_token and renewed.refresh_token != issued.refresh_token
     with runtime.db.session() as session_:
         statuses = sorted(r.status for r in session_.scalars(select(OAuthRefreshToken)))
         subjects = {e.id: e.subject for e in session_.scalars(select(Email))}
-    assert statuses == ["active", "rotated"]
+    # One live refresh token; every earlier one was rotated (none revoked as reused).
+    assert statuses == ["active"] + ["rotated"] * (len(storage.tokens) - 1)
     assert subjects == {first: "Primeiro", second: "Depois de renovar"}
